@@ -1,0 +1,306 @@
+// Package config reads gustosync's configuration from environment variables
+// (12-factor) and validates it once, at start-up.
+//
+// Each binary parses only the groups it uses, so a variable is required only
+// where it is used. Every error names the variable and what is wrong with it,
+// and never repeats the value of a secret.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Database configures the PostgreSQL connection.
+type Database struct {
+	// URL is the PostgreSQL DSN.
+	URL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/gustosync?sslmode=disable"`
+	// MaxConns caps the connection pool; 0 lets the binary size it (the worker
+	// sizes it to its concurrency).
+	MaxConns int `env:"DATABASE_MAX_CONNS" envDefault:"0"`
+}
+
+// Redis configures the Redis connection used by asynq, redsync and the rate limiter.
+type Redis struct {
+	// URL is a redis:// or rediss:// URL.
+	URL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+}
+
+// Gusto configures the Gusto API and the OAuth application.
+type Gusto struct {
+	// APIURL is the base URL of both the API and /oauth/token.
+	APIURL string `env:"GUSTO_API_URL" envDefault:"https://api.gusto-demo.com"`
+	// ClientID is the OAuth application's client id.
+	ClientID string `env:"GUSTO_CLIENT_ID,required,notEmpty"`
+	// ClientSecret is the OAuth application's secret. It never appears in a
+	// log line, an error or a URL.
+	ClientSecret Secret `env:"GUSTO_CLIENT_SECRET,required,notEmpty"`
+	// RedirectURI is the redirect URI registered with Gusto.
+	RedirectURI string `env:"GUSTO_REDIRECT_URI,required,notEmpty"`
+	// RequestTimeout bounds one HTTP request to Gusto.
+	RequestTimeout time.Duration `env:"GUSTO_REQUEST_TIMEOUT" envDefault:"30s"`
+}
+
+// Tokens configures token storage and refresh.
+type Tokens struct {
+	// EncryptionKeys is the keyring that encrypts tokens at rest:
+	// "id:base64(32 bytes)[,id:key…]"; the first key encrypts, all decrypt.
+	EncryptionKeys Keys `env:"TOKEN_ENCRYPTION_KEYS,required,notEmpty"`
+	// RefreshAhead is how long before expiry a token is refreshed.
+	RefreshAhead time.Duration `env:"TOKEN_REFRESH_AHEAD" envDefault:"5m"`
+}
+
+// Secret is a string that prints as "[redacted]" in every format verb.
+type Secret string
+
+// String redacts the secret.
+func (Secret) String() string { return "[redacted]" }
+
+// GoString redacts the secret.
+func (Secret) GoString() string { return "[redacted]" }
+
+// Reveal returns the secret's value, for the one place that must send it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Key is one AES-256 key of the token keyring.
+type Key struct {
+	// ID is stored beside every row it encrypts.
+	ID string
+	// Bytes is the 32-byte key.
+	Bytes []byte
+}
+
+// Keys is the token keyring; the first key encrypts, every key decrypts.
+type Keys []Key
+
+// String redacts the key material.
+func (k Keys) String() string {
+	ids := make([]string, len(k))
+	for i, key := range k {
+		ids[i] = key.ID
+	}
+	return "keys[" + strings.Join(ids, ",") + "]"
+}
+
+// UnmarshalText parses "id:base64[,id:base64…]". Errors name the position
+// and the key id, never the key.
+func (k *Keys) UnmarshalText(text []byte) error {
+	keys, err := ParseKeys(string(text))
+	if err != nil {
+		return err
+	}
+	*k = keys
+	return nil
+}
+
+// ParseKeys parses a keyring in the TOKEN_ENCRYPTION_KEYS format.
+func ParseKeys(s string) (Keys, error) {
+	var keys Keys
+	seen := map[string]bool{}
+	for i, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		id, b64, ok := strings.Cut(part, ":")
+		if !ok || id == "" {
+			return nil, fmt.Errorf("key %d: want id:base64(32 bytes)", i+1)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("key %d: duplicate key id %q", i+1, id)
+		}
+		seen[id] = true
+		raw, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return nil, fmt.Errorf("key %d (id %q): not valid base64", i+1, id)
+		}
+		if len(raw) != 32 {
+			return nil, fmt.Errorf("key %d (id %q): decodes to %d bytes, want 32", i+1, id, len(raw))
+		}
+		keys = append(keys, Key{ID: id, Bytes: raw})
+	}
+	return keys, nil
+}
+
+// Error is a configuration error naming the variable at fault.
+type Error struct {
+	// Var is the environment variable.
+	Var string
+	// Reason says what is wrong, without the value of a secret.
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Reason }
+
+// Parse fills dst (a pointer to one of this package's structs, or a struct
+// embedding them) from the environment, then validates it. It returns an
+// *Error naming the first variable at fault.
+func Parse(dst any) error {
+	return ParseFrom(dst, environ())
+}
+
+// ParseFrom is Parse over an explicit environment, for tests.
+func ParseFrom(dst any, environment map[string]string) error {
+	opts := env.Options{Environment: environment}
+	if err := env.ParseWithOptions(dst, opts); err != nil {
+		return describe(dst, err)
+	}
+	return validate(dst)
+}
+
+func environ() map[string]string {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// describe turns env's errors into an *Error naming the variable.
+func describe(dst any, err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) || len(agg.Errors) == 0 {
+		return err
+	}
+	first := agg.Errors[0]
+	var notSet env.VarIsNotSetError
+	var empty env.EmptyVarError
+	var parse env.ParseError
+	switch {
+	case errors.As(first, &notSet):
+		return &Error{Var: notSet.Key, Reason: "required, not set"}
+	case errors.As(first, &empty):
+		return &Error{Var: empty.Key, Reason: "required, empty"}
+	case errors.As(first, &parse):
+		name := varOfField(dst, parse.Name)
+		reason := "invalid value"
+		switch {
+		case parse.Type.String() == "time.Duration":
+			reason = "not a duration (want e.g. 30s, 5m)"
+		case parse.Type.String() == "int":
+			reason = "not a whole number"
+		case parse.Type.String() == "bool":
+			reason = "not a boolean (want true or false)"
+		default:
+			// Keys and other custom types return messages that never hold the value.
+			reason = parse.Err.Error()
+		}
+		return &Error{Var: name, Reason: reason}
+	}
+	return first
+}
+
+// varOfField finds the environment variable bound to the named struct field.
+func varOfField(dst any, field string) string {
+	if key := findTag(reflect.TypeOf(dst), field); key != "" {
+		return key
+	}
+	return field
+}
+
+func findTag(t reflect.Type, field string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == field {
+			if key, _, _ := strings.Cut(f.Tag.Get("env"), ","); key != "" {
+				return key
+			}
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() || f.Anonymous {
+			if key := findTag(f.Type, field); key != "" {
+				return key
+			}
+		}
+	}
+	return ""
+}
+
+// validate checks what struct tags cannot: URL schemes and ranges.
+func validate(dst any) error {
+	v := reflect.ValueOf(dst)
+	for v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	var err error
+	walk(v, func(x any) {
+		if err != nil {
+			return
+		}
+		if c, ok := x.(interface{ validate() error }); ok {
+			err = c.validate()
+		}
+	})
+	return err
+}
+
+func walk(v reflect.Value, visit func(any)) {
+	if v.Kind() != reflect.Struct {
+		return
+	}
+	if v.CanAddr() {
+		visit(v.Addr().Interface())
+	}
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Struct && f.CanInterface() {
+			walk(f, visit)
+		}
+	}
+}
+
+func (d *Database) validate() error {
+	u, err := url.Parse(d.URL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return &Error{Var: "DATABASE_URL", Reason: "want a postgres:// or postgresql:// URL"}
+	}
+	if d.MaxConns < 0 {
+		return &Error{Var: "DATABASE_MAX_CONNS", Reason: "must not be negative"}
+	}
+	return nil
+}
+
+func (r *Redis) validate() error {
+	u, err := url.Parse(r.URL)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return &Error{Var: "REDIS_URL", Reason: "want a redis:// or rediss:// URL"}
+	}
+	return nil
+}
+
+func (g *Gusto) validate() error {
+	u, err := url.Parse(g.APIURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &Error{Var: "GUSTO_API_URL", Reason: "want an http:// or https:// URL with a host"}
+	}
+	if u.User != nil || u.RawQuery != "" {
+		return &Error{Var: "GUSTO_API_URL", Reason: "must not carry credentials or a query"}
+	}
+	if g.RequestTimeout <= 0 {
+		return &Error{Var: "GUSTO_REQUEST_TIMEOUT", Reason: "must be positive"}
+	}
+	return nil
+}
+
+func (t *Tokens) validate() error {
+	if len(t.EncryptionKeys) == 0 {
+		return &Error{Var: "TOKEN_ENCRYPTION_KEYS", Reason: "required, empty"}
+	}
+	if t.RefreshAhead < 0 {
+		return &Error{Var: "TOKEN_REFRESH_AHEAD", Reason: "must not be negative"}
+	}
+	return nil
+}
+
+// String redacts the key material.
+func (k Key) String() string { return "key(" + k.ID + ")" }

@@ -1,0 +1,94 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodKey = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+type worker struct {
+	Database
+	Redis
+	Gusto
+	Tokens
+}
+
+func full() map[string]string {
+	return map[string]string{
+		"GUSTO_CLIENT_ID":       "cid",
+		"GUSTO_CLIENT_SECRET":   "very-secret-value",
+		"GUSTO_REDIRECT_URI":    "http://localhost/cb",
+		"TOKEN_ENCRYPTION_KEYS": goodKey,
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	var c worker
+	if err := ParseFrom(&c, full()); err != nil {
+		t.Fatal(err)
+	}
+	if c.Tokens.RefreshAhead != 5*time.Minute || c.Redis.URL != "redis://127.0.0.1:6379/0" ||
+		!strings.Contains(c.Database.URL, "/gustosync") || c.APIURL != "https://api.gusto-demo.com" {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if len(c.EncryptionKeys) != 1 || c.EncryptionKeys[0].ID != "k1" || len(c.EncryptionKeys[0].Bytes) != 32 {
+		t.Fatalf("keys: %v", c.EncryptionKeys)
+	}
+}
+
+func TestErrorsNameTheVariable(t *testing.T) {
+	cases := []struct {
+		set     map[string]string
+		unset   string
+		wantVar string
+	}{
+		{set: map[string]string{"TOKEN_REFRESH_AHEAD": "soon"}, wantVar: "TOKEN_REFRESH_AHEAD"},
+		{set: map[string]string{"TOKEN_REFRESH_AHEAD": "-1m"}, wantVar: "TOKEN_REFRESH_AHEAD"},
+		{set: map[string]string{"REDIS_URL": "http://x"}, wantVar: "REDIS_URL"},
+		{set: map[string]string{"DATABASE_URL": "mysql://x"}, wantVar: "DATABASE_URL"},
+		{set: map[string]string{"GUSTO_API_URL": "ftp://x"}, wantVar: "GUSTO_API_URL"},
+		{set: map[string]string{"DATABASE_MAX_CONNS": "ten"}, wantVar: "DATABASE_MAX_CONNS"},
+		{set: map[string]string{"TOKEN_ENCRYPTION_KEYS": "k1:c2hvcnQ="}, wantVar: "TOKEN_ENCRYPTION_KEYS"},
+		{set: map[string]string{"TOKEN_ENCRYPTION_KEYS": "nokey"}, wantVar: "TOKEN_ENCRYPTION_KEYS"},
+		{set: map[string]string{"TOKEN_ENCRYPTION_KEYS": goodKey + "," + goodKey}, wantVar: "TOKEN_ENCRYPTION_KEYS"},
+		{unset: "GUSTO_CLIENT_SECRET", wantVar: "GUSTO_CLIENT_SECRET"},
+		{unset: "TOKEN_ENCRYPTION_KEYS", wantVar: "TOKEN_ENCRYPTION_KEYS"},
+	}
+	for _, tc := range cases {
+		e := full()
+		for k, v := range tc.set {
+			e[k] = v
+		}
+		delete(e, tc.unset)
+		var c worker
+		err := ParseFrom(&c, e)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != tc.wantVar {
+			t.Errorf("%v/%s: got %v, want an error naming %s", tc.set, tc.unset, err, tc.wantVar)
+			continue
+		}
+		if strings.Contains(err.Error(), "very-secret-value") || strings.Contains(err.Error(), "AAECAwQF") {
+			t.Errorf("error leaks a secret: %v", err)
+		}
+	}
+}
+
+func TestSecretsRedactedWhenPrinted(t *testing.T) {
+	var c worker
+	if err := ParseFrom(&c, full()); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		c.ClientSecret.String(), c.EncryptionKeys.String(),
+	} {
+		if strings.Contains(s, "very-secret") || strings.Contains(s, "AAECAwQF") {
+			t.Fatalf("printed secret: %s", s)
+		}
+	}
+	if c.ClientSecret.Reveal() != "very-secret-value" {
+		t.Fatal("Reveal lost the value")
+	}
+}

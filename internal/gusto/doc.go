@@ -1,0 +1,13 @@
+// Package gusto is the typed client for the parts of Gusto's API that
+// gustosync uses: the OAuth token endpoint (refresh and authorization-code
+// grants), /v1/token_info, /v1/me, and a company's record, employees and
+// payrolls with Gusto's page/per pagination.
+//
+// The client owns the wire: it sets the API version header, bounds response
+// sizes, measures clock skew from each response's Date header, and turns
+// every failure into an error callers classify with errors.As (see
+// errors.go). It never puts a token or a secret in an error, a log line or a
+// URL. It knows nothing of storage, Redis or asynq: tokens come from a
+// TokenSource, and the per-grant rate limit from a Limiter, both supplied by
+// the caller.
+package gusto

@@ -1,0 +1,112 @@
+package gusto
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Errors returned by the client. Callers classify them with errors.As; each
+// carries the operation ("POST /oauth/token", "GET /v1/companies/{id}/employees")
+// and never a token, a secret or a full URL with credentials.
+
+// HTTPError is a non-2xx answer that no more specific type describes
+// (400, 404, 422, …). The other status errors embed it.
+type HTTPError struct {
+	// Op names the request: method and path template.
+	Op string
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Code is Gusto's error_key, or the OAuth error code ("invalid_grant").
+	Code string
+	// Message is Gusto's message, truncated; it never echoes a credential.
+	Message string
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("gusto: %s: %d %s", e.Op, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Code != "" {
+		s += " (" + e.Code + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// UnauthorizedError is a 401 on a data call: the access token was refused
+// (expired, revoked, or missing a scope on some endpoints).
+type UnauthorizedError struct{ HTTPError }
+
+// ForbiddenError is a 403: the token is valid but lacks a scope or access.
+type ForbiddenError struct{ HTTPError }
+
+// InvalidGrantError is the token endpoint refusing the grant: OAuth error
+// invalid_grant (or a 401 from /oauth/token). It is not yet proof of
+// revocation: a sibling worker may have rotated the refresh token.
+type InvalidGrantError struct{ HTTPError }
+
+// RateLimitedError is a 429. RetryAfter is Gusto's Retry-After (zero when
+// absent or unparsable).
+type RateLimitedError struct {
+	HTTPError
+	RetryAfter time.Duration
+}
+
+// ServerError is a 5xx.
+type ServerError struct {
+	HTTPError
+	// RetryAfter is Retry-After when a 503 carried one.
+	RetryAfter time.Duration
+}
+
+// MalformedResponseError is a 2xx (or error) response whose body could not
+// be understood: not JSON, truncated, too large, or missing required fields.
+type MalformedResponseError struct {
+	Op         string
+	StatusCode int
+	// Reason says what was wrong, without echoing the body.
+	Reason string
+	Err    error
+}
+
+func (e *MalformedResponseError) Error() string {
+	return fmt.Sprintf("gusto: %s: malformed response (status %d): %s", e.Op, e.StatusCode, e.Reason)
+}
+
+func (e *MalformedResponseError) Unwrap() error { return e.Err }
+
+// TransportError is a request that got no HTTP answer: connection refused or
+// reset, DNS, timeout. It is transient.
+type TransportError struct {
+	Op  string
+	Err error
+}
+
+func (e *TransportError) Error() string { return fmt.Sprintf("gusto: %s: %v", e.Op, e.Err) }
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Transient reports whether err is worth retrying later with the same
+// credentials: a 429, a 5xx, a transport failure or timeout. A transient
+// error must never mark a company as needing re-authorization.
+func Transient(err error) bool {
+	var rl *RateLimitedError
+	var se *ServerError
+	var te *TransportError
+	return errors.As(err, &rl) || errors.As(err, &se) || errors.As(err, &te)
+}
+
+// RetryAfter returns the wait Gusto asked for with Retry-After, or zero.
+func RetryAfter(err error) time.Duration {
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		return rl.RetryAfter
+	}
+	var se *ServerError
+	if errors.As(err, &se) {
+		return se.RetryAfter
+	}
+	return 0
+}
