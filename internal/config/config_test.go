@@ -92,3 +92,45 @@ func TestSecretsRedactedWhenPrinted(t *testing.T) {
 		t.Fatal("Reveal lost the value")
 	}
 }
+
+func TestBinaries(t *testing.T) {
+	e := full()
+	e["OAUTH_STATE_KEY"] = "0123456789abcdef0123"
+	e["DASHBOARD_BEARER_TOKEN"] = "bearer-secret"
+	var w Worker
+	var s Scheduler
+	var d Dashboard
+	for _, dst := range []any{&w, &s, &d} {
+		if err := ParseFrom(dst, e); err != nil {
+			t.Fatalf("%T: %v", dst, err)
+		}
+	}
+	if w.Concurrency != 10 || w.BatchSize != 500 || s.Interval != time.Hour || !d.ReadOnly {
+		t.Fatalf("defaults: %+v %+v", w.Concurrency, s.Interval)
+	}
+	bad := []struct{ k, v, want string }{
+		{"WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY"},
+		{"HTTP_ADDR", "nonsense", "HTTP_ADDR"},
+		{"LOG_LEVEL", "loud", "LOG_LEVEL"},
+		{"SYNC_JITTER", "2", "SYNC_JITTER"},
+	}
+	for _, b := range bad {
+		e2 := full()
+		e2[b.k] = b.v
+		var err error
+		if b.k == "SYNC_JITTER" {
+			err = ParseFrom(&Scheduler{}, e2)
+		} else {
+			err = ParseFrom(&Worker{}, e2)
+		}
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != b.want {
+			t.Errorf("%s=%s: got %v", b.k, b.v, err)
+		}
+	}
+	delete(e, "DASHBOARD_BEARER_TOKEN")
+	var ce *Error
+	if err := ParseFrom(&Dashboard{}, e); !errors.As(err, &ce) || ce.Var != "DASHBOARD_USER" {
+		t.Fatalf("dashboard without auth: %v", err)
+	}
+}

@@ -1,0 +1,153 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"time"
+)
+
+// Worker is the configuration of cmd/worker.
+type Worker struct {
+	Database
+	Redis
+	Gusto
+	Tokens
+	// Concurrency is how many sync tasks run at once.
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"10"`
+	// ID names this worker in audit rows and logs; defaults to the host name.
+	ID string `env:"WORKER_ID"`
+	// HTTPAddr serves /healthz, /readyz and /metrics.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
+	// ShutdownTimeout bounds a graceful stop: the current batch commits inside it.
+	ShutdownTimeout time.Duration `env:"WORKER_SHUTDOWN_TIMEOUT" envDefault:"25s"`
+	// TaskTimeout bounds one sync run (long: multi-hour syncs are normal).
+	TaskTimeout time.Duration `env:"SYNC_TASK_TIMEOUT" envDefault:"6h"`
+	// BatchSize is how many records one checkpointed transaction holds.
+	BatchSize int `env:"SYNC_BATCH_SIZE" envDefault:"500"`
+	// RateLimit is API requests per grant per minute, shared by every worker
+	// through Redis; Gusto allows 200.
+	RateLimit int `env:"GUSTO_RATE_LIMIT" envDefault:"180"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// Scheduler is the configuration of cmd/scheduler.
+type Scheduler struct {
+	Database
+	Redis
+	// Tick is how often the scheduler looks for companies that are due.
+	Tick time.Duration `env:"SCHEDULER_TICK" envDefault:"30s"`
+	// Interval is how often each company is synced.
+	Interval time.Duration `env:"SYNC_INTERVAL" envDefault:"1h"`
+	// Jitter spreads companies over this fraction of Interval (0 to 1).
+	Jitter float64 `env:"SYNC_JITTER" envDefault:"0.1"`
+	// HTTPAddr serves /healthz and /metrics.
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8081"`
+	// AlertWebhookURL receives one signed JSON event per company entering
+	// needs_reauth; empty disables alerts.
+	AlertWebhookURL string `env:"ALERT_WEBHOOK_URL"`
+	// AlertWebhookSecret signs alert bodies (HMAC-SHA256).
+	AlertWebhookSecret Secret `env:"ALERT_WEBHOOK_SECRET"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// Dashboard is the configuration of cmd/dashboard: asynqmon, the companies
+// page and the OAuth onboarding flow.
+type Dashboard struct {
+	Database
+	Redis
+	Gusto
+	Tokens
+	// Addr is the listen address.
+	Addr string `env:"DASHBOARD_ADDR" envDefault:"127.0.0.1:8082"`
+	// PublicURL is the dashboard's external base URL (for OAuth redirects).
+	PublicURL string `env:"DASHBOARD_PUBLIC_URL" envDefault:"http://127.0.0.1:8082"`
+	// User and Password enable basic auth.
+	User     string `env:"DASHBOARD_USER"`
+	Password Secret `env:"DASHBOARD_PASSWORD"`
+	// BearerToken enables bearer-token auth.
+	BearerToken Secret `env:"DASHBOARD_BEARER_TOKEN"`
+	// ReadOnly keeps asynqmon from changing queues.
+	ReadOnly bool `env:"DASHBOARD_READ_ONLY" envDefault:"true"`
+	// StateKey signs the OAuth state parameter.
+	StateKey Secret `env:"OAUTH_STATE_KEY,required,notEmpty"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+func (w *Worker) validate() error {
+	switch {
+	case w.Concurrency < 1:
+		return &Error{Var: "WORKER_CONCURRENCY", Reason: "must be at least 1"}
+	case w.ShutdownTimeout <= 0:
+		return &Error{Var: "WORKER_SHUTDOWN_TIMEOUT", Reason: "must be positive"}
+	case w.TaskTimeout <= 0:
+		return &Error{Var: "SYNC_TASK_TIMEOUT", Reason: "must be positive"}
+	case w.BatchSize < 1 || w.BatchSize > 10000:
+		return &Error{Var: "SYNC_BATCH_SIZE", Reason: "must be between 1 and 10000"}
+	case w.RateLimit < 1:
+		return &Error{Var: "GUSTO_RATE_LIMIT", Reason: "must be at least 1"}
+	}
+	if err := checkAddr("HTTP_ADDR", w.HTTPAddr); err != nil {
+		return err
+	}
+	return checkLevel(w.LogLevel)
+}
+
+func (s *Scheduler) validate() error {
+	switch {
+	case s.Tick <= 0:
+		return &Error{Var: "SCHEDULER_TICK", Reason: "must be positive"}
+	case s.Interval <= 0:
+		return &Error{Var: "SYNC_INTERVAL", Reason: "must be positive"}
+	case s.Jitter < 0 || s.Jitter > 1:
+		return &Error{Var: "SYNC_JITTER", Reason: "must be between 0 and 1"}
+	}
+	if s.AlertWebhookURL != "" {
+		if u, err := url.Parse(s.AlertWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{Var: "ALERT_WEBHOOK_URL", Reason: "want an http:// or https:// URL"}
+		}
+		if s.AlertWebhookSecret == "" {
+			return &Error{Var: "ALERT_WEBHOOK_SECRET", Reason: "required when ALERT_WEBHOOK_URL is set"}
+		}
+	}
+	if err := checkAddr("HTTP_ADDR", s.HTTPAddr); err != nil {
+		return err
+	}
+	return checkLevel(s.LogLevel)
+}
+
+func (d *Dashboard) validate() error {
+	if err := checkAddr("DASHBOARD_ADDR", d.Addr); err != nil {
+		return err
+	}
+	if u, err := url.Parse(d.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &Error{Var: "DASHBOARD_PUBLIC_URL", Reason: "want an http:// or https:// URL"}
+	}
+	if (d.User == "") != (d.Password == "") {
+		return &Error{Var: "DASHBOARD_PASSWORD", Reason: "DASHBOARD_USER and DASHBOARD_PASSWORD go together"}
+	}
+	if d.User == "" && d.BearerToken == "" {
+		return &Error{Var: "DASHBOARD_USER", Reason: "set DASHBOARD_USER/DASHBOARD_PASSWORD or DASHBOARD_BEARER_TOKEN: nothing is served without authentication"}
+	}
+	if len(d.StateKey) < 16 {
+		return &Error{Var: "OAUTH_STATE_KEY", Reason: "must be at least 16 characters"}
+	}
+	return checkLevel(d.LogLevel)
+}
+
+func checkAddr(name, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return &Error{Var: name, Reason: "want host:port or :port"}
+	}
+	return nil
+}
+
+func checkLevel(level string) error {
+	switch level {
+	case "debug", "info", "warn", "error":
+		return nil
+	}
+	return &Error{Var: "LOG_LEVEL", Reason: "want debug, info, warn or error"}
+}
