@@ -20,14 +20,22 @@ type HTTPError struct {
 	StatusCode int
 	// Code is Gusto's error_key, or the OAuth error code ("invalid_grant").
 	Code string
+	// Category is Gusto's error category ("not_found", "invalid_operation"…),
+	// when the body had one.
+	Category string
 	// Message is Gusto's message, truncated; it never echoes a credential.
 	Message string
 }
 
 func (e *HTTPError) Error() string {
 	s := fmt.Sprintf("gusto: %s: %d %s", e.Op, e.StatusCode, http.StatusText(e.StatusCode))
-	if e.Code != "" {
+	switch {
+	case e.Code != "" && e.Category != "":
+		s += " (" + e.Code + ", " + e.Category + ")"
+	case e.Code != "":
 		s += " (" + e.Code + ")"
+	case e.Category != "":
+		s += " (" + e.Category + ")"
 	}
 	if e.Message != "" {
 		s += ": " + e.Message
