@@ -1,0 +1,10 @@
+// Package migrate owns gustosync's PostgreSQL schema: the versioned SQL
+// migrations under sql/, embedded in every binary, and the code that applies
+// them with goose.
+//
+// Up is idempotent and safe when several processes run it at once: goose
+// holds a PostgreSQL session-level advisory lock while it migrates, so the
+// second process waits, then finds the schema up to date. The schema changes
+// only here, through new numbered files; nothing in gustosync calls gorm's
+// AutoMigrate. Applied migrations are never edited: a change is a new file.
+package migrate

@@ -1,0 +1,142 @@
+package pgtest_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gustosync/gustosync/internal/migrate"
+	"github.com/gustosync/gustosync/internal/pgtest"
+)
+
+// The tables of SPEC section 4.
+var specTables = []string{
+	"gusto_auth_tokens", "token_refresh_events", "sync_runs", "sync_checkpoints",
+	"gusto_companies", "gusto_employees", "gusto_payrolls",
+}
+
+func TestNewHasSchema(t *testing.T) {
+	db := pgtest.New(t)
+	for _, table := range specTables {
+		var exists bool
+		if err := db.SQL.QueryRow("SELECT to_regclass($1) IS NOT NULL", "public."+table).Scan(&exists); err != nil {
+			t.Fatal(err)
+		}
+		if !exists {
+			t.Errorf("table %s missing", table)
+		}
+	}
+	var version int64
+	if err := db.SQL.QueryRow("SELECT max(version_id) FROM goose_db_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != migrate.Latest() {
+		t.Errorf("goose version = %d, want %d", version, migrate.Latest())
+	}
+	var n int64
+	if err := db.Gorm.Raw("SELECT count(*) FROM gusto_auth_tokens").Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("gusto_auth_tokens has %d rows in a fresh database", n)
+	}
+}
+
+func TestNewIsolated(t *testing.T) {
+	a, b := pgtest.New(t), pgtest.New(t)
+	if a.Name == b.Name || a.URL == b.URL {
+		t.Fatalf("two New calls share a database: %s", a.Name)
+	}
+	if _, err := a.SQL.Exec(`INSERT INTO sync_runs (id, company_uuid) VALUES (gen_random_uuid(), gen_random_uuid())`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SQL.Exec(`CREATE TABLE only_in_a (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := a.SQL.QueryRow(`SELECT count(*) FROM sync_runs`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("a: count = %d, %v; want 1", n, err)
+	}
+	if err := b.SQL.QueryRow(`SELECT count(*) FROM sync_runs`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("b sees a's row: count = %d, %v; want 0", n, err)
+	}
+	var exists bool
+	if err := b.SQL.QueryRow(`SELECT to_regclass('public.only_in_a') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		t.Fatalf("b sees a's table: %v, %v", exists, err)
+	}
+}
+
+func TestDroppedAtCleanup(t *testing.T) {
+	var name string
+	t.Run("inner", func(t *testing.T) {
+		name = pgtest.New(t).Name
+	})
+	// The inner test's cleanup has run; its database must be gone.
+	probe := pgtest.NewEmpty(t)
+	var n int
+	if err := probe.SQL.QueryRow(`SELECT count(*) FROM pg_database WHERE datname = $1`, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("database %s still exists after cleanup", name)
+	}
+}
+
+func TestNewEmptyHasNoSchema(t *testing.T) {
+	db := pgtest.NewEmpty(t)
+	var n int
+	if err := db.SQL.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("empty database has %d tables", n)
+	}
+}
+
+func TestNewConcurrent(t *testing.T) {
+	const n = 4
+	names := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			names[i] = pgtest.New(t).Name
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, name := range names {
+		if name == "" || seen[name] {
+			t.Fatalf("concurrent New gave %q (names %v)", name, names)
+		}
+		seen[name] = true
+	}
+}
+
+func TestUnreachableMessage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := pgtest.OpenAdminForTest(ctx, "postgres://postgres:hunter2@127.0.0.1:1/postgres?sslmode=disable")
+	if err == nil {
+		t.Fatal("connected to port 1")
+	}
+	msg := err.Error()
+	for _, want := range []string{"not reachable", "127.0.0.1:1", "scripts/services.sh"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "hunter2") {
+		t.Errorf("message %q holds the password", msg)
+	}
+}
+
+// BenchmarkNew reports what one test database costs.
+func BenchmarkNew(b *testing.B) {
+	pgtest.New(b) // the template, built once
+	b.ResetTimer()
+	for b.Loop() {
+		b.Run("one", func(b *testing.B) { pgtest.New(b) })
+	}
+}

@@ -1,0 +1,118 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	gormpg "gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// DefaultMaxConns is the pool size Open uses when maxConns is zero or less.
+const DefaultMaxConns = 10
+
+// Open connects to the PostgreSQL database at url and returns a gorm handle
+// over a database/sql pool of maxConns connections (DefaultMaxConns when
+// maxConns <= 0). Both the open and the idle limits are maxConns: with Go's
+// default of two idle connections, a busy handler keeps dialling and runs
+// several times slower.
+//
+// gorm's default wrapping transaction is off (SkipDefaultTransaction): callers
+// that need several statements to commit together open a transaction
+// themselves. Statements are not prepared by gorm: pgx already caches
+// prepared statements per connection.
+//
+// Open pings the database with ctx before returning, so a wrong address or a
+// database that does not exist fails here. Errors are *Error values and never
+// hold the DSN's password. The returned handle is safe for concurrent use; close
+// it with Close.
+func Open(ctx context.Context, url string, maxConns int) (*gorm.DB, error) {
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	target := Redact(url)
+	db, err := gorm.Open(gormpg.New(gormpg.Config{DSN: url}), &gorm.Config{
+		SkipDefaultTransaction: true,
+		Logger:                 NewLogger(nil, DefaultSlowThreshold),
+	})
+	if err != nil {
+		return nil, newError("open", url, target, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, newError("open", url, target, err)
+	}
+	sqlDB.SetMaxOpenConns(maxConns)
+	sqlDB.SetMaxIdleConns(maxConns)
+	// Recycle connections now and then so a failover or a pgbouncer restart
+	// does not pin the pool to a dead server forever.
+	sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, newError("connect", url, target, err)
+	}
+	return db, nil
+}
+
+// Close closes the connection pool behind db.
+func Close(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("postgres: close: %w", err)
+	}
+	return sqlDB.Close()
+}
+
+// Error is a failure to open or reach the database. Its message names the
+// target with the password redacted; Unwrap gives the driver's error.
+type Error struct {
+	// Op is what failed: "open" or "connect".
+	Op string
+	// Target is the DSN with its password replaced by "xxxxx".
+	Target string
+	// Err is the underlying error.
+	Err error
+
+	password string
+}
+
+func newError(op, dsn, target string, err error) *Error {
+	e := &Error{Op: op, Target: target, Err: err}
+	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
+		e.password, _ = u.User.Password()
+	}
+	return e
+}
+
+// Error names the operation and the redacted target. Should the driver's
+// message ever quote the password, it is scrubbed here.
+func (e *Error) Error() string {
+	msg := "postgres: " + e.Op + " " + e.Target + ": " + e.Err.Error()
+	if e.password != "" {
+		msg = strings.ReplaceAll(msg, e.password, "xxxxx")
+	}
+	return msg
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Redact returns dsn with its password replaced by "xxxxx", for messages.
+// A DSN that does not parse as a URL is replaced entirely: it might be a
+// key=value string holding a password.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return "[unparsable DSN]"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
