@@ -1,0 +1,40 @@
+// Package tokens owns each company's Gusto OAuth tokens: it stores them
+// encrypted in PostgreSQL (gusto_auth_tokens, audited in
+// token_refresh_events) and hands out access tokens through a Manager that
+// refreshes them safely however many worker processes race and whatever
+// crashes.
+//
+// The Manager implements gusto.TokenSource and gusto.Invalidator. The sync
+// code calls AccessToken before every Gusto request; the Gusto client calls
+// Invalidate once after a 401. Its guarantees (SPEC section 3) and where
+// each lives:
+//
+//   - Fenced refresh (invariant 1): the redsync mutex per company only keeps
+//     refreshes from piling up; correctness comes from the row's version,
+//     compared-and-swapped at commit (Store.commitRefresh). A holder that lost
+//     its lock and then the compare-and-swap throws its new pair away unused.
+//   - Commit before use (invariant 2): a new access token leaves the package
+//     only after the row holding it is committed (Manager.commit), so a crash
+//     between Gusto's answer and the commit leaves the stored refresh token in
+//     place (still valid under Gusto's rule).
+//   - Double-checked refresh (invariant 3): after taking the lock the row is
+//     read again; waiters poll the row, not the lock, and take a sibling's
+//     token as soon as it is committed (Manager.refreshLocked, Manager.lock).
+//   - invalid_grant is not yet revocation (invariant 4): only a refused
+//     refresh token that is still the stored one marks the company
+//     needs_reauth, once (Manager.onInvalidGrant).
+//   - Transient is not terminal (invariant 5): 429, 5xx and timeouts back
+//     off (Retry-After, else exponential with jitter) and never change the
+//     company's status (Manager.exchange, Backoff).
+//   - Secrets stay secret (invariant 8): AES-256-GCM with a key id per row and
+//     the company uuid as associated data (Keyring); no token in any log,
+//     error, event or metric.
+//   - Clock skew is measured (invariant 9): expiries are on Gusto's clock
+//     (its Date header), compared with the local clock plus the measured
+//     skew, exported as a metric and logged loudly above 30 s (expiry.go).
+//
+// The package must never refresh without the lock, never hand out a token
+// before its commit, never retry a refused grant, and never let a token or
+// key reach a log line, an error string or a metric label. It knows nothing
+// of asynq: callers classify its errors with Terminal and RetryAfter.
+package tokens

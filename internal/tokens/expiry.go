@@ -1,0 +1,72 @@
+package tokens
+
+import (
+	"time"
+)
+
+// Expiry policy (SPEC section 1 and invariant 9). All instants here are on
+// Gusto's clock: a token's issue time is the Date header of the response that
+// carried it, and "now" is the local clock plus the measured skew.
+//
+// A token that lives L is stored as expiring at issued + L - margin(L), and is
+// refreshed from expiration - ahead(L) on. Both are capped to a fraction of L
+// so that short lifetimes (seconds in tests, minutes in staging) are refreshed
+// about once per lifetime, never on every call, and never stored as already
+// expired:
+//
+//	L = 7200 s: margin 60 s, ahead 300 s → refresh after 6840 s
+//	L =  300 s: margin 30 s, ahead  60 s → refresh after  210 s
+//	L =    5 s: margin 0.5 s, ahead  1 s → refresh after  3.5 s
+const (
+	// MaxSafetyMargin is the margin subtracted from Gusto's expires_in.
+	MaxSafetyMargin = 60 * time.Second
+	// marginDivisor caps the margin to a tenth of the lifetime.
+	marginDivisor = 10
+	// aheadDivisor caps the refresh-ahead window to a fifth of the lifetime.
+	aheadDivisor = 5
+	// invalidateGraceDivisor caps Config.InvalidateGrace to a tenth of the lifetime.
+	invalidateGraceDivisor = 10
+)
+
+// safetyMargin is min(60 s, lifetime/10).
+func safetyMargin(lifetime time.Duration) time.Duration {
+	return min(MaxSafetyMargin, lifetime/marginDivisor)
+}
+
+// refreshAhead is min(configured window, lifetime/5).
+func refreshAhead(window, lifetime time.Duration) time.Duration {
+	return min(window, lifetime/aheadDivisor)
+}
+
+// expiration is when a token issued at issued (Gusto's clock) with the given
+// lifetime stops being used: issued + lifetime - margin.
+func expiration(issued time.Time, lifetime time.Duration) time.Time {
+	return issued.Add(lifetime - safetyMargin(lifetime))
+}
+
+// refreshAt is when a token starts being refreshed before use (Gusto's clock).
+func refreshAt(issued time.Time, lifetime, window time.Duration) time.Time {
+	return expiration(issued, lifetime).Add(-refreshAhead(window, lifetime))
+}
+
+// measureSkew is Gusto's clock minus ours for one response: the Date header
+// (which truncates to the second, so half a second is added to centre it)
+// minus the local time the response arrived. ok is false when the response
+// had no Date header.
+func measureSkew(serverDate, receivedAt time.Time) (skew time.Duration, ok bool) {
+	if serverDate.IsZero() || receivedAt.IsZero() {
+		return 0, false
+	}
+	return serverDate.Add(500 * time.Millisecond).Sub(receivedAt), true
+}
+
+// issuedAt is when Gusto issued a token, on Gusto's clock. It prefers the
+// response's Date header (truncated to the second, so never later than the
+// true issue time: the error makes the token look older, which is safe);
+// without one, it is the local arrival time corrected by the skew.
+func issuedAt(serverDate, receivedAt time.Time, skew time.Duration) time.Time {
+	if !serverDate.IsZero() {
+		return serverDate
+	}
+	return receivedAt.Add(skew)
+}

@@ -1,0 +1,447 @@
+package tokens
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redsync/redsync/v4"
+	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gustosync/gustosync/internal/gusto"
+)
+
+// Refresher exchanges a refresh token for a new pair at Gusto's token
+// endpoint. (*gusto.Client).RefreshToken implements it. It must not retry
+// internally: a retried refresh may replay a refresh token Gusto already
+// rotated, and some providers revoke the whole grant on a replay.
+type Refresher interface {
+	RefreshToken(ctx context.Context, refreshToken string) (gusto.Token, error)
+}
+
+// Defaults applied by New when the corresponding Config field is zero.
+const (
+	DefaultRefreshAhead    = 5 * time.Minute
+	DefaultRefreshTimeout  = 30 * time.Second
+	DefaultInvalidateGrace = 30 * time.Second
+	// SkewAlertThreshold is the clock skew above which the manager logs an error.
+	SkewAlertThreshold = 30 * time.Second
+)
+
+// lockKeyPrefix prefixes the per-company redsync mutex key.
+const lockKeyPrefix = "gustosync:tokens:refresh-lock:"
+
+// Config configures a Manager. Zero values of optional fields take the
+// documented defaults; New validates the whole once.
+type Config struct {
+	// Store holds the tokens. Required.
+	Store *Store
+	// Refresher calls Gusto's token endpoint. Required.
+	Refresher Refresher
+	// Redis holds the per-company refresh locks. Required. The manager never
+	// refreshes without the lock: if Redis is down, a stale token cannot be
+	// refreshed (a *LockError), while fresh tokens keep being served.
+	Redis redis.UniversalClient
+
+	// WorkerID identifies this process in token_refresh_events. Default
+	// hostname-pid.
+	WorkerID string
+	// RefreshAhead is the refresh-ahead window (TOKEN_REFRESH_AHEAD), capped
+	// to a fifth of a token's lifetime. Default 5 min.
+	RefreshAhead time.Duration
+	// RefreshTimeout bounds one token request. Default 30 s.
+	RefreshTimeout time.Duration
+	// LockExpiry is the refresh lock's expiry; it must be longer than
+	// RefreshTimeout, so a live holder keeps the lock through a call. Default
+	// 2×RefreshTimeout.
+	LockExpiry time.Duration
+	// LockWait bounds how long a caller waits for another worker's refresh
+	// (polling the row, not the lock) before giving up with a *LockError.
+	// Default LockExpiry + RefreshTimeout.
+	LockWait time.Duration
+	// Backoff is the retry schedule for transient token-endpoint failures.
+	Backoff Backoff
+	// InvalidateGrace ignores Invalidate for a token issued less than this
+	// long ago (capped to a tenth of its lifetime), so that an endpoint that
+	// keeps answering 401 (a missing scope) cannot trigger a refresh per
+	// request. Default 30 s.
+	InvalidateGrace time.Duration
+	// Now is the local clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives structured logs with the company uuid, never a token.
+	// Default: discard.
+	Logger *slog.Logger
+	// Metrics, when set, receives the manager's metrics (see NewMetrics).
+	Metrics *Metrics
+	// Hooks are for tests and the chaos suite only.
+	Hooks Hooks
+}
+
+// Hooks let tests stop the manager at the points where crashes and pauses
+// matter. Each is called from the goroutine doing the refresh; nil hooks are
+// skipped.
+type Hooks struct {
+	// AfterRefreshBeforeCommit runs after Gusto issued a new pair and before
+	// the pair is committed: kill the process here to test a crash between
+	// refresh and commit, or block here to test a paused lock holder.
+	AfterRefreshBeforeCommit func(company string)
+}
+
+// Backoff is the schedule of retries of transient token-endpoint failures
+// (429, 5xx, timeouts; invariant 5). Attempt n (1-based) that fails waits
+// Retry-After when Gusto sent one (never less; up to 10% more), otherwise
+// Base·2^(n-1) capped at Max, with equal jitter (between half and all of
+// it): by default about 2 s, 4 s, 8 s. After Attempts attempts the refresh
+// gives up with a *RefreshError; the company keeps its status.
+type Backoff struct {
+	// Base is the first wait. Default 2 s.
+	Base time.Duration
+	// Max caps a wait. Default 30 s.
+	Max time.Duration
+	// Attempts is the number of token requests per refresh. Default 4.
+	Attempts int
+}
+
+// Delay returns the wait after failed attempt n (1-based), given Gusto's
+// Retry-After (zero if none) and r, a random number in [0, 1).
+func (b Backoff) Delay(n int, retryAfter time.Duration, r float64) time.Duration {
+	if retryAfter > 0 {
+		return retryAfter + time.Duration(r*float64(retryAfter)/10)
+	}
+	d := b.Base
+	for i := 1; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	return d/2 + time.Duration(r*float64(d/2))
+}
+
+// Manager hands out access tokens for companies and refreshes them safely
+// across processes: it implements gusto.TokenSource and gusto.Invalidator.
+// It is safe for concurrent use.
+//
+// AccessToken's fast path is a read of an in-process cache; the slow path
+// (a stale or unknown token) reads PostgreSQL and, when a refresh is due,
+// coalesces callers per company in the process, takes a redsync mutex per
+// company, re-reads the row, refreshes only if still stale, commits with a
+// version compare-and-swap and only then hands the token out (refresh.go).
+type Manager struct {
+	store     *Store
+	refresher Refresher
+	rs        *redsync.Redsync
+	cfg       Config
+	log       *slog.Logger
+	metrics   *Metrics
+	now       func() time.Time
+
+	mu    sync.RWMutex
+	cache map[string]*cached
+
+	fmu     sync.Mutex
+	flights map[string]*flight
+
+	skew          atomic.Int64 // nanoseconds; Gusto's clock minus ours
+	skewMeasured  atomic.Bool
+	skewAlertedAt atomic.Int64 // unix nanoseconds of the last loud log
+}
+
+// cached is an access token the fast path may hand out until refreshAt
+// (Gusto's clock, unix nanoseconds). Immutable once stored.
+type cached struct {
+	token     string
+	version   int64
+	refreshAt int64
+}
+
+// New validates cfg, applies defaults and returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("tokens: config: Store is required")
+	}
+	if cfg.Refresher == nil {
+		return nil, errors.New("tokens: config: Refresher is required")
+	}
+	if cfg.Redis == nil {
+		return nil, errors.New("tokens: config: Redis is required (refresh lock)")
+	}
+	if cfg.WorkerID == "" {
+		host, _ := os.Hostname()
+		cfg.WorkerID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if cfg.RefreshAhead == 0 {
+		cfg.RefreshAhead = DefaultRefreshAhead
+	}
+	if cfg.RefreshTimeout == 0 {
+		cfg.RefreshTimeout = DefaultRefreshTimeout
+	}
+	if cfg.LockExpiry == 0 {
+		cfg.LockExpiry = 2 * cfg.RefreshTimeout
+	}
+	if cfg.LockWait == 0 {
+		cfg.LockWait = cfg.LockExpiry + cfg.RefreshTimeout
+	}
+	if cfg.Backoff.Base == 0 {
+		cfg.Backoff.Base = 2 * time.Second
+	}
+	if cfg.Backoff.Max == 0 {
+		cfg.Backoff.Max = 30 * time.Second
+	}
+	if cfg.Backoff.Attempts == 0 {
+		cfg.Backoff.Attempts = 4
+	}
+	if cfg.InvalidateGrace == 0 {
+		cfg.InvalidateGrace = DefaultInvalidateGrace
+	}
+	switch {
+	case cfg.RefreshAhead < 0 || cfg.RefreshTimeout < 0 || cfg.LockWait < 0 || cfg.InvalidateGrace < 0:
+		return nil, errors.New("tokens: config: durations must not be negative")
+	case cfg.LockExpiry <= cfg.RefreshTimeout:
+		return nil, fmt.Errorf("tokens: config: LockExpiry (%s) must be longer than RefreshTimeout (%s)", cfg.LockExpiry, cfg.RefreshTimeout)
+	case cfg.Backoff.Base < 0 || cfg.Backoff.Max < cfg.Backoff.Base || cfg.Backoff.Attempts < 1:
+		return nil, errors.New("tokens: config: Backoff needs 0 <= Base <= Max and Attempts >= 1")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{
+		store:     cfg.Store,
+		refresher: cfg.Refresher,
+		rs:        redsync.New(goredis.NewPool(cfg.Redis)),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		metrics:   cfg.Metrics,
+		now:       cfg.Now,
+		cache:     make(map[string]*cached),
+		flights:   make(map[string]*flight),
+	}, nil
+}
+
+var (
+	_ gusto.TokenSource = (*Manager)(nil)
+	_ gusto.Invalidator = (*Manager)(nil)
+)
+
+// AccessToken returns an access token for the company that is committed in
+// PostgreSQL and outside its refresh-ahead window on Gusto's clock,
+// refreshing it first if needed. The sync code calls it before every Gusto
+// request; it is safe for concurrent use.
+//
+// Errors: *ReauthRequiredError, *PausedError and *NotFoundError are terminal
+// (see Terminal); *RefreshError, *LockError and *StoreError are transient.
+// The wait is bounded by ctx; a refresh already under way continues in the
+// background while any caller in the process still waits for it.
+func (m *Manager) AccessToken(ctx context.Context, company string) (string, error) {
+	m.mu.RLock()
+	e := m.cache[company]
+	m.mu.RUnlock()
+	if e != nil && m.gustoNow() < e.refreshAt {
+		return e.token, nil
+	}
+	return m.slowPath(ctx, company)
+}
+
+// gustoNow is the local clock plus the measured skew: Gusto's clock, in unix
+// nanoseconds.
+func (m *Manager) gustoNow() int64 { return m.now().UnixNano() + m.skew.Load() }
+
+// refreshAtOf is when rec's access token enters its refresh-ahead window, on
+// Gusto's clock.
+func (m *Manager) refreshAtOf(rec *record) time.Time {
+	return rec.Expiration.Add(-refreshAhead(m.cfg.RefreshAhead, rec.Lifetime))
+}
+
+// fresh reports whether rec's access token may be handed out without a refresh.
+func (m *Manager) fresh(rec *record) bool {
+	return rec.Status == StatusActive && !rec.Invalidated && m.gustoNow() < m.refreshAtOf(rec).UnixNano()
+}
+
+// remember returns rec's token as a cache entry, and caches it when it is
+// fresh and not older than what is cached.
+func (m *Manager) remember(rec *record) *cached {
+	e := &cached{token: rec.AccessToken, version: rec.Version, refreshAt: m.refreshAtOf(rec).UnixNano()}
+	if !m.fresh(rec) {
+		return e
+	}
+	m.mu.Lock()
+	if old := m.cache[rec.Company]; old == nil || old.version <= e.version {
+		m.cache[rec.Company] = e
+	}
+	m.mu.Unlock()
+	return e
+}
+
+// forget drops the company's cached token; if token is not empty, only when
+// it is the cached one.
+func (m *Manager) forget(company, token string) {
+	m.mu.Lock()
+	if e := m.cache[company]; e != nil && (token == "" || e.token == token) {
+		delete(m.cache, company)
+	}
+	m.mu.Unlock()
+}
+
+// slowPath coalesces the process's callers for one company into one flight
+// (obtain) and waits for it or for ctx.
+func (m *Manager) slowPath(ctx context.Context, key string) (string, error) {
+	company, err := canonicalCompany(key)
+	if err != nil {
+		return "", err
+	}
+	if company != key {
+		m.mu.RLock()
+		e := m.cache[company]
+		m.mu.RUnlock()
+		if e != nil && m.gustoNow() < e.refreshAt {
+			return e.token, nil
+		}
+	}
+	f := m.join(company)
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return "", f.err
+		}
+		return f.val.token, nil
+	case <-ctx.Done():
+		m.leave(company, f)
+		return "", fmt.Errorf("tokens: access token for company %s: %w", company, context.Cause(ctx))
+	}
+}
+
+// flight is one in-process slow path for a company, shared by its callers.
+// Its context is cancelled when every caller has gone (so lock waits and
+// backoff stop), but a token request already sent and the commit after it
+// always run to completion.
+type flight struct {
+	done    chan struct{}
+	val     *cached
+	err     error
+	waiters int
+	cancel  context.CancelFunc
+}
+
+// flightBudget bounds one flight: waiting for the lock, every attempt and
+// its backoff, and the commit.
+func (m *Manager) flightBudget() time.Duration {
+	b := m.cfg.Backoff
+	return m.cfg.LockWait + time.Duration(b.Attempts)*(m.cfg.RefreshTimeout+b.Max+b.Max/10) + commitBudget
+}
+
+func (m *Manager) join(company string) *flight {
+	m.fmu.Lock()
+	defer m.fmu.Unlock()
+	if f := m.flights[company]; f != nil {
+		f.waiters++
+		return f
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.flightBudget())
+	f := &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
+	m.flights[company] = f
+	go func() {
+		defer cancel()
+		f.val, f.err = m.obtain(ctx, company)
+		m.fmu.Lock()
+		if m.flights[company] == f {
+			delete(m.flights, company)
+		}
+		m.fmu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+func (m *Manager) leave(company string, f *flight) {
+	m.fmu.Lock()
+	defer m.fmu.Unlock()
+	f.waiters--
+	if f.waiters == 0 {
+		f.cancel()
+		if m.flights[company] == f {
+			delete(m.flights, company)
+		}
+	}
+}
+
+// Invalidate is called by the Gusto client after a data call got a 401 with
+// accessToken. It drops the token from the cache and marks the stored row
+// stale, so that the next AccessToken in any process refreshes it, unless a
+// sibling already replaced that token (the stored one differs) or the token
+// was issued within InvalidateGrace. It is safe for concurrent use and never
+// calls Gusto.
+func (m *Manager) Invalidate(ctx context.Context, company, accessToken string) error {
+	company, err := canonicalCompany(company)
+	if err != nil {
+		return err
+	}
+	m.forget(company, accessToken)
+	rec, err := m.store.load(ctx, company)
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare([]byte(rec.AccessToken), []byte(accessToken)) != 1 {
+		m.log.LogAttrs(ctx, slog.LevelDebug, "token already replaced by a sibling; not invalidated",
+			slog.String("company", company), slog.Int64("version", rec.Version))
+		return nil
+	}
+	if rec.Invalidated {
+		return nil
+	}
+	grace := min(m.cfg.InvalidateGrace, rec.Lifetime/invalidateGraceDivisor)
+	if age := time.Duration(m.gustoNow() - rec.IssuedAt.UnixNano()); age < grace {
+		m.log.LogAttrs(ctx, slog.LevelWarn, "gusto refused a token issued moments ago; not refreshing again (missing scope?)",
+			slog.String("company", company), slog.Int64("version", rec.Version), slog.Duration("age", age))
+		return nil
+	}
+	marked, err := m.store.markInvalidated(ctx, company, rec.Version)
+	if err != nil {
+		return err
+	}
+	if marked {
+		m.metrics.invalidated()
+		m.log.LogAttrs(ctx, slog.LevelInfo, "access token refused by gusto; marked stale",
+			slog.String("company", company), slog.Int64("version", rec.Version))
+	}
+	return nil
+}
+
+// ObserveSkew records a clock-skew measurement (Gusto's clock minus ours):
+// wire it to gusto.Options.OnSkew so every response's Date header counts.
+// The manager also measures the skew from each refresh response itself.
+// Above SkewAlertThreshold it logs an error, at most once a minute.
+func (m *Manager) ObserveSkew(skew time.Duration) {
+	m.skew.Store(int64(skew))
+	m.skewMeasured.Store(true)
+	m.metrics.setSkew(skew)
+	if skew.Abs() <= SkewAlertThreshold {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := m.skewAlertedAt.Load()
+	if now-last >= int64(time.Minute) && m.skewAlertedAt.CompareAndSwap(last, now) {
+		m.log.LogAttrs(context.Background(), slog.LevelError, "clock skew with gusto above threshold; expiries are corrected for it",
+			slog.Duration("skew", skew), slog.Duration("threshold", SkewAlertThreshold))
+	}
+}
+
+// Skew returns the skew the manager currently applies.
+func (m *Manager) Skew() time.Duration { return time.Duration(m.skew.Load()) }
+
+// adoptSkew uses the skew stored with a row until this process has measured
+// its own.
+func (m *Manager) adoptSkew(rec *record) {
+	if !m.skewMeasured.Load() && rec.Skew != 0 {
+		m.skew.Store(int64(rec.Skew))
+		m.metrics.setSkew(rec.Skew)
+	}
+}

@@ -1,0 +1,126 @@
+package tokens
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the token manager's Prometheus metrics. Labels are outcomes and
+// statuses only: never a company, a token or a key.
+//
+//	gustosync_token_refreshes_total{outcome}    refresh attempts by outcome
+//	gustosync_token_lock_wait_seconds           time to take (or give up on) the refresh lock
+//	gustosync_token_cas_conflicts_total         refreshed pairs thrown away after a lost compare-and-swap
+//	gustosync_token_invalidations_total         access tokens invalidated after a 401
+//	gustosync_token_companies{status}           companies by token status (read from PostgreSQL at scrape)
+//	gustosync_gusto_clock_skew_seconds          Gusto's clock minus ours, latest measurement
+type Metrics struct {
+	refreshes     *prometheus.CounterVec
+	lockWait      prometheus.Histogram
+	casConflicts  prometheus.Counter
+	invalidations prometheus.Counter
+	skew          prometheus.Gauge
+}
+
+// NewMetrics creates the metrics and registers them on reg (a registry the
+// binary owns, not the global one). When store is not nil, a collector
+// reading companies by status from PostgreSQL at each scrape is registered
+// too. A nil reg creates unregistered metrics (for tests and tools).
+func NewMetrics(reg prometheus.Registerer, store *Store) (*Metrics, error) {
+	m := &Metrics{
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gustosync_token_refreshes_total",
+			Help: "Token refresh attempts by outcome (refreshed, sibling_refreshed, cas_lost, revoked, transient, failed).",
+		}, []string{"outcome"}),
+		lockWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gustosync_token_lock_wait_seconds",
+			Help:    "Time spent taking the per-company refresh lock, or waiting until a sibling's refresh made it unnecessary.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		casConflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gustosync_token_cas_conflicts_total",
+			Help: "Refreshed token pairs thrown away unused because another worker committed first.",
+		}),
+		invalidations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gustosync_token_invalidations_total",
+			Help: "Access tokens marked stale after Gusto refused them on a data call.",
+		}),
+		skew: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gustosync_gusto_clock_skew_seconds",
+			Help: "Gusto's clock minus the local clock, from the latest response's Date header.",
+		}),
+	}
+	for _, o := range []Outcome{OutcomeRefreshed, OutcomeSiblingRefreshed, OutcomeCASLost, OutcomeRevoked, OutcomeTransient, OutcomeFailed} {
+		m.refreshes.WithLabelValues(string(o))
+	}
+	if reg == nil {
+		return m, nil
+	}
+	cs := []prometheus.Collector{m.refreshes, m.lockWait, m.casConflicts, m.invalidations, m.skew}
+	if store != nil {
+		cs = append(cs, &statusCollector{store: store, timeout: 5 * time.Second})
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) refresh(o Outcome) {
+	if m != nil {
+		m.refreshes.WithLabelValues(string(o)).Inc()
+	}
+}
+
+func (m *Metrics) observeLockWait(d time.Duration) {
+	if m != nil {
+		m.lockWait.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) casConflict() {
+	if m != nil {
+		m.casConflicts.Inc()
+	}
+}
+
+func (m *Metrics) invalidated() {
+	if m != nil {
+		m.invalidations.Inc()
+	}
+}
+
+func (m *Metrics) setSkew(d time.Duration) {
+	if m != nil {
+		m.skew.Set(d.Seconds())
+	}
+}
+
+// statusCollector reads companies by status from gusto_auth_tokens at each
+// scrape, so every replica reports the same truth.
+type statusCollector struct {
+	store   *Store
+	timeout time.Duration
+}
+
+var companiesDesc = prometheus.NewDesc("gustosync_token_companies",
+	"Companies by token status (active, needs_reauth, paused).", []string{"status"}, nil)
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) { ch <- companiesDesc }
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	counts, err := c.store.CountByStatus(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(companiesDesc, err)
+		return
+	}
+	for status, n := range counts {
+		ch <- prometheus.MustNewConstMetric(companiesDesc, prometheus.GaugeValue, float64(n), string(status))
+	}
+}
