@@ -1,6 +1,9 @@
 package pgtest
 
-import "context"
+import (
+	"context"
+	"testing"
+)
 
 // OpenAdminForTest runs openAdmin against dsn and closes what it opened.
 func OpenAdminForTest(ctx context.Context, dsn string) error {
@@ -9,4 +12,36 @@ func OpenAdminForTest(ctx context.Context, dsn string) error {
 		_ = db.Close()
 	}
 	return err
+}
+
+// ReapForTest runs the reaper again, under the template lock, as the first
+// template check of a process does.
+func ReapForTest(ctx context.Context) error {
+	a, err := adminDB(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := a.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", templateLockKey); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", templateLockKey)
+	adminMu.Lock()
+	reaped = false
+	adminMu.Unlock()
+	return reap(ctx, conn, "")
+}
+
+// DropForTest closes db and drops it now rather than at cleanup.
+func DropForTest(t testing.TB, db *DB) {
+	_ = db.SQL.Close()
+	a, err := adminDB(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropDatabase(t, a.db, db.Name)
 }

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"gorm.io/gorm"
 
@@ -31,6 +33,18 @@ const MaxConns = 10
 // setupTimeout bounds creating (or dropping) one test database, including
 // waiting for another test binary that is building the template.
 const setupTimeout = 2 * time.Minute
+
+// Database name prefixes. A test database's name carries its creation time
+// (unix seconds) so that leftovers of killed test binaries can be reaped.
+const (
+	testPrefix     = "gustosync_test_"
+	templatePrefix = "gustosync_tmpl_"
+)
+
+// reapAge is how old a leftover test database, or a template of another
+// schema, must be before a process building a template drops it. Test
+// binaries run for minutes; an hour leaves a wide margin.
+const reapAge = time.Hour
 
 // templateLockKey is the advisory lock that serializes template builds
 // across processes ("gustosync-pgtest" as a number).
@@ -79,8 +93,17 @@ func create(t testing.TB, withSchema bool) *DB {
 			t.Fatalf("pgtest: %v", err)
 		}
 	}
-	name := "gustosync_test_" + randomHex(8)
-	if err := createDatabase(ctx, admin.db, name, template); err != nil {
+	name := fmt.Sprintf("%s%d_%s", testPrefix, time.Now().Unix(), randomHex(6))
+	err = createDatabase(ctx, admin.db, name, template)
+	if withSchema && isNotExist(err) {
+		// Another process reaped this template after an hour unused by
+		// its builds: build it again.
+		forget(template)
+		if template, err = ensureTemplate(ctx, admin); err == nil {
+			err = createDatabase(ctx, admin.db, name, template)
+		}
+	}
+	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() { dropDatabase(t, admin.db, name) })
@@ -111,6 +134,8 @@ var (
 	adminConn *admin
 	// templates holds the template names this process has seen built.
 	templates = map[string]bool{}
+	// reaped is set once this process has reaped leftovers.
+	reaped bool
 )
 
 func adminDB(ctx context.Context) (*admin, error) {
@@ -167,7 +192,7 @@ func scrub(err error, u *url.URL) string {
 // ensureTemplate returns the name of the template database for the embedded
 // migrations, building it first if no process has.
 func ensureTemplate(ctx context.Context, a *admin) (string, error) {
-	name := "gustosync_tmpl_" + migrate.Fingerprint()[:16]
+	name := templatePrefix + migrate.Fingerprint()[:16]
 	adminMu.Lock()
 	done := templates[name]
 	adminMu.Unlock()
@@ -188,6 +213,10 @@ func ensureTemplate(ctx context.Context, a *admin) (string, error) {
 	defer func() {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", templateLockKey)
 	}()
+
+	if err := reap(ctx, conn, name); err != nil {
+		return "", err
+	}
 
 	var isTemplate bool
 	err = conn.QueryRowContext(ctx, "SELECT datistemplate FROM pg_database WHERE datname = $1", name).Scan(&isTemplate)
@@ -233,10 +262,92 @@ func buildTemplate(ctx context.Context, a *admin, conn *sql.Conn, name string) e
 	if err != nil {
 		return err
 	}
+	comment := fmt.Sprintf("pgtest template built %d", time.Now().Unix())
+	if _, err := conn.ExecContext(ctx, "COMMENT ON DATABASE "+ident(name)+" IS "+literal(comment)); err != nil {
+		return fmt.Errorf("comment: %w", err)
+	}
 	if _, err := conn.ExecContext(ctx, "ALTER DATABASE "+ident(name)+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"); err != nil {
 		return fmt.Errorf("mark as template: %w", err)
 	}
 	return nil
+}
+
+// reap drops, once per process, the leftovers of test binaries that were
+// killed before their cleanup ran (test databases older than reapAge) and
+// templates of other schemas built more than reapAge ago. The caller holds
+// the template lock.
+func reap(ctx context.Context, conn *sql.Conn, current string) error {
+	adminMu.Lock()
+	done := reaped
+	reaped = true
+	adminMu.Unlock()
+	if done {
+		return nil
+	}
+	rows, err := conn.QueryContext(ctx, `
+		SELECT datname, datistemplate, coalesce(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE datname LIKE $1 OR datname LIKE $2`,
+		strings.ReplaceAll(testPrefix, "_", `\_`)+"%", strings.ReplaceAll(templatePrefix, "_", `\_`)+"%")
+	if err != nil {
+		return fmt.Errorf("reap: %w", err)
+	}
+	var drop []string
+	cutoff := time.Now().Add(-reapAge).Unix()
+	for rows.Next() {
+		var name, comment string
+		var isTemplate bool
+		if err := rows.Scan(&name, &isTemplate, &comment); err != nil {
+			_ = rows.Close()
+			return fmt.Errorf("reap: %w", err)
+		}
+		if born, ok := bornAt(name, isTemplate, comment); ok && born < cutoff && name != current {
+			drop = append(drop, name)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("reap: %w", err)
+	}
+	for _, name := range drop {
+		// A template must stop being one before it can be dropped.
+		_, _ = conn.ExecContext(ctx, "ALTER DATABASE "+ident(name)+" WITH IS_TEMPLATE false")
+		if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("reap %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// bornAt reads a pgtest database's creation time from its name (test
+// databases) or its comment (templates).
+func bornAt(name string, isTemplate bool, comment string) (int64, bool) {
+	if rest, ok := strings.CutPrefix(name, testPrefix); ok {
+		stamp, _, _ := strings.Cut(rest, "_")
+		n, err := strconv.ParseInt(stamp, 10, 64)
+		return n, err == nil
+	}
+	if !isTemplate {
+		return 0, false // a template being built right now, or half-built
+	}
+	stamp, ok := strings.CutPrefix(comment, "pgtest template built ")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(stamp, 10, 64)
+	return n, err == nil
+}
+
+// forget clears this process's memory that template is built.
+func forget(template string) {
+	adminMu.Lock()
+	delete(templates, template)
+	adminMu.Unlock()
+}
+
+// isNotExist reports whether err is PostgreSQL's "database does not exist"
+// (SQLSTATE 3D000).
+func isNotExist(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "3D000"
 }
 
 func createDatabase(ctx context.Context, db *sql.DB, name, template string) error {
@@ -255,6 +366,8 @@ func dropDatabase(t testing.TB, db *sql.DB, name string) {
 }
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -2,6 +2,7 @@ package pgtest_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -114,6 +115,44 @@ func TestNewConcurrent(t *testing.T) {
 	}
 }
 
+func TestReapLeftovers(t *testing.T) {
+	probe := pgtest.NewEmpty(t)
+	exists := func(name string) bool {
+		var n int
+		if err := probe.SQL.QueryRow(`SELECT count(*) FROM pg_database WHERE datname = $1`, name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	stale := fmt.Sprintf("gustosync_test_%d_deadbeef0000", time.Now().Add(-2*time.Hour).Unix())
+	staleTmpl := "gustosync_tmpl_00000000000000aa"
+	for _, stmt := range []string{
+		`CREATE DATABASE ` + stale,
+		`CREATE DATABASE ` + staleTmpl,
+		fmt.Sprintf(`COMMENT ON DATABASE %s IS 'pgtest template built %d'`, staleTmpl, time.Now().Add(-2*time.Hour).Unix()),
+		`ALTER DATABASE ` + staleTmpl + ` WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`,
+	} {
+		if _, err := probe.SQL.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := pgtest.New(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pgtest.ReapForTest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if exists(stale) || exists(staleTmpl) {
+		t.Errorf("stale databases survived the reaper: test %v, template %v", exists(stale), exists(staleTmpl))
+	}
+	if !exists(live.Name) || !exists(probe.Name) {
+		t.Errorf("the reaper dropped a live test database")
+	}
+	// The current template is younger than an hour: kept.
+	pgtest.New(t)
+}
+
 func TestUnreachableMessage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -132,11 +171,12 @@ func TestUnreachableMessage(t *testing.T) {
 	}
 }
 
-// BenchmarkNew reports what one test database costs.
+// BenchmarkNew reports what one test database costs: create from the
+// template, open, close, drop.
 func BenchmarkNew(b *testing.B) {
 	pgtest.New(b) // the template, built once
-	b.ResetTimer()
 	for b.Loop() {
-		b.Run("one", func(b *testing.B) { pgtest.New(b) })
+		db := pgtest.New(b)
+		pgtest.DropForTest(b, db)
 	}
 }
