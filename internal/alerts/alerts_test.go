@@ -1,0 +1,381 @@
+package alerts_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gustosync/gustosync/internal/alerts"
+	"github.com/gustosync/gustosync/internal/pgtest"
+)
+
+var secret = []byte("alert-signing-secret")
+
+// clock is a settable clock shared by the dispatchers of one test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// addCompany stores a token row for a new company. The ciphertexts are
+// placeholders: alerts never read them.
+func addCompany(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	id := uuid.NewString()
+	_, err := db.Exec(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes)
+		VALUES ($1, '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read')`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func setStatus(t *testing.T, db *sql.DB, company, status, reason string) {
+	t.Helper()
+	res, err := db.Exec(`UPDATE gusto_auth_tokens SET status = $2, status_reason = $3, status_changed_at = now() WHERE company_uuid = $1`,
+		company, status, reason)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("status update changed %d rows", n)
+	}
+}
+
+// receipt is one request the test webhook accepted.
+type receipt struct {
+	event   alerts.Event
+	attempt string
+}
+
+// receiver is a webhook that verifies signatures and can fail on demand.
+type receiver struct {
+	t  *testing.T
+	mu sync.Mutex
+	// fail maps a company to the statuses to answer its next requests with.
+	fail     map[string][]int
+	got      []receipt
+	bad      int // requests with a bad signature or body
+	requests int
+	// hold, when set for a company, blocks its next request until the channel closes.
+	hold    map[string]chan struct{}
+	entered chan string
+}
+
+func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
+	r := &receiver{t: t, fail: map[string][]int{}, hold: map[string]chan struct{}{}, entered: make(chan string, 16)}
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return r, srv
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	var ev alerts.Event
+	if !alerts.Verify(secret, body, req.Header.Get(alerts.SignatureHeader)) || json.Unmarshal(body, &ev) != nil ||
+		req.Header.Get(alerts.EventIDHeader) != ev.ID {
+		r.mu.Lock()
+		r.bad++
+		r.mu.Unlock()
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	r.mu.Lock()
+	r.requests++
+	hold := r.hold[ev.CompanyUUID]
+	delete(r.hold, ev.CompanyUUID) // hold only the first request
+	r.mu.Unlock()
+	if hold != nil {
+		r.entered <- ev.CompanyUUID
+		<-hold
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f := r.fail[ev.CompanyUUID]; len(f) > 0 {
+		r.fail[ev.CompanyUUID] = f[1:]
+		if f[0] == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "120")
+		}
+		w.WriteHeader(f[0])
+		return
+	}
+	r.got = append(r.got, receipt{event: ev, attempt: req.Header.Get(alerts.AttemptHeader)})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *receiver) receipts() []receipt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]receipt(nil), r.got...)
+}
+
+func newDispatcher(t *testing.T, db *sql.DB, url string, c *clock) *alerts.Dispatcher {
+	t.Helper()
+	d, err := alerts.NewDispatcher(db, alerts.Config{
+		URL: url, Secret: secret, Now: c.Now, Timeout: 10 * time.Second,
+		Backoff: func(n int) time.Duration { return time.Duration(n) * time.Minute },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestWebhookOncePerTransition: each transition into needs_reauth is received
+// exactly once, with a valid signature, through failures and retries and with
+// two dispatchers (two scheduler replicas) running at once.
+func TestWebhookOncePerTransition(t *testing.T) {
+	db := pgtest.New(t).SQL
+	rcv, srv := newReceiver(t)
+	c := &clock{t: time.Now()}
+	d1 := newDispatcher(t, db, srv.URL+"/hook", c)
+	d2 := newDispatcher(t, db, srv.URL+"/hook", c)
+
+	a, b, cc, quiet := addCompany(t, db), addCompany(t, db), addCompany(t, db), addCompany(t, db)
+	rcv.fail[b] = []int{http.StatusInternalServerError, http.StatusBadGateway}
+	rcv.fail[cc] = []int{http.StatusTooManyRequests}
+
+	setStatus(t, db, a, "needs_reauth", "refresh token refused (invalid_grant)")
+	setStatus(t, db, a, "needs_reauth", "still refused") // not a transition
+	setStatus(t, db, b, "paused", "operator")            // not needs_reauth
+	setStatus(t, db, b, "needs_reauth", "revoked in Gusto")
+	setStatus(t, db, cc, "needs_reauth", "revoked")
+	setStatus(t, db, a, "active", "reconnected")
+	setStatus(t, db, a, "needs_reauth", "revoked again") // a second transition: a second event
+	setStatus(t, db, quiet, "paused", "")
+
+	var outbox int
+	if err := db.QueryRow(`SELECT count(*) FROM alert_outbox`).Scan(&outbox); err != nil {
+		t.Fatal(err)
+	}
+	if outbox != 4 {
+		t.Fatalf("outbox holds %d events, want 4 (one per transition into needs_reauth)", outbox)
+	}
+
+	// Hold a's first delivery in flight; the second dispatcher must skip the
+	// locked row instead of sending it again.
+	held := make(chan struct{})
+	rcv.mu.Lock()
+	rcv.hold[a] = held
+	rcv.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() { _, err := d1.DeliverDue(ctx); first <- err }()
+	select {
+	case <-rcv.entered:
+	case <-ctx.Done():
+		t.Fatal("first delivery never reached the receiver")
+	}
+	st2, err := d2.DeliverDue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(held)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// d2 sent the other three events (a's second, b and c failing) and
+	// skipped the row d1 held.
+	if st2 != (alerts.Stats{Delivered: 1, Retrying: 2}) {
+		t.Fatalf("second dispatcher while the first held a row: %+v, want 1 delivered, 2 retrying", st2)
+	}
+
+	// Retries: advance the clock past each backoff until nothing is pending.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var pending int
+		if err := db.QueryRow(`SELECT count(*) FROM alert_outbox WHERE status = 'pending'`).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still pending", pending)
+		}
+		c.Advance(3 * time.Minute)
+		var wg sync.WaitGroup
+		for _, d := range []*alerts.Dispatcher{d1, d2} {
+			wg.Go(func() {
+				if _, err := d.DeliverDue(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+
+	got := rcv.receipts()
+	seen := map[string]int{}
+	perCompany := map[string]int{}
+	for _, r := range got {
+		seen[r.event.ID]++
+		perCompany[r.event.CompanyUUID]++
+		if r.event.Type != alerts.KindNeedsReauth {
+			t.Errorf("event type %q", r.event.Type)
+		}
+	}
+	if len(got) != 4 || len(seen) != 4 {
+		t.Fatalf("received %d events (%d distinct), want 4 distinct: %+v", len(got), len(seen), got)
+	}
+	if perCompany[a] != 2 || perCompany[b] != 1 || perCompany[cc] != 1 || perCompany[quiet] != 0 {
+		t.Fatalf("events per company: a=%d b=%d c=%d quiet=%d, want 2 1 1 0", perCompany[a], perCompany[b], perCompany[cc], perCompany[quiet])
+	}
+	for _, r := range got {
+		if r.event.CompanyUUID == b {
+			if r.attempt != "3" || r.event.PreviousStatus != "paused" || r.event.Reason != "revoked in Gusto" {
+				t.Errorf("b's event: attempt %s, previous %q, reason %q; want attempt 3 after two failures, previous paused", r.attempt, r.event.PreviousStatus, r.event.Reason)
+			}
+		}
+	}
+	if rcv.bad != 0 {
+		t.Fatalf("%d requests failed signature verification", rcv.bad)
+	}
+	var delivered int
+	if err := db.QueryRow(`SELECT count(*) FROM alert_outbox WHERE status = 'delivered' AND delivered_at IS NOT NULL`).Scan(&delivered); err != nil {
+		t.Fatal(err)
+	}
+	if delivered != 4 {
+		t.Fatalf("%d rows marked delivered, want 4", delivered)
+	}
+	// A further pass sends nothing.
+	c.Advance(24 * time.Hour)
+	if st, err := d1.DeliverDue(ctx); err != nil || st != (alerts.Stats{}) {
+		t.Fatalf("after delivery: %+v, %v; want nothing to do", st, err)
+	}
+}
+
+// TestRetryAfterHonoured: a 429's Retry-After schedules the next attempt.
+func TestRetryAfterHonoured(t *testing.T) {
+	db := pgtest.New(t).SQL
+	rcv, srv := newReceiver(t)
+	c := &clock{t: time.Now().Truncate(time.Second)}
+	d := newDispatcher(t, db, srv.URL, c)
+	co := addCompany(t, db)
+	rcv.fail[co] = []int{http.StatusTooManyRequests}
+	setStatus(t, db, co, "needs_reauth", "revoked")
+	ctx := context.Background()
+	if st, err := d.DeliverDue(ctx); err != nil || st.Retrying != 1 {
+		t.Fatalf("first pass: %+v %v", st, err)
+	}
+	var next time.Time
+	if err := db.QueryRow(`SELECT next_attempt_at FROM alert_outbox`).Scan(&next); err != nil {
+		t.Fatal(err)
+	}
+	if want := c.Now().Add(120 * time.Second); !next.Equal(want) {
+		t.Fatalf("next attempt at %s, want %s (Retry-After: 120)", next, want)
+	}
+	c.Advance(119 * time.Second)
+	if st, _ := d.DeliverDue(ctx); st != (alerts.Stats{}) {
+		t.Fatalf("attempted before Retry-After passed: %+v", st)
+	}
+	c.Advance(time.Second)
+	if st, err := d.DeliverDue(ctx); err != nil || st.Delivered != 1 {
+		t.Fatalf("after Retry-After: %+v %v", st, err)
+	}
+}
+
+// TestGivesUpAndExpires: an event that keeps failing is marked failed after
+// MaxAttempts; an event older than Expire is not sent at all; and a stored
+// error never repeats the webhook URL, which may embed a secret.
+func TestGivesUpAndExpires(t *testing.T) {
+	db := pgtest.New(t).SQL
+	// A port with nothing listening: the connection is refused.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String() + "/hooks/SECRETPATH?token=SECRETQUERY"
+	_ = l.Close()
+
+	c := &clock{t: time.Now()}
+	d, err := alerts.NewDispatcher(db, alerts.Config{
+		URL: dead, Secret: secret, Now: c.Now, MaxAttempts: 3,
+		Backoff: func(int) time.Duration { return time.Second },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	co := addCompany(t, db)
+	setStatus(t, db, co, "needs_reauth", "revoked")
+	old := addCompany(t, db)
+	setStatus(t, db, old, "needs_reauth", "revoked long ago")
+	if _, err := db.Exec(`UPDATE alert_outbox SET occurred_at = now() - interval '100 hours' WHERE company_uuid = $1`, old); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var total alerts.Stats
+	for range 5 {
+		st, err := d.DeliverDue(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total.Retrying += st.Retrying
+		total.Failed += st.Failed
+		total.Expired += st.Expired
+		total.Delivered += st.Delivered
+		c.Advance(2 * time.Second)
+	}
+	if total != (alerts.Stats{Retrying: 2, Failed: 1, Expired: 1}) {
+		t.Fatalf("stats %+v, want 2 retries, 1 failed, 1 expired", total)
+	}
+	var status, lastErr string
+	var attempts int
+	if err := db.QueryRow(`SELECT status, last_error, attempts FROM alert_outbox WHERE company_uuid = $1`, co).Scan(&status, &lastErr, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed" || attempts != 3 || lastErr == "" {
+		t.Fatalf("status %s after %d attempts, last error %q", status, attempts, lastErr)
+	}
+	if strings.Contains(lastErr, "SECRET") {
+		t.Fatalf("stored error leaks the webhook URL: %q", lastErr)
+	}
+	if err := db.QueryRow(`SELECT status FROM alert_outbox WHERE company_uuid = $1`, old).Scan(&status); err != nil || status != "expired" {
+		t.Fatalf("old event: %s %v, want expired", status, err)
+	}
+}
+
+func TestSignVerify(t *testing.T) {
+	body := []byte(`{"id":"x"}`)
+	sig := alerts.Sign(secret, body)
+	if !strings.HasPrefix(sig, "sha256=") || len(sig) != len("sha256=")+64 {
+		t.Fatalf("signature %q", sig)
+	}
+	cases := []struct {
+		name   string
+		secret []byte
+		body   []byte
+		sig    string
+		want   bool
+	}{
+		{"valid", secret, body, sig, true},
+		{"tampered body", secret, []byte(`{"id":"y"}`), sig, false},
+		{"other secret", []byte("other"), body, sig, false},
+		{"no prefix", secret, body, strings.TrimPrefix(sig, "sha256="), false},
+		{"not hex", secret, body, "sha256=zz", false},
+		{"empty", secret, body, "", false},
+	}
+	for _, tc := range cases {
+		if got := alerts.Verify(tc.secret, tc.body, tc.sig); got != tc.want {
+			t.Errorf("%s: Verify = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,19 @@
+// Package alerts delivers operator alerts to a webhook: one signed JSON event
+// per company entering needs_reauth.
+//
+// Events are never produced here. A trigger on gusto_auth_tokens writes one
+// alert_outbox row per transition into needs_reauth, in the same transaction
+// as the status change, whoever makes it (the token manager, an operator's
+// SQL). A Dispatcher, run by the scheduler, claims due rows one at a time
+// with SELECT … FOR UPDATE SKIP LOCKED, POSTs the event, and marks the row
+// delivered in the same transaction, so two scheduler replicas never send
+// the same row twice. A failed attempt is retried with exponential backoff
+// (honouring Retry-After) up to MaxAttempts; the event id is the same on
+// every attempt, so a receiver can deduplicate the one case no outbox can
+// exclude: a crash after the receiver answered and before the commit.
+//
+// The body is signed with HMAC-SHA256 under ALERT_WEBHOOK_SECRET and the
+// signature sent as "X-Gustosync-Signature: sha256=<hex>"; Verify checks it
+// in constant time. No token ever reaches an event; the webhook URL (which
+// may itself be a secret) never reaches a log line or a stored error.
+package alerts

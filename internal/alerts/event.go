@@ -1,0 +1,65 @@
+package alerts
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// KindNeedsReauth is the event type sent when a company enters needs_reauth.
+const KindNeedsReauth = "company.needs_reauth"
+
+// Headers set on every delivery.
+const (
+	// SignatureHeader carries "sha256=" + hex(HMAC-SHA256(secret, body)).
+	SignatureHeader = "X-Gustosync-Signature"
+	// EventIDHeader repeats the event id, the same on every attempt.
+	EventIDHeader = "X-Gustosync-Event-Id"
+	// EventTypeHeader repeats the event type.
+	EventTypeHeader = "X-Gustosync-Event"
+	// AttemptHeader is the 1-based delivery attempt.
+	AttemptHeader = "X-Gustosync-Delivery-Attempt"
+)
+
+// Event is the JSON body of an alert. Field order is fixed, so every attempt
+// of one event sends the same bytes.
+type Event struct {
+	// ID is the event's uuid, stable across attempts: deduplicate on it.
+	ID string `json:"id"`
+	// Type is the event type, e.g. "company.needs_reauth".
+	Type string `json:"type"`
+	// CompanyUUID is the company concerned.
+	CompanyUUID string `json:"company_uuid"`
+	// PreviousStatus is the status the company left.
+	PreviousStatus string `json:"previous_status"`
+	// Reason is the stored status reason (never a token).
+	Reason string `json:"reason"`
+	// OccurredAt is when the status changed (the database's clock).
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+// Sign returns the X-Gustosync-Signature value for body: "sha256=" followed by
+// the hex HMAC-SHA256 of body under secret.
+func Sign(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify reports whether signature (an X-Gustosync-Signature value) is body's
+// signature under secret. It compares in constant time.
+func Verify(secret, body []byte, signature string) bool {
+	hexSig, ok := strings.CutPrefix(signature, "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return false
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return hmac.Equal(got, m.Sum(nil))
+}
