@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
 )
@@ -32,6 +35,44 @@ var (
 	_ gormlogger.Interface = (*Logger)(nil)
 	_ gorm.ParamsFilter    = (*Logger)(nil)
 )
+
+// gorm's Scan and Row traces go through a recorder that consults a
+// package-level filter instead of the logger's ParamsFilter; without this,
+// db.Raw(…).Scan(…) would log its values inline. Importing this package
+// makes every gorm trace in the process placeholder-only.
+func init() {
+	gormlogger.RecorderParamsFilter = func(_ context.Context, sql string, _ ...any) (string, []any) {
+		return sql, nil
+	}
+}
+
+// leftover matches what gorm's Explain leaves of a $n placeholder when it is
+// given no values ("$1$").
+var leftover = regexp.MustCompile(`\$(\d+)\$`)
+
+// placeholders returns gorm's rendering of sql with $n placeholders restored.
+func placeholders(sql string) string { return leftover.ReplaceAllString(sql, "$$$1") }
+
+// errAttr renders a statement's error for the log. PostgreSQL's data
+// exceptions (SQLSTATE class 22, e.g. invalid input syntax) quote the
+// offending value, so their message is withheld; the code says what failed.
+func errAttr(err error) slog.Attr {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return slog.String("err", err.Error())
+	}
+	msg := pgErr.Message
+	if strings.HasPrefix(pgErr.Code, "22") {
+		msg = "data exception (message withheld: it may quote a value)"
+	}
+	return slog.Group("err",
+		slog.String("sqlstate", pgErr.Code),
+		slog.String("msg", msg),
+		slog.String("table", pgErr.TableName),
+		slog.String("column", pgErr.ColumnName),
+		slog.String("constraint", pgErr.ConstraintName),
+	)
+}
 
 // NewLogger returns a Logger writing to log (slog.Default() when nil) that
 // reports statements slower than slow (never, when slow <= 0).
@@ -77,6 +118,8 @@ func (l *Logger) Error(ctx context.Context, msg string, args ...any) {
 
 // Trace logs a failed statement at Error level and a slow one at Warn level,
 // with its SQL text (placeholders, no values), duration and rows affected.
+// A failure is logged with its SQLSTATE, and with PostgreSQL's message
+// except for data exceptions, whose message may quote a value.
 func (l *Logger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
 	if l.level <= gormlogger.Silent {
 		return
@@ -85,10 +128,10 @@ func (l *Logger) Trace(ctx context.Context, begin time.Time, fc func() (string, 
 	switch {
 	case err != nil && l.level >= gormlogger.Error && !errors.Is(err, gormlogger.ErrRecordNotFound):
 		sql, rows := fc()
-		l.logger().ErrorContext(ctx, "sql failed", "sql", sql, "rows", rows, "elapsed", elapsed, "err", err)
+		l.logger().ErrorContext(ctx, "sql failed", "sql", placeholders(sql), "rows", rows, "elapsed", elapsed, errAttr(err))
 	case l.slow > 0 && elapsed > l.slow && l.level >= gormlogger.Warn:
 		sql, rows := fc()
-		l.logger().WarnContext(ctx, "sql slow", "sql", sql, "rows", rows, "elapsed", elapsed, "threshold", l.slow)
+		l.logger().WarnContext(ctx, "sql slow", "sql", placeholders(sql), "rows", rows, "elapsed", elapsed, "threshold", l.slow)
 	}
 }
 

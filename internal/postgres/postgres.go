@@ -36,7 +36,9 @@ func Open(ctx context.Context, url string, maxConns int) (*gorm.DB, error) {
 	target := Redact(url)
 	db, err := gorm.Open(gormpg.New(gormpg.Config{DSN: url}), &gorm.Config{
 		SkipDefaultTransaction: true,
-		Logger:                 NewLogger(nil, DefaultSlowThreshold),
+		// Open pings below, with the caller's context.
+		DisableAutomaticPing: true,
+		Logger:               NewLogger(nil, DefaultSlowThreshold),
 	})
 	if err != nil {
 		return nil, newError("open", url, target, err)
