@@ -8,7 +8,7 @@ import (
 func TestExpiryPolicy(t *testing.T) {
 	issued := time.Date(2025, 6, 15, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
-		lifetime, window       time.Duration
+		lifetime, window        time.Duration
 		wantExpiry, wantRefresh time.Duration // after issued
 	}{
 		{7200 * time.Second, 5 * time.Minute, 7140 * time.Second, 6840 * time.Second},
