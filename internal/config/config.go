@@ -30,8 +30,30 @@ type Database struct {
 
 // Redis configures the Redis connection used by asynq, redsync and the rate limiter.
 type Redis struct {
-	// URL is a redis:// or rediss:// URL.
+	// URL is a redis:// or rediss:// URL. It is read only with REDIS_MODE=single.
 	URL string `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	// Mode is the topology: single (REDIS_URL), sentinel or cluster. See redis.go.
+	Mode string `env:"REDIS_MODE" envDefault:"single"`
+	// SentinelAddrs are the Sentinels' host:port addresses (sentinel mode).
+	SentinelAddrs []string `env:"REDIS_SENTINEL_ADDRS"`
+	// SentinelMaster is the master name the Sentinels monitor (sentinel mode).
+	SentinelMaster string `env:"REDIS_SENTINEL_MASTER"`
+	// SentinelPassword authenticates to the Sentinels themselves, when they
+	// require it (sentinel mode).
+	SentinelPassword Secret `env:"REDIS_SENTINEL_PASSWORD"`
+	// ClusterAddrs seed the cluster's node list (cluster mode).
+	ClusterAddrs []string `env:"REDIS_CLUSTER_ADDRS"`
+	// Username is the Redis ACL user; in single mode only when REDIS_URL has none.
+	Username string `env:"REDIS_USERNAME"`
+	// Password authenticates to Redis; in single mode only when REDIS_URL has
+	// none, so the URL can live in a ConfigMap and the password in a Secret.
+	Password Secret `env:"REDIS_PASSWORD"`
+	// DB is the database index in sentinel mode (single mode reads it from
+	// REDIS_URL's path; a cluster has only database 0).
+	DB int `env:"REDIS_DB" envDefault:"0"`
+	// TLS turns on TLS to the servers in sentinel and cluster modes (single
+	// mode uses a rediss:// URL).
+	TLS bool `env:"REDIS_TLS" envDefault:"false"`
 }
 
 // Gusto configures the Gusto API and the OAuth application.
@@ -275,7 +297,7 @@ func (r *Redis) validate() error {
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		return &Error{Var: "REDIS_URL", Reason: "want a redis:// or rediss:// URL"}
 	}
-	return nil
+	return r.validateTopology()
 }
 
 func (g *Gusto) validate() error {
