@@ -1,0 +1,148 @@
+package scheduler_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// addCompanies stores n token rows with the given status and returns their
+// uuids. The ciphertexts are placeholders: the scheduler never reads them.
+func addCompanies(t testing.TB, db *sql.DB, n int, status string) []string {
+	t.Helper()
+	rows, err := db.Query(`
+		INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes, status, status_reason)
+		SELECT gen_random_uuid(), '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read', $2,
+		       CASE WHEN $2 = 'active' THEN '' ELSE 'test' END
+		FROM generate_series(1, $1)
+		RETURNING company_uuid::text`, n, status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// queuedTask is one task found in Redis through the Inspector.
+type queuedTask struct {
+	ID      string
+	Company string
+	RunID   string
+	State   string
+}
+
+// allTasks lists every task of every queue, in every state, through asynq's
+// Inspector.
+func allTasks(t testing.TB, insp *asynq.Inspector) []queuedTask {
+	t.Helper()
+	queues, err := insp.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []queuedTask
+	for _, q := range queues {
+		lists := map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+			"pending":   insp.ListPendingTasks,
+			"active":    insp.ListActiveTasks,
+			"scheduled": insp.ListScheduledTasks,
+			"retry":     insp.ListRetryTasks,
+			"archived":  insp.ListArchivedTasks,
+			"completed": insp.ListCompletedTasks,
+		}
+		for state, list := range lists {
+			for page := 1; ; page++ {
+				infos, err := list(q, asynq.PageSize(1000), asynq.Page(page))
+				if err != nil {
+					t.Fatalf("list %s tasks of %s: %v", state, q, err)
+				}
+				for _, ti := range infos {
+					var p struct {
+						Company string `json:"company_uuid"`
+						RunID   string `json:"run_id"`
+					}
+					_ = json.Unmarshal(ti.Payload, &p)
+					out = append(out, queuedTask{ID: ti.ID, Company: p.Company, RunID: p.RunID, State: state})
+				}
+				if len(infos) < 1000 {
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// companyOfTaskID returns the company part of "sync:<company>:<window>".
+func companyOfTaskID(id string) string {
+	parts := strings.Split(id, ":")
+	if len(parts) != 3 {
+		return ""
+	}
+	return parts[1]
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		case <-tick.C:
+		}
+	}
+}
+
+// settled reports whether no task of any queue is pending, active, scheduled
+// or waiting for a retry.
+func settled(t testing.TB, insp *asynq.Inspector) bool {
+	t.Helper()
+	queues, err := insp.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queues {
+		qi, err := insp.GetQueueInfo(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if qi.Pending+qi.Active+qi.Scheduled+qi.Retry > 0 {
+			return false
+		}
+	}
+	return true
+}

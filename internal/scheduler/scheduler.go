@@ -1,0 +1,270 @@
+package scheduler
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Enqueuer puts tasks on the queue. *asynq.Client implements it; it must be
+// safe for concurrent use (the scheduler enqueues from several goroutines).
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Config configures a Scheduler. Zero values take the defaults named on each
+// field; New validates it once.
+type Config struct {
+	// Interval is how often each company is synced, unless its
+	// company_schedules row says otherwise. Required.
+	Interval time.Duration
+	// Jitter spreads companies' window starts over Jitter×Interval (0 to 1).
+	Jitter float64
+	// Tick is how often Run looks for due companies. Default 30s.
+	Tick time.Duration
+	// Workers is how many enqueues run at once. Default 16.
+	Workers int
+	// EnqueueTimeout bounds one enqueue. Default 10s.
+	EnqueueTimeout time.Duration
+	// Now is the clock; default time.Now. Windows are computed on it, so
+	// replicas' clocks should agree (NTP); a disagreement of less than an
+	// interval still yields one task per window.
+	Now func() time.Time
+	// Logger receives one line per tick that enqueued something, and errors.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, are updated by every tick.
+	Metrics *Metrics
+}
+
+func (c *Config) setDefaults() error {
+	if c.Interval <= 0 {
+		return errors.New("scheduler: Interval must be positive")
+	}
+	if c.Jitter < 0 || c.Jitter > 1 {
+		return errors.New("scheduler: Jitter must be between 0 and 1")
+	}
+	if c.Tick <= 0 {
+		c.Tick = 30 * time.Second
+	}
+	if c.Workers <= 0 {
+		c.Workers = 16
+	}
+	if c.EnqueueTimeout <= 0 {
+		c.EnqueueTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Scheduler enqueues the sync:company tasks of due companies. It is safe for
+// concurrent use, and any number of Schedulers (in one process or in many
+// replicas) may tick over the same database and Redis at once: each company
+// gets one task per window.
+type Scheduler struct {
+	db  *sql.DB
+	q   Enqueuer
+	cfg Config
+}
+
+// New returns a Scheduler reading companies from db and enqueuing through q.
+func New(db *sql.DB, q Enqueuer, cfg Config) (*Scheduler, error) {
+	if db == nil || q == nil {
+		return nil, errors.New("scheduler: New needs a database and an enqueuer")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Scheduler{db: db, q: q, cfg: cfg}, nil
+}
+
+// Result counts what one tick or one enqueue-all did.
+type Result struct {
+	// Due is how many companies were due (or asked for).
+	Due int
+	// Enqueued is how many tasks this call put on the queue.
+	Enqueued int
+	// Duplicates is how many were already on the queue under the same task
+	// id (enqueued by another replica, or by an earlier call).
+	Duplicates int
+	// Failed is how many could not be enqueued; they stay due.
+	Failed int
+}
+
+// Run ticks at once and then every Config.Tick until ctx ends. A failed tick
+// is logged and the next one tries again; Run returns nil when ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Error("scheduler tick failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Tick enqueues one task for every active company whose current window has
+// not been enqueued yet: it reads the due companies in one query, enqueues
+// them with Config.Workers goroutines, and records the windows in one
+// statement per 5,000 companies. A task id already taken counts as a
+// duplicate and as done. When some enqueues fail, the others are still
+// recorded and the error is an *EnqueueError.
+func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
+	start := time.Now()
+	now := s.cfg.Now()
+	items, err := readDue(ctx, s.db, now, s.cfg.Interval)
+	if err != nil {
+		return Result{}, err
+	}
+	for i := range items {
+		items[i].window = WindowAt(items[i].company, items[i].interval, s.cfg.Jitter, now)
+	}
+	res, err := s.enqueue(ctx, items, func(d *due) string { return TaskID(d.company, d.window.Index) })
+	if m := s.cfg.Metrics; m != nil {
+		m.Due.Set(float64(res.Due))
+		m.TickSeconds.Observe(time.Since(start).Seconds())
+	}
+	done := make([]due, 0, len(items))
+	for _, d := range items {
+		if d.err == nil {
+			done = append(done, d)
+		}
+	}
+	if merr := markEnqueued(ctx, s.db, now, done); merr != nil {
+		return res, errors.Join(err, merr)
+	}
+	if err != nil {
+		return res, err
+	}
+	if m := s.cfg.Metrics; m != nil {
+		m.LastTick.Set(float64(now.Unix()))
+	}
+	if res.Enqueued > 0 || res.Duplicates > 0 {
+		s.cfg.Logger.Info("scheduler tick", "due", res.Due, "enqueued", res.Enqueued,
+			"duplicates", res.Duplicates, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return res, nil
+}
+
+// EnqueueCompany enqueues a sync of company now, outside its schedule (an
+// operator's "sync now"). It refuses a company that is not onboarded
+// (*UnknownCompanyError) or not active (*NotActiveError). Its task id is one
+// per company per second, so a repeated command in the same second enqueues
+// once (Result.Duplicates is then 1). It does not move the company's
+// schedule.
+func (s *Scheduler) EnqueueCompany(ctx context.Context, company string) (Result, error) {
+	status, reason, interval, err := companyStatus(ctx, s.db, company)
+	if err != nil {
+		return Result{}, err
+	}
+	if status != "active" {
+		return Result{}, &NotActiveError{Company: company, Status: status, Reason: reason}
+	}
+	if interval <= 0 {
+		interval = s.cfg.Interval
+	}
+	now := s.cfg.Now()
+	items := []due{{company: company, interval: interval}}
+	return s.enqueue(ctx, items, func(d *due) string { return manualTaskID(d.company, now) })
+}
+
+// EnqueueAll enqueues a sync of every active company now, outside their
+// schedules, as EnqueueCompany does for one.
+func (s *Scheduler) EnqueueAll(ctx context.Context) (Result, error) {
+	items, err := activeCompanies(ctx, s.db)
+	if err != nil {
+		return Result{}, err
+	}
+	for i := range items {
+		if items[i].interval <= 0 {
+			items[i].interval = s.cfg.Interval
+		}
+	}
+	now := s.cfg.Now()
+	return s.enqueue(ctx, items, func(d *due) string { return manualTaskID(d.company, now) })
+}
+
+// enqueue puts one task per item on the queue with Config.Workers
+// goroutines, recording each outcome in the item. The task is retained for
+// the item's interval after it finishes, so its id stays taken at least
+// until the window ends.
+func (s *Scheduler) enqueue(ctx context.Context, items []due, taskID func(*due) string) (Result, error) {
+	res := Result{Due: len(items)}
+	if len(items) == 0 {
+		return res, nil
+	}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(s.cfg.Workers, len(items)) {
+		wg.Go(func() {
+			for i := range work {
+				d := &items[i]
+				d.err = s.enqueueOne(ctx, d.company, taskID(d), d.interval)
+				if errors.Is(d.err, asynq.ErrTaskIDConflict) {
+					d.err, d.dup = nil, true
+				}
+			}
+		})
+	}
+	for i := range items {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+
+	var first error
+	for _, d := range items {
+		switch {
+		case d.err != nil:
+			res.Failed++
+			if first == nil {
+				first = d.err
+			}
+		case d.dup:
+			res.Duplicates++
+		default:
+			res.Enqueued++
+		}
+	}
+	if m := s.cfg.Metrics; m != nil {
+		m.Enqueues.WithLabelValues("enqueued").Add(float64(res.Enqueued))
+		m.Enqueues.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+		m.Enqueues.WithLabelValues("error").Add(float64(res.Failed))
+	}
+	if first != nil {
+		return res, &EnqueueError{Failed: res.Failed, Total: len(items), Err: first}
+	}
+	return res, nil
+}
+
+func (s *Scheduler) enqueueOne(ctx context.Context, company, id string, retention time.Duration) error {
+	task, err := syncTask(company, RunID(id))
+	if err != nil {
+		return fmt.Errorf("scheduler: build task for company %s: %w", company, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.EnqueueTimeout)
+	defer cancel()
+	if _, err := s.q.EnqueueContext(ctx, task, asynq.TaskID(id)); err != nil {
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return err
+		}
+		return fmt.Errorf("scheduler: enqueue %s: %w", id, err)
+	}
+	return nil
+}
