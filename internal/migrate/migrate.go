@@ -107,8 +107,9 @@ type Migration struct {
 }
 
 // Status lists every embedded migration, oldest first, with whether db has
-// applied it. It changes nothing (goose's version table is created if it is
-// missing, as goose always does).
+// applied it. It takes the same lock as Up, so it waits for a migration in
+// progress and then reports its outcome. It changes nothing but creating
+// goose's version table when it is missing, as goose always does.
 func Status(ctx context.Context, db *sql.DB) ([]Migration, error) {
 	p, err := newProvider(db)
 	if err != nil {

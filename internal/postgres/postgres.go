@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	gormpg "gorm.io/driver/postgres"
 	"gorm.io/gorm"
 )
@@ -34,6 +35,9 @@ func Open(ctx context.Context, url string, maxConns int) (*gorm.DB, error) {
 		maxConns = DefaultMaxConns
 	}
 	target := Redact(url)
+	if _, err := pgx.ParseConfig(url); err != nil {
+		return nil, newError(OpParse, url, target, err)
+	}
 	db, err := gorm.Open(gormpg.New(gormpg.Config{DSN: url}), &gorm.Config{
 		SkipDefaultTransaction: true,
 		// Open pings below, with the caller's context.
@@ -41,11 +45,11 @@ func Open(ctx context.Context, url string, maxConns int) (*gorm.DB, error) {
 		Logger:               NewLogger(nil, DefaultSlowThreshold),
 	})
 	if err != nil {
-		return nil, newError("open", url, target, err)
+		return nil, newError(OpOpen, url, target, err)
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
-		return nil, newError("open", url, target, err)
+		return nil, newError(OpOpen, url, target, err)
 	}
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
@@ -55,7 +59,7 @@ func Open(ctx context.Context, url string, maxConns int) (*gorm.DB, error) {
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	if err := sqlDB.PingContext(ctx); err != nil {
 		_ = sqlDB.Close()
-		return nil, newError("connect", url, target, err)
+		return nil, newError(OpConnect, url, target, err)
 	}
 	return db, nil
 }
@@ -69,10 +73,21 @@ func Close(db *gorm.DB) error {
 	return sqlDB.Close()
 }
 
+// The operations an *Error names.
+const (
+	// OpParse: the DSN is not one the driver accepts (bad input).
+	OpParse = "parse"
+	// OpOpen: setting up the handle failed.
+	OpOpen = "open"
+	// OpConnect: the server could not be reached, refused the login, or the
+	// database does not exist.
+	OpConnect = "connect"
+)
+
 // Error is a failure to open or reach the database. Its message names the
 // target with the password redacted; Unwrap gives the driver's error.
 type Error struct {
-	// Op is what failed: "open" or "connect".
+	// Op is what failed: OpParse, OpOpen or OpConnect.
 	Op string
 	// Target is the DSN with its password replaced by "xxxxx".
 	Target string

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/postgres"
+)
+
+// openDB reads the Database configuration and opens the pool, sized to
+// DATABASE_MAX_CONNS or else to maxConns. A DSN that the driver cannot parse
+// is bad input: it comes back as a *config.Error naming DATABASE_URL.
+// Close the handle with postgres.Close.
+func openDB(ctx context.Context, e *env, maxConns int) (*gorm.DB, error) {
+	var cfg config.Database
+	if err := e.config(&cfg); err != nil {
+		return nil, err
+	}
+	if cfg.MaxConns > 0 {
+		maxConns = cfg.MaxConns
+	}
+	db, err := postgres.Open(ctx, cfg.URL, maxConns)
+	var pe *postgres.Error
+	if errors.As(err, &pe) && pe.Op == postgres.OpParse {
+		return nil, &config.Error{Var: "DATABASE_URL", Reason: "not a valid PostgreSQL DSN: " + parseReason(pe)}
+	}
+	return db, err
+}
+
+// parseReason is the driver's reason for refusing a DSN, without the DSN:
+// pgx says "cannot parse `DSN`: reason".
+func parseReason(pe *postgres.Error) string {
+	msg := pe.Error()
+	if _, after, ok := strings.Cut(msg, "`: "); ok {
+		return after
+	}
+	return "the driver refused it"
+}

@@ -1,0 +1,18 @@
+// Command gustosync is the operator's tool: it applies the schema
+// migrations, onboards companies from Gusto token responses, lists them, and
+// runs the other chores that operators script against (SPEC section 4).
+//
+// Usage:
+//
+//	gustosync <command> [flags] [args]
+//	gustosync --help
+//	gustosync <command> --help
+//
+// Configuration comes from environment variables (DATABASE_URL, …). Exit
+// status: 0 on success, 2 on bad input (unknown command, bad flag or
+// argument, bad environment variable; one line on stderr says why), 1 when
+// the command fails at run time (database unreachable, …).
+//
+// Each command group lives in its own file and adds one line to the command
+// table in main.go; the command only wires configuration to packages.
+package main

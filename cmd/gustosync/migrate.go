@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gustosync/gustosync/internal/migrate"
+	"github.com/gustosync/gustosync/internal/postgres"
+)
+
+// setupMigrate is `gustosync migrate`: apply every pending migration, print
+// what was applied or "schema up to date". Safe to run from several
+// processes at once: they take turns under an advisory lock.
+func setupMigrate(fs *flag.FlagSet, e *env) runFunc {
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long, waiting for another migration included")
+	return func(ctx context.Context, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		if *timeout <= 0 {
+			return usagef("--timeout must be positive")
+		}
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		db, err := openDB(ctx, e, 2)
+		if err != nil {
+			return err
+		}
+		defer postgres.Close(db)
+		sqlDB, err := db.DB()
+		if err != nil {
+			return err
+		}
+		applied, err := migrate.Up(ctx, sqlDB)
+		for _, name := range applied {
+			fmt.Fprintf(e.stdout, "applied %s\n", name)
+		}
+		if err != nil {
+			return err
+		}
+		if len(applied) == 0 {
+			fmt.Fprintf(e.stdout, "schema up to date (version %d)\n", migrate.Latest())
+		} else {
+			fmt.Fprintf(e.stdout, "schema at version %d\n", migrate.Latest())
+		}
+		return nil
+	}
+}
+
+// setupMigrateStatus is `gustosync migrate status`: one line per embedded
+// migration with whether the database has applied it.
+func setupMigrateStatus(fs *flag.FlagSet, e *env) runFunc {
+	return func(ctx context.Context, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		db, err := openDB(ctx, e, 2)
+		if err != nil {
+			return err
+		}
+		defer postgres.Close(db)
+		sqlDB, err := db.DB()
+		if err != nil {
+			return err
+		}
+		status, err := migrate.Status(ctx, sqlDB)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tNAME")
+		for _, m := range status {
+			state, at := "pending", "-"
+			if m.Applied {
+				state, at = "applied", m.AppliedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.Version, state, at, m.Name)
+		}
+		return tw.Flush()
+	}
+}
