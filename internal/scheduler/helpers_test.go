@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -146,3 +147,5 @@ func settled(t testing.TB, insp *asynq.Inspector) bool {
 	}
 	return true
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
