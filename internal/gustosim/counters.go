@@ -1,0 +1,82 @@
+package gustosim
+
+import "sync/atomic"
+
+// counters are updated atomically on the request paths.
+type counters struct {
+	refreshes, refreshesRefused, replays       atomic.Int64
+	codeExchanges, codeExchangesRefused        atomic.Int64
+	unauthorized, forbidden, rateLimited       atomic.Int64
+	injectedErrors, apiRequests, withoutVerHdr atomic.Int64
+}
+
+// Counters is a snapshot of what the simulator saw. The maps are copies.
+type Counters struct {
+	// Refreshes counts successful refresh_token grants.
+	Refreshes int64 `json:"refreshes"`
+	// RefreshesRefused counts refresh_token grants answered invalid_grant.
+	RefreshesRefused int64 `json:"refreshes_refused"`
+	// Replays counts refresh tokens presented after they were used or
+	// rotated away, whether accepted (RuleGusto, latest wins) or refused.
+	Replays int64 `json:"replays"`
+	// CodeExchanges counts successful authorization_code grants.
+	CodeExchanges int64 `json:"code_exchanges"`
+	// CodeExchangesRefused counts authorization_code grants answered
+	// invalid_grant (unknown, expired or reused code, redirect mismatch).
+	CodeExchangesRefused int64 `json:"code_exchanges_refused"`
+	// Unauthorized counts 401s on API calls.
+	Unauthorized int64 `json:"unauthorized"`
+	// Forbidden counts 403s on API calls (missing scope, another company).
+	Forbidden int64 `json:"forbidden"`
+	// RateLimited counts 429s, API and token endpoint.
+	RateLimited int64 `json:"rate_limited"`
+	// InjectedErrors counts injected 5xx answers, API and token endpoint.
+	InjectedErrors int64 `json:"injected_errors"`
+	// APIRequests counts every request to /v1/, authenticated or not.
+	APIRequests int64 `json:"api_requests"`
+	// WithoutVersionHeader counts API requests without X-Gusto-API-Version.
+	WithoutVersionHeader int64 `json:"without_version_header"`
+	// Requests counts authenticated API requests per company uuid.
+	Requests map[string]int64 `json:"requests"`
+	// RecordsServed counts employee and payroll records served per company
+	// (a record fetched twice counts twice).
+	RecordsServed map[string]int64 `json:"records_served"`
+	// RefreshesByCompany counts successful refreshes per company.
+	RefreshesByCompany map[string]int64 `json:"refreshes_by_company"`
+}
+
+// Counters returns a snapshot of the counters. Companies with nothing to
+// count are left out of the maps.
+func (s *Sim) Counters() Counters {
+	out := Counters{
+		Refreshes:            s.n.refreshes.Load(),
+		RefreshesRefused:     s.n.refreshesRefused.Load(),
+		Replays:              s.n.replays.Load(),
+		CodeExchanges:        s.n.codeExchanges.Load(),
+		CodeExchangesRefused: s.n.codeExchangesRefused.Load(),
+		Unauthorized:         s.n.unauthorized.Load(),
+		Forbidden:            s.n.forbidden.Load(),
+		RateLimited:          s.n.rateLimited.Load(),
+		InjectedErrors:       s.n.injectedErrors.Load(),
+		APIRequests:          s.n.apiRequests.Load(),
+		WithoutVersionHeader: s.n.withoutVerHdr.Load(),
+		Requests:             map[string]int64{},
+		RecordsServed:        map[string]int64{},
+		RefreshesByCompany:   map[string]int64{},
+	}
+	s.mu.RLock()
+	companies := append([]*company(nil), s.order...)
+	s.mu.RUnlock()
+	for _, c := range companies {
+		if v := c.requests.Load(); v != 0 {
+			out.Requests[c.uuid] = v
+		}
+		if v := c.records.Load(); v != 0 {
+			out.RecordsServed[c.uuid] = v
+		}
+		if v := c.refreshes.Load(); v != 0 {
+			out.RefreshesByCompany[c.uuid] = v
+		}
+	}
+	return out
+}
