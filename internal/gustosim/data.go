@@ -229,13 +229,13 @@ func (c *company) object() []byte {
 		r := c.stream(kindCompany, 0)
 		o := companyObject{
 			UUID: c.uuid, Name: c.name, Slug: c.slug, TradeName: c.tradeName,
-			EntityType: []string{"LLC", "C-Corporation", "S-Corporation"}[r.intn(3)],
-			Tier:       []string{"simple", "plus", "premium", "complete"}[r.intn(4)],
+			EntityType:    []string{"LLC", "C-Corporation", "S-Corporation"}[r.intn(3)],
+			Tier:          []string{"simple", "plus", "premium", "complete"}[r.intn(4)],
 			CompanyStatus: "Approved", IsPartnerManaged: true, FundingType: "ach",
 			PayScheduleType: "single",
 		}
 		ein := 100000000 + r.intn(899999999)
-		o.EIN = strconv.Itoa(ein/10000000) + "-" + strconv.Itoa(ein%10000000+10000000)[1:]
+		o.EIN = strconv.Itoa(ein/10000000) + "-" + strconv.Itoa(ein%10000000 + 10000000)[1:]
 		o.JoinDate = string(appendDay(nil, c.day-int64(365+r.intn(2000))))
 		nloc := 1 + r.intn(2)
 		for i := 0; i < nloc; i++ {

@@ -39,7 +39,7 @@ func (c *company) payrollSlot(j int) payrollSlot {
 	p, sched := j/k, j%k
 	shift := int64(sched * 7 / k)
 	g0 := c.day - ((c.day-4)%14+14)%14 // 1970-01-05 was a Monday
-	last := periods - 1                  // the current period, unless plain
+	last := periods - 1                // the current period, unless plain
 	if c.plain {
 		last = periods
 	}
