@@ -311,7 +311,7 @@ func (s *Scheduler) enqueueOne(ctx context.Context, company, id string, retentio
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.EnqueueTimeout)
 	defer cancel()
-	if _, err := s.q.EnqueueContext(ctx, task, asynq.TaskID(id)); err != nil {
+	if _, err := s.q.EnqueueContext(ctx, task, asynq.TaskID(id), asynq.Retention(retention)); err != nil {
 		if errors.Is(err, asynq.ErrTaskIDConflict) {
 			return err
 		}
