@@ -87,8 +87,6 @@ func (c *company) appendEmployee(b []byte, i int, v employeeView) []byte {
 	compUUID, compVersion := r.uuid(), [2]uint64{r.next(), r.next()}
 	oldUUID, oldVersion := r.uuid(), [2]uint64{r.next(), r.next()}
 	raiseDay := hire + 365 + int64(r.intn(200))
-	ptoPolicy := r.uuid()
-	ptoBalance := r.intn(16000)
 	termUUID, termVersion := r.uuid(), [2]uint64{r.next(), r.next()}
 	termDay := c.day - 1 - int64(r.intn(300))
 	dob := c.day - int64(365*20+r.intn(365*40))
@@ -227,12 +225,7 @@ func (c *company) appendEmployee(b []byte, i int, v employeeView) []byte {
 	b = appendUUID(b, c.uuidOf(kindLocation, 0))
 	b = append(b, `}]`...)
 
-	b = append(b, `,"eligible_paid_time_off":[{"name":"Vacation Hours","policy_name":"Vacation Policy","policy_uuid":`...)
-	b = appendUUID(b, ptoPolicy)
-	b = append(b, `,"accrual_unit":"Hour","accrual_rate":"4.0","accrual_method":"per_pay_period","accrual_period":"Year","accrual_balance":"`...)
-	b = strconv.AppendInt(b, int64(ptoBalance/100), 10)
-	b = append(b, '.', byte('0'+ptoBalance%100/10), byte('0'+ptoBalance%10))
-	b = append(b, `","maximum_accrual_balance":"240.00","paid_at_termination":true}]`...)
+	b = append(b, `,"eligible_paid_time_off":[]`...)
 
 	b = append(b, `,"terminations":[`...)
 	if terminated {
