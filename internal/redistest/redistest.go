@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -108,8 +109,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 var errAddrInUse = errors.New("address already in use")
 
 // freePort asks the kernel for a free loopback port. Another process may
-// take it before redis-server binds it; Start then tries another.
-func freePort() (int, error) {
+// take it before redis-server binds it; Start then tries another. A variable
+// so that a test can hand out a taken port.
+var freePort = func() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
@@ -176,28 +178,46 @@ func (s *Server) start(bin string) error {
 			return fmt.Errorf("redis-server on port %d did not answer PING within %v: %s",
 				s.port, startTimeout, lastLines(readFrom(logPath, logStart), 5))
 		case <-tick.C:
-			if ping(s.Addr) {
+			// Another test's server may hold the port (ours then exits with
+			// "address already in use"): only our own process counts.
+			if pid, err := serverPID(s.Addr); err == nil && pid == cmd.Process.Pid {
 				return nil
 			}
 		}
 	}
 }
 
-// ping reports whether a server at addr answers PING with PONG. It speaks
-// RESP on a bare connection: go-redis would retry and log each refused dial.
-func ping(addr string) bool {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+// serverPID asks the server at addr for its process id (INFO server) on a
+// bare connection: go-redis would retry and log each refused dial.
+func serverPID(addr string) (int, error) {
+	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
-		return false
+		return 0, err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return false
+	_ = conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := conn.Write([]byte("INFO server\r\n")); err != nil {
+		return 0, err
 	}
-	buf := make([]byte, 7)
-	n, _ := io.ReadFull(conn, buf)
-	return string(buf[:n]) == "+PONG\r\n"
+	r := bufio.NewReader(conn)
+	header, err := r.ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	size, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(header, "$")))
+	if !strings.HasPrefix(header, "$") || err != nil {
+		return 0, fmt.Errorf("INFO answered %q", strings.TrimSpace(header))
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("INFO server has no process_id")
 }
 
 // Client returns a new client of this server, closed at the test's cleanup
@@ -211,12 +231,12 @@ func (s *Server) Client() *redis.Client {
 	return c
 }
 
-// Stop shuts the server down gracefully (SIGTERM: a persistent server
-// flushes its append-only file) and waits for it to exit. Stopping a stopped
-// server does nothing.
+// Stop shuts the server down gracefully (the SHUTDOWN command, or SIGTERM
+// if that fails: a persistent server flushes its append-only file) and waits
+// for it to exit. Stopping a stopped server does nothing.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
-	if err := s.signal(syscall.SIGTERM); err != nil {
+	if err := s.stop(); err != nil {
 		t.Fatalf("redistest: stop: %v", err)
 	}
 }
@@ -237,7 +257,7 @@ func (s *Server) Kill(t testing.TB) {
 // then fails the test.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	if err := s.signal(syscall.SIGTERM); err != nil {
+	if err := s.stop(); err != nil {
 		t.Fatalf("redistest: restart: %v", err)
 	}
 	bin, err := exec.LookPath("redis-server")
@@ -255,6 +275,49 @@ func (s *Server) Restart(t testing.TB) {
 		}
 		time.Sleep(50 * time.Millisecond) // the port's new owner may let go of it
 	}
+}
+
+// stop asks a running server to SHUTDOWN and waits for it to exit; if the
+// command cannot be sent it falls back to SIGTERM. (SIGTERM alone waits for
+// the server's next cron tick, up to 100 ms.)
+func (s *Server) stop() error {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return nil
+	default:
+	}
+	if sendShutdown(s.Addr) {
+		select {
+		case <-exited:
+			return nil
+		case <-time.After(startTimeout):
+		}
+	}
+	return s.signal(syscall.SIGTERM)
+}
+
+// sendShutdown sends SHUTDOWN on a bare connection and reports whether the
+// server closed it, as it does when it exits.
+func sendShutdown(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(startTimeout))
+	if _, err := conn.Write([]byte("SHUTDOWN\r\n")); err != nil {
+		return false
+	}
+	// A server that shuts down answers nothing and closes the connection;
+	// one that refuses answers an error.
+	n, err := conn.Read(make([]byte, 64))
+	return n == 0 && err != nil
 }
 
 // signal sends sig to a running server and waits for it to exit.
@@ -296,7 +359,7 @@ func (s *Server) shutdown(t testing.TB) {
 	for _, c := range clients {
 		_ = c.Close()
 	}
-	if err := s.signal(syscall.SIGTERM); err != nil {
+	if err := s.stop(); err != nil {
 		t.Errorf("redistest: %v", err)
 	}
 }

@@ -106,6 +106,6 @@ func TestStoppedAtCleanup(t *testing.T) {
 // BenchmarkStart reports what one private server costs: start, PING, stop.
 func BenchmarkStart(b *testing.B) {
 	for b.Loop() {
-		b.Run("one", func(b *testing.B) { redistest.Start(b) })
+		redistest.Start(b).Stop(b)
 	}
 }
