@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,10 +190,17 @@ func scrub(err error, u *url.URL) string {
 	return msg
 }
 
+// templateName names the template after the embedded migrations. A
+// variable so that a test can build a template of its own.
+var templateName = func() string { return templatePrefix + migrate.Fingerprint()[:16] }
+
+// builds counts the templates this process built, for tests.
+var builds atomic.Int64
+
 // ensureTemplate returns the name of the template database for the embedded
 // migrations, building it first if no process has.
 func ensureTemplate(ctx context.Context, a *admin) (string, error) {
-	name := templatePrefix + migrate.Fingerprint()[:16]
+	name := templateName()
 	adminMu.Lock()
 	done := templates[name]
 	adminMu.Unlock()
@@ -233,6 +241,7 @@ func ensureTemplate(ctx context.Context, a *admin) (string, error) {
 		if err := buildTemplate(ctx, a, conn, name); err != nil {
 			return "", fmt.Errorf("template %s: %w", name, err)
 		}
+		builds.Add(1)
 	default:
 		return "", fmt.Errorf("template %s: %w", name, err)
 	}
