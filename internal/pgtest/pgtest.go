@@ -66,8 +66,9 @@ type DB struct {
 
 // New creates a fresh database holding every migration, opens SQL and Gorm
 // on it, and registers a cleanup that closes them and drops the database.
-// Two calls, in the same test or not, never share data. It fails the test
-// (never skips) when PostgreSQL is unreachable.
+// Two calls, in the same test or not, never share data; New is safe to call
+// from parallel tests. It fails the test (never skips) when PostgreSQL is
+// unreachable.
 func New(t testing.TB) *DB {
 	t.Helper()
 	return create(t, true)
@@ -97,8 +98,8 @@ func create(t testing.TB, withSchema bool) *DB {
 	name := fmt.Sprintf("%s%d_%s", testPrefix, time.Now().Unix(), randomHex(6))
 	err = createDatabase(ctx, admin.db, name, template)
 	if withSchema && isNotExist(err) {
-		// Another process reaped this template after an hour unused by
-		// its builds: build it again.
+		// A process with another schema reaped this template (built more
+		// than reapAge ago) since this process last saw it: build it again.
 		forget(template)
 		if template, err = ensureTemplate(ctx, admin); err == nil {
 			err = createDatabase(ctx, admin.db, name, template)

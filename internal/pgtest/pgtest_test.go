@@ -96,22 +96,31 @@ func TestNewEmptyHasNoSchema(t *testing.T) {
 	}
 }
 
-func TestNewConcurrent(t *testing.T) {
-	const n = 4
-	names := make([]string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			names[i] = pgtest.New(t).Name
-		})
-	}
-	wg.Wait()
+func TestNewParallel(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		names []string
+	)
+	t.Run("group", func(t *testing.T) {
+		for i := range 4 {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				db := pgtest.New(t)
+				mu.Lock()
+				names = append(names, db.Name)
+				mu.Unlock()
+			})
+		}
+	})
 	seen := map[string]bool{}
 	for _, name := range names {
-		if name == "" || seen[name] {
-			t.Fatalf("concurrent New gave %q (names %v)", name, names)
+		if seen[name] {
+			t.Fatalf("parallel New calls shared %s (names %v)", name, names)
 		}
 		seen[name] = true
+	}
+	if len(seen) != 4 {
+		t.Fatalf("got %d databases, want 4", len(seen))
 	}
 }
 
