@@ -197,11 +197,15 @@ func TestConformsToGustoReference(t *testing.T) {
 
 	// Error bodies the endpoints above do not document: Gusto's error shape.
 	bodies := map[string]resp{
-		"422 bad per":          get("/v1/companies/" + g.CompanyUUID + "/employees?per=0"),
-		"422 window":           get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2020-01-01&end_date=2026-01-01"),
-		"401 unknown token":    e.get("/v1/companies/"+g.CompanyUUID, "nope"),
-		"403 another company":  get("/v1/companies/" + e.company(defaults()).CompanyUUID),
-		"406 version":          e.do(func() *http.Request { r, _ := http.NewRequest("GET", e.srv.URL+"/v1/token_info", nil); r.Header.Set("X-Gusto-API-Version", "x"); return r }()),
+		"422 bad per":         get("/v1/companies/" + g.CompanyUUID + "/employees?per=0"),
+		"422 window":          get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2020-01-01&end_date=2026-01-01"),
+		"401 unknown token":   e.get("/v1/companies/"+g.CompanyUUID, "nope"),
+		"403 another company": get("/v1/companies/" + e.company(defaults()).CompanyUUID),
+		"406 version": e.do(func() *http.Request {
+			r, _ := http.NewRequest("GET", e.srv.URL+"/v1/token_info", nil)
+			r.Header.Set("X-Gusto-API-Version", "x")
+			return r
+		}()),
 		"404 unknown endpoint": get("/v1/nowhere"),
 	}
 	for i := 0; i < 3; i++ {
