@@ -94,12 +94,19 @@ func TestArgs(t *testing.T) {
 }
 
 func TestStoppedAtCleanup(t *testing.T) {
-	var addr string
+	var (
+		addr   string
+		client *redis.Client
+	)
 	t.Run("inner", func(t *testing.T) {
-		addr = redistest.Start(t).Addr
+		s := redistest.Start(t)
+		addr, client = s.Addr, s.Client()
 	})
 	if down(t, addr) == nil {
 		t.Fatalf("server on %s still answers after its test ended", addr)
+	}
+	if err := client.Ping(ctx(t)).Err(); !errors.Is(err, redis.ErrClosed) {
+		t.Fatalf("client handed out by Client is not closed at cleanup: %v", err)
 	}
 }
 
