@@ -1,0 +1,152 @@
+package dashboard
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+
+	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/tokens"
+)
+
+// MonitoringPath is where asynqmon is mounted.
+const MonitoringPath = "/monitoring"
+
+// OAuth is the part of the Gusto client onboarding uses; *gusto.Client
+// implements it.
+type OAuth interface {
+	AuthorizeURL(state string, scopes []string) string
+	ExchangeCode(ctx context.Context, code string) (gusto.Token, error)
+	TokenInfo(ctx context.Context, accessToken string) (gusto.TokenInfo, error)
+	Me(ctx context.Context, accessToken string) (gusto.Me, error)
+}
+
+// TokenStore stores onboarded token pairs; *tokens.Store implements it.
+type TokenStore interface {
+	Put(ctx context.Context, g tokens.Grant, worker string) (int64, error)
+}
+
+// Config configures the app. Zero values take the defaults named on each
+// field; New validates it once.
+type Config struct {
+	// Credentials guard every route. Required.
+	Credentials Credentials
+	// DB is read by the companies page. Required.
+	DB *sql.DB
+	// Redis is asynqmon's connection. Required.
+	Redis asynq.RedisConnOpt
+	// ReadOnly keeps asynqmon from changing queues (the default in
+	// configuration; the zero value here is writable).
+	ReadOnly bool
+	// OAuth is the Gusto client for onboarding. Required.
+	OAuth OAuth
+	// Tokens stores onboarded tokens. Required.
+	Tokens TokenStore
+	// StateKey signs the OAuth state. Required, at least 16 bytes.
+	StateKey []byte
+	// StateTTL is how long a started connect flow stays valid. Default 15m.
+	StateTTL time.Duration
+	// CallbackPath is where Gusto redirects after consent: the path of
+	// GUSTO_REDIRECT_URI. Default /oauth/callback.
+	CallbackPath string
+	// SecureCookies marks the state cookie Secure (set it when the public
+	// URL is https).
+	SecureCookies bool
+	// Now is the clock deciding state expiry. Default time.Now.
+	Now func() time.Time
+	// Logger receives one line per onboarding and per refused callback.
+	// Default slog.Default().
+	Logger *slog.Logger
+}
+
+// App is the dashboard's http.Handler. It is safe for concurrent use. Close
+// releases asynqmon's Redis connections.
+type App struct {
+	cfg     Config
+	states  *StateSigner
+	monitor *asynqmon.HTTPHandler
+	handler http.Handler
+}
+
+// New builds the app from cfg.
+func New(cfg Config) (*App, error) {
+	switch {
+	case !cfg.Credentials.basic() && !cfg.Credentials.bearer():
+		return nil, errors.New("dashboard: credentials are required (basic auth, a bearer token, or both)")
+	case cfg.DB == nil:
+		return nil, errors.New("dashboard: DB is required")
+	case cfg.Redis == nil:
+		return nil, errors.New("dashboard: Redis is required")
+	case cfg.OAuth == nil || cfg.Tokens == nil:
+		return nil, errors.New("dashboard: OAuth and Tokens are required")
+	}
+	if cfg.StateTTL <= 0 {
+		cfg.StateTTL = 15 * time.Minute
+	}
+	if cfg.CallbackPath == "" {
+		cfg.CallbackPath = "/oauth/callback"
+	}
+	if !strings.HasPrefix(cfg.CallbackPath, "/") || cfg.CallbackPath == "/" ||
+		strings.HasPrefix(cfg.CallbackPath, MonitoringPath+"/") || cfg.CallbackPath == "/companies" || cfg.CallbackPath == "/connect" {
+		return nil, errors.New("dashboard: CallbackPath must be a path of its own")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	states, err := NewStateSigner(cfg.StateKey, cfg.StateTTL, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, states: states}
+	a.monitor = asynqmon.New(asynqmon.Options{
+		RootPath:     MonitoringPath,
+		RedisConnOpt: cfg.Redis,
+		ReadOnly:     cfg.ReadOnly,
+	})
+
+	mux := http.NewServeMux()
+	var monitor http.Handler = a.monitor
+	if cfg.ReadOnly {
+		monitor = readOnly(monitor)
+	}
+	mux.Handle(MonitoringPath+"/", monitor)
+	mux.Handle(MonitoringPath, http.RedirectHandler(MonitoringPath+"/", http.StatusMovedPermanently))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/companies", http.StatusFound)
+	})
+	mux.HandleFunc("GET /companies", a.companies)
+	mux.HandleFunc("GET /connect", a.connect)
+	mux.HandleFunc("GET "+cfg.CallbackPath, a.callback)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	a.handler = securityHeaders(requireAuth(cfg.Credentials, sameOrigin(mux)))
+	return a, nil
+}
+
+// ServeHTTP serves the dashboard.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Close releases asynqmon's Redis connections.
+func (a *App) Close() error { return a.monitor.Close() }
+
+// CallbackPathOf returns the path of a redirect URI, for Config.CallbackPath.
+func CallbackPathOf(redirectURI string) (string, error) {
+	u, err := url.Parse(redirectURI)
+	if err != nil || u.Path == "" {
+		return "", errors.New("dashboard: the redirect URI has no path")
+	}
+	return u.Path, nil
+}

@@ -1,0 +1,92 @@
+package dashboard_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gustosync/gustosync/internal/dashboard"
+)
+
+// TestNothingServedWithoutAuth: every route refuses a request without valid
+// credentials, and serves one with basic auth or the bearer token.
+func TestNothingServedWithoutAuth(t *testing.T) {
+	e := newEnv(t, nil)
+	paths := []string{"/", "/companies", "/monitoring/", "/monitoring/api/queues", "/monitoring/static/js/main.js",
+		"/connect", "/oauth/callback?code=x&state=y", "/healthz", "/nope"}
+	type creds struct {
+		name string
+		set  func(*http.Request)
+		ok   bool
+	}
+	cases := []creds{
+		{"none", func(*http.Request) {}, false},
+		{"basic wrong password", func(r *http.Request) { r.SetBasicAuth(user, "wrong") }, false},
+		{"basic wrong user", func(r *http.Request) { r.SetBasicAuth("admin", password) }, false},
+		{"basic empty", func(r *http.Request) { r.SetBasicAuth("", "") }, false},
+		{"bearer wrong", func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope") }, false},
+		{"bearer as basic password", func(r *http.Request) { r.SetBasicAuth(user, bearer) }, false},
+		{"password as bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+password) }, false},
+		{"basic", func(r *http.Request) { r.SetBasicAuth(user, password) }, true},
+		{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+bearer) }, true},
+		{"bearer lower-case scheme", func(r *http.Request) { r.Header.Set("Authorization", "bearer "+bearer) }, true},
+	}
+	for _, c := range cases {
+		for _, p := range paths {
+			req, _ := http.NewRequest(http.MethodGet, e.srv.URL+p, nil)
+			c.set(req)
+			resp := e.do(req)
+			if !c.ok {
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("%s %s: %d, want 401", c.name, p, resp.StatusCode)
+				}
+				ch := strings.Join(resp.Header.Values("WWW-Authenticate"), ", ")
+				if !strings.Contains(ch, "Basic") || !strings.Contains(ch, "Bearer") {
+					t.Errorf("%s %s: challenge %q", c.name, p, ch)
+				}
+				continue
+			}
+			if resp.StatusCode == http.StatusUnauthorized {
+				t.Errorf("%s %s: 401 with valid credentials", c.name, p)
+			}
+		}
+	}
+	// Authenticated routes answer what they should.
+	for p, want := range map[string]int{"/": 302, "/companies": 200, "/monitoring/": 200, "/monitoring/api/queues": 200, "/healthz": 200, "/nope": 404, "/monitoring": 301} {
+		if got := e.get(p).StatusCode; got != want {
+			t.Errorf("GET %s: %d, want %d", p, got, want)
+		}
+	}
+}
+
+// TestReadOnlyAndCSRF: a read-only dashboard refuses every unsafe method
+// under /monitoring/; a writable one refuses cross-site unsafe requests.
+func TestReadOnlyAndCSRF(t *testing.T) {
+	ro := newEnv(t, nil)
+	for _, m := range []string{http.MethodPost, http.MethodDelete, http.MethodPut, http.MethodPatch} {
+		req, _ := http.NewRequest(m, ro.srv.URL+"/monitoring/api/queues/default", nil)
+		req.SetBasicAuth(user, password)
+		if got := ro.do(req).StatusCode; got != http.StatusForbidden {
+			t.Errorf("read-only %s: %d, want 403", m, got)
+		}
+	}
+
+	rw := newEnv(t, func(c *dashboard.Config) { c.ReadOnly = false })
+	send := func(h map[string]string) int {
+		req, _ := http.NewRequest(http.MethodPost, rw.srv.URL+"/monitoring/api/queues/default:pause", nil)
+		req.SetBasicAuth(user, password)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		return rw.do(req).StatusCode
+	}
+	if got := send(map[string]string{"Sec-Fetch-Site": "cross-site"}); got != http.StatusForbidden {
+		t.Errorf("cross-site POST: %d, want 403", got)
+	}
+	if got := send(map[string]string{"Origin": "https://evil.example"}); got != http.StatusForbidden {
+		t.Errorf("foreign Origin POST: %d, want 403", got)
+	}
+	if got := send(map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": rw.srv.URL}); got == http.StatusForbidden || got == http.StatusUnauthorized {
+		t.Errorf("same-origin POST refused: %d", got)
+	}
+}
