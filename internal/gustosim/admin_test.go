@@ -1,0 +1,149 @@
+package gustosim_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gustosync/gustosync/internal/gustosim"
+)
+
+func TestAdminEndpoints(t *testing.T) {
+	e := newEnv(t, nil)
+
+	// Create companies: the `gustosync companies add` shape.
+	r := e.postJSON("/admin/companies", map[string]any{"count": 3, "employees": 4, "payrolls": 2})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var raw []map[string]any
+	r.json(t, &raw)
+	if len(raw) != 3 {
+		t.Fatalf("created %d", len(raw))
+	}
+	for _, k := range []string{"company_uuid", "access_token", "refresh_token", "expires_in", "scope", "created_at"} {
+		if _, ok := raw[0][k]; !ok {
+			t.Fatalf("grant lacks %s: %v", k, raw[0])
+		}
+	}
+	var grants []gustosim.Grant
+	r.json(t, &grants)
+	g := grants[0]
+	if got := e.apiStatus(g.CompanyUUID, g.Token.AccessToken); got != 200 {
+		t.Fatalf("admin-created token: %d", got)
+	}
+	recs, _ := e.sim.Records(g.CompanyUUID, "employees")
+	if len(recs) != 4 {
+		t.Fatalf("employees option ignored: %d", len(recs))
+	}
+	if r := e.postJSON("/admin/companies", map[string]any{"uuid": g.CompanyUUID}); r.status != http.StatusConflict {
+		t.Fatalf("duplicate uuid: %d", r.status)
+	}
+	if r := e.postJSON("/admin/companies", map[string]any{"count": 0}); r.status != http.StatusBadRequest {
+		t.Fatalf("count 0: %d", r.status)
+	}
+	if r := e.postJSON("/admin/companies", map[string]any{"emploees": 3}); r.status != http.StatusBadRequest {
+		t.Fatalf("unknown field: %d", r.status)
+	}
+	var list []string
+	e.get("/admin/companies", "").json(t, &list)
+	if len(list) != 3 || list[0] != g.CompanyUUID {
+		t.Fatalf("list: %v", list)
+	}
+
+	// Records and checksums agree with the Go API.
+	r = e.get("/admin/companies/"+g.CompanyUUID+"/records/employees", "")
+	var served []json.RawMessage
+	r.json(t, &served)
+	for i := range recs {
+		if string(served[i]) != string(recs[i]) {
+			t.Fatalf("admin record %d differs", i)
+		}
+	}
+	var sums map[string]struct {
+		Count  int    `json:"count"`
+		SHA256 string `json:"sha256"`
+	}
+	e.get("/admin/companies/"+g.CompanyUUID+"/checksum", "").json(t, &sums)
+	n, sum, _ := e.sim.Checksum(g.CompanyUUID, "payrolls")
+	if sums["payrolls"].Count != n || sums["payrolls"].SHA256 != sum || sums["employees"].Count != 4 || sums["company"].Count != 1 {
+		t.Fatalf("checksums: %+v", sums)
+	}
+	if r := e.get("/admin/companies/"+g.CompanyUUID+"/records/contractors", ""); r.status != 404 {
+		t.Fatalf("unknown resource: %d", r.status)
+	}
+
+	// Token uses, counters, revoke.
+	r = e.postJSON("/admin/token-uses", map[string]string{"access_token": g.Token.AccessToken})
+	var uses map[string]int64
+	r.json(t, &uses)
+	if uses["uses"] != 1 {
+		t.Fatalf("token uses: %v", uses)
+	}
+	if r := e.postJSON("/admin/companies/"+g.CompanyUUID+"/revoke", nil); r.status != 200 {
+		t.Fatalf("revoke: %d", r.status)
+	}
+	if got := e.apiStatus(g.CompanyUUID, g.Token.AccessToken); got != http.StatusUnauthorized {
+		t.Fatalf("after admin revoke: %d", got)
+	}
+	if r := e.postJSON("/admin/companies/6f1c8d34-0000-4000-8000-000000000000/revoke", nil); r.status != 404 {
+		t.Fatalf("revoke unknown: %d", r.status)
+	}
+	var counters gustosim.Counters
+	e.get("/admin/counters", "").json(t, &counters)
+	if counters.Unauthorized != 1 || counters.Requests[g.CompanyUUID] != 1 {
+		t.Fatalf("counters: %+v", counters)
+	}
+	if counters.APIRequests != 2 {
+		t.Fatalf("api requests %d: admin calls must not count", counters.APIRequests)
+	}
+
+	// Config: read (no secret), patch, refuse bad patches atomically.
+	r = e.get("/admin/config", "")
+	if strings.Contains(string(r.body), testClientSecret) {
+		t.Fatal("GET /admin/config shows the client secret")
+	}
+	r = e.send(http.MethodPatch, "/admin/config", `{"revocation":"family","token_lifetime":"5s","error_rate":0.25}`)
+	if r.status != 200 {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	if c := e.sim.Config(); c.Revocation != gustosim.RuleFamily || c.TokenLifetime.Seconds() != 5 || c.ErrorRate != 0.25 {
+		t.Fatalf("patch not applied: %+v", c)
+	}
+	for _, bad := range []string{`{"revocation":"lax"}`, `{"latency":"soon","error_rate":0}`, `{"error_rate":2}`, `{"client_secret":"x"}`} {
+		if r := e.send(http.MethodPatch, "/admin/config", bad); r.status != http.StatusBadRequest {
+			t.Fatalf("patch %s: %d", bad, r.status)
+		}
+	}
+	if c := e.sim.Config(); c.ErrorRate != 0.25 || c.Revocation != gustosim.RuleFamily || c.ClientSecret != testClientSecret {
+		t.Fatalf("a refused patch changed the config: %+v", c)
+	}
+	e.send(http.MethodPatch, "/admin/config", `{"error_rate":0}`)
+
+	// Authorize behaviour.
+	if r := e.send(http.MethodPut, "/admin/authorize", `{"deny":true}`); r.status != http.StatusNoContent {
+		t.Fatalf("put authorize: %d", r.status)
+	}
+	if _, q := e.authorize(authorizeParams("s", "")); q.Get("error") != "access_denied" {
+		t.Fatalf("deny via admin: %v", q)
+	}
+	if r := e.get("/admin/nothing", ""); r.status != 404 {
+		t.Fatalf("unknown admin path: %d", r.status)
+	}
+
+	e.sim.Update(func(c *gustosim.Config) { c.DisableAdmin = true })
+	if r := e.get("/admin/counters", ""); r.status != 404 {
+		t.Fatalf("disabled admin: %d", r.status)
+	}
+}
+
+func TestGrantRedactsTokens(t *testing.T) {
+	e := newEnv(t, nil)
+	g := e.company(defaults())
+	for _, s := range []string{g.String(), g.GoString()} {
+		if strings.Contains(s, g.Token.AccessToken) || strings.Contains(s, g.Token.RefreshToken) || !strings.Contains(s, g.CompanyUUID) {
+			t.Fatalf("Grant string: %s", s)
+		}
+	}
+}
