@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gustosync/gustosync/internal/alerts"
+	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/postgres"
+	"github.com/gustosync/gustosync/internal/scheduler"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, environ())
+	stop()
+	os.Exit(code)
+}
+
+func environ() map[string]string {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+const usageText = `Usage:
+  scheduler                          enqueue syncs for companies that are due, until stopped
+  scheduler enqueue --company UUID   enqueue a sync of one company now and exit
+  scheduler enqueue --all            enqueue a sync of every active company now and exit
+
+Environment: DATABASE_URL, REDIS_URL, SCHEDULER_TICK (30s), SYNC_INTERVAL (1h),
+SYNC_JITTER (0.1), HTTP_ADDR (:8081, serves /healthz and /metrics),
+ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET (signed needs_reauth alerts), LOG_LEVEL (info).
+Exit status: 0 success, 1 failure, 2 bad input.
+`
+
+// usageError is bad input: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// run is the whole program; it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[string]string) int {
+	var err error
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help"):
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case len(args) > 0 && args[0] == "enqueue":
+		err = enqueueCmd(ctx, args[1:], stdout, stderr, vars)
+	case len(args) > 0:
+		err = &usageError{msg: fmt.Sprintf("unknown argument %q", args[0])}
+	default:
+		err = serve(ctx, stderr, vars)
+	}
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	var ce *config.Error
+	var na *scheduler.NotActiveError
+	var uc *scheduler.UnknownCompanyError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "scheduler: %v (see scheduler --help)\n", ue)
+		return exitUsage
+	case errors.As(err, &ce), errors.As(err, &na), errors.As(err, &uc):
+		fmt.Fprintf(stderr, "scheduler: %v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "scheduler: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+	return exitFailure
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// deps are the connections both modes need.
+type deps struct {
+	cfg   config.Scheduler
+	log   *slog.Logger
+	db    *sql.DB
+	sched *scheduler.Scheduler
+	close func()
+}
+
+func open(ctx context.Context, stderr io.Writer, vars map[string]string, reg prometheus.Registerer) (*deps, error) {
+	var cfg config.Scheduler
+	if err := config.ParseFrom(&cfg, vars); err != nil {
+		return nil, err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	maxConns := cfg.MaxConns
+	if maxConns <= 0 {
+		maxConns = 4
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	gdb, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	db, err := gdb.DB()
+	if err != nil {
+		return nil, err
+	}
+	opt, err := cfg.Redis.ConnOpt()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	client := asynq.NewClient(opt)
+	sched, err := scheduler.New(db, client, scheduler.Config{
+		Interval: cfg.Interval, Jitter: cfg.Jitter, Tick: cfg.Tick, Logger: log,
+		Metrics: scheduler.NewMetrics(reg),
+	})
+	if err != nil {
+		_ = client.Close()
+		_ = db.Close()
+		return nil, err
+	}
+	return &deps{cfg: cfg, log: log, db: db, sched: sched, close: func() { _ = client.Close(); _ = db.Close() }}, nil
+}
+
+// serve ticks until ctx ends, delivers alerts when configured, and serves
+// /healthz and /metrics.
+func serve(ctx context.Context, stderr io.Writer, vars map[string]string) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d, err := open(ctx, stderr, vars, reg)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+
+	ln, err := net.Listen("tcp", d.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.sched.Run(gctx) })
+	if d.cfg.AlertWebhookURL != "" {
+		dispatcher, err := alertDispatcher(d)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return dispatcher.Run(gctx) })
+	}
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	d.log.Info("scheduler started", "tick", d.cfg.Tick, "interval", d.cfg.Interval, "jitter", d.cfg.Jitter,
+		"http", ln.Addr().String(), "alerts", d.cfg.AlertWebhookURL != "")
+	err = g.Wait()
+	d.log.Info("scheduler stopped")
+	return err
+}
+
+func alertDispatcher(d *deps) (*alerts.Dispatcher, error) {
+	return alerts.NewDispatcher(d.db, alerts.Config{
+		URL:    d.cfg.AlertWebhookURL,
+		Secret: []byte(d.cfg.AlertWebhookSecret.Reveal()),
+		Logger: d.log,
+	})
+}
+
+// enqueueCmd is `scheduler enqueue --company UUID | --all`.
+func enqueueCmd(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[string]string) error {
+	fs := flag.NewFlagSet("scheduler enqueue", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	company := fs.String("company", "", "enqueue a sync of this company (uuid) now")
+	all := fs.Bool("all", false, "enqueue a sync of every active company now")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usageText)
+			return err
+		}
+		return &usageError{msg: err.Error()}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return &usageError{msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	case (*company == "") == !*all:
+		return &usageError{msg: "give exactly one of --company UUID and --all"}
+	}
+	if *company != "" {
+		u, err := uuid.Parse(*company)
+		if err != nil {
+			return &usageError{msg: "--company: not a uuid"}
+		}
+		*company = u.String()
+	}
+	d, err := open(ctx, stderr, vars, nil)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	var res scheduler.Result
+	if *all {
+		res, err = d.sched.EnqueueAll(ctx)
+	} else {
+		res, err = d.sched.EnqueueCompany(ctx, *company)
+	}
+	fmt.Fprintf(stdout, "enqueued %d, already queued %d, failed %d\n", res.Enqueued, res.Duplicates, res.Failed)
+	return err
+}
