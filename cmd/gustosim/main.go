@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gustosync/gustosync/internal/gustosim"
+)
+
+// Development defaults for the OAuth application.
+const (
+	devClientID     = "gustosync-dev"
+	devClientSecret = "gustosync-dev-secret"
+	devRedirectURI  = "http://127.0.0.1:8080/oauth/callback"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError is a bad command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// seconds is a duration flag that also accepts a bare number of seconds.
+type seconds struct{ d *time.Duration }
+
+func (s seconds) String() string {
+	if s.d == nil {
+		return ""
+	}
+	return s.d.String()
+}
+
+func (s seconds) Set(v string) error {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		*s.d = time.Duration(n * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("not a duration (e.g. 90s, 5m) or a number of seconds")
+	}
+	*s.d = d
+	return nil
+}
+
+// rule is the --revocation flag.
+type rule struct{ r *gustosim.Rule }
+
+func (r rule) String() string {
+	if r.r == nil {
+		return ""
+	}
+	return string(*r.r)
+}
+
+func (r rule) Set(v string) error {
+	p, err := gustosim.ParseRule(v)
+	if err != nil {
+		return errors.New("want gusto, strict or family")
+	}
+	*r.r = p
+	return nil
+}
+
+// options is the parsed command line.
+type options struct {
+	addr      string
+	companies int
+	grantsOut string
+	cfg       gustosim.Config
+}
+
+func parse(args []string, stdout io.Writer) (*options, bool, error) {
+	o := &options{}
+	c := &o.cfg
+	c.Revocation = gustosim.RuleGusto
+	c.TokenLifetime = gustosim.DefaultTokenLifetime
+	c.RateWindow = gustosim.DefaultRateWindow
+	c.CodeLifetime = gustosim.DefaultCodeLifetime
+	admin := true
+	fs := flag.NewFlagSet("gustosim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8089", "listen address (port 0 picks a free port)")
+	fs.StringVar(&c.ClientID, "client-id", "", "OAuth client id (default $GUSTO_CLIENT_ID, else "+devClientID+")")
+	fs.StringVar(&c.ClientSecret, "client-secret", "", "OAuth client secret (default $GUSTO_CLIENT_SECRET, else a development secret); never printed")
+	fs.StringVar(&c.RedirectURI, "redirect-uri", "", "OAuth redirect URI (default $GUSTO_REDIRECT_URI, else "+devRedirectURI+")")
+	fs.Var(seconds{&c.TokenLifetime}, "token-lifetime", "access token lifetime (expires_in), a duration or seconds")
+	fs.Var(rule{&c.Revocation}, "revocation", "refresh token rule: gusto (old one dies on first use of the new access token), strict (dies at once), family (a replay revokes the grant)")
+	fs.IntVar(&c.RateLimit, "rate-limit", gustosim.DefaultRateLimit, "API requests per grant per --rate-window; negative = unlimited")
+	fs.Var(seconds{&c.RateWindow}, "rate-window", "rate limit window")
+	fs.IntVar(&c.TokenRateLimit, "token-rate-limit", 0, "token requests per grant per minute; 0 = unlimited")
+	fs.Float64Var(&c.ErrorRate, "error-rate", 0, "fraction of API calls answered with an injected 500/502/503")
+	fs.Float64Var(&c.TokenErrorRate, "token-error-rate", 0, "fraction of token requests answered with an injected 503 (Retry-After: 1) or 500")
+	fs.Float64Var(&c.LatencyRate, "latency-rate", 0, "fraction of answers delayed by --latency (after the request took effect)")
+	fs.Var(seconds{&c.Latency}, "latency", "injected delay")
+	fs.Var(seconds{&c.ClockOffset}, "clock-offset", "Gusto's clock minus the local clock (Date header, created_at, expiries)")
+	fs.IntVar(&c.Employees, "employees", gustosim.DefaultEmployees, "employees per company by default")
+	fs.IntVar(&c.Payrolls, "payrolls", gustosim.DefaultPayrolls, "payrolls per company by default")
+	fs.BoolVar(&c.PlainPayrolls, "plain-payrolls", false, "make every payroll regular and processed (Gusto's default filters then hide none)")
+	fs.IntVar(&c.MaxPer, "max-per", gustosim.DefaultMaxPer, "largest page size; a larger per is capped")
+	fs.Var(seconds{&c.CodeLifetime}, "code-lifetime", "authorization code lifetime")
+	fs.Int64Var(&c.Seed, "seed", 0, "seed of the generated data")
+	fs.BoolVar(&admin, "admin", true, "serve the /admin/ endpoints")
+	fs.IntVar(&o.companies, "companies", 0, "companies to create at start (needs --grants-out)")
+	fs.StringVar(&o.grantsOut, "grants-out", "", "file to write the created companies' grants to, as a JSON array in the `gustosync companies add` shape")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, stdout)
+			return nil, true, nil
+		}
+		return nil, false, &usageError{strings.TrimSpace(err.Error())}
+	}
+	if fs.NArg() > 0 {
+		return nil, false, &usageError{"unexpected argument " + strconv.Quote(fs.Arg(0))}
+	}
+	if o.companies < 0 {
+		return nil, false, &usageError{"--companies must not be negative"}
+	}
+	if o.companies > 0 && o.grantsOut == "" {
+		return nil, false, &usageError{"--companies needs --grants-out FILE"}
+	}
+	if c.Employees == 0 || c.Payrolls == 0 {
+		return nil, false, &usageError{"--employees and --payrolls must be at least 1 (create empty companies with POST /admin/companies)"}
+	}
+	c.DisableAdmin = !admin
+	fill := func(dst *string, env, def string) {
+		if *dst == "" {
+			*dst = os.Getenv(env)
+		}
+		if *dst == "" {
+			*dst = def
+		}
+	}
+	fill(&c.ClientID, "GUSTO_CLIENT_ID", devClientID)
+	fill(&c.ClientSecret, "GUSTO_CLIENT_SECRET", devClientSecret)
+	fill(&c.RedirectURI, "GUSTO_REDIRECT_URI", devRedirectURI)
+	return o, false, nil
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintln(w, "Usage: gustosim [flags]")
+	fmt.Fprintln(w, "\nServes a simulator of Gusto's OAuth and API (companies, employees, payrolls) for tests and demos.")
+	fmt.Fprintln(w, "\nFlags:")
+	fs.VisitAll(func(f *flag.Flag) {
+		def := ""
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+			def = " (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(w, "  --%s\n\t%s%s\n", f.Name, f.Usage, def)
+	})
+	fmt.Fprintln(w, "\nAdmin endpoints (JSON, no authentication): see", adminLine)
+}
+
+const adminLine = "POST /admin/companies, GET /admin/companies, POST /admin/companies/{uuid}/revoke, " +
+	"GET /admin/companies/{uuid}/records/{company|employees|payrolls}, GET /admin/companies/{uuid}/checksum, " +
+	"GET /admin/counters, GET|PATCH /admin/config, PUT /admin/authorize, POST /admin/token-uses"
+
+// run is main without the process: it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, help, err := parse(args, stdout)
+	if help {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "gustosim:", err)
+		return 2
+	}
+	sim, err := gustosim.New(o.cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "gustosim:", strings.TrimPrefix(err.Error(), "gustosim: "))
+		return 2
+	}
+	if o.companies > 0 {
+		if err := writeGrants(sim, o.companies, o.grantsOut); err != nil {
+			fmt.Fprintln(stderr, "gustosim:", err)
+			return 1
+		}
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "gustosim: listen:", err)
+		return 1
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	cfg := sim.Config()
+	limit := "off"
+	if cfg.RateLimit > 0 {
+		limit = fmt.Sprintf("%d/%s", cfg.RateLimit, cfg.RateWindow)
+	}
+	line := fmt.Sprintf("gustosim: serving http://%s (rule %s, token lifetime %s, rate limit %s)", ln.Addr(), cfg.Revocation, cfg.TokenLifetime, limit)
+	if o.companies > 0 {
+		line += fmt.Sprintf(", %d companies in %s", o.companies, o.grantsOut)
+	}
+	if cfg.DisableAdmin {
+		line += "; admin endpoints off"
+	} else {
+		line += "; admin: " + adminLine
+	}
+	fmt.Fprintln(stdout, line)
+
+	select {
+	case err := <-served:
+		fmt.Fprintln(stderr, "gustosim: serve:", err)
+		return 1
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		_ = srv.Close()
+	}
+	return 0
+}
+
+// writeGrants creates n companies and writes their grants to path.
+func writeGrants(sim *gustosim.Sim, n int, path string) error {
+	grants := make([]gustosim.Grant, 0, n)
+	for range n {
+		g, err := sim.CreateCompany(gustosim.CompanyOptions{Employees: -1, Payrolls: -1})
+		if err != nil {
+			return fmt.Errorf("create company: %w", err)
+		}
+		grants = append(grants, g)
+	}
+	b, err := json.MarshalIndent(grants, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode grants: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write grants: %w", err)
+	}
+	return nil
+}
