@@ -89,6 +89,11 @@ type Config struct {
 // matter. Each is called from the goroutine doing the refresh; nil hooks are
 // skipped.
 type Hooks struct {
+	// BeforeRefresh runs under the lock, after the double-check found the
+	// row stale and before the token request: block here past the lock's
+	// expiry to test a holder that presents a refresh token a sibling has
+	// rotated meanwhile.
+	BeforeRefresh func(company string)
 	// AfterRefreshBeforeCommit runs after Gusto issued a new pair and before
 	// the pair is committed: kill the process here to test a crash between
 	// refresh and commit, or block here to test a paused lock holder.
@@ -151,6 +156,10 @@ type Manager struct {
 	skew          atomic.Int64 // nanoseconds; Gusto's clock minus ours
 	skewMeasured  atomic.Bool
 	skewAlertedAt atomic.Int64 // unix nanoseconds of the last loud log
+
+	// afterStaleRead, for this package's tests, runs when a flight found the
+	// row stale, before it takes the lock.
+	afterStaleRead func(company string)
 }
 
 // cached is an access token the fast path may hand out until refreshAt

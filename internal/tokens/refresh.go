@@ -48,6 +48,9 @@ func (m *Manager) obtain(ctx context.Context, company string) (*cached, error) {
 	if m.fresh(rec) {
 		return m.remember(rec), nil
 	}
+	if m.afterStaleRead != nil {
+		m.afterStaleRead(company)
+	}
 	return m.refreshLocked(ctx, rec)
 }
 
@@ -93,6 +96,9 @@ func (m *Manager) refreshLocked(ctx context.Context, stale *record) (*cached, er
 	trigger := TriggerExpiry
 	if rec.Invalidated {
 		trigger = TriggerUnauthorized
+	}
+	if h := m.cfg.Hooks.BeforeRefresh; h != nil {
+		h(rec.Company)
 	}
 	return m.refresh(ctx, lock, rec, trigger)
 }
