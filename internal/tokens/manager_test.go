@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -532,7 +532,7 @@ func TestSkew(t *testing.T) {
 			if got := m.Skew(); (got - offset).Abs() > 2*time.Second {
 				t.Fatalf("measured skew %s, want about %s", got, offset)
 			}
-			if got := metricValue(t, m.metrics.skew); (got - offset.Seconds()) > 2 || (got-offset.Seconds()) < -2 {
+			if got := metricValue(t, m.metrics.skew); (got-offset.Seconds()) > 2 || (got-offset.Seconds()) < -2 {
 				t.Fatalf("skew metric %v", got)
 			}
 			t.Logf("offset %s: %d calls, %d refreshes, measured skew %s, no 401", offset, calls, n.Refreshes, m.Skew().Round(time.Millisecond))
@@ -679,4 +679,3 @@ func outcomes(evs []Event) []string {
 	}
 	return out
 }
-
