@@ -69,6 +69,22 @@ type ServerError struct {
 	RetryAfter time.Duration
 }
 
+// Unwrap exposes the embedded *HTTPError, so errors.As(err, &httpErr) reads
+// the op and status of any status error.
+func (e *UnauthorizedError) Unwrap() error { return &e.HTTPError }
+
+// Unwrap exposes the embedded *HTTPError.
+func (e *ForbiddenError) Unwrap() error { return &e.HTTPError }
+
+// Unwrap exposes the embedded *HTTPError.
+func (e *InvalidGrantError) Unwrap() error { return &e.HTTPError }
+
+// Unwrap exposes the embedded *HTTPError.
+func (e *RateLimitedError) Unwrap() error { return &e.HTTPError }
+
+// Unwrap exposes the embedded *HTTPError.
+func (e *ServerError) Unwrap() error { return &e.HTTPError }
+
 // MalformedResponseError is a 2xx (or error) response whose body could not
 // be understood: not JSON, truncated, too large, or missing required fields.
 type MalformedResponseError struct {

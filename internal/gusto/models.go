@@ -154,11 +154,15 @@ func decodeMe(b []byte) (Me, error) {
 	m.Email = looseString(top["email"])
 	index := map[string]int{}
 	add := func(raw json.RawMessage, role string) {
-		var list []map[string]json.RawMessage
+		var list []json.RawMessage
 		if json.Unmarshal(raw, &list) != nil {
 			return
 		}
-		for _, c := range list {
+		for _, item := range list {
+			var c map[string]json.RawMessage
+			if json.Unmarshal(item, &c) != nil {
+				continue
+			}
 			id := looseString(c["uuid"])
 			if id == "" {
 				continue

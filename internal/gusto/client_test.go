@@ -1,0 +1,745 @@
+package gusto
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Credentials the tests plant; none may ever appear in an error or a log.
+const (
+	testSecret  = "client-secret-5ecr3t"
+	testRefresh = "refresh-token-r3fr3sh"
+	testAccess  = "access-token-acc3ss"
+	testCode    = "auth-code-c0de"
+)
+
+var secrets = []string{testSecret, testRefresh, testAccess, testCode}
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func newTestClient(t *testing.T, h http.Handler, mod func(*Options)) *Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	o := Options{
+		BaseURL:      srv.URL,
+		ClientID:     "client-id",
+		ClientSecret: testSecret,
+		RedirectURI:  "https://app.example.com/oauth/callback",
+		Now:          func() time.Time { return t0 },
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := New(o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
+}
+
+// assertNoSecret fails when s contains any planted credential.
+func assertNoSecret(t *testing.T, what, s string) {
+	t.Helper()
+	for _, sec := range secrets {
+		if strings.Contains(s, sec) {
+			t.Errorf("%s contains a credential: %q", what, s)
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+const tokenResponse = `{"access_token":"new-access","token_type":"Bearer","expires_in":7200,"created_at":1767644464,` +
+	`"refresh_token":"new-refresh","scope":"companies:read employees:read payrolls:read"}`
+
+func TestNewValidatesOptions(t *testing.T) {
+	for _, base := range []string{"", "api.gusto.com", "ftp://api.gusto.com", "https://user:pw@api.gusto.com", "https://api.gusto.com?x=1", "http://"} {
+		if _, err := New(Options{BaseURL: base}); err == nil {
+			t.Errorf("New(BaseURL %q) succeeded, want an error", base)
+		}
+	}
+	if _, err := New(Options{BaseURL: "https://api.gusto.com", MaxBodyBytes: -1}); err == nil {
+		t.Error("New with negative MaxBodyBytes succeeded")
+	}
+	if _, err := New(Options{BaseURL: "https://api.gusto-demo.com/"}); err != nil {
+		t.Errorf("New with a valid BaseURL: %v", err)
+	}
+}
+
+func TestRefreshTokenRequestAndResponse(t *testing.T) {
+	type seen struct {
+		method, path, rawQuery, uri, auth, version, accept, ctype string
+		body                                                      map[string]string
+	}
+	var got seen
+	var n atomic.Int32
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		got = seen{method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery, uri: r.RequestURI,
+			auth: r.Header.Get("Authorization"), version: r.Header.Get("X-Gusto-API-Version"),
+			accept: r.Header.Get("Accept"), ctype: r.Header.Get("Content-Type")}
+		if err := json.NewDecoder(r.Body).Decode(&got.body); err != nil {
+			t.Errorf("token request body is not a JSON object of strings: %v", err)
+		}
+		w.Header().Set("Date", t0.Add(90*time.Second).Format(http.TimeFormat))
+		writeJSON(w, 200, tokenResponse)
+	}), nil)
+
+	tok, err := c.RefreshToken(context.Background(), testRefresh)
+	if err != nil {
+		t.Fatalf("RefreshToken: %v", err)
+	}
+	if n.Load() != 1 {
+		t.Errorf("requests = %d, want 1", n.Load())
+	}
+	if got.method != http.MethodPost || got.path != "/oauth/token" {
+		t.Errorf("request = %s %s, want POST /oauth/token", got.method, got.path)
+	}
+	if got.rawQuery != "" || strings.Contains(got.uri, testSecret) || strings.Contains(got.uri, testRefresh) {
+		t.Errorf("credentials or a query in the token URL: %q", got.uri)
+	}
+	if got.auth != "" {
+		t.Errorf("token request carries an Authorization header")
+	}
+	if got.version != APIVersion || got.accept != "application/json" || got.ctype != "application/json" {
+		t.Errorf("headers: version %q accept %q content-type %q", got.version, got.accept, got.ctype)
+	}
+	want := map[string]string{"grant_type": "refresh_token", "refresh_token": testRefresh, "client_id": "client-id",
+		"client_secret": testSecret, "redirect_uri": "https://app.example.com/oauth/callback"}
+	for k, v := range want {
+		if got.body[k] != v {
+			t.Errorf("body[%s] = %q, want %q", k, got.body[k], v)
+		}
+	}
+	if tok.AccessToken != "new-access" || tok.RefreshToken != "new-refresh" || tok.ExpiresIn != 7200 ||
+		tok.CreatedAt != 1767644464 || tok.TokenType != "Bearer" || len(tok.Scopes()) != 3 {
+		t.Errorf("token = %+v", tok)
+	}
+	if !tok.ServerDate.Equal(t0.Add(90*time.Second)) || !tok.ReceivedAt.Equal(t0) {
+		t.Errorf("ServerDate %v ReceivedAt %v", tok.ServerDate, tok.ReceivedAt)
+	}
+	if got := c.Skew(); got != 90*time.Second+500*time.Millisecond {
+		t.Errorf("Skew = %v, want 90.5s", got)
+	}
+}
+
+func TestExchangeCode(t *testing.T) {
+	var body map[string]string
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&body)
+		if r.URL.RawQuery != "" {
+			t.Errorf("query on token request: %q", r.URL.RawQuery)
+		}
+		writeJSON(w, 200, tokenResponse)
+	}), nil)
+	tok, err := c.ExchangeCode(context.Background(), testCode)
+	if err != nil {
+		t.Fatalf("ExchangeCode: %v", err)
+	}
+	if body["grant_type"] != "authorization_code" || body["code"] != testCode || body["client_secret"] != testSecret ||
+		body["redirect_uri"] == "" || body["refresh_token"] != "" {
+		t.Errorf("body = %v", body)
+	}
+	if tok.RefreshToken != "new-refresh" {
+		t.Errorf("token = %v", tok)
+	}
+}
+
+func TestTokenRequestNeedsClientCredentials(t *testing.T) {
+	var n atomic.Int32
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.Add(1) }), func(o *Options) { o.ClientSecret = "" })
+	if _, err := c.RefreshToken(context.Background(), testRefresh); err == nil {
+		t.Fatal("RefreshToken without a client secret succeeded")
+	}
+	if n.Load() != 0 {
+		t.Errorf("a request was sent without client credentials")
+	}
+}
+
+func TestAuthorizeURL(t *testing.T) {
+	c, err := New(Options{BaseURL: "https://api.gusto-demo.com", ClientID: "cid", ClientSecret: testSecret, RedirectURI: "https://app/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := c.AuthorizeURL("st@te", []string{"companies:read", "employees:read"})
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if u.Scheme != "https" || u.Host != "api.gusto-demo.com" || u.Path != "/oauth/authorize" {
+		t.Errorf("authorize URL %q", raw)
+	}
+	want := map[string]string{"client_id": "cid", "redirect_uri": "https://app/cb", "response_type": "code", "state": "st@te", "scope": "companies:read employees:read"}
+	for k, v := range want {
+		if q.Get(k) != v {
+			t.Errorf("%s = %q, want %q", k, q.Get(k), v)
+		}
+	}
+	assertNoSecret(t, "authorize URL", raw)
+	if q := must(url.Parse(c.AuthorizeURL("s", nil))).Query(); q.Has("scope") {
+		t.Errorf("empty scope list still sent: %v", q)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// errorCase is one status answer and how it must be classified.
+type errorCase struct {
+	name   string
+	status int
+	header map[string]string
+	body   string
+	check  func(t *testing.T, err error)
+}
+
+func as[T error](t *testing.T, err error) T {
+	t.Helper()
+	var target T
+	if !errors.As(err, &target) {
+		t.Fatalf("error %T (%v) is not a %T", err, err, target)
+	}
+	return target
+}
+
+func TestTokenEndpointErrors(t *testing.T) {
+	cases := []errorCase{
+		{name: "invalid_grant", status: 400, body: `{"error":"invalid_grant","error_description":"The refresh token ` + testRefresh + ` is revoked"}`,
+			check: func(t *testing.T, err error) {
+				e := as[*InvalidGrantError](t, err)
+				if e.Code != "invalid_grant" || e.StatusCode != 400 || !strings.Contains(e.Message, "[redacted]") {
+					t.Errorf("InvalidGrantError %+v", e)
+				}
+			}},
+		{name: "401 without body", status: 401, check: func(t *testing.T, err error) { as[*InvalidGrantError](t, err) }},
+		{name: "invalid_client", status: 401, body: `{"error":"invalid_client","error_description":"Client authentication failed: ` + testSecret + `"}`,
+			check: func(t *testing.T, err error) {
+				var ig *InvalidGrantError
+				if errors.As(err, &ig) {
+					t.Errorf("invalid_client classified as invalid_grant")
+				}
+				if e := as[*HTTPError](t, err); e.Code != "invalid_client" || e.StatusCode != 401 {
+					t.Errorf("HTTPError %+v", e)
+				}
+			}},
+		{name: "429 seconds", status: 429, header: map[string]string{"Retry-After": "17"},
+			check: func(t *testing.T, err error) {
+				if e := as[*RateLimitedError](t, err); e.RetryAfter != 17*time.Second || RetryAfter(err) != 17*time.Second {
+					t.Errorf("RetryAfter = %v", e.RetryAfter)
+				}
+			}},
+		{name: "429 date", status: 429, header: map[string]string{"Date": t0.Format(http.TimeFormat), "Retry-After": t0.Add(2 * time.Minute).Format(http.TimeFormat)},
+			check: func(t *testing.T, err error) {
+				if e := as[*RateLimitedError](t, err); e.RetryAfter != 2*time.Minute {
+					t.Errorf("RetryAfter = %v, want 2m", e.RetryAfter)
+				}
+			}},
+		{name: "500", status: 500, body: `<html>oops ` + testRefresh + `</html>`, check: func(t *testing.T, err error) {
+			if e := as[*ServerError](t, err); e.Message != "" {
+				t.Errorf("a non-JSON body was echoed: %q", e.Message)
+			}
+		}},
+		{name: "503 retry-after", status: 503, header: map[string]string{"Retry-After": "5"},
+			check: func(t *testing.T, err error) {
+				if RetryAfter(err) != 5*time.Second {
+					t.Errorf("RetryAfter = %v", RetryAfter(err))
+				}
+			}},
+		{name: "invalid_request", status: 400, body: `{"error":"invalid_request"}`, check: func(t *testing.T, err error) {
+			if e := as[*HTTPError](t, err); e.Code != "invalid_request" {
+				t.Errorf("code %q", e.Code)
+			}
+			var ig *InvalidGrantError
+			if errors.As(err, &ig) {
+				t.Error("invalid_request classified as invalid_grant")
+			}
+		}},
+		{name: "redirect not followed", status: 307, header: map[string]string{"Location": "/elsewhere"}, check: func(t *testing.T, err error) {
+			if e := as[*HTTPError](t, err); e.StatusCode != 307 {
+				t.Errorf("status %d", e.StatusCode)
+			}
+		}},
+	}
+	transient := map[string]bool{"429 seconds": true, "429 date": true, "500": true, "503 retry-after": true}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int32
+			c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n.Add(1)
+				for k, v := range tc.header {
+					w.Header().Set(k, v)
+				}
+				writeJSON(w, tc.status, tc.body)
+			}), nil)
+			tok, err := c.RefreshToken(context.Background(), testRefresh)
+			if err == nil {
+				t.Fatalf("RefreshToken succeeded with %+v", tok)
+			}
+			tc.check(t, err)
+			assertNoSecret(t, "error", err.Error())
+			if Transient(err) != transient[tc.name] {
+				t.Errorf("Transient = %v", Transient(err))
+			}
+			if n.Load() != 1 {
+				t.Errorf("token endpoint called %d times, want exactly 1 (no retry)", n.Load())
+			}
+			if !strings.Contains(err.Error(), opToken) {
+				t.Errorf("error %q does not name the op", err)
+			}
+		})
+	}
+}
+
+func TestRetryAfterParsing(t *testing.T) {
+	date := t0.Add(3 * time.Minute).Format(http.TimeFormat)
+	cases := []struct {
+		value      string
+		serverDate time.Time
+		skew       time.Duration
+		want       time.Duration
+	}{
+		{"", time.Time{}, 0, 0},
+		{"0", time.Time{}, 0, 0},
+		{"-3", time.Time{}, 0, 0},
+		{"2.5", time.Time{}, 0, 2500 * time.Millisecond},
+		{"soon", time.Time{}, 0, 0},
+		{"99999999999999", time.Time{}, 0, maxRetryAfter},
+		{date, t0, 0, 3 * time.Minute},                         // against the response's Date
+		{date, time.Time{}, 0, 3 * time.Minute},                // against local now
+		{date, time.Time{}, time.Minute, 2 * time.Minute},      // local now corrected by skew
+		{t0.Add(-time.Hour).Format(http.TimeFormat), t0, 0, 0}, // in the past
+		{t0.Add(1000 * time.Hour).Format(http.TimeFormat), t0, 0, maxRetryAfter},
+	}
+	for _, tc := range cases {
+		h := http.Header{}
+		if tc.value != "" {
+			h.Set("Retry-After", tc.value)
+		}
+		if got := retryAfter(h, tc.serverDate, t0, tc.skew); got != tc.want {
+			t.Errorf("retryAfter(%q, date %v, skew %v) = %v, want %v", tc.value, tc.serverDate, tc.skew, got, tc.want)
+		}
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	cases := []errorCase{
+		{name: "401", status: 401, body: `{"message":"token ` + testAccess + ` expired"}`, check: func(t *testing.T, err error) {
+			if e := as[*UnauthorizedError](t, err); e.StatusCode != 401 {
+				t.Errorf("%+v", e)
+			}
+		}},
+		{name: "403 missing scope", status: 403,
+			body: `{"errors":[{"error_key":"base","category":"forbidden","message":"Missing scope companies:read for ` + testAccess + `"}]}`,
+			check: func(t *testing.T, err error) {
+				e := as[*ForbiddenError](t, err)
+				if e.Code != "base" || e.Category != "forbidden" || !strings.Contains(e.Message, "Missing scope companies:read") {
+					t.Errorf("ForbiddenError %+v", e)
+				}
+			}},
+		{name: "404", status: 404, body: `{"errors":[{"error_key":"request","category":"not_found","message":"The requested resource was not found."}]}`,
+			check: func(t *testing.T, err error) {
+				if e := as[*HTTPError](t, err); e.Code != "request" || e.Category != "not_found" || e.StatusCode != 404 {
+					t.Errorf("HTTPError %+v", e)
+				}
+			}},
+		{name: "429", status: 429, header: map[string]string{"Retry-After": "42", "X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0"},
+			check: func(t *testing.T, err error) {
+				if e := as[*RateLimitedError](t, err); e.RetryAfter != 42*time.Second {
+					t.Errorf("RetryAfter %v", e.RetryAfter)
+				}
+			}},
+		{name: "429 date", status: 429, header: map[string]string{"Date": t0.Format(http.TimeFormat), "Retry-After": t0.Add(61 * time.Second).Format(http.TimeFormat)},
+			check: func(t *testing.T, err error) {
+				if e := as[*RateLimitedError](t, err); e.RetryAfter != 61*time.Second {
+					t.Errorf("RetryAfter %v", e.RetryAfter)
+				}
+			}},
+		{name: "500 html", status: 500, body: "<html>" + strings.Repeat("x", 100<<10) + "</html>", check: func(t *testing.T, err error) {
+			if e := as[*ServerError](t, err); e.Message != "" {
+				t.Errorf("HTML echoed: %q", e.Message)
+			}
+		}},
+		{name: "502", status: 502, check: func(t *testing.T, err error) { as[*ServerError](t, err) }},
+		{name: "long message truncated", status: 422, body: `{"errors":[{"error_key":"base","category":"invalid_operation","message":"` + strings.Repeat("é", 500) + `"}]}`,
+			check: func(t *testing.T, err error) {
+				e := as[*HTTPError](t, err)
+				if len(e.Message) > maxMessageBytes+len("…") || !strings.HasSuffix(e.Message, "…") {
+					t.Errorf("message of %d bytes not truncated", len(e.Message))
+				}
+			}},
+	}
+	transient := map[string]bool{"429": true, "429 date": true, "500 html": true, "502": true}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tc.header {
+					w.Header().Set(k, v)
+				}
+				writeJSON(w, tc.status, tc.body)
+			}), nil)
+			co, err := c.Company(context.Background(), StaticToken(testAccess), testCompany)
+			if err == nil {
+				t.Fatalf("Company succeeded: %+v", co)
+			}
+			if co.UUID != "" || co.Raw != nil {
+				t.Errorf("partial result with an error: %+v", co)
+			}
+			tc.check(t, err)
+			assertNoSecret(t, "error", err.Error())
+			if Transient(err) != transient[tc.name] {
+				t.Errorf("Transient = %v", Transient(err))
+			}
+			if e := as[*HTTPError](t, err); e.Op != "GET /v1/companies/{company_id}" {
+				t.Errorf("Op = %q", e.Op)
+			}
+			if strings.Contains(err.Error(), testCompany) {
+				t.Errorf("error names the path, not the template: %v", err)
+			}
+		})
+	}
+}
+
+func TestAPIRequestHeaders(t *testing.T) {
+	var auth, version, accept, path string
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth, version, accept, path = r.Header.Get("Authorization"), r.Header.Get("X-Gusto-API-Version"), r.Header.Get("Accept"), r.URL.Path
+		writeJSON(w, 200, companyJSON(testCompany))
+	}), nil)
+	co, err := c.Company(context.Background(), StaticToken(testAccess), testCompany)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "Bearer "+testAccess || version != APIVersion || accept != "application/json" || path != "/v1/companies/"+testCompany {
+		t.Errorf("auth %q version %q accept %q path %q", auth, version, accept, path)
+	}
+	if co.UUID != testCompany || co.Name != "Shoppe Studios LLC" || co.TradeName != "Record Shoppe" || co.CompanyStatus != "Approved" || co.EIN != "00-0000001" {
+		t.Errorf("company %+v", co)
+	}
+	if !json.Valid(co.Raw) || !bytes.Equal(co.Raw, []byte(companyJSON(testCompany))) {
+		t.Errorf("Raw is not the exact body: %s", co.Raw)
+	}
+}
+
+func TestTransportErrors(t *testing.T) {
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		base := srv.URL
+		srv.Close()
+		c, err := New(Options{BaseURL: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Company(context.Background(), StaticToken(testAccess), testCompany)
+		e := as[*TransportError](t, err)
+		if e.Op != opCompany || !Transient(err) {
+			t.Errorf("TransportError %+v transient %v", e, Transient(err))
+		}
+		assertNoSecret(t, "error", err.Error())
+	})
+	t.Run("context cancelled mid-request", func(t *testing.T) {
+		arrived, release := make(chan struct{}), make(chan struct{})
+		c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body) // the server watches the connection only once the body is read
+			close(arrived)
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}), nil)
+		t.Cleanup(func() { close(release) }) // runs before the server's Close
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-arrived; cancel() }()
+		_, err := c.RefreshToken(ctx, testRefresh)
+		as[*TransportError](t, err)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v does not wrap context.Canceled", err)
+		}
+	})
+	t.Run("body cut short", func(t *testing.T) {
+		c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "5000")
+			w.WriteHeader(200)
+			io.WriteString(w, `{"uuid":"`+testCompany+`"`)
+		}), nil)
+		_, err := c.Company(context.Background(), StaticToken(testAccess), testCompany)
+		if e := as[*MalformedResponseError](t, err); !errors.Is(e, ErrTruncatedBody) {
+			t.Errorf("MalformedResponseError %+v does not wrap ErrTruncatedBody", e)
+		}
+	})
+}
+
+// rotatingSource hands out tokens in order; Invalidate moves to the next one
+// when the refused token is the current one.
+type rotatingSource struct {
+	mu          sync.Mutex
+	tokens      []string
+	i           int
+	calls       int
+	invalidated []string
+	invErr      error
+}
+
+func (s *rotatingSource) AccessToken(ctx context.Context, company string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	return s.tokens[s.i], nil
+}
+
+func (s *rotatingSource) Invalidate(ctx context.Context, company, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invalidated = append(s.invalidated, token)
+	if s.invErr != nil {
+		return s.invErr
+	}
+	if token == s.tokens[s.i] && s.i+1 < len(s.tokens) {
+		s.i++
+	}
+	return nil
+}
+
+func TestUnauthorizedInvalidatesAndRetriesOnce(t *testing.T) {
+	handler := func(n *atomic.Int32) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.Add(1)
+			if r.Header.Get("Authorization") != "Bearer good" {
+				writeJSON(w, 401, "")
+				return
+			}
+			writeJSON(w, 200, companyJSON(testCompany))
+		})
+	}
+	t.Run("new token works", func(t *testing.T) {
+		var n atomic.Int32
+		c := newTestClient(t, handler(&n), nil)
+		src := &rotatingSource{tokens: []string{"stale", "good"}}
+		co, err := c.Company(context.Background(), src, testCompany)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if co.UUID != testCompany || n.Load() != 2 || src.calls != 2 || len(src.invalidated) != 1 || src.invalidated[0] != "stale" {
+			t.Errorf("requests %d, token calls %d, invalidated %v", n.Load(), src.calls, src.invalidated)
+		}
+	})
+	t.Run("second 401 is returned", func(t *testing.T) {
+		var n atomic.Int32
+		c := newTestClient(t, handler(&n), nil)
+		src := &rotatingSource{tokens: []string{"bad-1", "bad-2", "good"}}
+		_, err := c.Company(context.Background(), src, testCompany)
+		as[*UnauthorizedError](t, err)
+		if n.Load() != 2 || len(src.invalidated) != 1 || src.invalidated[0] != "bad-1" {
+			t.Errorf("requests %d, invalidated %v; want 2 requests, one invalidation", n.Load(), src.invalidated)
+		}
+		if strings.Contains(err.Error(), "bad-") {
+			t.Errorf("token in error: %v", err)
+		}
+	})
+	t.Run("no invalidator", func(t *testing.T) {
+		var n atomic.Int32
+		c := newTestClient(t, handler(&n), nil)
+		_, err := c.Company(context.Background(), StaticToken("stale"), testCompany)
+		as[*UnauthorizedError](t, err)
+		if n.Load() != 1 {
+			t.Errorf("requests %d, want 1", n.Load())
+		}
+	})
+	t.Run("invalidate fails", func(t *testing.T) {
+		var n atomic.Int32
+		c := newTestClient(t, handler(&n), nil)
+		boom := errors.New("store down")
+		src := &rotatingSource{tokens: []string{"stale", "good"}, invErr: boom}
+		_, err := c.Company(context.Background(), src, testCompany)
+		if !errors.Is(err, boom) || n.Load() != 1 {
+			t.Errorf("err %v, requests %d", err, n.Load())
+		}
+	})
+}
+
+type countingLimiter struct {
+	n   atomic.Int32
+	err error
+}
+
+func (l *countingLimiter) Wait(ctx context.Context, company string) error {
+	l.n.Add(1)
+	if company != testCompany {
+		return errors.New("limiter asked for the wrong company " + company)
+	}
+	return l.err
+}
+
+func TestLimiter(t *testing.T) {
+	var requests atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, tokenResponse) })
+	mux.HandleFunc("GET /v1/companies/{id}/employees", func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		n := 10
+		if page == 3 {
+			n = 3
+		}
+		writeJSON(w, 200, jsonArray((page-1)*10, n, employeeJSON, testCompany))
+	})
+	lim := &countingLimiter{}
+	c := newTestClient(t, mux, func(o *Options) { o.Limiter = lim })
+	if _, err := c.RefreshToken(context.Background(), testRefresh); err != nil {
+		t.Fatal(err)
+	}
+	if lim.n.Load() != 0 {
+		t.Errorf("Limiter consulted for a token request")
+	}
+	for _, err := range c.Employees(context.Background(), StaticToken(testAccess), testCompany, PageOptions{Per: 10}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lim.n.Load() != 3 || requests.Load() != 3 {
+		t.Errorf("Limiter waits %d for %d requests, want 3 and 3", lim.n.Load(), requests.Load())
+	}
+
+	full := errors.New("limiter: context done")
+	lim2 := &countingLimiter{err: full}
+	c2 := newTestClient(t, mux, func(o *Options) { o.Limiter = lim2 })
+	_, err := c2.Company(context.Background(), StaticToken(testAccess), testCompany)
+	if !errors.Is(err, full) || requests.Load() != 3 {
+		t.Errorf("err %v, requests %d: a request was sent although the limiter refused", err, requests.Load())
+	}
+}
+
+func TestSkewMeasuredOnEveryResponse(t *testing.T) {
+	var mu sync.Mutex
+	var measured []time.Duration
+	offset := atomic.Int64{}
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", t0.Add(time.Duration(offset.Load())).Format(http.TimeFormat))
+		switch r.URL.Path {
+		case "/oauth/token":
+			writeJSON(w, 400, `{"error":"invalid_grant"}`)
+		default:
+			writeJSON(w, 500, `{}`)
+		}
+	}), func(o *Options) {
+		o.OnSkew = func(d time.Duration) { mu.Lock(); measured = append(measured, d); mu.Unlock() }
+		o.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	offset.Store(int64(-45 * time.Second))
+	c.RefreshToken(context.Background(), testRefresh)
+	if got := c.Skew(); got != -44500*time.Millisecond {
+		t.Errorf("Skew after an error answer = %v, want -44.5s", got)
+	}
+	offset.Store(int64(2 * time.Second))
+	c.Company(context.Background(), StaticToken(testAccess), testCompany)
+	if got := c.Skew(); got != 2500*time.Millisecond {
+		t.Errorf("Skew = %v, want 2.5s", got)
+	}
+	mu.Lock()
+	if len(measured) != 2 || measured[0] != -44500*time.Millisecond {
+		t.Errorf("OnSkew saw %v", measured)
+	}
+	mu.Unlock()
+	logMu.Lock()
+	out := logs.String()
+	logMu.Unlock()
+	if strings.Count(out, "skew above threshold") != 1 || !strings.Contains(out, "back within threshold") {
+		t.Errorf("skew warnings not logged once:\n%s", out)
+	}
+	assertNoSecret(t, "log output", out)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestTokenInfoAndMe(t *testing.T) {
+	lim := &countingLimiter{}
+	var auths []string
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/token_info", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		writeJSON(w, 200, tokenInfoJSON)
+	})
+	mux.HandleFunc("GET /v1/me", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, meJSON) })
+	c := newTestClient(t, mux, func(o *Options) { o.Limiter = lim })
+	ti, err := c.TokenInfo(context.Background(), testAccess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti.Resource == nil || ti.Resource.Type != "Company" || ti.Resource.UUID != testCompany || ti.ResourceOwner == nil || ti.Scope == "" {
+		t.Errorf("token info %+v", ti)
+	}
+	if len(auths) != 1 || auths[0] != "Bearer "+testAccess {
+		t.Errorf("Authorization %v", auths)
+	}
+	me, err := c.Me(context.Background(), testAccess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me.Email != "admin@example.com" || len(me.Companies) != 2 || me.Companies[0].UUID != testCompany ||
+		me.Companies[0].Name != "Shoppe Studios LLC" || len(me.Companies[0].Roles) != 2 || me.Companies[1].Name != "Other" {
+		t.Errorf("me %+v", me)
+	}
+	if lim.n.Load() != 0 {
+		t.Errorf("onboarding calls waited on the limiter")
+	}
+}
+
+func TestMeIsTolerant(t *testing.T) {
+	for _, body := range []string{`{}`, `{"uuid":5,"roles":"x","companies":{"a":1}}`, `{"companies":[{"uuid":"c1","name":7},{"name":"no id"},3]}`,
+		`{"roles":{"payroll_admin":null,"employee":{"companies":"x"}}}`} {
+		m, err := decodeMe([]byte(body))
+		if err != nil {
+			t.Errorf("decodeMe(%s): %v", body, err)
+		}
+		if string(m.Raw) != body {
+			t.Errorf("Raw %s", m.Raw)
+		}
+	}
+	m, _ := decodeMe([]byte(`{"companies":[{"uuid":"c1","name":7},{"name":"no id"},3]}`))
+	if len(m.Companies) != 1 || m.Companies[0].UUID != "c1" || m.Companies[0].Name != "" {
+		t.Errorf("companies %+v", m.Companies)
+	}
+}
+
+func TestCleanNeverLeaksASecret(t *testing.T) {
+	s := clean("a\x00b "+testAccess+" sec\x01ret \xff", 200, []string{testAccess, "secret"})
+	if strings.Contains(s, testAccess) || strings.Contains(s, "secret") || strings.ContainsAny(s, "\x00\x01\xff") {
+		t.Errorf("clean = %q", s)
+	}
+}
