@@ -1,0 +1,235 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"unicode/utf8"
+)
+
+// maxReason bounds the error text stored on a run.
+const maxReason = 1000
+
+// Attempt is one claimed attempt of a run: the holder of its company at
+// Epoch. Its writes are fenced: once a newer attempt claims the company they
+// change nothing and return *FencedError.
+//
+// Commit and Finish are meant for the goroutine that runs the sync;
+// Heartbeat may run concurrently with them from another goroutine.
+type Attempt struct {
+	// RunID and Company identify the run (canonical uuids).
+	RunID, Company string
+	// Owner is the worker that claimed.
+	Owner string
+	// Epoch is this attempt's fencing token.
+	Epoch int64
+	// Number counts the run's claims, this one included (1 for a first attempt).
+	Number int
+
+	store     *Store
+	mu        sync.Mutex
+	positions map[Resource]Position
+}
+
+// Position returns where the run stands in r (the zero Position: from the
+// beginning). It reflects this attempt's commits.
+func (a *Attempt) Position(r Resource) Position {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.positions[r]
+}
+
+// Resumed reports whether the run had committed anything before this
+// attempt claimed it.
+func (a *Attempt) Resumed() bool { return a.Number > 1 && a.hasProgress() }
+
+func (a *Attempt) hasProgress() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, p := range a.positions {
+		if p.Records > 0 || p.Done || p.Cursor != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Batch is one transaction's worth of a resource: the rows to upsert and
+// where the run stands once they are stored.
+type Batch struct {
+	// Resource is what the rows are; every row must be of it.
+	Resource Resource
+	// Rows may be empty (a checkpoint-only commit, e.g. an empty last page).
+	Rows []Row
+	// Next is the cursor to resume from after this batch.
+	Next string
+	// Done marks the resource as synced to its end.
+	Done bool
+}
+
+// Result says what a committed batch did.
+type Result struct {
+	// Records is how many distinct records the batch held.
+	Records int
+	// Changed is how many rows were inserted or had their payload changed;
+	// zero when the company did not change since the last sync.
+	Changed int64
+	// Position is where the run now stands in the batch's resource.
+	Position Position
+}
+
+// Commit stores a batch and advances the resource's checkpoint in one
+// transaction, fenced by the attempt's epoch (SPEC invariants 6 and 7). It
+// is the only function that writes synced rows.
+//
+// The transaction first updates the company's fence row where the epoch and
+// run still match: that takes the row lock a concurrent Claim needs, so a
+// claim either happens before (and the commit finds no match: nothing is
+// written, *FencedError) or after this batch is committed. Then the rows are
+// upserted (rewritten only when their payload changed), the checkpoint is
+// written and the run's counters advance. Any error rolls everything back;
+// the checkpoint never moves without its rows, nor rows without it.
+//
+// Errors: *FencedError (stop the attempt), *BatchError (the batch is
+// malformed), or a wrapped database error (transient: retry the run, which
+// resumes from the last committed checkpoint).
+func (a *Attempt) Commit(ctx context.Context, b Batch) (Result, error) {
+	if !b.Resource.valid() {
+		return Result{}, &BatchError{Resource: b.Resource, Reason: "unknown resource"}
+	}
+	p, err := prepare(a.Company, b.Resource, b.Rows)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{}
+	if p != nil {
+		res.Records = p.n
+	}
+	pos := a.Position(b.Resource)
+	pos.Cursor, pos.Done = b.Next, b.Done
+	pos.Records += int64(res.Records)
+	res.Position = pos
+
+	if err := a.commit(ctx, b.Resource, p, pos, &res); err != nil {
+		var fenced *FencedError
+		if errors.As(err, &fenced) {
+			return Result{}, err
+		}
+		return Result{}, fmt.Errorf("checkpoint: commit %s batch of run %s (epoch %d): %w", b.Resource, a.RunID, a.Epoch, err)
+	}
+	a.mu.Lock()
+	a.positions[b.Resource] = pos
+	a.mu.Unlock()
+	return res, nil
+}
+
+func (a *Attempt) commit(ctx context.Context, r Resource, p *prepared, pos Position, res *Result) error {
+	tx, err := a.store.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	fence, err := tx.ExecContext(ctx, `UPDATE sync_fences SET heartbeat_at = now() WHERE company_uuid = $1 AND epoch = $2 AND run_id = $3`, a.Company, a.Epoch, a.RunID)
+	if err != nil {
+		return err
+	}
+	if n, err := fence.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return a.fenced("commit")
+	}
+	if p != nil {
+		if res.Changed, err = p.exec(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO sync_checkpoints (company_uuid, resource, run_id, epoch, cursor, records, done, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+ON CONFLICT (company_uuid, resource) DO UPDATE SET
+    run_id = excluded.run_id, epoch = excluded.epoch, cursor = excluded.cursor,
+    records = excluded.records, done = excluded.done, updated_at = excluded.updated_at`,
+		a.Company, string(r), a.RunID, a.Epoch, pos.Cursor, pos.Records, pos.Done); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `
+UPDATE sync_runs SET records_synced = records_synced + $2, rows_changed = rows_changed + $3, heartbeat_at = now()
+WHERE id = $1`, a.RunID, res.Records, res.Changed); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Heartbeat tells other runs of the company that this attempt is alive. It
+// returns *FencedError once a newer attempt holds the company: the caller
+// should then stop the attempt at once.
+func (a *Attempt) Heartbeat(ctx context.Context) error {
+	ok, err := a.fencedUpdate(ctx, `
+WITH f AS (
+    UPDATE sync_fences SET heartbeat_at = now()
+    WHERE company_uuid = $1 AND epoch = $2 AND run_id = $3 RETURNING run_id)
+UPDATE sync_runs SET heartbeat_at = now() WHERE id = (SELECT run_id FROM f)`)
+	if err != nil {
+		return fmt.Errorf("checkpoint: heartbeat of run %s: %w", a.RunID, err)
+	}
+	if !ok {
+		return a.fenced("heartbeat")
+	}
+	return nil
+}
+
+// Finish records how the attempt ended: StatusSucceeded or StatusFailed end
+// the run; StatusPending leaves it to be retried (its checkpoints kept), and
+// lets another run of the company claim meanwhile. reason is stored as the
+// run's error; it must hold no secret. Finish is fenced like Commit.
+func (a *Attempt) Finish(ctx context.Context, status Status, reason string) error {
+	switch status {
+	case StatusSucceeded, StatusFailed, StatusPending:
+	default:
+		return fmt.Errorf("checkpoint: finish run %s: status %q is not an outcome", a.RunID, status)
+	}
+	ok, err := a.fencedUpdate(ctx, `
+WITH f AS (
+    UPDATE sync_fences SET heartbeat_at = NULL
+    WHERE company_uuid = $1 AND epoch = $2 AND run_id = $3 RETURNING run_id)
+UPDATE sync_runs SET status = $4, error = $5, heartbeat_at = now(),
+       finished_at = CASE WHEN $4 IN ('succeeded', 'failed') THEN now() END
+WHERE id = (SELECT run_id FROM f)`, string(status), clip(reason))
+	if err != nil {
+		return fmt.Errorf("checkpoint: finish run %s as %s: %w", a.RunID, status, err)
+	}
+	if !ok {
+		return a.fenced("finish")
+	}
+	return nil
+}
+
+// fencedUpdate runs an autocommit statement whose first three parameters
+// are the company, epoch and run, and reports whether it touched a row.
+func (a *Attempt) fencedUpdate(ctx context.Context, query string, more ...any) (bool, error) {
+	args := append([]any{a.Company, a.Epoch, a.RunID}, more...)
+	res, err := a.store.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (a *Attempt) fenced(op string) error {
+	return &FencedError{Op: op, RunID: a.RunID, Company: a.Company, Epoch: a.Epoch}
+}
+
+// clip bounds a reason to maxReason bytes on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	s = s[:maxReason]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}

@@ -1,0 +1,419 @@
+package checkpoint_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/pgtest"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func employees(company string, from, n int, version string) []checkpoint.Row {
+	rows := make([]checkpoint.Row, n)
+	for i := range n {
+		id := uuid.NewSHA1(uuid.MustParse(company), []byte(strconv.Itoa(from+i))).String()
+		payload, _ := json.Marshal(map[string]any{"uuid": id, "company_uuid": company, "first_name": "F" + strconv.Itoa(from+i), "version": version})
+		rows[i] = &checkpoint.EmployeeRow{UUID: id, FirstName: "F" + strconv.Itoa(from+i), Version: version, Payload: payload}
+	}
+	return rows
+}
+
+func count(t *testing.T, db *sql.DB, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func TestClaimCommitResume(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	company, run := uuid.NewString(), uuid.NewString()
+
+	a, err := s.Claim(ctx, run, company, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Epoch != 1 || a.Number != 1 || a.Resumed() {
+		t.Fatalf("first claim: epoch %d number %d resumed %v", a.Epoch, a.Number, a.Resumed())
+	}
+	res, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 500, "v1"), Next: "6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Records != 500 || res.Changed != 500 || res.Position.Records != 500 || res.Position.Cursor != "6" {
+		t.Fatalf("result %+v", res)
+	}
+	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees WHERE company_uuid = $1`, company); n != 500 {
+		t.Fatalf("rows = %d, want 500", n)
+	}
+
+	// A retry of the same run resumes from the checkpoint.
+	b, err := s.Claim(ctx, run, company, "w2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Epoch != 2 || b.Number != 2 || !b.Resumed() {
+		t.Fatalf("second claim: epoch %d number %d resumed %v", b.Epoch, b.Number, b.Resumed())
+	}
+	if p := b.Position(checkpoint.ResourceEmployees); p.Cursor != "6" || p.Records != 500 || p.Done {
+		t.Fatalf("resumed position %+v", p)
+	}
+	if _, err := b.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 500, 20, "v1"), Done: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Finish(ctx, checkpoint.StatusSucceeded, ""); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	var records, changed int64
+	var attempts int
+	if err := db.SQL.QueryRow(`SELECT status, records_synced, rows_changed, attempts FROM sync_runs WHERE id = $1`, run).Scan(&status, &records, &changed, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if status != "succeeded" || records != 520 || changed != 520 || attempts != 2 {
+		t.Fatalf("run row: status %s records %d changed %d attempts %d", status, records, changed, attempts)
+	}
+	// A finished run cannot be claimed again.
+	var fin *checkpoint.FinishedError
+	if _, err := s.Claim(ctx, run, company, "w3"); !errors.As(err, &fin) || fin.Status != checkpoint.StatusSucceeded {
+		t.Fatalf("claim of a finished run: %v", err)
+	}
+}
+
+func TestUnchangedCompanyWritesNothing(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	company := uuid.NewString()
+
+	sync := func(version string, mutate int) checkpoint.Result {
+		a, err := s.Claim(ctx, uuid.NewString(), company, "w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := employees(company, 0, 300, "v1")
+		if mutate >= 0 {
+			rows[mutate] = employees(company, mutate, 1, version)[0]
+		}
+		res, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: rows, Done: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Finish(ctx, checkpoint.StatusSucceeded, ""); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if r := sync("", -1); r.Changed != 300 {
+		t.Fatalf("first sync changed %d, want 300", r.Changed)
+	}
+	var xmin string
+	if err := db.SQL.QueryRow(`SELECT string_agg(xmin::text, ',' ORDER BY uuid) FROM gusto_employees`).Scan(&xmin); err != nil {
+		t.Fatal(err)
+	}
+	if r := sync("", -1); r.Changed != 0 || r.Records != 300 {
+		t.Fatalf("unchanged sync: %+v, want 300 records and 0 changed", r)
+	}
+	var xmin2 string
+	if err := db.SQL.QueryRow(`SELECT string_agg(xmin::text, ',' ORDER BY uuid) FROM gusto_employees`).Scan(&xmin2); err != nil {
+		t.Fatal(err)
+	}
+	if xmin != xmin2 {
+		t.Fatal("an unchanged sync rewrote rows")
+	}
+	if r := sync("v2", 7); r.Changed != 1 {
+		t.Fatalf("one changed record: changed %d, want 1", r.Changed)
+	}
+	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees WHERE version = 'v2'`); n != 1 {
+		t.Fatalf("key column not updated: %d rows at v2", n)
+	}
+}
+
+func TestZombieOfSameRunIsFenced(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	company, run := uuid.NewString(), uuid.NewString()
+
+	zombie, err := s.Claim(ctx, run, company, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zombie.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 100, "v1"), Next: "2"}); err != nil {
+		t.Fatal(err)
+	}
+	// asynq re-runs the task while the first attempt is still alive.
+	fresh, err := s.Claim(ctx, run, company, "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fenced *checkpoint.FencedError
+	_, err = zombie.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 100, 100, "zombie"), Next: "3"})
+	if !errors.As(err, &fenced) || fenced.Op != "commit" || fenced.Epoch != 1 {
+		t.Fatalf("zombie commit: %v, want *FencedError", err)
+	}
+	if err := zombie.Heartbeat(ctx); !errors.As(err, &fenced) {
+		t.Fatalf("zombie heartbeat: %v", err)
+	}
+	if err := zombie.Finish(ctx, checkpoint.StatusFailed, "x"); !errors.As(err, &fenced) {
+		t.Fatalf("zombie finish: %v", err)
+	}
+	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees`); n != 100 {
+		t.Fatalf("rows = %d after the fenced commit, want 100", n)
+	}
+	var cursor string
+	var epoch int64
+	if err := db.SQL.QueryRow(`SELECT cursor, epoch FROM sync_checkpoints WHERE company_uuid = $1 AND resource = 'employees'`, company).Scan(&cursor, &epoch); err != nil {
+		t.Fatal(err)
+	}
+	if cursor != "2" || epoch != 1 {
+		t.Fatalf("checkpoint moved by a fenced commit: cursor %q epoch %d", cursor, epoch)
+	}
+	if p := fresh.Position(checkpoint.ResourceEmployees); p.Cursor != "2" || p.Records != 100 {
+		t.Fatalf("re-run resumes at %+v", p)
+	}
+	if err := fresh.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOtherRunsOfTheCompany(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.SQL, checkpoint.Options{Lease: time.Minute})
+	company, runA, runB := uuid.NewString(), uuid.NewString(), uuid.NewString()
+
+	a, err := s.Claim(ctx, runA, company, "wa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 10, "v1"), Next: "2"}); err != nil {
+		t.Fatal(err)
+	}
+	// While A's heartbeat is fresh, B is kept out and nothing changes.
+	var busy *checkpoint.BusyError
+	if _, err := s.Claim(ctx, runB, company, "wb"); !errors.As(err, &busy) || busy.Holder != runA || busy.RetryIn <= 0 || busy.RetryIn > time.Minute {
+		t.Fatalf("claim while A runs: %v", err)
+	}
+	if err := a.Heartbeat(ctx); err != nil {
+		t.Fatalf("A was disturbed by a refused claim: %v", err)
+	}
+	// A goes silent (a crashed worker): its heartbeat ages past the lease.
+	if _, err := db.SQL.Exec(`UPDATE sync_fences SET heartbeat_at = now() - interval '2 minutes' WHERE company_uuid = $1`, company); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Claim(ctx, runB, company, "wb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Resumed() || b.Position(checkpoint.ResourceEmployees) != (checkpoint.Position{}) {
+		t.Fatalf("a new run must start from the beginning, got %+v", b.Position(checkpoint.ResourceEmployees))
+	}
+	// A's zombie cannot write; A's retry finds it superseded.
+	var fenced *checkpoint.FencedError
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 10, 10, "zombie")}); !errors.As(err, &fenced) {
+		t.Fatalf("old run's commit: %v", err)
+	}
+	var fin *checkpoint.FinishedError
+	if _, err := s.Claim(ctx, runA, company, "wa"); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped {
+		t.Fatalf("old run's re-claim: %v", err)
+	}
+	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees`); n != 10 {
+		t.Fatalf("rows = %d", n)
+	}
+
+	// A run that gives up for a retry (pending) lets another run in at once.
+	if err := b.Finish(ctx, checkpoint.StatusPending, "gusto: 503"); err != nil {
+		t.Fatal(err)
+	}
+	runC := uuid.NewString()
+	if _, err := s.Claim(ctx, runC, company, "wc"); err != nil {
+		t.Fatalf("claim after a pending finish: %v", err)
+	}
+	var status, reason string
+	if err := db.SQL.QueryRow(`SELECT status, error FROM sync_runs WHERE id = $1`, runB).Scan(&status, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if status != "stopped" || reason != "superseded by run "+runC {
+		t.Fatalf("superseded run: %s %q", status, reason)
+	}
+
+	// A run id reused for another company is refused.
+	var mis *checkpoint.MismatchError
+	if _, err := s.Claim(ctx, runC, uuid.NewString(), "w"); !errors.As(err, &mis) {
+		t.Fatalf("run of another company: %v", err)
+	}
+}
+
+// TestCommitRacesClaim runs a stream of commits against a claim of the same
+// run: every commit lands entirely before the claim or changes nothing, so
+// the re-claimed position always equals the rows stored.
+func TestCommitRacesClaim(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	for round := range 5 {
+		company, run := uuid.NewString(), uuid.NewString()
+		old, err := s.Claim(ctx, run, company, "old")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		commits := make(chan int, 100)
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				_, err := old.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, i*50, 50, "v"), Next: strconv.Itoa(i + 1)})
+				var fenced *checkpoint.FencedError
+				if errors.As(err, &fenced) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				select {
+				case commits <- i:
+				case <-ctx.Done():
+					t.Error("commits never fenced")
+					return
+				}
+			}
+		})
+		// Let some commits land, then claim in the middle of the stream.
+		for range 3 + round {
+			select {
+			case <-commits:
+			case <-ctx.Done():
+				t.Fatal("no commits")
+			}
+		}
+		fresh, err := s.Claim(ctx, run, company, "new")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		close(commits)
+		p := fresh.Position(checkpoint.ResourceEmployees)
+		rows := count(t, db.SQL, `SELECT count(*) FROM gusto_employees WHERE company_uuid = $1`, company)
+		if p.Records != rows {
+			t.Fatalf("round %d: checkpoint says %d records, table holds %d", round, p.Records, rows)
+		}
+		if p.Cursor != strconv.Itoa(int(rows/50)) {
+			t.Fatalf("round %d: cursor %q for %d rows", round, p.Cursor, rows)
+		}
+	}
+}
+
+func TestCommitIsAtomic(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	company, run := uuid.NewString(), uuid.NewString()
+	a, err := s.Claim(ctx, run, company, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint write fails after the rows were upserted.
+	if _, err := db.SQL.Exec(`
+CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON sync_checkpoints FOR EACH ROW EXECUTE FUNCTION refuse();`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 10, "v"), Next: "2"}); err == nil {
+		t.Fatal("commit succeeded through a failing checkpoint write")
+	}
+	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees`); n != 0 {
+		t.Fatalf("%d rows stored without their checkpoint", n)
+	}
+	if p := a.Position(checkpoint.ResourceEmployees); p != (checkpoint.Position{}) {
+		t.Fatalf("in-memory position moved: %+v", p)
+	}
+	if _, err := db.SQL.Exec(`DROP TRIGGER refuse ON sync_checkpoints`); err != nil {
+		t.Fatal(err)
+	}
+	// A payload PostgreSQL refuses (\u0000 in jsonb) fails the whole batch too.
+	bad := employees(company, 0, 3, "v")
+	bad[2].(*checkpoint.EmployeeRow).Payload = json.RawMessage(`{"x":"\u0000"}`)
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: bad, Next: "9"}); err == nil {
+		t.Fatal("commit of a payload jsonb refuses succeeded")
+	}
+	if n := count(t, db.SQL, `SELECT count(*) FROM sync_checkpoints`); n != 0 {
+		t.Fatalf("checkpoint advanced without its rows: %d", n)
+	}
+}
+
+func TestBatchValidation(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	company := uuid.NewString()
+	a, err := s.Claim(ctx, uuid.NewString(), company, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var be *checkpoint.BatchError
+	cases := []checkpoint.Batch{
+		{Resource: "invoices"},
+		{Resource: checkpoint.ResourcePayrolls, Rows: employees(company, 0, 1, "v")},
+		{Resource: checkpoint.ResourceEmployees, Rows: []checkpoint.Row{&checkpoint.EmployeeRow{UUID: "not-a-uuid", Payload: json.RawMessage(`{}`)}}},
+		{Resource: checkpoint.ResourceEmployees, Rows: []checkpoint.Row{&checkpoint.EmployeeRow{UUID: uuid.NewString(), Payload: json.RawMessage(`{`)}}},
+	}
+	for i, b := range cases {
+		if _, err := a.Commit(ctx, b); !errors.As(err, &be) {
+			t.Errorf("case %d: %v, want *BatchError", i, err)
+		}
+	}
+	if _, err := s.Claim(ctx, "nope", company, "w"); err == nil {
+		t.Error("claim with a malformed run id succeeded")
+	}
+
+	// Repeated records inside a batch keep the last one; bad dates become NULL.
+	id := uuid.NewString()
+	rows := []checkpoint.Row{
+		&checkpoint.PayrollRow{UUID: id, CheckDate: "2024-01-31", Payload: json.RawMessage(`{"n":1}`)},
+		&checkpoint.PayrollRow{UUID: id, CheckDate: "31/01/2024", PayPeriodStart: "2024-01-01", Processed: true, Payload: json.RawMessage(`{"n":2}`)},
+		&checkpoint.CompanyRow{UUID: company, Payload: json.RawMessage(`{}`)},
+	}
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourcePayrolls, Rows: rows[:2], Done: true}); err != nil {
+		t.Fatal(err)
+	}
+	var check sql.NullString
+	var start string
+	var processed bool
+	var n int
+	if err := db.SQL.QueryRow(`SELECT check_date::text, pay_period_start::text, processed, (payload->>'n')::int FROM gusto_payrolls WHERE uuid = $1`, id).Scan(&check, &start, &processed, &n); err != nil {
+		t.Fatal(err)
+	}
+	if check.Valid || start != "2024-01-01" || !processed || n != 2 {
+		t.Fatalf("payroll row: check %v start %s processed %v n %d", check, start, processed, n)
+	}
+	res, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceCompany, Rows: rows[2:], Done: true})
+	if err != nil || res.Changed != 1 {
+		t.Fatalf("company commit: %+v %v", res, err)
+	}
+}

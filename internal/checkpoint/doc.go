@@ -1,0 +1,23 @@
+// Package checkpoint owns a sync run's claim on a company and the one
+// function that commits a batch of synced rows together with the checkpoint
+// that says they are done (SPEC invariants 6 and 7).
+//
+// A run is one sync of one company (one asynq task); each attempt of it
+// (a retry, a crash recovery, a lease-expiry re-run) calls Store.Claim, which
+// bumps the company's epoch in sync_fences and returns an *Attempt holding
+// it. Attempt.Commit upserts a batch (Gusto uuid as key, key columns plus the
+// JSON payload, rewriting a row only when its payload changed) and advances
+// the resource's checkpoint in ONE transaction, fenced by the epoch: when a
+// newer attempt of the run, or any newer run of the company, has claimed
+// since, the commit changes nothing and returns a *FencedError, and the
+// stale attempt must stop. A re-claimed run resumes from the positions its
+// checkpoints hold; a new run of the company starts from the beginning.
+//
+// Two runs of one company never write at the same time: while a run's
+// heartbeat is fresh (Options.Lease, on PostgreSQL's clock so that workers'
+// clocks do not matter), a claim by another run returns a *BusyError.
+//
+// The package knows PostgreSQL and nothing of asynq, Redis or Gusto's wire
+// format. It never holds more than one batch: memory is independent of the
+// size of a company.
+package checkpoint
