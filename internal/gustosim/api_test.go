@@ -75,6 +75,9 @@ func TestEmployeesPagination(t *testing.T) {
 	if len(p2) != 5 || len(p3) != 0 || string(e.get(base+"?page=3", tok).body) != "[]" {
 		t.Fatalf("page 2: %d, page 3: %d", len(p2), len(p3))
 	}
+	if far, _ := e.page(base+"?page=9223372036854775807&per=100", tok); len(far) != 0 {
+		t.Fatalf("a page far past the end returned %d records", len(far))
+	}
 	capped, _ := e.page(base+"?per=1000", tok)
 	if len(capped) != 30 {
 		t.Fatalf("per=1000 over 30 records: %d", len(capped))

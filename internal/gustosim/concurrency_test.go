@@ -107,7 +107,7 @@ func TestConcurrentRefreshAndPaging(t *testing.T) {
 	side.Add(1)
 	go func() {
 		defer side.Done()
-		for i := 0; ; i++ {
+		for i := 0; i < 200; i++ {
 			select {
 			case <-done:
 				return

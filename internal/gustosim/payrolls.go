@@ -218,7 +218,10 @@ func (c *company) payrollPage(q *payrollQuery, page, per int) []int {
 	// The filter day is non-decreasing in j: binary search the window.
 	lo := sort.Search(n, func(j int) bool { return q.filterDay(c.payrollSlot(j)) >= q.from })
 	hi := sort.Search(n, func(j int) bool { return q.filterDay(c.payrollSlot(j)) > q.to })
-	skip := int64(page-1) * int64(per)
+	skip, ok := pageSkip(page, per)
+	if !ok {
+		return nil
+	}
 	out := make([]int, 0, min(per, max(hi-lo, 0)))
 	for x := 0; x < hi-lo && len(out) < per; x++ {
 		j := lo + x
@@ -237,6 +240,16 @@ func (c *company) payrollPage(q *payrollQuery, page, per int) []int {
 	return out
 }
 
+// pageSkip is how many matching records precede page (1-based); false when
+// that is beyond any dataset (or would overflow).
+func pageSkip(page, per int) (int64, bool) {
+	const limit = 1 << 40
+	if page < 1 || per < 1 || int64(page-1) > limit/int64(per) {
+		return 0, false
+	}
+	return int64(page-1) * int64(per), true
+}
+
 // employeeQuery is a parsed employees request.
 type employeeQuery struct {
 	terminated, onboarded *bool
@@ -247,7 +260,10 @@ type employeeQuery struct {
 // matching q.
 func (c *company) employeePage(q *employeeQuery, page, per int) []int {
 	n := c.employees
-	skip := int64(page-1) * int64(per)
+	skip, ok := pageSkip(page, per)
+	if !ok {
+		return nil
+	}
 	if q.terminated == nil && q.onboarded == nil {
 		if skip >= int64(n) {
 			return nil
