@@ -73,7 +73,7 @@ func (c *company) appendEmployee(b []byte, i int, v employeeView) []byte {
 	workEmail := r.intn(3) != 0
 	onboarding := []string{"admin_onboarding_incomplete", "self_onboarding_invited", "self_onboarding_pending_invite"}[r.intn(3)]
 	hire := c.day - 30 - int64(r.intn(3000))
-	raise := r.intn(3) == 0 && hire < c.day-400
+	raise := r.intn(3) == 0 && hire < c.day-600 // the raise (below) is then in the past
 	salaried := r.intn(2) == 0
 	var rate, oldRate int64
 	if salaried {
@@ -88,8 +88,8 @@ func (c *company) appendEmployee(b []byte, i int, v employeeView) []byte {
 	oldUUID, oldVersion := r.uuid(), [2]uint64{r.next(), r.next()}
 	raiseDay := hire + 365 + int64(r.intn(200))
 	termUUID, termVersion := r.uuid(), [2]uint64{r.next(), r.next()}
-	termDay := c.day - 1 - int64(r.intn(300))
-	dob := c.day - int64(365*20+r.intn(365*40))
+	termDay := c.day - 1 - int64(r.intn(int(max(c.day-31-hire, 1)))) // after hire+30
+	dob := hire - int64(365*18+r.intn(365*40))
 	phone := r.intn(4) != 0
 	phoneNum := 2000000000 + r.intn(7999999999)
 	check := r.intn(10) == 0
