@@ -1,0 +1,530 @@
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mattn/go-shellwords"
+)
+
+// instruction is one Dockerfile instruction, continuation lines joined.
+type instruction struct {
+	Cmd   string // upper case: FROM, RUN, COPY…
+	Flags map[string]string
+	Args  string // the rest, flags removed
+	Line  int
+}
+
+// stage is one FROM … section.
+type stage struct {
+	Name  string
+	Base  string // image reference, build args expanded
+	Instr []instruction
+}
+
+// dockerfile is what the tests need to know about the Dockerfile.
+type dockerfile struct {
+	Args   map[string]string // global ARG defaults
+	Stages []stage
+}
+
+var flagRE = regexp.MustCompile(`^--([a-z-]+)(?:=(\S*))?\s*`)
+
+// parseDockerfile reads the subset of the Dockerfile syntax our file uses:
+// comments, line continuations, instruction flags, global ARGs.
+func parseDockerfile(t *testing.T, text string) dockerfile {
+	t.Helper()
+	df := dockerfile{Args: map[string]string{}}
+	var instrs []instruction
+	var cur strings.Builder
+	start := 0
+	sc := bufio.NewScanner(strings.NewReader(text))
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		if cur.Len() == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
+			continue
+		}
+		if cur.Len() > 0 && strings.HasPrefix(trimmed, "#") {
+			continue // comment inside a continuation
+		}
+		if cur.Len() == 0 {
+			start = n
+		}
+		if strings.HasSuffix(trimmed, `\`) {
+			cur.WriteString(strings.TrimSuffix(trimmed, `\`) + " ")
+			continue
+		}
+		cur.WriteString(trimmed)
+		cmd, rest, _ := strings.Cut(cur.String(), " ")
+		in := instruction{Cmd: strings.ToUpper(cmd), Flags: map[string]string{}, Line: start}
+		rest = strings.TrimSpace(rest)
+		for {
+			m := flagRE.FindStringSubmatch(rest)
+			if m == nil {
+				break
+			}
+			in.Flags[m[1]] += m[2] + ";"
+			rest = rest[len(m[0]):]
+		}
+		in.Args = rest
+		instrs = append(instrs, in)
+		cur.Reset()
+	}
+	if cur.Len() > 0 {
+		t.Fatalf("Dockerfile ends inside a continued line")
+	}
+	for _, in := range instrs {
+		switch {
+		case in.Cmd == "ARG" && len(df.Stages) == 0:
+			k, v, _ := strings.Cut(in.Args, "=")
+			df.Args[k] = v
+		case in.Cmd == "FROM":
+			fields := strings.Fields(in.Args)
+			st := stage{Base: expandArgs(fields[0], df.Args)}
+			if len(fields) == 3 && strings.EqualFold(fields[1], "AS") {
+				st.Name = fields[2]
+			}
+			df.Stages = append(df.Stages, st)
+		case len(df.Stages) == 0:
+			t.Fatalf("Dockerfile line %d: %s before the first FROM", in.Line, in.Cmd)
+		default:
+			last := &df.Stages[len(df.Stages)-1]
+			last.Instr = append(last.Instr, in)
+		}
+	}
+	return df
+}
+
+var argRef = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
+
+func expandArgs(s string, args map[string]string) string {
+	return argRef.ReplaceAllStringFunc(s, func(m string) string {
+		return args[argRef.FindStringSubmatch(m)[1]]
+	})
+}
+
+// last returns the stage's last instruction of kind cmd.
+func (s stage) last(cmd string) (instruction, bool) {
+	for i := len(s.Instr) - 1; i >= 0; i-- {
+		if s.Instr[i].Cmd == cmd {
+			return s.Instr[i], true
+		}
+	}
+	return instruction{}, false
+}
+
+// goBuild is the Dockerfile's `go build` command, split into words.
+type goBuild struct {
+	Stage    string
+	Env      map[string]string // assignments before `go`
+	Args     []string          // after `go build`, -o and its value removed
+	Out      string            // the -o directory
+	Patterns []string
+}
+
+func findGoBuild(t *testing.T, df dockerfile) goBuild {
+	t.Helper()
+	var found []goBuild
+	for _, st := range df.Stages {
+		for _, in := range st.Instr {
+			if in.Cmd != "RUN" || !strings.Contains(in.Args, "go build") {
+				continue
+			}
+			words, err := shellwords.Parse(in.Args)
+			if err != nil {
+				t.Fatalf("Dockerfile line %d: %v", in.Line, err)
+			}
+			gb := goBuild{Stage: st.Name, Env: map[string]string{}}
+			i := 0
+			for ; i < len(words) && strings.Contains(words[i], "="); i++ {
+				k, v, _ := strings.Cut(words[i], "=")
+				gb.Env[k] = v
+			}
+			if i+1 >= len(words) || words[i] != "go" || words[i+1] != "build" {
+				t.Fatalf("Dockerfile line %d: want `[VAR=value…] go build …` alone in its RUN, got %q", in.Line, in.Args)
+			}
+			rest := words[i+2:]
+			for j := 0; j < len(rest); j++ {
+				switch w := rest[j]; {
+				case w == "-o" && j+1 < len(rest):
+					gb.Out = rest[j+1]
+					j++
+				case strings.HasPrefix(w, "-o="):
+					gb.Out = strings.TrimPrefix(w, "-o=")
+				case strings.HasPrefix(w, "-"):
+					gb.Args = append(gb.Args, w)
+				default:
+					gb.Patterns = append(gb.Patterns, w)
+				}
+			}
+			found = append(found, gb)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want exactly one `go build` RUN in the Dockerfile, found %d", len(found))
+	}
+	return found[0]
+}
+
+// imageBinaries are the binaries the Dockerfile builds, by name, with their
+// import paths, as `go list` expands its patterns (non-main packages are
+// built and discarded by `go build -o DIR/`).
+func imageBinaries(t *testing.T) (map[string]string, goBuild, dockerfile) {
+	t.Helper()
+	root := repoRoot(t)
+	df := parseDockerfile(t, readFile(t, filepath.Join(root, "Dockerfile")))
+	gb := findGoBuild(t, df)
+	goTool := needGo(t)
+	args := append([]string{"list", "-e", "-f", "{{.Name}} {{.ImportPath}} {{with .Error}}{{.Err}}{{end}}"}, gb.Patterns...)
+	cmd := exec.Command(goTool, args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %v: %v\n%s", gb.Patterns, err, out)
+	}
+	bins := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, rest, _ := strings.Cut(line, " ")
+		path, perr, _ := strings.Cut(rest, " ")
+		if perr != "" {
+			t.Errorf("package %s does not load with CGO_ENABLED=0: %s", path, perr)
+			continue
+		}
+		if name == "main" {
+			bins[filepath.Base(path)] = path
+		}
+	}
+	return bins, gb, df
+}
+
+func needGo(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal("the go tool is not on PATH: these tests list and build the image's packages with it")
+	}
+	return p
+}
+
+func TestDockerfile(t *testing.T) {
+	root := repoRoot(t)
+	bins, gb, df := imageBinaries(t)
+
+	// Every cmd/* directory with Go files is a binary of the image.
+	entries, err := os.ReadDir(filepath.Join(root, "cmd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		gofiles, _ := filepath.Glob(filepath.Join(root, "cmd", e.Name(), "*.go"))
+		if len(gofiles) == 0 {
+			t.Logf("cmd/%s has no Go files yet", e.Name())
+			continue
+		}
+		if _, ok := bins[e.Name()]; !ok {
+			t.Errorf("cmd/%s is not a binary the Dockerfile builds (patterns %v)", e.Name(), gb.Patterns)
+		}
+	}
+	if _, ok := bins["httpprobe"]; !ok {
+		t.Error("the Dockerfile does not build httpprobe, which docker-compose.yml's health checks run")
+	}
+
+	// Static: cgo off, for the target OS.
+	if gb.Env["CGO_ENABLED"] != "0" {
+		t.Errorf("go build runs with CGO_ENABLED=%q, want 0 (static binaries for a distroless/static image)", gb.Env["CGO_ENABLED"])
+	}
+	if !strings.HasSuffix(gb.Out, "/") {
+		t.Errorf("go build -o %q: want a directory ending in / so that every main package is written", gb.Out)
+	}
+
+	// The builder's Go is at least go.mod's.
+	builder := stageNamed(t, df, gb.Stage)
+	repo, tag, _ := strings.Cut(builder.Base, ":")
+	if repo != "golang" && !strings.HasSuffix(repo, "/golang") {
+		t.Errorf("build stage FROM %s: want the golang image", builder.Base)
+	}
+	m := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(readFile(t, filepath.Join(root, "go.mod")))
+	if m == nil {
+		t.Fatal("go.mod has no go directive")
+	}
+	imageGo := strings.SplitN(tag, "-", 2)[0]
+	if !goAtLeast(imageGo, m[1]) {
+		t.Errorf("build stage uses Go %q (FROM %s), older than go.mod's go %s", imageGo, builder.Base, m[1])
+	}
+
+	// Runtime: distroless static, non-root, binaries on PATH.
+	final := df.Stages[len(df.Stages)-1]
+	if final.Name == gb.Stage && gb.Stage != "" {
+		t.Fatal("the final stage is the build stage: want a separate minimal runtime stage")
+	}
+	if !strings.HasPrefix(final.Base, "gcr.io/distroless/static") || !strings.HasSuffix(final.Base, ":nonroot") {
+		t.Errorf("runtime stage FROM %s: want gcr.io/distroless/static…:nonroot (CA certificates, tzdata, no shell)", final.Base)
+	}
+	user, ok := final.last("USER")
+	uid, _, _ := strings.Cut(user.Args, ":")
+	if n, err := strconv.Atoi(uid); !ok || (err != nil && uid != "nonroot") || (err == nil && n == 0) {
+		t.Errorf("runtime stage USER %q: want a non-root user (65532 or nonroot)", user.Args)
+	}
+	var copied string
+	for _, in := range final.Instr {
+		if in.Cmd == "COPY" && strings.Contains(in.Flags["from"], gb.Stage+";") {
+			f := strings.Fields(in.Args)
+			if len(f) == 2 && strings.TrimSuffix(f[0], "/") == strings.TrimSuffix(gb.Out, "/") {
+				copied = strings.TrimSuffix(f[1], "/")
+			}
+		}
+	}
+	if copied == "" {
+		t.Fatalf("the runtime stage does not COPY --from=%s %s", gb.Stage, gb.Out)
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" // distroless's
+	for _, in := range final.Instr {
+		if in.Cmd == "ENV" && strings.HasPrefix(in.Args, "PATH=") {
+			path = strings.TrimPrefix(in.Args, "PATH=")
+		}
+	}
+	if !slices.Contains(strings.Split(path, ":"), copied) {
+		t.Errorf("binaries land in %s, which is not on the image's PATH %s: commands like [\"worker\"] would not be found", copied, path)
+	}
+	if cmd, ok := final.last("CMD"); ok {
+		words, err := shellwords.Parse(strings.Trim(cmd.Args, "[]"))
+		if err != nil || len(words) == 0 {
+			t.Errorf("CMD %s: want exec form", cmd.Args)
+		} else if _, ok := bins[strings.Trim(words[0], `",`)]; !ok {
+			t.Errorf("CMD %s names no binary of the image", cmd.Args)
+		}
+	}
+}
+
+// TestImageBinariesAreStatic builds the image's packages the way the
+// Dockerfile does (same patterns, same cgo setting) and checks that every
+// binary is a static ELF: no interpreter, no shared libraries. The flags
+// that only strip or trim (-ldflags=-s -w, -trimpath) are left out so the
+// build shares the Go cache with the rest of the tests.
+func TestImageBinariesAreStatic(t *testing.T) {
+	root := repoRoot(t)
+	bins, gb, _ := imageBinaries(t)
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	args := append([]string{"build", "-o", out + "/"}, gb.Patterns...)
+	cmd := exec.CommandContext(ctx, needGo(t), args...)
+	cmd.Dir = root
+	cmd.Env = os.Environ()
+	for k, v := range gb.Env {
+		if strings.HasPrefix(k, "CGO_") {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	began := time.Now()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+	t.Logf("built %d binaries in %v", len(bins), time.Since(began).Round(time.Millisecond))
+	for name := range bins {
+		f, err := elf.Open(filepath.Join(out, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("%s has a program interpreter: it is dynamically linked", name)
+			}
+		}
+		if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+			t.Errorf("%s needs shared libraries %v", name, libs)
+		}
+		f.Close()
+	}
+}
+
+func stageNamed(t *testing.T, df dockerfile, name string) stage {
+	t.Helper()
+	for _, s := range df.Stages {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no stage named %q", name)
+	return stage{}
+}
+
+// goAtLeast compares Go versions like "1.26" (an image tag: the newest
+// 1.26.x) with go.mod's "1.26.0".
+func goAtLeast(have, want string) bool {
+	h, w := versionParts(have), versionParts(want)
+	if h == nil || w == nil {
+		return false
+	}
+	for i := range w {
+		if i >= len(h) {
+			return true // a shorter tag means the newest release of that line
+		}
+		if h[i] != w[i] {
+			return h[i] > w[i]
+		}
+	}
+	return true
+}
+
+func versionParts(v string) []int {
+	var out []int
+	for _, p := range strings.Split(v, ".") {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestGoAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		have, want string
+		ok         bool
+	}{
+		{"1.26", "1.26.0", true},
+		{"1.26", "1.26.3", true},
+		{"1.25", "1.26.0", false},
+		{"1.27", "1.26.0", true},
+		{"1.26.1", "1.26.2", false},
+		{"1.26.2", "1.26.2", true},
+		{"latest", "1.26.0", false},
+	} {
+		if got := goAtLeast(tc.have, tc.want); got != tc.ok {
+			t.Errorf("goAtLeast(%q, %q) = %v", tc.have, tc.want, got)
+		}
+	}
+}
+
+// TestDockerignoreKeepsTheBuildInputs checks that .dockerignore excludes
+// what must not reach the build context (.env, .git) and keeps every file
+// the image's packages compile or embed, plus go.mod and go.sum.
+func TestDockerignoreKeepsTheBuildInputs(t *testing.T) {
+	root := repoRoot(t)
+	ig := parseDockerignore(readFile(t, filepath.Join(root, ".dockerignore")))
+	for _, p := range []string{".env", ".env.local", ".git/config", "bin/worker"} {
+		if !ig.excludes(p) {
+			t.Errorf(".dockerignore lets %s into the build context", p)
+		}
+	}
+	_, gb, _ := imageBinaries(t)
+	args := append([]string{"list", "-e", "-deps", "-f",
+		`{{if not .Standard}}{{if not .Module}}{{else if .Module.Main}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{end}}{{end}}`},
+		gb.Patterns...)
+	cmd := exec.Command(needGo(t), args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	files := []string{"go.mod", "go.sum"}
+	for _, f := range strings.Fields(string(out)) {
+		rel, err := filepath.Rel(root, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, filepath.ToSlash(rel))
+	}
+	if len(files) < 5 {
+		t.Fatalf("go list found only %v: the check would prove nothing", files)
+	}
+	for _, f := range files {
+		if ig.excludes(f) {
+			t.Errorf(".dockerignore excludes %s, which the image's build needs", f)
+		}
+	}
+}
+
+// dockerignore implements the matching rules of .dockerignore: patterns
+// relative to the context root, `*` and `?` within a path element, `**`
+// across elements, `!` to re-include, the last matching pattern wins, and a
+// pattern that matches a directory matches everything under it.
+type dockerignore []struct {
+	re     *regexp.Regexp
+	negate bool
+}
+
+func parseDockerignore(text string) dockerignore {
+	var ig dockerignore
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		neg := strings.HasPrefix(line, "!")
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "!"), "/")
+		line = strings.TrimSuffix(filepath.ToSlash(filepath.Clean(line)), "/")
+		var re strings.Builder
+		re.WriteString("^")
+		for i := 0; i < len(line); i++ {
+			switch c := line[i]; {
+			case strings.HasPrefix(line[i:], "**/"):
+				re.WriteString("(.*/)?")
+				i += 2
+			case strings.HasPrefix(line[i:], "**"):
+				re.WriteString(".*")
+				i++
+			case c == '*':
+				re.WriteString("[^/]*")
+			case c == '?':
+				re.WriteString("[^/]")
+			default:
+				re.WriteString(regexp.QuoteMeta(string(c)))
+			}
+		}
+		re.WriteString("$")
+		ig = append(ig, struct {
+			re     *regexp.Regexp
+			negate bool
+		}{regexp.MustCompile(re.String()), neg})
+	}
+	return ig
+}
+
+func (ig dockerignore) excludes(path string) bool {
+	parts := strings.Split(path, "/")
+	excluded := false
+	for _, p := range ig {
+		for i := 1; i <= len(parts); i++ {
+			if p.re.MatchString(strings.Join(parts[:i], "/")) {
+				excluded = !p.negate
+				break
+			}
+		}
+	}
+	return excluded
+}
+
+func TestDockerignoreMatching(t *testing.T) {
+	ig := parseDockerignore("# c\n.git\n*.md\n!README.md\nbin/\n**/*.prof\n.env.*\n")
+	for path, want := range map[string]bool{
+		".git/HEAD": true, "x.md": true, "README.md": false, "internal/a.md": false,
+		"bin/worker": true, "a/b/c.prof": true, "c.prof": true, ".env.local": true,
+		".env": false, "cmd/worker/main.go": false,
+	} {
+		if got := ig.excludes(path); got != want {
+			t.Errorf("excludes(%q) = %v, want %v", path, got, want)
+		}
+	}
+}

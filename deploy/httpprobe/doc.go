@@ -1,0 +1,11 @@
+// Command httpprobe is the container health check of the gustosync image:
+// the runtime image has no shell, curl or wget, so docker compose's
+// healthcheck runs this instead.
+//
+//	httpprobe http://127.0.0.1:8080/readyz
+//
+// It exits 0 when a GET answers 2xx or 3xx within the timeout (2s, or
+// --timeout), 1 otherwise, and 2 on bad usage. It prints one line on
+// failure and nothing on success. It only probes loopback URLs: it is a
+// health check, not a client.
+package main
