@@ -27,7 +27,7 @@ const (
 // env is one test's world: a fresh PostgreSQL database, a private Redis, the
 // Gusto simulator on a loopback server, and the keyring.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     *pgtest.DB
 	redis  *redistest.Server
 	sim    *gustosim.Sim
@@ -40,7 +40,7 @@ type env struct {
 
 // newEnv starts the world. wrap, when set, wraps the simulator's handler
 // (to inject faults in front of it).
-func newEnv(t *testing.T, sc gustosim.Config, wrap func(http.Handler) http.Handler) *env {
+func newEnv(t testing.TB, sc gustosim.Config, wrap func(http.Handler) http.Handler) *env {
 	t.Helper()
 	e := &env{t: t, secret: "client-secret-" + uuid.NewString()}
 	noteSecret(e.secret)
