@@ -19,11 +19,12 @@ import (
 )
 
 // Credentials the tests plant; none may ever appear in an error or a log.
+// Shaped like Gusto's (43 characters of base64url).
 const (
-	testSecret  = "client-secret-5ecr3t"
-	testRefresh = "refresh-token-r3fr3sh"
-	testAccess  = "access-token-acc3ss"
-	testCode    = "auth-code-c0de"
+	testSecret  = "secret-3aQSHRB3596nZhm6NdNBELZ1u9xbZmvCrKp"
+	testRefresh = "refresh-iEjL96L9Pndwmi-xVX3Q-xbrvvhnjHYGX87"
+	testAccess  = "access-As8qKfNObHbwe7abbJqF0WUF6iCQoIW2R664"
+	testCode    = "code-qr6L_9FRkbMVL_GdwvrMW6Ef8tcU6NUxjWpOfqX"
 )
 
 var secrets = []string{testSecret, testRefresh, testAccess, testCode}
@@ -734,6 +735,22 @@ func TestMeIsTolerant(t *testing.T) {
 	m, _ := decodeMe([]byte(`{"companies":[{"uuid":"c1","name":7},{"name":"no id"},3]}`))
 	if len(m.Companies) != 1 || m.Companies[0].UUID != "c1" || m.Companies[0].Name != "" {
 		t.Errorf("companies %+v", m.Companies)
+	}
+}
+
+func TestRedactOpaque(t *testing.T) {
+	cases := map[string]string{
+		"The requested resource was not found.":                     "The requested resource was not found.",
+		"invalid_attribute_value on payroll_status_meta":            "invalid_attribute_value on payroll_status_meta",
+		"employee 3601a7a2-0562-4e4c-9559-20886658daac not found":   "employee 3601a7a2-0562-4e4c-9559-20886658daac not found",
+		"token iEjL96L9Pndwmi-xVX3Q-xbrvvhnjHYGX87sopgGJ8E revoked": "token [redacted] revoked",
+		"As8qKfNObHbwe7abbJqF0WUF6iCQoIW2R664TFzXd-A":               "[redacted]",
+		"short a1b2c3": "short a1b2c3",
+	}
+	for in, want := range cases {
+		if got := redactOpaque(in); got != want {
+			t.Errorf("redactOpaque(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -69,8 +69,9 @@ func errorDetails(body []byte, secrets ...string) (code, category, message strin
 
 // clean makes s safe to put in an error string: invalid UTF-8 and control
 // characters become spaces (so that removing them cannot join the halves of
-// a secret), every non-empty secret is replaced by "[redacted]", and the
-// result is cut to at most n bytes on a rune boundary.
+// a secret), every non-empty secret is replaced by "[redacted]", so is
+// anything shaped like a credential the client does not know (see
+// redactOpaque), and the result is cut to at most n bytes on a rune boundary.
 func clean(s string, n int, secrets []string) string {
 	if s == "" {
 		return ""
@@ -91,6 +92,7 @@ func clean(s string, n int, secrets []string) string {
 			s = strings.ReplaceAll(s, sec, "[redacted]")
 		}
 	}
+	s = redactOpaque(s)
 	s = strings.TrimSpace(s)
 	if len(s) > n {
 		cut := n
@@ -151,4 +153,77 @@ func (c *Client) statusError(op string, r *response, secrets ...string) error {
 	default:
 		return &he
 	}
+}
+
+// minOpaque is the shortest run that redactOpaque treats as a credential.
+// Gusto's tokens are 43 characters of base64url.
+const minOpaque = 20
+
+// redactOpaque replaces every run of at least minOpaque token characters
+// (letters, digits, "-._~+/=") that mixes letters and digits and is not a
+// UUID by "[redacted]": an error body could echo a token the client does not
+// hold (a refresh token in an API error), and such runs are not prose.
+func redactOpaque(s string) string {
+	var b strings.Builder
+	start := -1
+	flush := func(end int) {
+		run := s[start:end]
+		if len(run) >= minOpaque && mixesLettersAndDigits(run) && !isUUID(run) {
+			b.WriteString("[redacted]")
+		} else {
+			b.WriteString(run)
+		}
+		start = -1
+	}
+	for i := 0; i < len(s); i++ {
+		if isTokenChar(s[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			flush(i)
+		}
+		b.WriteByte(s[i])
+	}
+	if start >= 0 {
+		flush(len(s))
+	}
+	return b.String()
+}
+
+func isTokenChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/=", c) >= 0
+}
+
+func mixesLettersAndDigits(s string) bool {
+	var letter, digit bool
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter = letter || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		digit = digit || c >= '0' && c <= '9'
+	}
+	return letter && digit
+}
+
+// isUUID reports whether s is 8-4-4-4-12 hex digits.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
