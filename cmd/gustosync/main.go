@@ -22,6 +22,8 @@ import (
 var commands = []command{
 	{"migrate", "", "apply the schema migrations to DATABASE_URL", setupMigrate},
 	{"migrate status", "", "list the schema migrations and whether each is applied", setupMigrateStatus},
+	{"companies add", "", "store companies' Gusto token pairs (JSON on stdin or --file), encrypted", setupCompaniesAdd},
+	{"tokens rekey", "", "re-encrypt every stored token pair under the first key of TOKEN_ENCRYPTION_KEYS", setupTokensRekey},
 }
 
 // command is one entry of the table.

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/postgres"
+	"github.com/gustosync/gustosync/internal/tokens"
+)
+
+// setupTokensRekey is `gustosync tokens rekey`: re-encrypt every stored
+// token pair that is not sealed under the first key of
+// TOKEN_ENCRYPTION_KEYS, in batches. Idempotent, and safe while workers run
+// (a row refreshed meanwhile is read again). Rotation: put the new key first
+// (keeping the old one after it) on every process, run this, then drop the
+// old key.
+func setupTokensRekey(fs *flag.FlagSet, e *env) runFunc {
+	batch := fs.Int("batch", 100, "rows re-encrypted per transaction")
+	return func(ctx context.Context, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		if *batch <= 0 {
+			return usagef("--batch must be positive")
+		}
+		var tcfg config.Tokens
+		if err := e.config(&tcfg); err != nil {
+			return err
+		}
+		ring, err := tokens.NewKeyring(tcfg.EncryptionKeys)
+		if err != nil {
+			return &config.Error{Var: "TOKEN_ENCRYPTION_KEYS", Reason: err.Error()}
+		}
+		db, err := openDB(ctx, e, 2)
+		if err != nil {
+			return err
+		}
+		defer postgres.Close(db)
+		res, err := tokens.NewStore(db, ring).Rekey(ctx, *batch, "cli:tokens-rekey")
+		for _, f := range res.Failures {
+			fmt.Fprintf(e.stderr, "gustosync tokens rekey: %v\n", f)
+		}
+		fmt.Fprintf(e.stdout, "rekeyed %d rows to key %q; %d already under it; %d could not be opened\n",
+			res.Rekeyed, ring.PrimaryID(), res.Current, res.Failed)
+		return err
+	}
+}
