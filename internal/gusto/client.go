@@ -216,6 +216,11 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		limit = min(limit, maxErrorBody)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil && (resp.StatusCode < 200 || resp.StatusCode > 299) && ctx.Err() == nil {
+		// An error answer is classified by its status; a cut body only
+		// costs its message.
+		err = nil
+	}
 	if err != nil {
 		if ctx.Err() != nil || isTimeout(err) {
 			return nil, &TransportError{Op: r.op, Err: transportCause(ctx, err)}

@@ -490,6 +490,18 @@ func TestTransportErrors(t *testing.T) {
 			t.Errorf("MalformedResponseError %+v does not wrap ErrTruncatedBody", e)
 		}
 	})
+	t.Run("error body cut short keeps its status", func(t *testing.T) {
+		c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "5000")
+			w.Header().Set("Retry-After", "9")
+			w.WriteHeader(503)
+			io.WriteString(w, `{"errors":[`)
+		}), nil)
+		_, err := c.Company(context.Background(), StaticToken(testAccess), testCompany)
+		if e := as[*ServerError](t, err); e.RetryAfter != 9*time.Second || !Transient(err) {
+			t.Errorf("ServerError %+v", e)
+		}
+	})
 }
 
 // rotatingSource hands out tokens in order; Invalidate moves to the next one
