@@ -10,4 +10,11 @@
 // URL. It knows nothing of storage, Redis or asynq: tokens come from a
 // TokenSource, and the per-grant rate limit from a Limiter, both supplied by
 // the caller.
+//
+// On a 401 from a data call the client asks the TokenSource to Invalidate the
+// refused token (when it implements Invalidator) and retries once; it never
+// retries anything else: token requests, 429s and 5xx are the caller's to
+// back off. Messages taken from error bodies are truncated, stripped of the
+// credentials the client holds and of any credential-shaped run of
+// characters; a body that is not JSON is never echoed.
 package gusto
