@@ -83,7 +83,12 @@ func when(now time.Time, t any) string {
 	default:
 		return ""
 	}
-	d := v.Sub(now).Round(time.Second)
+	d := v.Sub(now)
+	if d >= time.Hour || d <= -time.Hour {
+		d = d.Round(time.Minute)
+	} else {
+		d = d.Round(time.Second)
+	}
 	rel := "now"
 	switch {
 	case d > 0:

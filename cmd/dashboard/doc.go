@@ -1,0 +1,12 @@
+// Command dashboard serves the operators' web app: asynqmon at /monitoring/
+// (read-only unless DASHBOARD_READ_ONLY=false), the companies page at
+// /companies, and the OAuth onboarding flow (/connect and the callback at the
+// path of GUSTO_REDIRECT_URI). Every route requires DASHBOARD_USER and
+// DASHBOARD_PASSWORD (basic auth) or DASHBOARD_BEARER_TOKEN.
+//
+//	dashboard            serve on DASHBOARD_ADDR until SIGINT/SIGTERM
+//	dashboard --help     print the configuration it reads
+//
+// Exit status: 0 success, 1 failure, 2 bad configuration (a one-line reason
+// on stderr).
+package main

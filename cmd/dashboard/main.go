@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/dashboard"
+	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/postgres"
+	"github.com/gustosync/gustosync/internal/tokens"
+)
+
+const usageText = `Usage: dashboard
+
+Serves asynqmon at /monitoring/, the companies page at /companies and the
+OAuth onboarding flow (/connect, callback at the path of GUSTO_REDIRECT_URI).
+Nothing is served without authentication.
+
+Environment:
+  DASHBOARD_ADDR            listen address (127.0.0.1:8082)
+  DASHBOARD_PUBLIC_URL      external base URL (http://127.0.0.1:8082)
+  DASHBOARD_USER, DASHBOARD_PASSWORD   basic auth
+  DASHBOARD_BEARER_TOKEN    bearer auth (either or both; one is required)
+  DASHBOARD_READ_ONLY       keep asynqmon read-only (true)
+  OAUTH_STATE_KEY           signs the OAuth state (required, 16+ characters)
+  DATABASE_URL, REDIS_URL, TOKEN_ENCRYPTION_KEYS,
+  GUSTO_API_URL, GUSTO_CLIENT_ID, GUSTO_CLIENT_SECRET, GUSTO_REDIRECT_URI, LOG_LEVEL
+Exit status: 0 success, 1 failure, 2 bad configuration.
+`
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, environ(), nil)
+	stop()
+	os.Exit(code)
+}
+
+func environ() map[string]string {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// run is the whole program; ready, when set, receives the listen address
+// once the server accepts connections.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[string]string, ready chan<- string) int {
+	if len(args) > 0 {
+		if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+			fmt.Fprint(stdout, usageText)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "dashboard: unknown argument %q (see dashboard --help)\n", args[0])
+		return exitUsage
+	}
+	err := serve(ctx, stderr, vars, ready)
+	if err == nil {
+		return exitOK
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintf(stderr, "dashboard: %v\n", ce)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "dashboard: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+	return exitFailure
+}
+
+func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready chan<- string) error {
+	var cfg config.Dashboard
+	if err := config.ParseFrom(&cfg, vars); err != nil {
+		return err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	callback, err := dashboard.CallbackPathOf(cfg.RedirectURI)
+	if err != nil {
+		return &config.Error{Var: "GUSTO_REDIRECT_URI", Reason: "want an absolute URL with a path, e.g. https://ops.example.com/oauth/callback"}
+	}
+	if !strings.HasPrefix(cfg.RedirectURI, strings.TrimRight(cfg.PublicURL, "/")+"/") {
+		log.Warn("GUSTO_REDIRECT_URI is not under DASHBOARD_PUBLIC_URL: Gusto will send browsers elsewhere after consent")
+	}
+	ring, err := tokens.NewKeyring(cfg.EncryptionKeys)
+	if err != nil {
+		return &config.Error{Var: "TOKEN_ENCRYPTION_KEYS", Reason: err.Error()}
+	}
+	redisOpt, err := cfg.Redis.ConnOpt()
+	if err != nil {
+		return err
+	}
+	client, err := gusto.New(gusto.Options{
+		BaseURL:      cfg.APIURL,
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret.Reveal(),
+		RedirectURI:  cfg.RedirectURI,
+		HTTPClient:   &http.Client{Timeout: cfg.RequestTimeout},
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+
+	maxConns := cfg.MaxConns
+	if maxConns <= 0 {
+		maxConns = 4
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	gdb, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = postgres.Close(gdb) }()
+	db, err := gdb.DB()
+	if err != nil {
+		return err
+	}
+
+	app, err := dashboard.New(dashboard.Config{
+		Credentials: dashboard.Credentials{
+			User: cfg.User, Password: cfg.Password.Reveal(), BearerToken: cfg.BearerToken.Reveal(),
+		},
+		DB:            db,
+		Redis:         redisOpt,
+		ReadOnly:      cfg.ReadOnly,
+		OAuth:         client,
+		Tokens:        tokens.NewStore(gdb, ring),
+		StateKey:      []byte(cfg.StateKey.Reveal()),
+		CallbackPath:  callback,
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = app.Close() }()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on DASHBOARD_ADDR: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           app,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("dashboard listening", "addr", ln.Addr().String(), "read_only", cfg.ReadOnly,
+		"basic_auth", cfg.User != "", "bearer_auth", cfg.BearerToken != "", "callback", callback)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	log.Info("dashboard stopped")
+	return nil
+}
