@@ -128,19 +128,18 @@ func checkComposeService(t *testing.T, p *types.Project, raw, s types.ServiceCon
 
 	// Variables the service sets itself must be read by its binary; those
 	// from .env.example are checked once, across services, below.
-	if unk := unknownVars(b, envOf(raw.Environment)); len(unk) > 0 {
+	if unk := unknownVars(t, b, envOf(raw.Environment)); len(unk) > 0 {
 		t.Errorf("environment sets %v, which %s does not read (typo, or a variable of another binary?)", unk, strings.Join(b.words, " "))
 	}
-	if b.config == nil {
-		if len(env) > 0 {
-			t.Errorf("%s takes flags, not environment, yet gets %v", b.words[0], keys(env))
-		}
-	} else {
+	if b.config != nil {
 		cfg, err := checkConfig(b, env)
 		if err != nil {
 			t.Fatalf("%s would refuse to start: %v", strings.Join(b.words, " "), err)
 		}
 		checkComposeAddresses(t, p, s, cfg)
+		if d, ok := cfg.(*config.Dashboard); ok {
+			checkDashboardURLs(t, d)
+		}
 	}
 
 	// Long-running services have a health check on the port they serve.
@@ -186,6 +185,16 @@ func checkComposeService(t *testing.T, p *types.Project, raw, s types.ServiceCon
 		if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= w.ShutdownTimeout {
 			t.Errorf("stop_grace_period %v must exceed WORKER_SHUTDOWN_TIMEOUT %v, or Docker kills workers mid-batch", s.StopGracePeriod, w.ShutdownTimeout)
 		}
+	}
+}
+
+// checkDashboardURLs: the dashboard serves its OAuth callback, so the
+// redirect URI registered with Gusto must be under its public URL (the
+// dashboard refuses to start otherwise).
+func checkDashboardURLs(t *testing.T, d *config.Dashboard) {
+	t.Helper()
+	if !strings.HasPrefix(d.RedirectURI, strings.TrimRight(d.PublicURL, "/")+"/") {
+		t.Errorf("GUSTO_REDIRECT_URI %s is not under DASHBOARD_PUBLIC_URL %s", d.RedirectURI, d.PublicURL)
 	}
 }
 
@@ -416,9 +425,9 @@ func TestEnvExample(t *testing.T) {
 		for _, f := range s.EnvFiles {
 			loads = loads || filepath.Base(f.Path) == ".env.example"
 		}
-		if b, ok := binaryOf(s.Command); loads && ok && b.config != nil {
-			for _, v := range varsOf(b.config()) {
-				readers[v.Name] = v
+		if b, ok := binaryOf(s.Command); loads && ok {
+			for name, v := range knownVars(t, b) {
+				readers[name] = v
 			}
 		}
 	}

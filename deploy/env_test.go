@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -68,7 +69,8 @@ type binary struct {
 	// words select it: the binary name and its subcommand, if any.
 	words []string
 	// config returns a fresh pointer to the struct config.Parse fills, or
-	// nil for a binary configured by flags only.
+	// nil for a binary configured by flags, whose flags may default to
+	// environment variables (found by sourceVars).
 	config func() any
 }
 
@@ -155,12 +157,49 @@ func checkConfig(b binary, env map[string]string) (any, error) {
 	return cfg, nil
 }
 
-// unknownVars returns the names in env that the binary does not read.
-func unknownVars(b binary, env map[string]string) []string {
-	known := map[string]envVar{}
+// knownVars is every variable the binary reads: from its config struct's
+// tags, or, for a flag-configured binary, from the os.Getenv and
+// os.LookupEnv calls in its cmd directory (all optional).
+func knownVars(t *testing.T, b binary) map[string]envVar {
+	t.Helper()
 	if b.config != nil {
-		known = varIndex(b.config())
+		return varIndex(b.config())
 	}
+	return sourceVars(t, b.words[0])
+}
+
+// envLiteral is a string literal shaped like an environment variable name.
+var envLiteral = regexp.MustCompile(`"([A-Z][A-Z0-9]*_[A-Z0-9_]+)"`)
+
+// sourceVars finds the environment variables cmd/<name> reads: the string
+// literals of its non-test sources shaped like variable names (the flags'
+// defaults come from os.Getenv of such literals).
+func sourceVars(t *testing.T, name string) map[string]envVar {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "cmd", name, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]envVar{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src := readFile(t, f)
+		if !strings.Contains(src, "os.Getenv") && !strings.Contains(src, "os.LookupEnv") {
+			continue
+		}
+		for _, m := range envLiteral.FindAllStringSubmatch(src, -1) {
+			out[m[1]] = envVar{Name: m[1], Type: reflect.TypeOf("")}
+		}
+	}
+	return out
+}
+
+// unknownVars returns the names in env that the binary does not read.
+func unknownVars(t *testing.T, b binary, env map[string]string) []string {
+	t.Helper()
+	known := knownVars(t, b)
 	var out []string
 	for name := range env {
 		if _, ok := known[name]; !ok {

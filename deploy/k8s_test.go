@@ -515,22 +515,19 @@ func checkBinaries(t *testing.T, r *render) {
 				t.Errorf("%s: command %v is unknown to the tests' binaries table", cid, c.Command)
 				continue
 			}
-			known := map[string]envVar{}
-			if b.config != nil {
-				known = varIndex(b.config())
-			}
+			known := knownVars(t, b)
 			env, explicit, maps := containerEnv(t, r, c, known)
 			for _, m := range maps {
 				consumers[m] = append(consumers[m], b)
-			}
-			if b.config == nil {
-				checkFlagBinary(t, cid, w, c)
-				continue
 			}
 			for _, name := range explicit {
 				if _, ok := known[name]; !ok {
 					t.Errorf("%s: env %s is not read by %s", cid, name, strings.Join(b.words, " "))
 				}
+			}
+			if b.config == nil {
+				checkFlagBinary(t, cid, w, c)
+				continue
 			}
 			cfg, err := checkConfig(b, env)
 			if err != nil {
@@ -538,6 +535,9 @@ func checkBinaries(t *testing.T, r *render) {
 				continue
 			}
 			checkListen(t, cid, w, c, cfg)
+			if d, ok := cfg.(*config.Dashboard); ok {
+				checkDashboardURLs(t, d)
+			}
 			if wc, ok := cfg.(*config.Worker); ok {
 				checkWorker(t, r, w, wc)
 			}
@@ -553,10 +553,8 @@ func checkBinaries(t *testing.T, r *render) {
 	for name, bs := range consumers {
 		read := map[string]bool{}
 		for _, b := range bs {
-			if b.config != nil {
-				for _, v := range varsOf(b.config()) {
-					read[v.Name] = true
-				}
+			for name := range knownVars(t, b) {
+				read[name] = true
 			}
 		}
 		for k := range r.configMaps[name].Data {

@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,14 +24,16 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("httpprobe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
+	status := fs.String("status", "2xx,3xx", "healthy answers: status codes or classes, comma-separated (e.g. 2xx,401)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: httpprobe [--timeout 2s] http://127.0.0.1:PORT/PATH")
+		fmt.Fprintln(stderr, "usage: httpprobe [--timeout 2s] [--status 2xx,3xx] http://127.0.0.1:PORT/PATH")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 || *timeout <= 0 {
+	accept, err := parseStatus(*status)
+	if fs.NArg() != 1 || *timeout <= 0 || err != nil {
 		fs.Usage()
 		return 2
 	}
@@ -37,7 +42,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "httpprobe:", err)
 		return 2
 	}
-	if err := probe(target, *timeout); err != nil {
+	if err := probe(target, *timeout, accept); err != nil {
 		fmt.Fprintln(stderr, "httpprobe:", err)
 		return 1
 	}
@@ -57,7 +62,27 @@ func parse(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-func probe(u *url.URL, timeout time.Duration) error {
+// parseStatus turns "2xx,3xx,401" into a predicate on status codes.
+func parseStatus(s string) (func(int) bool, error) {
+	var classes, codes []int
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if len(part) == 3 && strings.HasSuffix(part, "xx") && part[0] >= '1' && part[0] <= '5' {
+			classes = append(classes, int(part[0]-'0'))
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 100 || n > 599 {
+			return nil, fmt.Errorf("status %q: want a code (200) or a class (2xx)", part)
+		}
+		codes = append(codes, n)
+	}
+	return func(code int) bool {
+		return slices.Contains(classes, code/100) || slices.Contains(codes, code)
+	}, nil
+}
+
+func probe(u *url.URL, timeout time.Duration, accept func(int) bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -74,7 +99,7 @@ func probe(u *url.URL, timeout time.Duration) error {
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 399 {
+	if !accept(resp.StatusCode) {
 		return fmt.Errorf("GET %s: %s", u.Redacted(), resp.Status)
 	}
 	return nil
