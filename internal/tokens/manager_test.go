@@ -501,18 +501,18 @@ func TestTransient(t *testing.T) {
 	})
 }
 
-// TestSkew (invariant 9): with Gusto's clock 90 s ahead or behind, 4-second
+// TestSkew (invariant 9): with Gusto's clock 90 s ahead or behind, 5-second
 // tokens are refreshed before Gusto's expiry (no 401 on any call), about
 // once per lifetime, never on every call.
 func TestSkew(t *testing.T) {
 	for _, offset := range []time.Duration{90 * time.Second, -90 * time.Second} {
 		t.Run(offset.String(), func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, gustosim.Config{TokenLifetime: 4 * time.Second, ClockOffset: offset, RateLimit: -1}, nil)
+			e := newEnv(t, gustosim.Config{TokenLifetime: 5 * time.Second, ClockOffset: offset, RateLimit: -1}, nil)
 			co := e.addCompany()
 			m, _, client := e.manager("worker", nil)
 			ctx := context.Background()
-			const run = 9 * time.Second
+			const run = 10 * time.Second
 			calls := 0
 			for end := time.Now().Add(run); time.Now().Before(end); calls++ {
 				if _, err := client.Company(ctx, m, co); err != nil {
@@ -524,7 +524,7 @@ func TestSkew(t *testing.T) {
 			if n.Unauthorized != 0 {
 				t.Fatalf("%d 401s with Gusto's clock %s off", n.Unauthorized, offset)
 			}
-			// 4 s tokens are refreshed after 2.8 s: about 3 refreshes in 9 s
+			// 5 s tokens are refreshed after 3.5 s: about 3 refreshes in 10 s
 			// (one more when Gusto is behind: the first stored pair looks old).
 			if n.Refreshes < 2 || n.Refreshes > 6 {
 				t.Fatalf("%d refreshes in %s of %d calls; want about one per lifetime", n.Refreshes, run, calls)

@@ -71,7 +71,9 @@ const (
 // response Gusto returns for a company (`gustosync companies add` reads it as
 // JSON). Its String method redacts both tokens.
 type Grant struct {
-	CompanyUUID  string `json:"company_uuid"`
+	// CompanyUUID is the company the pair is for.
+	CompanyUUID string `json:"company_uuid"`
+	// AccessToken and RefreshToken are the pair, in plaintext: never log them.
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
 	// ExpiresIn is the access token's lifetime in seconds.
@@ -96,7 +98,9 @@ func (g Grant) GoString() string { return g.String() }
 // Event is one row of token_refresh_events: the audit of one refresh attempt
 // or operator action. It never holds a token.
 type Event struct {
-	ID      int64
+	// ID is the row's id (set when read back).
+	ID int64
+	// Company is the company uuid.
 	Company string
 	// Worker identifies the process (Config.WorkerID).
 	Worker  string
@@ -108,6 +112,7 @@ type Event struct {
 	// when not applicable.
 	OldVersion int64
 	NewVersion int64
+	// StartedAt and FinishedAt bound the attempt (the local clock).
 	StartedAt  time.Time
 	FinishedAt time.Time
 }
