@@ -25,12 +25,18 @@ const (
 // per sync low under the 200 requests/minute limit.
 const DefaultPer = 100
 
+// MaxPer is the largest page size the client asks for; a larger Per is
+// clamped to it. A server that caps per below what was asked answers a short
+// page, and a short page is how the walk knows it reached the end: asking
+// for more than the cap would silently drop every page after the first.
+const MaxPer = 100
+
 // PageOptions selects where a page walk starts and how big pages are.
 type PageOptions struct {
 	// Page is the 1-based page to start from (resume from a checkpoint).
 	// Zero means 1.
 	Page int
-	// Per is the page size. Zero means DefaultPer.
+	// Per is the page size. Zero means DefaultPer; above MaxPer means MaxPer.
 	Per int
 }
 
@@ -150,6 +156,7 @@ func pages[T any, P interface {
 		if per <= 0 {
 			per = DefaultPer
 		}
+		per = min(per, MaxPer)
 		if err := checkCompanyID(op, companyUUID); err != nil {
 			yield(Page[T]{Number: number, Per: per}, err)
 			return

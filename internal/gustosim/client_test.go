@@ -207,6 +207,18 @@ func TestClientPaginationToTheLastPage(t *testing.T) {
 	}
 }
 
+// A Per above what the server serves must not end the walk after the first
+// page: the simulator caps per at 100, like Gusto.
+func TestClientPerAboveServerCapLosesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t, nil)
+	g := e.company(gustosim.CompanyOptions{Employees: 300, Payrolls: 0})
+	got, _ := walkEmployees(t, c, gusto.StaticToken(g.Token.AccessToken), g.CompanyUUID, gusto.PageOptions{Per: 250})
+	if len(got) != 300 {
+		t.Fatalf("Per 250 over 300 employees walked %d, want 300", len(got))
+	}
+}
+
 func TestClientRevocationRules(t *testing.T) {
 	ctx := context.Background()
 	t.Run("gusto: old refresh token works until the new access token is used", func(t *testing.T) {
