@@ -1,0 +1,225 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/gusto"
+)
+
+// API is what a sync needs from Gusto. *gusto.Client implements it: it
+// waits on its Limiter and asks the TokenSource before every request, and
+// retries once after a 401 through the source's Invalidate.
+type API interface {
+	Company(ctx context.Context, src gusto.TokenSource, companyUUID string) (gusto.Company, error)
+	Employees(ctx context.Context, src gusto.TokenSource, companyUUID string, o gusto.PageOptions) iter.Seq2[gusto.Page[gusto.Employee], error]
+	Payrolls(ctx context.Context, src gusto.TokenSource, companyUUID string, o gusto.PayrollOptions) iter.Seq2[gusto.Page[gusto.Payroll], error]
+}
+
+// Reauthorizer marks a company as needing a person to authorize the app
+// again, with the reason; it reports whether this call changed the status.
+// *tokens.Store implements it.
+type Reauthorizer interface {
+	MarkNeedsReauth(ctx context.Context, company, reason, worker string) (bool, error)
+}
+
+// Defaults applied by NewHandler to zero Config fields.
+const (
+	DefaultBatchSize = 500
+	// DefaultPayrollHistory is how far back payrolls are walked.
+	DefaultPayrollHistory = 6 // years
+	// DefaultPageAttempts is how many times one request is tried inside an
+	// attempt before the task goes back to asynq.
+	DefaultPageAttempts = 6
+	// DefaultMaxInlineWait is the longest Retry-After waited inside an
+	// attempt; a longer one hands the task back to asynq with that delay.
+	DefaultMaxInlineWait = 2 * time.Minute
+)
+
+// Config configures a Handler. Required fields are marked; the zero value
+// of every other field has a documented default. NewHandler validates it once.
+type Config struct {
+	// API is the Gusto client. Required.
+	API API
+	// Tokens supplies access tokens (the token manager). Required.
+	Tokens gusto.TokenSource
+	// Checkpoints claims runs and commits batches. Required.
+	Checkpoints *checkpoint.Store
+	// Reauth marks companies needs_reauth when Gusto refuses a fresh token
+	// (401 after the client's refresh and retry) or a scope (403). Required.
+	Reauth Reauthorizer
+	// WorkerID names this process in sync_runs, audit rows and logs.
+	// Default hostname-pid.
+	WorkerID string
+	// BatchSize is how many records one checkpointed transaction holds, at
+	// least (batches end on page boundaries). Default DefaultBatchSize.
+	BatchSize int
+	// PageSize is Gusto's per. Default min(BatchSize, gusto.DefaultPer), so
+	// that with the defaults a batch is exactly five pages.
+	PageSize int
+	// RunTimeout bounds one attempt (SYNC_TASK_TIMEOUT); zero leaves only
+	// the task's asynq deadline.
+	RunTimeout time.Duration
+	// PayrollHistory is how many years of payrolls are walked, in windows of
+	// a year (Gusto's maximum). Default DefaultPayrollHistory.
+	PayrollHistory int
+	// PageAttempts is how many times a request failing transiently (429,
+	// 5xx, transport) is tried inside an attempt, with backoff from
+	// PageBackoff up to PageBackoffMax (Retry-After when Gusto sent one).
+	// Defaults DefaultPageAttempts, 500 ms and 10 s.
+	PageAttempts                int
+	PageBackoff, PageBackoffMax time.Duration
+	// MaxInlineWait is the longest Retry-After waited inside an attempt.
+	// Default DefaultMaxInlineWait.
+	MaxInlineWait time.Duration
+	// Heartbeat is how often a running attempt tells other runs it is alive
+	// and learns whether it was fenced. Default a quarter of the
+	// checkpoint store's lease.
+	Heartbeat time.Duration
+	// Logger receives JSON-friendly structured logs with company, run and
+	// batch; never a token. Default: discard.
+	Logger *slog.Logger
+	// Metrics, when set, receives the sync metrics (NewMetrics).
+	Metrics *Metrics
+	// Now is the clock (durations, lag, payroll windows). Default time.Now.
+	Now func() time.Time
+	// Hooks are for tests only.
+	Hooks Hooks
+}
+
+// Hooks let tests stop an attempt where zombies and crashes matter.
+type Hooks struct {
+	// BeforeCommit runs before each batch commit, from the sync goroutine,
+	// with the attempt's epoch and the batch's number within the attempt.
+	BeforeCommit func(ctx context.Context, run string, epoch int64, resource checkpoint.Resource, batch int)
+}
+
+// Handler processes sync:company tasks. It is safe for concurrent use: each
+// task runs in its own goroutine with its own state.
+type Handler struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	drainOnce sync.Once
+	drainCh   chan struct{} // closed by Drain
+}
+
+// NewHandler validates cfg, applies defaults and returns a Handler.
+func NewHandler(cfg Config) (*Handler, error) {
+	switch {
+	case cfg.API == nil:
+		return nil, errors.New("jobs: config: API is required")
+	case cfg.Tokens == nil:
+		return nil, errors.New("jobs: config: Tokens is required")
+	case cfg.Checkpoints == nil:
+		return nil, errors.New("jobs: config: Checkpoints is required")
+	case cfg.Reauth == nil:
+		return nil, errors.New("jobs: config: Reauth is required")
+	case cfg.BatchSize < 0 || cfg.PageSize < 0 || cfg.RunTimeout < 0 || cfg.PayrollHistory < 0 ||
+		cfg.PageAttempts < 0 || cfg.PageBackoff < 0 || cfg.PageBackoffMax < 0 || cfg.MaxInlineWait < 0 || cfg.Heartbeat < 0:
+		return nil, errors.New("jobs: config: sizes and durations must not be negative")
+	}
+	if cfg.WorkerID == "" {
+		host, _ := os.Hostname()
+		cfg.WorkerID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = min(cfg.BatchSize, gusto.DefaultPer)
+	}
+	if cfg.PayrollHistory == 0 {
+		cfg.PayrollHistory = DefaultPayrollHistory
+	}
+	if cfg.PageAttempts == 0 {
+		cfg.PageAttempts = DefaultPageAttempts
+	}
+	if cfg.PageBackoff == 0 {
+		cfg.PageBackoff = 500 * time.Millisecond
+	}
+	if cfg.PageBackoffMax == 0 {
+		cfg.PageBackoffMax = 10 * time.Second
+	}
+	if cfg.PageBackoffMax < cfg.PageBackoff {
+		return nil, errors.New("jobs: config: PageBackoffMax must not be below PageBackoff")
+	}
+	if cfg.MaxInlineWait == 0 {
+		cfg.MaxInlineWait = DefaultMaxInlineWait
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = cfg.Checkpoints.Lease() / 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger, now: cfg.Now, drainCh: make(chan struct{})}, nil
+}
+
+// Drain asks every running sync to stop at the next page boundary after
+// committing what it has fetched (its batch and checkpoint), and every new
+// task to go back to the queue at once. Call it when SIGTERM arrives, before
+// asynq's Shutdown, so that the commits land inside the shutdown timeout.
+// Drain is idempotent.
+func (h *Handler) Drain() {
+	h.drainOnce.Do(func() { close(h.drainCh) })
+}
+
+// draining reports whether Drain was called.
+func (h *Handler) draining() bool {
+	select {
+	case <-h.drainCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// errDraining stops an attempt because the worker is shutting down.
+var errDraining = errors.New("jobs: worker shutting down; the run resumes from its checkpoint")
+
+// ProcessTask runs one attempt of a sync:company task; see the package
+// comment for how its errors map to asynq.
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	started := h.now()
+	p, err := ParsePayload(t.Payload())
+	if err != nil {
+		taskID, _ := asynq.GetTaskID(ctx)
+		h.log.LogAttrs(ctx, slog.LevelError, "malformed sync task archived", slog.String("task_id", taskID), slog.String("error", err.Error()))
+		h.cfg.Metrics.attempt("malformed", 0)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	log := h.log.With(slog.String("company", p.CompanyUUID), slog.String("run", p.RunID))
+	if h.draining() {
+		h.cfg.Metrics.attempt("drained", 0)
+		return &RetryError{Err: errDraining, Delay: time.Second}
+	}
+	if h.cfg.RunTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.cfg.RunTimeout)
+		defer cancel()
+	}
+	a, err := h.cfg.Checkpoints.Claim(ctx, p.RunID, p.CompanyUUID, h.cfg.WorkerID)
+	if err != nil {
+		return h.claimFailed(ctx, log, err, started)
+	}
+	log = log.With(slog.Int64("epoch", a.Epoch), slog.Int("attempt", a.Number))
+	log.LogAttrs(ctx, slog.LevelInfo, "sync attempt started", slog.Bool("resumed", a.Resumed()))
+	s := &syncRun{h: h, a: a, log: log, tracker: h.cfg.Metrics.start(started)}
+	defer h.cfg.Metrics.stop(s.tracker)
+	err = s.runWithHeartbeat(ctx)
+	return h.outcome(ctx, s, err, started)
+}

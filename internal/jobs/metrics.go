@@ -1,0 +1,153 @@
+package jobs
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gustosync/gustosync/internal/checkpoint"
+)
+
+// Metrics are the sync's Prometheus metrics. Labels are resources and
+// outcomes, never a company (unbounded cardinality) or anything secret.
+// A nil *Metrics records nothing.
+type Metrics struct {
+	records     *prometheus.CounterVec
+	changed     *prometheus.CounterVec
+	batches     *prometheus.CounterVec
+	commitTime  prometheus.Histogram
+	runs        *prometheus.CounterVec
+	runDuration *prometheus.HistogramVec
+	pageRetries *prometheus.CounterVec
+
+	mu     sync.Mutex
+	active map[*tracker]struct{}
+	now    func() time.Time
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gustosync_sync_records_total",
+			Help: "Records fetched from Gusto and committed with their checkpoint, by resource.",
+		}, []string{"resource"}),
+		changed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gustosync_sync_rows_changed_total",
+			Help: "Rows inserted or whose payload changed, by resource (zero for unchanged companies).",
+		}, []string{"resource"}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gustosync_sync_batches_total",
+			Help: "Batches committed (rows and checkpoint in one transaction), by resource.",
+		}, []string{"resource"}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gustosync_sync_batch_commit_seconds",
+			Help:    "Time to commit one batch and its checkpoint.",
+			Buckets: prometheus.ExponentialBuckets(0.002, 2, 12),
+		}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gustosync_sync_attempts_total",
+			Help: "Sync attempts by outcome: succeeded, retry, failed, needs_reauth, fenced, busy, drained, finished, malformed.",
+		}, []string{"outcome"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gustosync_sync_run_duration_seconds",
+			Help:    "Duration of sync attempts, by outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 12),
+		}, []string{"outcome"}),
+		pageRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gustosync_sync_page_retries_total",
+			Help: "Gusto requests retried inside an attempt, by reason (rate_limited, server_error, transport).",
+		}, []string{"reason"}),
+		active: map[*tracker]struct{}{},
+		now:    time.Now,
+	}
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gustosync_sync_checkpoint_lag_seconds",
+		Help: "Longest time any running sync in this process has gone without committing a checkpoint (0 when idle).",
+	}, m.maxLag)
+	running := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gustosync_sync_running",
+		Help: "Sync attempts running in this process.",
+	}, func() float64 {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return float64(len(m.active))
+	})
+	for _, c := range []prometheus.Collector{m.records, m.changed, m.batches, m.commitTime, m.runs, m.runDuration, m.pageRetries, lag, running} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// tracker follows one running attempt for the checkpoint-lag gauge.
+type tracker struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (m *Metrics) start(now time.Time) *tracker {
+	t := &tracker{last: now}
+	if m == nil {
+		return t
+	}
+	m.mu.Lock()
+	m.active[t] = struct{}{}
+	m.mu.Unlock()
+	return t
+}
+
+func (m *Metrics) stop(t *tracker) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	delete(m.active, t)
+	m.mu.Unlock()
+}
+
+func (t *tracker) committed(at time.Time) {
+	t.mu.Lock()
+	t.last = at
+	t.mu.Unlock()
+}
+
+func (m *Metrics) maxLag() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var worst time.Duration
+	for t := range m.active {
+		t.mu.Lock()
+		worst = max(worst, now.Sub(t.last))
+		t.mu.Unlock()
+	}
+	return worst.Seconds()
+}
+
+func (m *Metrics) batch(r checkpoint.Resource, res checkpoint.Result, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.records.WithLabelValues(string(r)).Add(float64(res.Records))
+	m.changed.WithLabelValues(string(r)).Add(float64(res.Changed))
+	m.batches.WithLabelValues(string(r)).Inc()
+	m.commitTime.Observe(took.Seconds())
+}
+
+func (m *Metrics) attempt(outcome string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.runs.WithLabelValues(outcome).Inc()
+	m.runDuration.WithLabelValues(outcome).Observe(took.Seconds())
+}
+
+func (m *Metrics) pageRetry(reason string) {
+	if m == nil {
+		return
+	}
+	m.pageRetries.WithLabelValues(reason).Inc()
+}

@@ -1,0 +1,149 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/tokens"
+)
+
+// finishTimeout bounds recording an attempt's outcome, which runs even when
+// the task's context has ended.
+const finishTimeout = 10 * time.Second
+
+// claimFailed maps a failed claim to asynq.
+func (h *Handler) claimFailed(ctx context.Context, log *slog.Logger, err error, started time.Time) error {
+	var (
+		busy *checkpoint.BusyError
+		fin  *checkpoint.FinishedError
+		mis  *checkpoint.MismatchError
+	)
+	took := h.now().Sub(started)
+	switch {
+	case errors.As(err, &busy):
+		delay := max(busy.RetryIn, 5*time.Second)
+		log.LogAttrs(ctx, slog.LevelInfo, "company is being synced by another run; waiting",
+			slog.String("holder_run", busy.Holder), slog.Duration("retry_in", delay))
+		h.cfg.Metrics.attempt("busy", took)
+		return &RetryError{Err: err, Delay: delay}
+	case errors.As(err, &fin):
+		log.LogAttrs(ctx, slog.LevelInfo, "run already finished; nothing to do", slog.String("status", string(fin.Status)))
+		h.cfg.Metrics.attempt("finished", took)
+		return nil
+	case errors.As(err, &mis):
+		log.LogAttrs(ctx, slog.LevelError, "run id belongs to another company; task archived", slog.String("error", err.Error()))
+		h.cfg.Metrics.attempt("malformed", took)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	log.LogAttrs(ctx, slog.LevelWarn, "sync claim failed; retrying later", slog.String("error", err.Error()))
+	h.cfg.Metrics.attempt("retry", took)
+	return &RetryError{Err: err, Failure: true}
+}
+
+// outcome records how an attempt ended (sync_runs) and maps it to asynq.
+// This is the one place where errors become retry decisions.
+func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started time.Time) error {
+	log := s.log.With(slog.Int("batches", s.batches), slog.Int64("records", s.records), slog.Int64("changed", s.changed))
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	took := h.now().Sub(started)
+	finish := func(status checkpoint.Status, reason string) {
+		ferr := s.a.Finish(fctx, status, reason)
+		var fenced *checkpoint.FencedError
+		switch {
+		case errors.As(ferr, &fenced):
+			log.LogAttrs(ctx, slog.LevelInfo, "outcome not recorded: a newer attempt holds the company", slog.String("status", string(status)))
+		case ferr != nil:
+			log.LogAttrs(ctx, slog.LevelWarn, "recording the sync outcome failed", slog.String("status", string(status)), slog.String("error", ferr.Error()))
+		}
+	}
+
+	var (
+		fenced *checkpoint.FencedError
+		unauth *gusto.UnauthorizedError
+		forbid *gusto.ForbiddenError
+		reauth *tokens.ReauthRequiredError
+	)
+	switch {
+	case err == nil:
+		finish(checkpoint.StatusSucceeded, "")
+		log.LogAttrs(ctx, slog.LevelInfo, "sync succeeded", slog.Duration("took", took))
+		h.cfg.Metrics.attempt("succeeded", took)
+		return nil
+
+	case errors.As(err, &fenced):
+		// A newer attempt of this run (asynq re-ran it after our lease
+		// expired) or a newer run holds the company; it does the work.
+		log.LogAttrs(ctx, slog.LevelWarn, "attempt fenced by a newer one; stopping", slog.String("error", err.Error()))
+		h.cfg.Metrics.attempt("fenced", took)
+		return nil
+
+	case errors.Is(err, errDraining):
+		finish(checkpoint.StatusPending, "worker shut down; resuming from the checkpoint")
+		log.LogAttrs(ctx, slog.LevelInfo, "sync stopped for shutdown; checkpoint committed")
+		h.cfg.Metrics.attempt("drained", took)
+		return &RetryError{Err: errDraining, Delay: time.Second}
+
+	case errors.As(err, &reauth):
+		// The token manager already marked the company (once, audited).
+		finish(checkpoint.StatusFailed, err.Error())
+		log.LogAttrs(ctx, slog.LevelError, "company needs re-authorization; sync ended", slog.String("error", err.Error()))
+		h.cfg.Metrics.attempt("needs_reauth", took)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+
+	case tokens.Terminal(err):
+		// Paused by an operator, or no tokens stored.
+		finish(checkpoint.StatusFailed, err.Error())
+		log.LogAttrs(ctx, slog.LevelWarn, "company cannot be synced; sync ended", slog.String("error", err.Error()))
+		h.cfg.Metrics.attempt("failed", took)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+
+	case errors.As(err, &unauth) || errors.As(err, &forbid):
+		// Gusto refused a token the manager just refreshed (the client
+		// retried once after Invalidate), or a scope: a person must act.
+		reason := "gusto refused access: " + err.Error()
+		if _, merr := h.cfg.Reauth.MarkNeedsReauth(fctx, s.a.Company, reason, h.cfg.WorkerID); merr != nil {
+			// Not marked: keep the task so the mark is tried again.
+			finish(checkpoint.StatusPending, reason)
+			log.LogAttrs(ctx, slog.LevelError, "marking needs_reauth failed; retrying", slog.String("error", merr.Error()))
+			h.cfg.Metrics.attempt("retry", took)
+			return &RetryError{Err: fmt.Errorf("%w (and marking needs_reauth failed: %v)", err, merr), Failure: true}
+		}
+		finish(checkpoint.StatusFailed, reason)
+		log.LogAttrs(ctx, slog.LevelError, "gusto refused access; company marked needs_reauth", slog.String("error", err.Error()))
+		h.cfg.Metrics.attempt("needs_reauth", took)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+
+	// Everything else goes back to asynq. A transient failure (429, 5xx,
+	// timeouts, the token endpoint or Redis lock being unavailable,
+	// PostgreSQL) after an attempt that made progress does not count
+	// against the task; neither does a 429.
+	delay := tokens.RetryAfter(err)
+	var rl *gusto.RateLimitedError
+	failure := s.batches == 0 && !errors.As(err, &rl)
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, ok := asynq.GetMaxRetry(ctx)
+	if failure && ok && retried >= maxRetry {
+		finish(checkpoint.StatusFailed, err.Error())
+		log.LogAttrs(ctx, slog.LevelError, "sync failed; retries exhausted", slog.String("error", err.Error()), slog.Int("retried", retried))
+		h.cfg.Metrics.attempt("failed", took)
+		return &RetryError{Err: err, Failure: true}
+	}
+	finish(checkpoint.StatusPending, err.Error())
+	level := slog.LevelWarn
+	if ctx.Err() != nil {
+		level = slog.LevelInfo // lease lost or deadline: asynq decides
+	}
+	log.LogAttrs(ctx, level, "sync attempt failed; asynq retries it", slog.String("error", err.Error()),
+		slog.Bool("counted", failure), slog.Duration("retry_after", delay))
+	h.cfg.Metrics.attempt("retry", took)
+	return &RetryError{Err: err, Delay: delay, Failure: failure}
+}

@@ -1,0 +1,369 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/gusto"
+)
+
+// syncRun is one attempt's state: the claim, the batch being filled, and
+// what the attempt has committed. Only the attempt's goroutine touches it.
+type syncRun struct {
+	h       *Handler
+	a       *checkpoint.Attempt
+	log     *slog.Logger
+	tracker *tracker
+
+	rows    []checkpoint.Row // the batch being filled
+	next    string           // cursor after rows
+	batches int              // committed by this attempt
+	records int64            // committed by this attempt
+	changed int64
+}
+
+// runWithHeartbeat runs the sync while a goroutine heartbeats the claim;
+// when the heartbeat learns the attempt was fenced it cancels the sync with
+// the *checkpoint.FencedError as cause.
+func (s *syncRun) runWithHeartbeat(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(s.h.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := s.a.Heartbeat(ctx)
+			var fenced *checkpoint.FencedError
+			switch {
+			case errors.As(err, &fenced):
+				cancel(err)
+				return
+			case err != nil && ctx.Err() == nil:
+				s.log.LogAttrs(ctx, slog.LevelWarn, "sync heartbeat failed", slog.String("error", err.Error()))
+			}
+		}
+	}()
+	err := s.run(ctx)
+	close(done)
+	<-stopped
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		// The heartbeat fenced the attempt while a request was in flight.
+		var fenced *checkpoint.FencedError
+		if errors.As(cause, &fenced) {
+			return cause
+		}
+	}
+	return err
+}
+
+// run walks every resource not yet done, in order.
+func (s *syncRun) run(ctx context.Context) error {
+	for _, r := range checkpoint.Resources {
+		pos := s.a.Position(r)
+		if pos.Done {
+			continue
+		}
+		if s.h.draining() {
+			return errDraining
+		}
+		var err error
+		switch r {
+		case checkpoint.ResourceCompany:
+			err = s.company(ctx)
+		case checkpoint.ResourceEmployees:
+			err = s.employees(ctx, pos)
+		case checkpoint.ResourcePayrolls:
+			err = s.payrolls(ctx, pos)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *syncRun) company(ctx context.Context) error {
+	var co gusto.Company
+	err := s.retrying(ctx, func() error {
+		var err error
+		co, err = s.h.cfg.API.Company(ctx, s.h.cfg.Tokens, s.a.Company)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.rows = append(s.rows[:0], &checkpoint.CompanyRow{
+		UUID: co.UUID, Name: co.Name, TradeName: co.TradeName, CompanyStatus: co.CompanyStatus, Payload: co.Raw,
+	})
+	s.next = ""
+	return s.commit(ctx, checkpoint.ResourceCompany, true)
+}
+
+func (s *syncRun) employees(ctx context.Context, pos checkpoint.Position) error {
+	start := 1
+	if pos.Cursor != "" {
+		n, err := strconv.Atoi(pos.Cursor)
+		if err != nil || n < 1 {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "unreadable employees cursor; starting over", slog.String("cursor", pos.Cursor))
+		} else {
+			start = n
+		}
+	}
+	fetch := func(ctx context.Context, page int) iter.Seq2[gusto.Page[gusto.Employee], error] {
+		return s.h.cfg.API.Employees(ctx, s.h.cfg.Tokens, s.a.Company, gusto.PageOptions{Page: page, Per: s.h.cfg.PageSize})
+	}
+	toRow := func(e *gusto.Employee) checkpoint.Row {
+		return &checkpoint.EmployeeRow{UUID: e.UUID, FirstName: e.FirstName, LastName: e.LastName, Email: e.Email,
+			Terminated: e.Terminated, Version: e.Version, Payload: e.Raw}
+	}
+	if err := walk(ctx, s, checkpoint.ResourceEmployees, start, fetch, toRow, strconv.Itoa); err != nil {
+		return err
+	}
+	return s.commit(ctx, checkpoint.ResourceEmployees, true)
+}
+
+// Payroll history is walked in windows of a year (Gusto's longest), from
+// PayrollHistory years ago to two months ahead (Gusto allows three), every
+// processing status and payroll type, by pay-period start date, ascending:
+// consecutive windows partition the history. The cursor is
+// "<window start>/<next page>".
+func (s *syncRun) payrolls(ctx context.Context, pos checkpoint.Position) error {
+	today := s.h.now().UTC()
+	horizon := today.AddDate(0, 2, 0)
+	from := time.Date(today.Year()-s.h.cfg.PayrollHistory, today.Month(), 1, 0, 0, 0, 0, time.UTC)
+	page := 1
+	if pos.Cursor != "" {
+		w, p, ok := parsePayrollCursor(pos.Cursor)
+		if !ok {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "unreadable payrolls cursor; starting over", slog.String("cursor", pos.Cursor))
+		} else {
+			from, page = w, p
+		}
+	}
+	for w := from; !w.After(horizon); w = w.AddDate(1, 0, 0) {
+		end := w.AddDate(1, 0, -1)
+		if end.After(horizon) {
+			end = horizon
+		}
+		opts := gusto.PayrollOptions{
+			StartDate:          w.Format(time.DateOnly),
+			EndDate:            end.Format(time.DateOnly),
+			ProcessingStatuses: []string{"processed", "unprocessed"},
+			PayrollTypes:       []string{"regular", "off_cycle", "external"},
+			Include:            []string{"totals"},
+			SortOrder:          "asc",
+		}
+		fetch := func(ctx context.Context, page int) iter.Seq2[gusto.Page[gusto.Payroll], error] {
+			o := opts
+			o.PageOptions = gusto.PageOptions{Page: page, Per: s.h.cfg.PageSize}
+			return s.h.cfg.API.Payrolls(ctx, s.h.cfg.Tokens, s.a.Company, o)
+		}
+		toRow := func(p *gusto.Payroll) checkpoint.Row {
+			return &checkpoint.PayrollRow{UUID: p.UUID, CheckDate: p.CheckDate, Processed: p.Processed, OffCycle: p.OffCycle,
+				PayPeriodStart: p.PayPeriod.StartDate, PayPeriodEnd: p.PayPeriod.EndDate, Payload: p.Raw}
+		}
+		window := w.Format(time.DateOnly)
+		cursor := func(page int) string { return window + "/" + strconv.Itoa(page) }
+		if err := walk(ctx, s, checkpoint.ResourcePayrolls, page, fetch, toRow, cursor); err != nil {
+			return err
+		}
+		page = 1
+		s.next = w.AddDate(1, 0, 0).Format(time.DateOnly) + "/1"
+		if len(s.rows) >= s.h.cfg.BatchSize {
+			if err := s.commit(ctx, checkpoint.ResourcePayrolls, false); err != nil {
+				return err
+			}
+		}
+		if s.h.draining() {
+			if err := s.commitPartial(ctx, checkpoint.ResourcePayrolls); err != nil {
+				return err
+			}
+			return errDraining
+		}
+	}
+	return s.commit(ctx, checkpoint.ResourcePayrolls, true)
+}
+
+func parsePayrollCursor(c string) (time.Time, int, bool) {
+	d, p, ok := strings.Cut(c, "/")
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	w, err := time.Parse(time.DateOnly, d)
+	if err != nil {
+		return time.Time{}, 0, false
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 {
+		return time.Time{}, 0, false
+	}
+	return w, n, true
+}
+
+// walk fetches pages from start until the last one, appending their rows
+// to the batch and committing whenever it holds BatchSize records (at a
+// page boundary, so the checkpoint is the next page). A transient failure
+// is retried from the failed page without losing the batch. When the
+// worker drains, walk commits what it has and returns errDraining. It
+// returns nil after the last page, leaving the tail of the batch for the
+// caller to commit.
+func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start int,
+	fetch func(context.Context, int) iter.Seq2[gusto.Page[T], error], toRow func(*T) checkpoint.Row, cursor func(int) string) error {
+	page, tries := start, 0
+	for {
+		var ferr error
+		for p, err := range fetch(ctx, page) {
+			if err != nil {
+				ferr = err
+				break
+			}
+			tries = 0
+			for i := range p.Items {
+				s.rows = append(s.rows, toRow(&p.Items[i]))
+			}
+			page = p.Number + 1
+			s.next = cursor(page)
+			if p.Last {
+				return nil
+			}
+			if s.h.draining() {
+				if err := s.commitPartial(ctx, r); err != nil {
+					return err
+				}
+				return errDraining
+			}
+			if len(s.rows) >= s.h.cfg.BatchSize {
+				if err := s.commit(ctx, r, false); err != nil {
+					return err
+				}
+			}
+		}
+		if ferr == nil {
+			return nil
+		}
+		tries++
+		if err := s.backoff(ctx, ferr, tries); err != nil {
+			if errors.Is(err, errDraining) {
+				if cerr := s.commitPartial(ctx, r); cerr != nil {
+					return cerr
+				}
+			}
+			return err
+		}
+	}
+}
+
+// retrying calls fn until it succeeds, fails for good, or the transient
+// failures run out (see backoff).
+func (s *syncRun) retrying(ctx context.Context, fn func() error) error {
+	for tries := 1; ; tries++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if err := s.backoff(ctx, err, tries); err != nil {
+			return err
+		}
+	}
+}
+
+// backoff decides whether a failed request is tried again inside the
+// attempt: only transient failures (429, 5xx, transport), at most
+// PageAttempts times, waiting Retry-After when Gusto sent one (up to
+// MaxInlineWait) or exponential backoff with jitter. It returns nil after
+// waiting, or the error that ends the attempt.
+func (s *syncRun) backoff(ctx context.Context, err error, tries int) error {
+	if ctx.Err() != nil || !gusto.Transient(err) || tries >= s.h.cfg.PageAttempts {
+		return err
+	}
+	wait := gusto.RetryAfter(err)
+	if wait > s.h.cfg.MaxInlineWait {
+		return err
+	}
+	if wait <= 0 {
+		wait = backoff(tries-1, s.h.cfg.PageBackoff, s.h.cfg.PageBackoffMax, rand.Float64())
+	}
+	reason := retryReason(err)
+	s.h.cfg.Metrics.pageRetry(reason)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "gusto request failed; retrying", slog.String("reason", reason),
+		slog.Int("try", tries), slog.Duration("wait", wait), slog.String("error", err.Error()))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return err
+	case <-s.h.drainCh:
+		// Shutting down: commit what we have rather than wait.
+		return errors.Join(errDraining, err)
+	case <-t.C:
+		return nil
+	}
+}
+
+func retryReason(err error) string {
+	var rl *gusto.RateLimitedError
+	var se *gusto.ServerError
+	switch {
+	case errors.As(err, &rl):
+		return "rate_limited"
+	case errors.As(err, &se):
+		return "server_error"
+	}
+	return "transport"
+}
+
+// commit stores the batch with its checkpoint (done marks the resource
+// finished) and empties it.
+func (s *syncRun) commit(ctx context.Context, r checkpoint.Resource, done bool) error {
+	n := s.batches + 1
+	if hook := s.h.cfg.Hooks.BeforeCommit; hook != nil {
+		hook(ctx, s.a.RunID, s.a.Epoch, r, n)
+	}
+	began := s.h.now()
+	// A commit is short and must not be torn by a shutdown's cancellation:
+	// it runs to its end (bounded) even when ctx ends meanwhile.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	res, err := s.a.Commit(cctx, checkpoint.Batch{Resource: r, Rows: s.rows, Next: s.next, Done: done})
+	if err != nil {
+		return err
+	}
+	took := s.h.now().Sub(began)
+	s.batches = n
+	s.records += int64(res.Records)
+	s.changed += res.Changed
+	s.tracker.committed(s.h.now())
+	s.h.cfg.Metrics.batch(r, res, took)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "batch committed", slog.Int("batch", n), slog.String("resource", string(r)),
+		slog.Int("records", res.Records), slog.Int64("changed", res.Changed), slog.Int64("resource_records", res.Position.Records),
+		slog.String("cursor", res.Position.Cursor), slog.Bool("done", done), slog.Duration("took", took))
+	clear(s.rows)
+	s.rows = s.rows[:0]
+	return nil
+}
+
+// commitPartial commits the rows fetched so far (a shutdown is under way);
+// nothing when the batch is empty.
+func (s *syncRun) commitPartial(ctx context.Context, r checkpoint.Resource) error {
+	if len(s.rows) == 0 {
+		return nil
+	}
+	return s.commit(ctx, r, false)
+}
