@@ -535,6 +535,12 @@ func TestSkew(t *testing.T) {
 			if got := metricValue(t, m.metrics.skew); (got-offset.Seconds()) > 2 || (got-offset.Seconds()) < -2 {
 				t.Fatalf("skew metric %v", got)
 			}
+			suiteMu.Lock()
+			loud := strings.Contains(suiteLogs.String(), `"level":"ERROR","msg":"clock skew with gusto above threshold`)
+			suiteMu.Unlock()
+			if !loud {
+				t.Fatal("a 90 s skew was not logged at error level")
+			}
 			t.Logf("offset %s: %d calls, %d refreshes, measured skew %s, no 401", offset, calls, n.Refreshes, m.Skew().Round(time.Millisecond))
 		})
 	}
