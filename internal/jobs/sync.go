@@ -243,16 +243,16 @@ func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start i
 			if p.Last {
 				return nil
 			}
+			if len(s.rows) >= s.h.cfg.BatchSize {
+				if err := s.commit(ctx, r, false); err != nil {
+					return err
+				}
+			}
 			if s.h.draining() {
 				if err := s.commitPartial(ctx, r); err != nil {
 					return err
 				}
 				return errDraining
-			}
-			if len(s.rows) >= s.h.cfg.BatchSize {
-				if err := s.commit(ctx, r, false); err != nil {
-					return err
-				}
 			}
 		}
 		if ferr == nil {

@@ -1,0 +1,282 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/pgtest"
+	"github.com/gustosync/gustosync/internal/ratelimit"
+	"github.com/gustosync/gustosync/internal/redistest"
+	"github.com/gustosync/gustosync/internal/tokens"
+)
+
+const (
+	clientID     = "gustosync-test"
+	clientSecret = "test-client-secret-0123456789"
+	redirectURI  = "https://gustosync.test/oauth/callback"
+)
+
+// env is one test's world: the simulator over loopback HTTP, a private
+// PostgreSQL database and Redis, and the real token manager, Gusto client
+// and checkpoint store the worker wires.
+type env struct {
+	t       testing.TB
+	sim     *gustosim.Sim
+	db      *pgtest.DB
+	redis   *redistest.Server
+	store   *tokens.Store
+	manager *tokens.Manager
+	client  *gusto.Client
+	cps     *checkpoint.Store
+	logs    *syncBuffer
+}
+
+type envOptions struct {
+	sim       gustosim.Config
+	rateLimit int // GUSTO_RATE_LIMIT; 0 = no limiter
+}
+
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	e := &env{t: t, logs: &syncBuffer{}}
+	o.sim.ClientID, o.sim.ClientSecret, o.sim.RedirectURI = clientID, clientSecret, redirectURI
+	if o.sim.Seed == 0 {
+		o.sim.Seed = 7
+	}
+	sim, err := gustosim.New(o.sim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim = sim
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	e.db = pgtest.New(t)
+	e.redis = redistest.Start(t)
+
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	keys, err := config.ParseKeys("k1:" + base64.StdEncoding.EncodeToString(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := tokens.NewKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = tokens.NewStore(e.db.Gorm, ring)
+	var limiter gusto.Limiter
+	if o.rateLimit > 0 {
+		l, err := ratelimit.New(e.redis.Client(), ratelimit.Options{PerMinute: o.rateLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		limiter = l
+	}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var m *tokens.Manager
+	e.client, err = gusto.New(gusto.Options{
+		BaseURL: srv.URL, ClientID: clientID, ClientSecret: clientSecret, RedirectURI: redirectURI,
+		Limiter: limiter, Logger: log,
+		OnSkew: func(d time.Duration) {
+			if m != nil {
+				m.ObserveSkew(d)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = tokens.New(tokens.Config{Store: e.store, Refresher: e.client, Redis: e.redis.Client(), WorkerID: "test", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.manager = m
+	e.cps = checkpoint.NewStore(e.db.SQL, checkpoint.Options{})
+	return e
+}
+
+// handler returns a sync handler over the env; mod adjusts its config.
+func (e *env) handler(mod func(*jobs.Config)) *jobs.Handler {
+	e.t.Helper()
+	cfg := jobs.Config{
+		API: e.client, Tokens: e.manager, Checkpoints: e.cps, Reauth: e.store, WorkerID: "w-" + uuid.NewString()[:8],
+		BatchSize: 500, PageBackoff: 5 * time.Millisecond, PageBackoffMax: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	h, err := jobs.NewHandler(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return h
+}
+
+// company creates a company at the simulator and stores its tokens.
+func (e *env) company(employees, payrolls int, scopes []string) string {
+	e.t.Helper()
+	g, err := e.sim.CreateCompany(gustosim.CompanyOptions{Employees: employees, Payrolls: payrolls, Scopes: scopes})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.store.Put(context.Background(), tokens.Grant{
+		CompanyUUID: g.CompanyUUID, AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken,
+		ExpiresIn: g.Token.ExpiresIn, CreatedAt: g.Token.CreatedAt,
+	}, "test"); err != nil {
+		e.t.Fatal(err)
+	}
+	return g.CompanyUUID
+}
+
+func task(t testing.TB, company, run string) *asynq.Task {
+	t.Helper()
+	tk, err := jobs.NewSyncTask(company, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var tables = map[string]string{"company": "gusto_companies", "employees": "gusto_employees", "payrolls": "gusto_payrolls"}
+
+// assertExact checks that the stored rows of every resource equal the
+// simulator's dataset: same count, same set of uuids, same JSON (compared
+// after normalization, since jsonb reorders keys), via one checksum each.
+func assertExact(t testing.TB, db *sql.DB, sim *gustosim.Sim, company string) {
+	t.Helper()
+	for _, resource := range []string{"company", "employees", "payrolls"} {
+		records, err := sim.Records(company, resource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]string, len(records))
+		for i, r := range records {
+			want[i] = normalize(t, r)
+		}
+		where := "company_uuid = $1"
+		if resource == "company" {
+			where = "uuid = $1"
+		}
+		rows, err := db.Query(`SELECT payload::text FROM `+tables[resource]+` WHERE `+where, company)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, normalize(t, json.RawMessage(p)))
+		}
+		rows.Close()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d rows stored, simulator has %d", resource, len(got), len(want))
+		}
+		if g, w := checksum(got), checksum(want); g != w {
+			t.Fatalf("%s: checksum of stored rows %s differs from the simulator's %s", resource, g, w)
+		}
+	}
+}
+
+// normalize re-encodes JSON with sorted keys and numbers kept as written.
+func normalize(t testing.TB, raw json.RawMessage) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("payload is not JSON: %v", err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func checksum(docs []string) string {
+	docs = slices.Clone(docs)
+	sort.Strings(docs)
+	h := sha256.New()
+	for _, d := range docs {
+		io.WriteString(h, d)
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func totalRecords(t testing.TB, sim *gustosim.Sim, company string) int64 {
+	var n int64
+	for _, r := range []string{"employees", "payrolls"} {
+		c, _, err := sim.Checksum(company, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int64(c)
+	}
+	return n
+}
+
+type runRow struct {
+	Status           string
+	Records, Changed int64
+	Attempts         int
+	Error            string
+}
+
+func readRun(t testing.TB, db *sql.DB, run string) runRow {
+	t.Helper()
+	var r runRow
+	if err := db.QueryRow(`SELECT status, records_synced, rows_changed, attempts, error FROM sync_runs WHERE id = $1`, run).
+		Scan(&r.Status, &r.Records, &r.Changed, &r.Attempts, &r.Error); err != nil {
+		t.Fatalf("run %s: %v", run, err)
+	}
+	return r
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,325 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/tokens"
+)
+
+func TestSyncIsExactAndASecondRunWritesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}})
+	ctx := testCtx(t, time.Minute)
+	company := e.company(1234, 300, nil)
+	h := e.handler(nil)
+
+	run := uuid.NewString()
+	if err := h.ProcessTask(ctx, task(t, company, run)); err != nil {
+		t.Fatal(err)
+	}
+	assertExact(t, e.db.SQL, e.sim, company)
+	total := totalRecords(t, e.sim, company)
+	r := readRun(t, e.db.SQL, run)
+	if r.Status != "succeeded" || r.Records != total+1 || r.Changed != total+1 || r.Attempts != 1 {
+		t.Fatalf("first run: %+v, want succeeded with %d records", r, total+1)
+	}
+	if served := e.sim.Counters().RecordsServed[company]; served != total {
+		t.Fatalf("simulator served %d records for %d", served, total)
+	}
+
+	// A later run of the unchanged company fetches everything again and
+	// writes nothing new.
+	run2 := uuid.NewString()
+	if err := h.ProcessTask(ctx, task(t, company, run2)); err != nil {
+		t.Fatal(err)
+	}
+	if r := readRun(t, e.db.SQL, run2); r.Status != "succeeded" || r.Changed != 0 || r.Records != total+1 {
+		t.Fatalf("second run: %+v, want succeeded, %d records, 0 changed", r, total+1)
+	}
+	assertExact(t, e.db.SQL, e.sim, company)
+
+	// A finished run delivered again (a duplicate) is a no-op.
+	if err := h.ProcessTask(ctx, task(t, company, run2)); err != nil {
+		t.Fatalf("duplicate of a finished run: %v", err)
+	}
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"batch committed"`) && (!strings.Contains(line, `"company":"`+company) || !strings.Contains(line, `"run":"`) || !strings.Contains(line, `"batch":`)) {
+			t.Fatalf("batch log line without company, run and batch: %s", line)
+		}
+	}
+}
+
+func TestZombieAttemptIsFenced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}})
+	ctx := testCtx(t, time.Minute)
+	company := e.company(3000, 50, nil)
+	run := uuid.NewString()
+	tk := task(t, company, run)
+
+	// The first attempt stops before its third commit, as a worker whose
+	// lease expired mid-batch would; asynq runs the task again meanwhile.
+	paused, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	zombie := e.handler(func(c *jobs.Config) {
+		c.Hooks.BeforeCommit = func(ctx context.Context, _ string, epoch int64, r checkpoint.Resource, batch int) {
+			if batch == 3 {
+				once.Do(func() { close(paused) })
+				<-release
+			}
+		}
+	})
+	zombieErr := make(chan error, 1)
+	go func() { zombieErr <- zombie.ProcessTask(ctx, tk) }()
+	select {
+	case <-paused:
+	case <-ctx.Done():
+		t.Fatal("first attempt never reached its third batch")
+	}
+	fresh := e.handler(nil)
+	if err := fresh.ProcessTask(ctx, tk); err != nil {
+		t.Fatalf("second attempt: %v", err)
+	}
+	close(release)
+	select {
+	case err := <-zombieErr:
+		if err != nil {
+			t.Fatalf("fenced attempt returned %v, want nil (stop quietly)", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("fenced attempt did not stop")
+	}
+	if !strings.Contains(e.logs.String(), "attempt fenced by a newer one") {
+		t.Fatal("no fenced log line")
+	}
+	assertExact(t, e.db.SQL, e.sim, company)
+	r := readRun(t, e.db.SQL, run)
+	if r.Status != "succeeded" || r.Attempts != 2 {
+		t.Fatalf("run after the zombie: %+v", r)
+	}
+	// The second attempt resumed from the first one's two batches.
+	total := totalRecords(t, e.sim, company)
+	if served := e.sim.Counters().RecordsServed[company]; served > total+500 {
+		t.Fatalf("served %d records for %d: more than one batch fetched twice", served, total)
+	}
+}
+
+func TestDrainCommitsAndResumes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}})
+	ctx := testCtx(t, time.Minute)
+	company := e.company(2500, 40, nil)
+	run := uuid.NewString()
+	tk := task(t, company, run)
+
+	var h *jobs.Handler
+	h = e.handler(func(c *jobs.Config) {
+		c.Hooks.BeforeCommit = func(_ context.Context, _ string, _ int64, _ checkpoint.Resource, batch int) {
+			if batch == 2 {
+				h.Drain() // SIGTERM arrives while batch 2 is being committed
+			}
+		}
+	})
+	err := h.ProcessTask(ctx, tk)
+	var re *jobs.RetryError
+	if !errors.As(err, &re) || re.Failure || re.Delay > time.Second {
+		t.Fatalf("drained attempt: %v, want an uncounted prompt retry", err)
+	}
+	var cursor string
+	var records int64
+	if err := e.db.SQL.QueryRow(`SELECT cursor, records FROM sync_checkpoints WHERE company_uuid = $1 AND resource = 'employees'`, company).Scan(&cursor, &records); err != nil {
+		t.Fatal(err)
+	}
+	stored := count(t, e, `SELECT count(*) FROM gusto_employees WHERE company_uuid = $1`, company)
+	if records != 500 || stored != records || cursor != "6" {
+		t.Fatalf("after drain: checkpoint %q/%d, %d rows stored; want page 6, 500 records, rows = checkpoint", cursor, records, stored)
+	}
+	if r := readRun(t, e.db.SQL, run); r.Status != "pending" {
+		t.Fatalf("drained run status %s", r.Status)
+	}
+	// A new task after Drain goes straight back to the queue.
+	if err := h.ProcessTask(ctx, tk); !errors.As(err, &re) || re.Failure {
+		t.Fatalf("task taken while draining: %v", err)
+	}
+
+	if err := e.handler(nil).ProcessTask(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	assertExact(t, e.db.SQL, e.sim, company)
+	if served, total := e.sim.Counters().RecordsServed[company], totalRecords(t, e.sim, company); served != total {
+		t.Fatalf("served %d for %d records: the drain lost fetched records", served, total)
+	}
+}
+
+func TestTransientErrorsAndRateLimits(t *testing.T) {
+	t.Parallel()
+	// 10% injected 5xx, and a limit of 8 requests per second window that
+	// the client does not pace for: 429s with Retry-After are waited inline.
+	e := newEnv(t, envOptions{sim: gustosim.Config{ErrorRate: 0.1, RateLimit: 8, RateWindow: time.Second}})
+	ctx := testCtx(t, 2*time.Minute)
+	company := e.company(1500, 200, nil)
+	run := uuid.NewString()
+	if err := e.handler(nil).ProcessTask(ctx, task(t, company, run)); err != nil {
+		t.Fatal(err)
+	}
+	assertExact(t, e.db.SQL, e.sim, company)
+	c := e.sim.Counters()
+	if c.InjectedErrors == 0 || c.RateLimited == 0 {
+		t.Fatalf("the test injected nothing: %+v", c)
+	}
+	if status, _, err := e.store.CompanyStatus(ctx, company); err != nil || status != tokens.StatusActive {
+		t.Fatalf("company status %s %v after transient errors", status, err)
+	}
+	if r := readRun(t, e.db.SQL, run); r.Status != "succeeded" || r.Attempts != 1 {
+		t.Fatalf("run %+v", r)
+	}
+}
+
+func TestPersistentOutageGoesBackToAsynq(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}})
+	ctx := testCtx(t, time.Minute)
+	company := e.company(1200, 10, nil)
+	mod := func(c *jobs.Config) {
+		c.PageAttempts = 3
+		c.Hooks.BeforeCommit = func(context.Context, string, int64, checkpoint.Resource, int) {
+			e.sim.Update(func(c *gustosim.Config) { c.ErrorRate = 1 }) // Gusto goes down after the first batch
+		}
+	}
+	run := uuid.NewString()
+	err := e.handler(mod).ProcessTask(ctx, task(t, company, run))
+	var re *jobs.RetryError
+	if !errors.As(err, &re) || re.Failure {
+		t.Fatalf("outage after progress: %v, want a retry that does not count", err)
+	}
+	if r := readRun(t, e.db.SQL, run); r.Status != "pending" || r.Records == 0 || r.Error == "" {
+		t.Fatalf("run %+v, want pending with progress and the error", r)
+	}
+	// Without progress, the attempt counts.
+	err = e.handler(func(c *jobs.Config) { c.PageAttempts = 2 }).ProcessTask(ctx, task(t, company, run))
+	if !errors.As(err, &re) || !re.Failure || !jobs.IsFailure(err) {
+		t.Fatalf("outage without progress: %v, want a counted retry", err)
+	}
+	// Gusto comes back: the run resumes and completes exactly.
+	e.sim.Update(func(c *gustosim.Config) { c.ErrorRate = 0 })
+	if err := e.handler(nil).ProcessTask(ctx, task(t, company, run)); err != nil {
+		t.Fatal(err)
+	}
+	assertExact(t, e.db.SQL, e.sim, company)
+	if status, _, _ := e.store.CompanyStatus(ctx, company); status != tokens.StatusActive {
+		t.Fatalf("company %s after an outage", status)
+	}
+}
+
+func TestTerminalErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}})
+	ctx := testCtx(t, time.Minute)
+	h := e.handler(nil)
+
+	t.Run("missing scope", func(t *testing.T) {
+		company := e.company(10, 10, []string{"companies:read", "employees:read"})
+		run := uuid.NewString()
+		err := h.ProcessTask(ctx, task(t, company, run))
+		if !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("403 on payrolls: %v, want SkipRetry", err)
+		}
+		status, reason, err := e.store.CompanyStatus(ctx, company)
+		if err != nil || status != tokens.StatusNeedsReauth || !strings.Contains(reason, "403") {
+			t.Fatalf("company %s (%q) %v, want needs_reauth naming the 403", status, reason, err)
+		}
+		if r := readRun(t, e.db.SQL, run); r.Status != "failed" {
+			t.Fatalf("run %+v", r)
+		}
+	})
+	t.Run("revoked", func(t *testing.T) {
+		company := e.company(10, 10, nil)
+		if err := e.sim.Revoke(company); err != nil {
+			t.Fatal(err)
+		}
+		run := uuid.NewString()
+		err := h.ProcessTask(ctx, task(t, company, run))
+		// Either the refresh after the 401 is refused (the manager marks the
+		// company) or the retried call is refused again (the handler does).
+		if !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("revoked grant: %v, want SkipRetry", err)
+		}
+		if status, _, _ := e.store.CompanyStatus(ctx, company); status != tokens.StatusNeedsReauth {
+			t.Fatalf("company %s", status)
+		}
+	})
+	t.Run("no tokens", func(t *testing.T) {
+		err := h.ProcessTask(ctx, task(t, uuid.NewString(), uuid.NewString()))
+		if !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("unknown company: %v", err)
+		}
+	})
+	t.Run("malformed payload", func(t *testing.T) {
+		err := h.ProcessTask(ctx, asynq.NewTask(jobs.TypeSyncCompany, []byte(`{"company_uuid":"nope","run_id":"x"}`)))
+		var pe *jobs.PayloadError
+		if !errors.Is(err, asynq.SkipRetry) || !errors.As(err, &pe) || pe.Field != "company_uuid" {
+			t.Fatalf("malformed payload: %v", err)
+		}
+	})
+	t.Run("run of another company", func(t *testing.T) {
+		company := e.company(1, 1, nil)
+		run := uuid.NewString()
+		if err := h.ProcessTask(ctx, task(t, company, run)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.ProcessTask(ctx, task(t, e.company(1, 1, nil), run)); !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("run id reused for another company: %v", err)
+		}
+	})
+}
+
+func TestOneSyncPerCompany(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}})
+	ctx := testCtx(t, time.Minute)
+	company := e.company(600, 10, nil)
+	// Run A holds the company (claimed, heartbeat fresh).
+	runA := uuid.NewString()
+	a, err := e.cps.Claim(ctx, runA, company, "other-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runB := uuid.NewString()
+	err = e.handler(nil).ProcessTask(ctx, task(t, company, runB))
+	var re *jobs.RetryError
+	var busy *checkpoint.BusyError
+	if !errors.As(err, &re) || re.Failure || re.Delay <= 0 || !errors.As(err, &busy) {
+		t.Fatalf("second run while the first holds the company: %v, want an uncounted delayed retry", err)
+	}
+	if served := e.sim.Counters().RecordsServed[company]; served != 0 {
+		t.Fatalf("the refused run fetched %d records", served)
+	}
+	// Once A ends, B runs.
+	if err := a.Finish(ctx, checkpoint.StatusSucceeded, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.handler(nil).ProcessTask(ctx, task(t, company, runB)); err != nil {
+		t.Fatal(err)
+	}
+	assertExact(t, e.db.SQL, e.sim, company)
+}
+
+func count(t testing.TB, e *env, q string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := e.db.SQL.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
