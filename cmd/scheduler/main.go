@@ -87,7 +87,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[
 	}
 	var ue *usageError
 	var ce *config.Error
-	var na *scheduler.NotActiveError
 	var uc *scheduler.UnknownCompanyError
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -95,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "scheduler: %v (see scheduler --help)\n", ue)
 		return exitUsage
-	case errors.As(err, &ce), errors.As(err, &na), errors.As(err, &uc):
+	case errors.As(err, &ce), errors.As(err, &uc):
 		fmt.Fprintf(stderr, "scheduler: %v\n", err)
 		return exitUsage
 	}

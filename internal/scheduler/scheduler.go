@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/jobs"
 )
 
 // Enqueuer puts tasks on the queue. *asynq.Client implements it; it must be
@@ -208,7 +210,7 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 }
 
 // EnqueueCompany enqueues a sync of company now, outside its schedule (an
-// operator's "sync now"). It refuses a company that is not onboarded
+// operator's "sync now"), on the critical queue. It refuses a company that is not onboarded
 // (*UnknownCompanyError) or not active (*NotActiveError). Its task id is one
 // per company per second, so a repeated command in the same second enqueues
 // once (Result.Duplicates is then 1). It does not move the company's
@@ -246,7 +248,8 @@ func (s *Scheduler) EnqueueAll(ctx context.Context) (Result, error) {
 
 func (s *Scheduler) enqueueManual(ctx context.Context, items []due, now time.Time) (Result, error) {
 	start := time.Now()
-	res, err := s.enqueue(ctx, items, func(d *due) string { return manualTaskID(d.company, now) })
+	res, err := s.enqueue(ctx, items, func(d *due) string { return manualTaskID(d.company, now) },
+		asynq.Queue(jobs.QueueCritical)) // a person is waiting
 	res.Enqueue = time.Since(start)
 	if err != nil {
 		return res, &EnqueueError{Failed: res.Failed, Total: len(items), Err: err}
@@ -258,7 +261,7 @@ func (s *Scheduler) enqueueManual(ctx context.Context, items []due, now time.Tim
 // goroutines, recording each outcome in the item, and returns the counts and
 // the first failure. The task is retained for the item's interval after it
 // finishes, so its id stays taken at least until the window ends.
-func (s *Scheduler) enqueue(ctx context.Context, items []due, taskID func(*due) string) (Result, error) {
+func (s *Scheduler) enqueue(ctx context.Context, items []due, taskID func(*due) string, opts ...asynq.Option) (Result, error) {
 	res := Result{Due: len(items)}
 	if len(items) == 0 {
 		return res, nil
@@ -269,7 +272,7 @@ func (s *Scheduler) enqueue(ctx context.Context, items []due, taskID func(*due) 
 		wg.Go(func() {
 			for i := range work {
 				d := &items[i]
-				d.err = s.enqueueOne(ctx, d.company, taskID(d), d.interval)
+				d.err = s.enqueueOne(ctx, d.company, taskID(d), d.interval, opts)
 				if errors.Is(d.err, asynq.ErrTaskIDConflict) {
 					d.err, d.dup = nil, true
 				}
@@ -304,8 +307,8 @@ func (s *Scheduler) enqueue(ctx context.Context, items []due, taskID func(*due) 
 	return res, first
 }
 
-func (s *Scheduler) enqueueOne(ctx context.Context, company, id string, retention time.Duration) error {
-	task, err := syncTask(company, RunID(id))
+func (s *Scheduler) enqueueOne(ctx context.Context, company, id string, retention time.Duration, opts []asynq.Option) error {
+	task, err := syncTask(company, RunID(id), opts...)
 	if err != nil {
 		return fmt.Errorf("scheduler: build task for company %s: %w", company, err)
 	}

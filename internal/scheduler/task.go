@@ -1,18 +1,15 @@
 package scheduler
 
 import (
-	"encoding/json"
-
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/jobs"
 )
 
-// syncTask builds the sync:company task for company and run.
-// TEMPORARY: replaced by jobs.NewSyncTask when internal/jobs lands.
-func syncTask(company string, runID uuid.UUID) (*asynq.Task, error) {
-	b, err := json.Marshal(map[string]string{"company_uuid": company, "run_id": runID.String()})
-	if err != nil {
-		return nil, err
-	}
-	return asynq.NewTask("sync:company", b), nil
+// syncTask builds the sync:company task for company and run through
+// internal/jobs (payload, queue, retries, timeout). The task id and the
+// retention are set at enqueue time and override the task's defaults.
+func syncTask(company string, runID uuid.UUID, opts ...asynq.Option) (*asynq.Task, error) {
+	return jobs.NewSyncTask(company, runID.String(), opts...)
 }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/postgres"
+	"github.com/gustosync/gustosync/internal/scheduler"
+)
+
+// syncConfig is what `sync now` reads from the environment.
+type syncConfig struct {
+	config.Database
+	config.Redis
+	// Interval is the retention of the enqueued task, as for scheduled ones.
+	Interval time.Duration `env:"SYNC_INTERVAL" envDefault:"1h"`
+}
+
+// setupSyncNow is `gustosync sync now UUID`: enqueue a sync of one company
+// at once, on the critical queue, outside its schedule. A second call in the
+// same second enqueues nothing more.
+func setupSyncNow(fs *flag.FlagSet, e *env) runFunc {
+	return func(ctx context.Context, args []string) error {
+		company, err := oneCompany(args)
+		if err != nil {
+			return err
+		}
+		var cfg syncConfig
+		if err := e.config(&cfg); err != nil {
+			return err
+		}
+		if cfg.Interval <= 0 {
+			return &config.Error{Var: "SYNC_INTERVAL", Reason: "must be positive"}
+		}
+		opt, err := cfg.Redis.ConnOpt()
+		if err != nil {
+			return err
+		}
+		db, err := openDB(ctx, e, 2)
+		if err != nil {
+			return err
+		}
+		defer postgres.Close(db)
+		sqlDB, err := db.DB()
+		if err != nil {
+			return err
+		}
+		client := asynq.NewClient(opt)
+		defer client.Close()
+		s, err := scheduler.New(sqlDB, client, scheduler.Config{Interval: cfg.Interval, Logger: e.log})
+		if err != nil {
+			return err
+		}
+		res, err := s.EnqueueCompany(ctx, company)
+		var uc *scheduler.UnknownCompanyError
+		if errors.As(err, &uc) {
+			return usagef("no company %s is onboarded", company)
+		}
+		if err != nil {
+			return err
+		}
+		if res.Duplicates > 0 {
+			fmt.Fprintf(e.stdout, "a sync of %s was already enqueued this second\n", company)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "enqueued a sync of %s\n", company)
+		return nil
+	}
+}
