@@ -24,6 +24,10 @@ var commands = []command{
 	{"migrate status", "", "list the schema migrations and whether each is applied", setupMigrateStatus},
 	{"companies add", "", "store companies' Gusto token pairs (JSON on stdin or --file), encrypted", setupCompaniesAdd},
 	{"tokens rekey", "", "re-encrypt every stored token pair under the first key of TOKEN_ENCRYPTION_KEYS", setupTokensRekey},
+	{"companies list", "", "list companies: status, token expiry, last sync, rows, needs_reauth reason", setupCompaniesList},
+	{"companies pause", "UUID", "stop syncing a company until it is resumed", setupCompaniesPause},
+	{"companies resume", "UUID", "sync a paused company again", setupCompaniesResume},
+	{"sync now", "UUID", "enqueue a sync of one company now (critical queue)", setupSyncNow},
 }
 
 // command is one entry of the table.
