@@ -6,7 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gustosync/gustosync/internal/alerts"
 	"github.com/gustosync/gustosync/internal/jobs"
 	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/redistest"
@@ -443,4 +447,79 @@ func windowsByCompanyAny(t *testing.T, insp *asynq.Inspector) (map[string]int, i
 		}
 	}
 	return out, total
+}
+
+// TestAlertsFromTwoProcesses: two scheduler processes deliver the alert
+// outbox to a webhook that verifies every signature; each transition into
+// needs_reauth is received exactly once.
+func TestAlertsFromTwoProcesses(t *testing.T) {
+	db := pgtest.New(t)
+	rs := redistest.Start(t)
+	const secret = "webhook-signing-secret"
+	var mu sync.Mutex
+	got := map[string]int{} // event id -> deliveries
+	perCompany := map[string]int{}
+	bad := 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev alerts.Event
+		mu.Lock()
+		defer mu.Unlock()
+		if !alerts.Verify([]byte(secret), body, r.Header.Get(alerts.SignatureHeader)) || json.Unmarshal(body, &ev) != nil {
+			bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		got[ev.ID]++
+		perCompany[ev.CompanyUUID]++
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
+
+	ids := addCompanies(t, db, 6, "active")
+	vars := []string{
+		"DATABASE_URL=" + db.URL, "REDIS_URL=" + rs.URL, "HTTP_ADDR=127.0.0.1:0", "SCHEDULER_TICK=1s",
+		"ALERT_WEBHOOK_URL=" + hook.URL + "/alerts", "ALERT_WEBHOOK_SECRET=" + secret,
+	}
+	a := start(t, nil, vars...)
+	b := start(t, nil, vars...)
+	set := func(id, status string) {
+		t.Helper()
+		if _, err := db.SQL.Exec(`UPDATE gusto_auth_tokens SET status = $2, status_reason = 'test' WHERE company_uuid = $1`, id, status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids[:5] {
+		set(id, "needs_reauth")
+	}
+	set(ids[5], "paused") // not an alert
+	set(ids[0], "active") // reconnected…
+	set(ids[0], "needs_reauth")
+	waitFor(t, 60*time.Second, "6 alerts delivered", func() bool {
+		var n int
+		if err := db.SQL.QueryRow(`SELECT count(*) FROM alert_outbox WHERE status = 'delivered'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 6
+	})
+	a.stop(t)
+	b.stop(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if bad != 0 || len(got) != 6 {
+		t.Fatalf("%d events received (%d bad signatures), want 6", len(got), bad)
+	}
+	for id, n := range got {
+		if n != 1 {
+			t.Fatalf("event %s received %d times", id, n)
+		}
+	}
+	if perCompany[ids[0]] != 2 || perCompany[ids[5]] != 0 {
+		t.Fatalf("per company: %v", perCompany)
+	}
+	for _, p := range []*proc{a, b} {
+		if strings.Contains(p.log(), "/alerts") || strings.Contains(p.log(), secret) {
+			t.Fatal("a scheduler log holds the webhook URL or its secret")
+		}
+	}
 }
