@@ -523,3 +523,72 @@ func TestAlertsFromTwoProcesses(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkProcess10k starts one real scheduler process over 10,000 due
+// companies and reports how fast its first tick enqueues them all and the
+// process's peak resident memory. Run it without -race for real figures:
+//
+//	go test ./cmd/scheduler -run '^$' -bench Process10k -benchtime 1x
+func BenchmarkProcess10k(b *testing.B) {
+	const n = 10_000
+	db := pgtest.New(b)
+	rs := redistest.Start(b)
+	if _, err := db.SQL.Exec(`
+		INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes)
+		SELECT gen_random_uuid(), '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read'
+		FROM generate_series(1, $1)`, n); err != nil {
+		b.Fatal(err)
+	}
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr})
+	b.Cleanup(func() { _ = insp.Close() })
+	rdb := rs.Client()
+	for range b.N {
+		if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.SQL.Exec(`DELETE FROM company_schedules`); err != nil {
+			b.Fatal(err)
+		}
+		started := time.Now()
+		p := startB(b, "DATABASE_URL="+db.URL, "REDIS_URL="+rs.URL, "HTTP_ADDR=127.0.0.1:0", "SCHEDULER_TICK=1h", "LOG_LEVEL=info")
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			qi, err := insp.GetQueueInfo(jobs.QueueDefault)
+			if err == nil && qi.Pending == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("not all %d companies enqueued within 2 minutes; log:\n%s", n, p.log())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		took := time.Since(started)
+		rss := peakRSS(p.cmd.Process.Pid)
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		<-p.done
+		b.ReportMetric(float64(n)/took.Seconds(), "companies/s-incl-startup")
+		b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
+	}
+}
+
+// startB is start for benchmarks.
+func startB(b *testing.B, vars ...string) *proc {
+	b.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append([]string{childEnv + "=1", "PATH=" + os.Getenv("PATH")}, vars...)
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p, p
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	b.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}

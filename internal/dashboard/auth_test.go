@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -88,5 +89,37 @@ func TestReadOnlyAndCSRF(t *testing.T) {
 	}
 	if got := send(map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": rw.srv.URL}); got == http.StatusForbidden || got == http.StatusUnauthorized {
 		t.Errorf("same-origin POST refused: %d", got)
+	}
+}
+
+// TestCompaniesPageOrder: companies that need a person come first.
+func TestCompaniesPageOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	var ids []string
+	for _, st := range []string{"active", "paused", "needs_reauth", "active"} {
+		var id string
+		if err := e.db.SQL.QueryRow(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, status)
+			VALUES (gen_random_uuid(), '\x00', '\x00', 'k1', now(), $1) RETURNING company_uuid::text`, st).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	resp := e.get("/companies")
+	body, _ := io.ReadAll(resp.Body)
+	page := string(body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("companies page: %d", resp.StatusCode)
+	}
+	reauth, paused := strings.Index(page, `data-company="`+ids[2]), strings.Index(page, `data-company="`+ids[1])
+	a1, a2 := strings.Index(page, `data-company="`+ids[0]), strings.Index(page, `data-company="`+ids[3])
+	if reauth < 0 || paused < 0 || a1 < 0 || a2 < 0 || reauth > paused || paused > a1 || paused > a2 {
+		t.Fatalf("order: needs_reauth at %d, paused at %d, active at %d and %d", reauth, paused, a1, a2)
+	}
+	if got := e.get("/companies?status=bogus").StatusCode; got != http.StatusBadRequest {
+		t.Fatalf("bad status filter: %d", got)
+	}
+	filtered, _ := io.ReadAll(e.get("/companies?status=paused").Body)
+	if !strings.Contains(string(filtered), ids[1]) || strings.Contains(string(filtered), ids[0]) {
+		t.Fatal("status filter not applied")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gustosync/gustosync/internal/scheduler"
@@ -145,6 +146,19 @@ func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 		message(w, http.StatusInternalServerError, false, "Could not read the companies", "The database did not answer; see the dashboard's log.")
 		return
 	}
+	// Companies that need a person first: needs_reauth, then paused.
+	rank := map[string]int{"needs_reauth": 0, "paused": 1}
+	slices.SortStableFunc(list, func(x, y scheduler.Company) int {
+		rx, ok := rank[x.Status]
+		if !ok {
+			rx = 2
+		}
+		ry, ok := rank[y.Status]
+		if !ok {
+			ry = 2
+		}
+		return rx - ry
+	})
 	p := companiesPage{Title: "Companies", Now: a.cfg.Now(), Companies: list, Total: len(list)}
 	for _, c := range list {
 		switch c.Status {
