@@ -30,6 +30,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/jobs"
 )
 
 // typed are the kinds decoded strictly into k8s.io/api types.
@@ -735,22 +736,7 @@ func checkScaledObject(t *testing.T, r *render, so map[string]any) {
 	if min < 3 || max < min {
 		t.Errorf("ScaledObject replicas %v..%v: want at least 3 and max ≥ min", min, max)
 	}
-	triggers := list(path(so, "spec", "triggers"))
-	if len(triggers) != 1 {
-		t.Fatalf("ScaledObject has %d triggers, want the one on asynq's pending list", len(triggers))
-	}
-	tr := triggers[0]
-	md, _ := path(tr, "metadata").(map[string]any)
-	if typ := path(tr, "type"); typ != "redis" {
-		t.Errorf("trigger type %v, want redis (asynq's pending list is a Redis list)", typ)
-	}
-	if md["listName"] != "asynq:{default}:pending" {
-		t.Errorf("trigger listName %v, want asynq:{default}:pending", md["listName"])
-	}
-	if n, err := strconv.Atoi(fmt.Sprint(md["listLength"])); err != nil || n < 1 {
-		t.Errorf("trigger listLength %v: want a positive number (tasks per replica)", md["listLength"])
-	}
-	// The trigger reads the Redis the worker uses.
+	// The worker's Redis, as the trigger must read it.
 	var env map[string]string
 	for _, c := range worker.spec.Containers {
 		env, _, _ = containerEnv(t, r, c, varIndex(new(config.Worker)))
@@ -759,22 +745,45 @@ func checkScaledObject(t *testing.T, r *render, so map[string]any) {
 	if err := config.ParseFrom(&w, env); err != nil {
 		t.Fatalf("worker config: %v", err)
 	}
-	u := hostPort(t, w.Redis.URL, "6379")
-	if md["address"] != u {
-		t.Errorf("trigger address %v, but the worker's REDIS_URL is %s", md["address"], u)
-	}
 	opt, err := w.Redis.ConnOpt()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if db := fmt.Sprint(md["databaseIndex"]); db != strconv.Itoa(redisDB(opt)) {
-		t.Errorf("trigger databaseIndex %s, REDIS_URL's database %d", db, redisDB(opt))
+	addr := hostPort(t, w.Redis.URL, "6379")
+	hasPassword := w.Redis.Password != "" || strings.Contains(w.Redis.URL, "@")
+
+	// One trigger per queue the worker serves (jobs.Queues), on its
+	// pending list.
+	var lists, want []string
+	for q := range jobs.Queues {
+		want = append(want, "asynq:{"+q+"}:pending")
 	}
-	if w.Redis.Password != "" || strings.Contains(w.Redis.URL, "@") {
-		ref, _ := path(tr, "authenticationRef", "name").(string)
-		if !slices.ContainsFunc(r.custom["TriggerAuthentication"], func(m map[string]any) bool { return path(m, "metadata", "name") == ref }) {
-			t.Errorf("Redis has a password but the trigger's authenticationRef %q names no TriggerAuthentication", ref)
+	for _, tr := range list(path(so, "spec", "triggers")) {
+		md, _ := path(tr, "metadata").(map[string]any)
+		if typ := path(tr, "type"); typ != "redis" {
+			t.Errorf("trigger type %v, want redis (asynq's pending lists are Redis lists)", typ)
 		}
+		lists = append(lists, fmt.Sprint(md["listName"]))
+		if n, err := strconv.Atoi(fmt.Sprint(md["listLength"])); err != nil || n < 1 {
+			t.Errorf("trigger %v: listLength %v, want a positive number (tasks per replica)", md["listName"], md["listLength"])
+		}
+		if md["address"] != addr {
+			t.Errorf("trigger %v: address %v, but the worker's REDIS_URL is %s", md["listName"], md["address"], addr)
+		}
+		if db := fmt.Sprint(md["databaseIndex"]); db != strconv.Itoa(redisDB(opt)) {
+			t.Errorf("trigger %v: databaseIndex %s, REDIS_URL's database %d", md["listName"], db, redisDB(opt))
+		}
+		if hasPassword {
+			ref, _ := path(tr, "authenticationRef", "name").(string)
+			if !slices.ContainsFunc(r.custom["TriggerAuthentication"], func(m map[string]any) bool { return path(m, "metadata", "name") == ref }) {
+				t.Errorf("Redis has a password but trigger %v's authenticationRef %q names no TriggerAuthentication", md["listName"], ref)
+			}
+		}
+	}
+	slices.Sort(lists)
+	slices.Sort(want)
+	if !slices.Equal(lists, want) {
+		t.Errorf("ScaledObject watches %v; the worker serves %v", lists, want)
 	}
 }
 
