@@ -1,0 +1,126 @@
+package devstack
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Snapshot is the system's state as PostgreSQL holds it, for progress lines
+// and end conditions.
+type Snapshot struct {
+	// Companies counts gusto_auth_tokens rows; Active, NeedsReauth and Paused
+	// split them by status.
+	Companies, Active, NeedsReauth, Paused int
+	// Synced counts companies with at least one succeeded run.
+	Synced int
+	// MinVersion is the lowest token version among active companies (1 = never
+	// refreshed since onboarding; 3 = rotated at least twice).
+	MinVersion int64
+	// Rotated2 counts active companies whose tokens rotated at least twice.
+	Rotated2 int
+	// Refreshes counts committed refreshes (token_refresh_events outcome
+	// refreshed).
+	Refreshes int64
+	// Runs by status.
+	RunsSucceeded, RunsRunning, RunsPending, RunsFailed int
+	// Rows in the synced data tables.
+	CompanyRows, EmployeeRows, PayrollRows int64
+}
+
+// Records is the number of synced rows in all three tables.
+func (s Snapshot) Records() int64 { return s.CompanyRows + s.EmployeeRows + s.PayrollRows }
+
+// Snapshot reads the state in one round of queries.
+func (d *Database) Snapshot(ctx context.Context) (Snapshot, error) {
+	var s Snapshot
+	err := d.SQL.QueryRowContext(ctx, `
+SELECT
+  (SELECT count(*) FROM gusto_auth_tokens),
+  (SELECT count(*) FROM gusto_auth_tokens WHERE status = 'active'),
+  (SELECT count(*) FROM gusto_auth_tokens WHERE status = 'needs_reauth'),
+  (SELECT count(*) FROM gusto_auth_tokens WHERE status = 'paused'),
+  (SELECT count(DISTINCT company_uuid) FROM sync_runs WHERE status = 'succeeded'),
+  (SELECT coalesce(min(version), 0) FROM gusto_auth_tokens WHERE status = 'active'),
+  (SELECT count(*) FROM gusto_auth_tokens WHERE status = 'active' AND version >= 3),
+  (SELECT count(*) FROM token_refresh_events WHERE outcome = 'refreshed'),
+  (SELECT count(*) FROM sync_runs WHERE status = 'succeeded'),
+  (SELECT count(*) FROM sync_runs WHERE status = 'running'),
+  (SELECT count(*) FROM sync_runs WHERE status = 'pending'),
+  (SELECT count(*) FROM sync_runs WHERE status = 'failed'),
+  (SELECT count(*) FROM gusto_companies),
+  (SELECT count(*) FROM gusto_employees),
+  (SELECT count(*) FROM gusto_payrolls)`).Scan(
+		&s.Companies, &s.Active, &s.NeedsReauth, &s.Paused, &s.Synced, &s.MinVersion, &s.Rotated2, &s.Refreshes,
+		&s.RunsSucceeded, &s.RunsRunning, &s.RunsPending, &s.RunsFailed,
+		&s.CompanyRows, &s.EmployeeRows, &s.PayrollRows)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("devstack: snapshot: %w", err)
+	}
+	return s, nil
+}
+
+// CompanyState is one company's row in gusto_auth_tokens and its runs.
+type CompanyState struct {
+	UUID    string
+	Status  string
+	Reason  string
+	Version int64
+	// ExpiresIn is the stored token's lifetime (seconds).
+	ExpiresIn int64
+	// Onboarded is when the row was created.
+	Onboarded time.Time
+	// Refreshes counts committed refreshes (events outcome refreshed).
+	Refreshes int64
+	// Succeeded counts succeeded runs; LastSucceeded is the latest finish.
+	Succeeded     int
+	LastSucceeded time.Time
+	// LastSucceededStart is when the latest succeeded run was created.
+	LastSucceededStart time.Time
+}
+
+// Companies returns every company's state, by uuid.
+func (d *Database) Companies(ctx context.Context) (map[string]CompanyState, error) {
+	rows, err := d.SQL.QueryContext(ctx, `
+SELECT t.company_uuid::text, t.status, t.status_reason, t.version, t.expires_in, t.created_at,
+       (SELECT count(*) FROM token_refresh_events e WHERE e.company_uuid = t.company_uuid AND e.outcome = 'refreshed'),
+       (SELECT count(*) FROM sync_runs r WHERE r.company_uuid = t.company_uuid AND r.status = 'succeeded'),
+       (SELECT max(r.finished_at) FROM sync_runs r WHERE r.company_uuid = t.company_uuid AND r.status = 'succeeded'),
+       (SELECT max(r.created_at) FROM sync_runs r WHERE r.company_uuid = t.company_uuid AND r.status = 'succeeded')
+FROM gusto_auth_tokens t`)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: companies: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]CompanyState{}
+	for rows.Next() {
+		var c CompanyState
+		var last, lastStart sql.NullTime
+		if err := rows.Scan(&c.UUID, &c.Status, &c.Reason, &c.Version, &c.ExpiresIn, &c.Onboarded, &c.Refreshes, &c.Succeeded, &last, &lastStart); err != nil {
+			return nil, fmt.Errorf("devstack: companies: %w", err)
+		}
+		c.LastSucceeded, c.LastSucceededStart = last.Time, lastStart.Time
+		out[c.UUID] = c
+	}
+	return out, rows.Err()
+}
+
+// RefreshOutcomes counts token_refresh_events by outcome.
+func (d *Database) RefreshOutcomes(ctx context.Context) (map[string]int64, error) {
+	rows, err := d.SQL.QueryContext(ctx, `SELECT outcome, count(*) FROM token_refresh_events GROUP BY outcome`)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: refresh outcomes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, fmt.Errorf("devstack: refresh outcomes: %w", err)
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
+}
