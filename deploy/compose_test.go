@@ -33,7 +33,8 @@ func loadCompose(t *testing.T, resolve bool) *types.Project {
 			t.Fatal(err)
 		}
 	}
-	fns := []cli.ProjectOptionsFn{cli.WithWorkingDirectory(dir), cli.WithInterpolation(true), cli.WithNormalization(true)}
+	fns := []cli.ProjectOptionsFn{cli.WithWorkingDirectory(dir), cli.WithInterpolation(true), cli.WithNormalization(true),
+		cli.WithProfiles([]string{"*"})} // the services `run` starts on demand too
 	if !resolve {
 		fns = append(fns, cli.WithoutEnvironmentResolution)
 	}
@@ -142,6 +143,12 @@ func checkComposeService(t *testing.T, p *types.Project, raw, s types.ServiceCon
 		}
 	}
 
+	// A file passed with --file is one another service writes with
+	// --grants-out, on a volume both mount at the same place.
+	if f := flagValue(s.Command, "--file"); f != "" {
+		checkSharedFile(t, p, s, f)
+	}
+
 	// Long-running services have a health check on the port they serve.
 	if s.Restart == "no" {
 		if s.HealthCheck != nil && !s.HealthCheck.Disable {
@@ -186,6 +193,36 @@ func checkComposeService(t *testing.T, p *types.Project, raw, s types.ServiceCon
 			t.Errorf("stop_grace_period %v must exceed WORKER_SHUTDOWN_TIMEOUT %v, or Docker kills workers mid-batch", s.StopGracePeriod, w.ShutdownTimeout)
 		}
 	}
+}
+
+func checkSharedFile(t *testing.T, p *types.Project, reader types.ServiceConfig, file string) {
+	t.Helper()
+	mount := func(s types.ServiceConfig) (string, bool) {
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeVolume && (file == v.Target || strings.HasPrefix(file, strings.TrimSuffix(v.Target, "/")+"/")) {
+				return v.Source, true
+			}
+		}
+		return "", false
+	}
+	src, ok := mount(reader)
+	if !ok {
+		t.Errorf("reads %s, which is on no named volume of the service", file)
+		return
+	}
+	for name, w := range p.Services {
+		if flagValue(w.Command, "--grants-out") != file {
+			continue
+		}
+		if wsrc, ok := mount(w); !ok || wsrc != src {
+			t.Errorf("%s writes %s but not on volume %s, which the reader mounts", name, file, src)
+		}
+		if _, waits := reader.DependsOn[name]; !waits {
+			t.Errorf("reads %s before %s, which writes it, is up (depends_on)", file, name)
+		}
+		return
+	}
+	t.Errorf("reads %s, which no service writes (--grants-out)", file)
 }
 
 // checkDashboardURLs: the dashboard serves its OAuth callback, so the
@@ -265,27 +302,11 @@ func flagValue(cmd []string, name string) string {
 func checkComposeAddresses(t *testing.T, p *types.Project, s types.ServiceConfig, cfg any) {
 	t.Helper()
 	var targets []string // host:port
-	var db config.Database
-	var rd config.Redis
-	var gusto *config.Gusto
-	switch c := cfg.(type) {
-	case *config.Worker:
-		db, rd, gusto = c.Database, c.Redis, &c.Gusto
-	case *config.Scheduler:
-		db, rd = c.Database, c.Redis
-	case *config.Dashboard:
-		db, rd, gusto = c.Database, c.Redis, &c.Gusto
-	case *config.Database:
-		db = *c
+	for _, tg := range targetsOf(t, cfg) {
+		targets = append(targets, tg.url)
 	}
-	if db.URL != "" {
-		targets = append(targets, hostPort(t, db.URL, "5432"))
-	}
-	if _, isDB := cfg.(*config.Database); !isDB {
-		targets = append(targets, redisAddrs(t, rd)...)
-	}
-	if gusto != nil {
-		targets = append(targets, hostPort(t, gusto.APIURL, "443"))
+	if len(targets) == 0 {
+		t.Errorf("%T: the tests know no server this configuration names", cfg)
 	}
 	for _, hp := range targets {
 		host, port, _ := net.SplitHostPort(hp)

@@ -81,7 +81,15 @@ var binaries = []binary{
 	{[]string{"scheduler"}, func() any { return new(config.Scheduler) }},
 	{[]string{"dashboard"}, func() any { return new(config.Dashboard) }},
 	{[]string{"gustosync", "migrate"}, func() any { return new(config.Database) }},
+	{[]string{"gustosync", "companies", "add"}, func() any { return new(companiesAdd) }},
 	{[]string{"gustosim"}, nil},
+}
+
+// companiesAdd is what `gustosync companies add` parses: the Database group
+// (to open the pool) and the Tokens group (the keyring).
+type companiesAdd struct {
+	config.Database
+	config.Tokens
 }
 
 // binaryOf finds the binary a container command runs: the longest entry of

@@ -220,6 +220,8 @@ func targetsOf(t *testing.T, cfg any) []target {
 		gusto(c.Gusto)
 	case *config.Database:
 		db(*c)
+	case *companiesAdd:
+		db(c.Database)
 	}
 	return out
 }
