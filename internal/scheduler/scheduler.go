@@ -34,6 +34,9 @@ type Config struct {
 	Workers int
 	// EnqueueTimeout bounds one enqueue. Default 10s.
 	EnqueueTimeout time.Duration
+	// Drain is how long Run lets a tick in progress finish after its context
+	// ends (a shutdown). Default 20s.
+	Drain time.Duration
 	// Now is the clock; default time.Now. Windows are computed on it, so
 	// replicas' clocks should agree (NTP); a disagreement of less than an
 	// interval still yields one task per window.
@@ -60,6 +63,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.EnqueueTimeout <= 0 {
 		c.EnqueueTimeout = 10 * time.Second
+	}
+	if c.Drain <= 0 {
+		c.Drain = 20 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -91,6 +97,23 @@ func New(db *sql.DB, q Enqueuer, cfg Config) (*Scheduler, error) {
 	return &Scheduler{db: db, q: q, cfg: cfg}, nil
 }
 
+// drainTick runs one tick that outlives ctx by at most Config.Drain.
+func (s *Scheduler) drainTick(ctx context.Context) {
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(s.cfg.Drain)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-tctx.Done():
+		}
+	})
+	defer stop()
+	_, _ = s.Tick(tctx) // Tick logs its own failures
+}
+
 // Result counts what one tick or one enqueue-all did.
 type Result struct {
 	// Due is how many companies were due (or asked for).
@@ -108,14 +131,14 @@ type Result struct {
 }
 
 // Run ticks at once and then every Config.Tick until ctx ends. A failed tick
-// is logged and the next one tries again; Run returns nil when ctx ends.
+// is logged (by Tick) and the next one tries again. When ctx ends during a
+// tick, the tick still gets Config.Drain to finish, so a shutdown does not
+// leave enqueues in flight; Run then returns nil.
 func (s *Scheduler) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()
 	for {
-		if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Error("scheduler tick failed", "err", err)
-		}
+		s.drainTick(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -140,6 +163,7 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	now := s.cfg.Now()
 	items, err := readDue(ctx, s.db, now, s.cfg.Interval)
 	if err != nil {
+		s.logTick(Result{}, err)
 		return Result{}, err
 	}
 	for i := range items {
@@ -195,18 +219,31 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	if first != nil {
 		err = &EnqueueError{Failed: res.Failed, Total: res.Due, Err: first}
 	}
-	if err != nil || rec.err != nil {
-		return res, errors.Join(err, rec.err)
+	err = errors.Join(err, rec.err)
+	s.logTick(res, err)
+	if err != nil {
+		return res, err
 	}
 	if m := s.cfg.Metrics; m != nil {
 		m.LastTick.Set(float64(now.Unix()))
 	}
-	if res.Enqueued > 0 || res.Duplicates > 0 {
-		s.cfg.Logger.Info("scheduler tick", "due", res.Due, "enqueued", res.Enqueued,
-			"duplicates", res.Duplicates, "read", res.Read.Round(time.Millisecond),
-			"enqueue", res.Enqueue.Round(time.Millisecond), "record", res.Record.Round(time.Millisecond))
-	}
 	return res, nil
+}
+
+// logTick writes one line per tick that enqueued something or failed, with
+// the counts even when it failed (the tasks it did enqueue are on the queue).
+func (s *Scheduler) logTick(res Result, err error) {
+	if err == nil && res.Enqueued == 0 && res.Duplicates == 0 {
+		return
+	}
+	attrs := []any{"due", res.Due, "enqueued", res.Enqueued, "duplicates", res.Duplicates, "failed", res.Failed,
+		"read", res.Read.Round(time.Millisecond), "enqueue", res.Enqueue.Round(time.Millisecond),
+		"record", res.Record.Round(time.Millisecond)}
+	if err != nil {
+		s.cfg.Logger.Error("scheduler tick", append(attrs, "err", err)...)
+		return
+	}
+	s.cfg.Logger.Info("scheduler tick", attrs...)
 }
 
 // EnqueueCompany enqueues a sync of company now, outside its schedule (an

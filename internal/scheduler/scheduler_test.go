@@ -379,3 +379,56 @@ func TestListCompanies(t *testing.T) {
 		t.Fatalf("needs_reauth filter: %+v %v", only, err)
 	}
 }
+
+// gate is an Enqueuer that holds its first call until released.
+type gate struct {
+	next    scheduler.Enqueuer
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gate) EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+	return g.next.EnqueueContext(ctx, task, opts...)
+}
+
+// TestRunDrainsOnShutdown: a shutdown during a tick lets the tick finish,
+// so every due company is enqueued and recorded, and Run returns.
+func TestRunDrainsOnShutdown(t *testing.T) {
+	e := newEnv(t)
+	addCompanies(t, e.db.SQL, 50, "active")
+	g := &gate{next: e.cli, entered: make(chan struct{}), release: make(chan struct{})}
+	s, err := scheduler.New(e.db.SQL, g, scheduler.Config{Interval: time.Hour, Tick: time.Hour, Workers: 4, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-g.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first tick never enqueued")
+	}
+	cancel() // shutdown while the tick is in flight
+	close(g.release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after shutdown")
+	}
+	var recorded int
+	if err := e.db.SQL.QueryRow(`SELECT count(*) FROM company_schedules`).Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(allTasks(t, e.insp)); n != 50 || recorded != 50 {
+		t.Fatalf("after a shutdown mid-tick: %d tasks, %d windows recorded; want 50 and 50", n, recorded)
+	}
+}
