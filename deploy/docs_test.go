@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // displayName is how docs/deploy.md names a binary in its tables: the CLI
@@ -91,68 +94,21 @@ func TestDocsVariableTable(t *testing.T) {
 
 // TestDocsNameWhatExists checks the paths, overlays, compose services and
 // commands docs/deploy.md tells a new user to use, the alerts it lists and
-// the figures it quotes.
+// the figures it quotes. The README's deploy section gets the same checks
+// of paths (the deployment ones), overlays and compose commands.
 func TestDocsNameWhatExists(t *testing.T) {
 	root := repoRoot(t)
 	doc := readFile(t, filepath.Join(root, "docs", "deploy.md"))
-
-	// Paths in backquotes.
-	pathRE := regexp.MustCompile("`((?:k8s|deploy|docs|cmd|internal)/[A-Za-z0-9_./-]*|Dockerfile|docker-compose\\.yml|\\.env\\.example|\\.dockerignore)`")
-	n := 0
-	for _, m := range pathRE.FindAllStringSubmatch(doc, -1) {
-		n++
-		if !fileExists(filepath.Join(root, strings.TrimSuffix(m[1], "/"))) {
-			t.Errorf("docs/deploy.md names %s, which does not exist", m[1])
-		}
-	}
-	if n < 5 {
-		t.Errorf("found only %d paths in docs/deploy.md: the pattern is broken", n)
-	}
-
-	// Overlays it applies or renders.
-	for _, m := range regexp.MustCompile(`kubectl (?:apply -k|kustomize) ([\w./-]+)`).FindAllStringSubmatch(doc, -1) {
-		if !fileExists(filepath.Join(root, m[1], "kustomization.yaml")) {
-			t.Errorf("docs/deploy.md applies %s, which has no kustomization.yaml", m[1])
-		}
-	}
-
-	// docker compose commands name services that exist, and what `run`
-	// runs is a binary of the image.
 	p := loadCompose(t, true)
 	bins, _, _ := imageBinaries(t)
-	composeRE := regexp.MustCompile(`(?m)docker compose (logs|run|exec|up|restart|stop|down)((?: [^\s#]+)*)`)
-	for _, m := range composeRE.FindAllStringSubmatch(doc, -1) {
-		args := strings.Fields(m[2])
-		var svc string
-		var rest []string
-		for i := 0; i < len(args); i++ {
-			if args[i] == "--scale" {
-				i++ // its value is SERVICE=N, checked below
-				continue
-			}
-			if strings.HasPrefix(args[i], "-") {
-				continue
-			}
-			svc, rest = args[i], args[i+1:]
-			break
-		}
-		if svc == "" {
-			continue
-		}
-		if _, ok := p.Services[svc]; !ok {
-			t.Errorf("docs/deploy.md: `docker compose %s%s` names service %s, which docker-compose.yml lacks", m[1], m[2], svc)
-		}
-		if m[1] == "run" && len(rest) > 0 {
-			if _, ok := bins[rest[0]]; !ok {
-				t.Errorf("docs/deploy.md runs %v, not a binary of the image", rest)
-			}
-		}
+
+	pathRE := regexp.MustCompile("`((?:k8s|deploy|docs|cmd|internal)/[A-Za-z0-9_./-]*|Dockerfile|docker-compose\\.yml|\\.env\\.example|\\.dockerignore)`")
+	if n := checkCommands(t, root, "docs/deploy.md", doc, pathRE, p, bins); n < 5 {
+		t.Errorf("found only %d paths in docs/deploy.md: the pattern is broken", n)
 	}
-	// --scale names a service too.
-	for _, m := range regexp.MustCompile(`--scale (\w+)=`).FindAllStringSubmatch(doc, -1) {
-		if _, ok := p.Services[m[1]]; !ok {
-			t.Errorf("docs/deploy.md scales %s, which docker-compose.yml lacks", m[1])
-		}
+	if readme, err := os.ReadFile(filepath.Join(root, "README.md")); err == nil {
+		deployPaths := regexp.MustCompile("`((?:k8s|deploy|docs)/[A-Za-z0-9_./-]*|Dockerfile|docker-compose\\.yml|\\.env\\.example)`")
+		checkCommands(t, root, "README.md", string(readme), deployPaths, p, bins)
 	}
 
 	// The quick start's service table lists every compose service.
@@ -210,4 +166,58 @@ func TestDocsNameWhatExists(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkCommands checks, in one document, the paths pathRE finds, the
+// overlays `kubectl apply -k`/`kubectl kustomize` name, and the services
+// and binaries `docker compose` commands name. It returns how many paths it
+// checked.
+func checkCommands(t *testing.T, root, name, doc string, pathRE *regexp.Regexp, p *types.Project, bins map[string]string) int {
+	t.Helper()
+	n := 0
+	for _, m := range pathRE.FindAllStringSubmatch(doc, -1) {
+		n++
+		if !fileExists(filepath.Join(root, strings.TrimSuffix(m[1], "/"))) {
+			t.Errorf("%s names %s, which does not exist", name, m[1])
+		}
+	}
+	for _, m := range regexp.MustCompile(`kubectl (?:apply -k|kustomize) ([\w./-]+)`).FindAllStringSubmatch(doc, -1) {
+		if !fileExists(filepath.Join(root, m[1], "kustomization.yaml")) {
+			t.Errorf("%s applies %s, which has no kustomization.yaml", name, m[1])
+		}
+	}
+	composeRE := regexp.MustCompile(`(?m)docker compose (logs|run|exec|up|restart|stop|down)((?: [^\s#]+)*)`)
+	for _, m := range composeRE.FindAllStringSubmatch(doc, -1) {
+		args := strings.Fields(m[2])
+		var svc string
+		var rest []string
+		for i := 0; i < len(args); i++ {
+			if args[i] == "--scale" {
+				i++ // its value is SERVICE=N, checked below
+				continue
+			}
+			if strings.HasPrefix(args[i], "-") {
+				continue
+			}
+			svc, rest = args[i], args[i+1:]
+			break
+		}
+		if svc == "" {
+			continue
+		}
+		if _, ok := p.Services[svc]; !ok {
+			t.Errorf("%s: `docker compose %s%s` names service %s, which docker-compose.yml lacks", name, m[1], m[2], svc)
+		}
+		if m[1] == "run" && len(rest) > 0 {
+			if _, ok := bins[rest[0]]; !ok {
+				t.Errorf("%s runs %v, not a binary of the image", name, rest)
+			}
+		}
+	}
+	for _, m := range regexp.MustCompile(`--scale (\w+)=`).FindAllStringSubmatch(doc, -1) {
+		if _, ok := p.Services[m[1]]; !ok {
+			t.Errorf("%s scales %s, which docker-compose.yml lacks", name, m[1])
+		}
+	}
+	return n
 }
