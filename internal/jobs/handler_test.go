@@ -164,13 +164,13 @@ func TestDrainCommitsAndResumes(t *testing.T) {
 
 func TestTransientErrorsAndRateLimits(t *testing.T) {
 	t.Parallel()
-	// 10% injected 5xx, and a limit of 8 requests per second window that
+	// 20% injected 5xx, and a limit of 8 requests per second window that
 	// the client does not pace for: 429s with Retry-After are waited inline.
-	e := newEnv(t, envOptions{sim: gustosim.Config{ErrorRate: 0.1, RateLimit: 8, RateWindow: time.Second}})
+	e := newEnv(t, envOptions{sim: gustosim.Config{ErrorRate: 0.2, RateLimit: 8, RateWindow: time.Second}})
 	ctx := testCtx(t, 2*time.Minute)
-	company := e.company(1500, 200, nil)
+	company := e.company(3000, 200, nil)
 	run := uuid.NewString()
-	if err := e.handler(nil).ProcessTask(ctx, task(t, company, run)); err != nil {
+	if err := e.handler(func(c *jobs.Config) { c.PageAttempts = 10 }).ProcessTask(ctx, task(t, company, run)); err != nil {
 		t.Fatal(err)
 	}
 	assertExact(t, e.db.SQL, e.sim, company)

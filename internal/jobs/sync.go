@@ -226,7 +226,8 @@ func parsePayrollCursor(c string) (time.Time, int, bool) {
 // caller to commit.
 func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start int,
 	fetch func(context.Context, int) iter.Seq2[gusto.Page[T], error], toRow func(*T) checkpoint.Row, cursor func(int) string) error {
-	page, tries := start, 0
+	page := start
+	var rs retryState
 	for {
 		var ferr error
 		for p, err := range fetch(ctx, page) {
@@ -234,7 +235,7 @@ func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start i
 				ferr = err
 				break
 			}
-			tries = 0
+			rs = retryState{}
 			for i := range p.Items {
 				s.rows = append(s.rows, toRow(&p.Items[i]))
 			}
@@ -258,8 +259,7 @@ func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start i
 		if ferr == nil {
 			return nil
 		}
-		tries++
-		if err := s.backoff(ctx, ferr, tries); err != nil {
+		if err := s.backoff(ctx, ferr, &rs); err != nil {
 			if errors.Is(err, errDraining) {
 				if cerr := s.commitPartial(ctx, r); cerr != nil {
 					return cerr
@@ -273,33 +273,50 @@ func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start i
 // retrying calls fn until it succeeds, fails for good, or the transient
 // failures run out (see backoff).
 func (s *syncRun) retrying(ctx context.Context, fn func() error) error {
-	for tries := 1; ; tries++ {
+	var rs retryState
+	for {
 		err := fn()
 		if err == nil {
 			return nil
 		}
-		if err := s.backoff(ctx, err, tries); err != nil {
+		if err := s.backoff(ctx, err, &rs); err != nil {
 			return err
 		}
 	}
 }
 
+// retryState counts one request's consecutive failures: 429s that came
+// with a Retry-After apart (Gusto said when to come back; they are bounded
+// separately, at four times PageAttempts).
+type retryState struct{ tries, waits int }
+
 // backoff decides whether a failed request is tried again inside the
 // attempt: only transient failures (429, 5xx, transport), at most
-// PageAttempts times, waiting Retry-After when Gusto sent one (up to
-// MaxInlineWait) or exponential backoff with jitter. It returns nil after
+// PageAttempts times in a row (429s with a Retry-After are bounded apart),
+// waiting Retry-After when Gusto sent one (up to MaxInlineWait) or
+// exponential backoff with jitter. It returns nil after
 // waiting, or the error that ends the attempt.
-func (s *syncRun) backoff(ctx context.Context, err error, tries int) error {
-	if ctx.Err() != nil || !gusto.Transient(err) || tries >= s.h.cfg.PageAttempts {
+func (s *syncRun) backoff(ctx context.Context, err error, rs *retryState) error {
+	if ctx.Err() != nil || !gusto.Transient(err) {
 		return err
 	}
+	var rl *gusto.RateLimitedError
 	wait := gusto.RetryAfter(err)
-	if wait > s.h.cfg.MaxInlineWait {
-		return err
+	if errors.As(err, &rl) && wait > 0 {
+		rs.waits++
+		if rs.waits > 4*s.h.cfg.PageAttempts || wait > s.h.cfg.MaxInlineWait {
+			return err
+		}
+	} else {
+		rs.tries++
+		if rs.tries >= s.h.cfg.PageAttempts || wait > s.h.cfg.MaxInlineWait {
+			return err
+		}
+		if wait <= 0 {
+			wait = backoff(rs.tries-1, s.h.cfg.PageBackoff, s.h.cfg.PageBackoffMax, rand.Float64())
+		}
 	}
-	if wait <= 0 {
-		wait = backoff(tries-1, s.h.cfg.PageBackoff, s.h.cfg.PageBackoffMax, rand.Float64())
-	}
+	tries := rs.tries + rs.waits
 	reason := retryReason(err)
 	s.h.cfg.Metrics.pageRetry(reason)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "gusto request failed; retrying", slog.String("reason", reason),

@@ -1,0 +1,19 @@
+// Command worker runs gustosync's sync jobs: an asynq server over the
+// sync:company task (internal/jobs), wired to the token manager, the Gusto
+// client, the per-grant rate limiter shared through Redis and the
+// checkpoint store in PostgreSQL.
+//
+//	worker            run until SIGTERM or SIGINT
+//	worker --help     print the configuration it reads
+//
+// It serves /healthz (the process is up), /readyz (Redis and PostgreSQL
+// answer, and the worker is not shutting down) and /metrics (Prometheus:
+// sync metrics, asynq queues, token manager, Go runtime) on HTTP_ADDR, and
+// logs JSON lines to stdout.
+//
+// On SIGTERM it stops taking tasks, lets every running sync commit the
+// batch it has fetched with its checkpoint, and exits within
+// WORKER_SHUTDOWN_TIMEOUT; the runs resume from their checkpoints on
+// another worker. Exit status: 0 after a clean stop, 1 on a failure at
+// start-up, 2 on bad configuration (one line on stderr naming the variable).
+package main

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
+
+	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/postgres"
+	"github.com/gustosync/gustosync/internal/ratelimit"
+	"github.com/gustosync/gustosync/internal/tokens"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// Tuning that is not configuration.
+const (
+	// taskCheckInterval is how often an idle processor polls the queues
+	// (asynq's default of 1 s adds ~0.5 s to every pickup).
+	taskCheckInterval = 100 * time.Millisecond
+	// delayedCheckInterval moves due retries (a drained or busy task) back
+	// to the queues promptly.
+	delayedCheckInterval = time.Second
+	// probeTimeout bounds each /readyz check.
+	probeTimeout = 2 * time.Second
+)
+
+const usageText = `Usage: worker
+
+Runs gustosync's sync jobs (asynq task sync:company) until SIGTERM or SIGINT,
+serving /healthz, /readyz and /metrics on HTTP_ADDR.
+
+Environment (default):
+  DATABASE_URL             PostgreSQL DSN (postgres://postgres@127.0.0.1:5432/gustosync?sslmode=disable)
+  DATABASE_MAX_CONNS       pool size; 0 sizes it to the concurrency (0)
+  REDIS_URL                redis:// or rediss:// URL (redis://127.0.0.1:6379/0)
+  GUSTO_API_URL            Gusto base URL (https://api.gusto-demo.com)
+  GUSTO_CLIENT_ID, GUSTO_CLIENT_SECRET, GUSTO_REDIRECT_URI   OAuth application (required)
+  GUSTO_REQUEST_TIMEOUT    one request to Gusto (30s)
+  GUSTO_RATE_LIMIT         API requests per company per minute, all workers together (180)
+  TOKEN_ENCRYPTION_KEYS    id:base64(32 bytes)[,id:key...], the first encrypts (required)
+  TOKEN_REFRESH_AHEAD      refresh-ahead window (5m)
+  WORKER_CONCURRENCY       syncs at once (10)
+  WORKER_ID                name in sync_runs, audit rows and logs (hostname-pid)
+  WORKER_SHUTDOWN_TIMEOUT  graceful stop: running syncs commit their batch within it (25s)
+  SYNC_TASK_TIMEOUT        bound on one sync attempt (6h)
+  SYNC_BATCH_SIZE          records per checkpointed transaction (500)
+  HTTP_ADDR                /healthz, /readyz, /metrics (:8080)
+  LOG_LEVEL                debug, info, warn or error (info)
+
+Exit status: 0 after a clean stop, 1 on a start-up failure, 2 on bad configuration.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole program; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "help":
+			fmt.Fprint(stdout, usageText)
+			return exitOK
+		}
+	}
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "worker: unexpected argument %q (see worker --help)\n", args[0])
+		return exitUsage
+	}
+	var cfg config.Worker
+	if err := config.Parse(&cfg); err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return exitUsage
+	}
+	log := newLogger(stdout, cfg.LogLevel)
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sigs)
+
+	w, err := start(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+		return exitFailure
+	}
+	sig := <-sigs
+	log.Info("shutting down", slog.String("signal", sig.String()), slog.Duration("timeout", cfg.ShutdownTimeout))
+	w.stop()
+	log.Info("stopped")
+	return exitOK
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With(slog.String("service", "worker"))
+}
+
+// worker is the running process: what stop must close, in order.
+type worker struct {
+	log     *slog.Logger
+	handler *jobs.Handler
+	srv     *asynq.Server
+	http    *http.Server
+	db      *gorm.DB
+	rdb     *redis.Client
+	ready   *readiness
+}
+
+// start wires everything and starts serving; on error it closes what it
+// opened.
+func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	maxConns := cfg.Database.MaxConns
+	if maxConns == 0 {
+		// A commit and a heartbeat per running sync, plus the token
+		// manager and the readiness probe.
+		maxConns = 2*cfg.Concurrency + 4
+	}
+	db, err := postgres.Open(ctx, cfg.Database.URL, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = postgres.Close(db) })
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+
+	ropt, err := redis.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		return nil, &config.Error{Var: "REDIS_URL", Reason: "not a valid Redis URL"}
+	}
+	ropt.PoolSize = max(ropt.PoolSize, 2*cfg.Concurrency+10)
+	rdb := redis.NewClient(ropt)
+	closers = append(closers, func() { _ = rdb.Close() })
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis at %s: %w", ropt.Addr, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ring, err := tokens.NewKeyring(cfg.Tokens.EncryptionKeys)
+	if err != nil {
+		return nil, &config.Error{Var: "TOKEN_ENCRYPTION_KEYS", Reason: err.Error()}
+	}
+	store := tokens.NewStore(db, ring)
+	tokenMetrics, err := tokens.NewMetrics(reg, store)
+	if err != nil {
+		return nil, err
+	}
+	syncMetrics, err := jobs.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	reg.MustRegister(jobs.NewQueueCollector(inspector))
+
+	limiter, err := ratelimit.New(rdb, ratelimit.Options{PerMinute: cfg.RateLimit})
+	if err != nil {
+		return nil, &config.Error{Var: "GUSTO_RATE_LIMIT", Reason: err.Error()}
+	}
+	var manager *tokens.Manager
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = max(64, 2*cfg.Concurrency)
+	client, err := gusto.New(gusto.Options{
+		BaseURL:      cfg.Gusto.APIURL,
+		ClientID:     cfg.Gusto.ClientID,
+		ClientSecret: cfg.Gusto.ClientSecret.Reveal(),
+		RedirectURI:  cfg.Gusto.RedirectURI,
+		HTTPClient:   &http.Client{Timeout: cfg.Gusto.RequestTimeout, Transport: transport},
+		Limiter:      limiter,
+		Logger:       log.With(slog.String("component", "gusto")),
+		OnSkew: func(skew time.Duration) {
+			if manager != nil {
+				manager.ObserveSkew(skew)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	manager, err = tokens.New(tokens.Config{
+		Store:        store,
+		Refresher:    client,
+		Redis:        rdb,
+		WorkerID:     cfg.ID,
+		RefreshAhead: cfg.Tokens.RefreshAhead,
+		Logger:       log.With(slog.String("component", "tokens")),
+		Metrics:      tokenMetrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	handler, err := jobs.NewHandler(jobs.Config{
+		API:         client,
+		Tokens:      manager,
+		Checkpoints: checkpoint.NewStore(sqlDB, checkpoint.Options{}),
+		Reauth:      store,
+		WorkerID:    cfg.ID,
+		BatchSize:   cfg.BatchSize,
+		RunTimeout:  cfg.TaskTimeout,
+		Logger:      log.With(slog.String("component", "sync")),
+		Metrics:     syncMetrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	level := asynq.WarnLevel
+	if cfg.LogLevel == "debug" {
+		level = asynq.InfoLevel
+	}
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   jobs.Queues,
+		TaskCheckInterval:        taskCheckInterval,
+		DelayedTaskCheckInterval: delayedCheckInterval,
+		RetryDelayFunc:           jobs.RetryDelay,
+		IsFailure:                jobs.IsFailure,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		Logger:                   jobs.AsynqLogger(log),
+		LogLevel:                 level,
+	})
+	mux := asynq.NewServeMux()
+	mux.Handle(jobs.TypeSyncCompany, handler)
+
+	ready := &readiness{db: sqlDB, rdb: rdb}
+	hs, err := serveHTTP(cfg.HTTPAddr, reg, ready, log)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = hs.Close() })
+	if err := srv.Start(mux); err != nil {
+		return nil, fmt.Errorf("asynq server: %w", err)
+	}
+	log.Info("worker started", slog.String("worker", cfg.ID), slog.Int("concurrency", cfg.Concurrency),
+		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.String("http_addr", hs.Addr))
+	return &worker{log: log, handler: handler, srv: srv, http: hs, db: db, rdb: rdb, ready: ready}, nil
+}
+
+// stop drains: running syncs commit what they fetched and stop, new tasks
+// go back to the queue, asynq waits for the handlers (at most the shutdown
+// timeout, after which it requeues what is still running), then the HTTP
+// server and the pools close.
+func (w *worker) stop() {
+	w.ready.draining.Store(true)
+	w.handler.Drain()
+	w.srv.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = w.http.Shutdown(ctx)
+	_ = postgres.Close(w.db)
+	_ = w.rdb.Close()
+}
+
+// serveHTTP listens on addr (so a bad or taken address fails start-up) and
+// serves the probes and metrics.
+func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP_ADDR %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /readyz", ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	hs := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", slog.String("error", err.Error()))
+		}
+	}()
+	return hs, nil
+}
