@@ -82,20 +82,51 @@ func (r Redis) ConnOpt() (asynq.RedisConnOpt, error) {
 }
 
 // NewClient returns a go-redis client for the same topology and credentials
-// as ConnOpt, for the code that talks to Redis outside asynq (redsync, the
-// rate limiter): a *redis.Client for single and sentinel (the latter follows
-// failovers), a *redis.ClusterClient for cluster. The caller closes it. It
-// does not dial: the first command does.
-func (r Redis) NewClient() (redis.UniversalClient, error) {
-	opt, err := r.ConnOpt()
-	if err != nil {
+// as ConnOpt, for the code that talks to Redis outside asynq or that hands
+// asynq its own client (redsync, the rate limiter, the worker's server and
+// inspector): a *redis.Client for single and sentinel (the latter asks the
+// Sentinels for the primary and follows failovers), a *redis.ClusterClient
+// for cluster. poolSize, when positive, is the least number of connections
+// per server (a larger pool_size in REDIS_URL wins); 0 keeps go-redis's
+// default, 10 per CPU. The caller closes the client. It does not dial: the
+// first command does.
+func (r Redis) NewClient(poolSize int) (redis.UniversalClient, error) {
+	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	c, ok := opt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, fmt.Errorf("redis: asynq returned a %T, not a go-redis client", opt.MakeRedisClient())
+	switch r.mode() {
+	case RedisSentinel:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:       r.SentinelMaster,
+			SentinelAddrs:    trimAll(r.SentinelAddrs),
+			SentinelPassword: r.SentinelPassword.Reveal(),
+			Username:         r.Username,
+			Password:         r.Password.Reveal(),
+			DB:               r.DB,
+			TLSConfig:        r.tlsConfig(),
+			PoolSize:         poolSize,
+		}), nil
+	case RedisCluster:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:     trimAll(r.ClusterAddrs),
+			Username:  r.Username,
+			Password:  r.Password.Reveal(),
+			TLSConfig: r.tlsConfig(),
+			PoolSize:  poolSize,
+		}), nil
 	}
-	return c, nil
+	o, err := redis.ParseURL(r.URL)
+	if err != nil {
+		return nil, &Error{Var: "REDIS_URL", Reason: "not a valid Redis URL"}
+	}
+	if o.Username == "" {
+		o.Username = r.Username
+	}
+	if o.Password == "" {
+		o.Password = r.Password.Reveal()
+	}
+	o.PoolSize = max(o.PoolSize, poolSize)
+	return redis.NewClient(o), nil
 }
 
 func (r Redis) mode() string {

@@ -121,6 +121,14 @@ func TestRedisSingleAgainstServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueueAndCount(t, c, 1)
+	uc, err := c.NewClient(37)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if rc, ok := uc.(*redis.Client); !ok || rc.Options().PoolSize != 37 || rc.Options().DB != 3 || rc.Options().Password != "single-pw" {
+		t.Fatalf("NewClient(37) in single mode: %T, want a *redis.Client with pool 37, db 3 and the REDIS_PASSWORD", uc)
+	}
 	direct := redis.NewClient(&redis.Options{Addr: addr(port), Password: "single-pw", DB: 3})
 	defer direct.Close()
 	if n := direct.LLen(context.Background(), "asynq:{default}:pending").Val(); n != 1 {
@@ -195,7 +203,7 @@ func TestRedisSentinelFollowsFailover(t *testing.T) {
 	if n := onNew.LLen(context.Background(), "asynq:{default}:pending").Val(); n != 2 {
 		t.Fatalf("new primary holds %d pending tasks, want 2", n)
 	}
-	uc, err := c.NewClient()
+	uc, err := c.NewClient(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +283,7 @@ func TestRedisClusterRoutesQueues(t *testing.T) {
 			t.Fatalf("node owning queue %s holds %d pending tasks, want 1", q, n)
 		}
 	}
-	uc, err := c.NewClient()
+	uc, err := c.NewClient(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +311,7 @@ func enqueueAndCount(t *testing.T, c Redis, want int) {
 			t.Fatalf("enqueue: %v", err)
 		}
 	}
-	uc, err := c.NewClient()
+	uc, err := c.NewClient(0)
 	if err != nil {
 		t.Fatal(err)
 	}
