@@ -43,3 +43,22 @@ migrate: build
 
 clean:
 	rm -rf $(BIN)
+
+# --- demo, benchmark report, chaos suite (issue 7) ---------------------------
+.PHONY: demo bench chaos chaos-ci
+
+## demo: run the whole system locally (simulator, scheduler, 3 workers, dashboard, 50 companies with 30 s tokens) and print what it did
+demo: build services
+	./$(BIN)/demo $(DEMO_FLAGS)
+
+## bench: one report, each figure beside its limit measured in the same run
+bench: build services
+	$(GO) run ./bench --bin $(BIN) $(BENCH_FLAGS)
+
+## chaos: kill -9 workers, restart Redis, terminate PostgreSQL backends, 5% 5xx, strict rotation; at most 5 minutes
+chaos: build services
+	./$(BIN)/chaos --duration 5m $(CHAOS_FLAGS)
+
+## chaos-ci: the 90-second form of the chaos suite (what CI runs)
+chaos-ci: build services
+	./$(BIN)/chaos --duration 90s $(CHAOS_FLAGS)

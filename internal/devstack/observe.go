@@ -124,3 +124,24 @@ func (d *Database) RefreshOutcomes(ctx context.Context) (map[string]int64, error
 	}
 	return out, rows.Err()
 }
+
+// RefreshPeriod is how long a token of the given lifetime is used before the
+// token manager refreshes it (package tokens' policy, expiry.go): lifetime
+// minus the safety margin (min(60 s, L/10)) minus the refresh-ahead window
+// (min(ahead, L/5)). One expiry window = one refresh at most.
+func RefreshPeriod(lifetime, ahead time.Duration) time.Duration {
+	return lifetime - min(60*time.Second, lifetime/10) - min(ahead, lifetime/5)
+}
+
+// ExpiryWindows is how many refresh periods have passed between from and
+// to: the most refreshes one company's token can need in that time. The
+// token manager dates a token by Gusto's Date header, which is truncated to
+// the second, so a refresh may come up to a second early: a window here is
+// period minus one second.
+func ExpiryWindows(from, to time.Time, period time.Duration) int64 {
+	w := period - time.Second
+	if w <= 0 || !to.After(from) {
+		return 0
+	}
+	return int64(to.Sub(from) / w)
+}

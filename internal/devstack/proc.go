@@ -161,6 +161,7 @@ type Proc struct {
 	done     chan struct{} // closed when the current incarnation exited
 	state    *os.ProcessState
 	expected bool // the current incarnation was asked to end
+	oneShot  bool // its exit is the point (Supervisor.Run), never a failure
 	starts   int
 }
 
@@ -252,7 +253,7 @@ func (p *Proc) start(ctx context.Context) error {
 		expected := p.expected
 		p.mu.Unlock()
 		close(done)
-		if !expected {
+		if !expected && !p.oneShot {
 			p.sup.fail(p.exitError(cmd.ProcessState.String()))
 		}
 	}()
@@ -372,4 +373,38 @@ func tailFile(path string, n int64) string {
 
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// Run runs a one-shot command (migrations, onboarding) under the
+// supervisor — own process group, Pdeathsig, log file — and waits for it to
+// exit, killing it when ctx ends. A non-zero exit is an *ExitError with the
+// end of its log. Ready is ignored; the name may be reused by later Runs.
+func (s *Supervisor) Run(ctx context.Context, spec Spec) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errors.New("devstack: supervisor closed")
+	}
+	spec.Ready = nil
+	if spec.StopTimeout <= 0 {
+		spec.StopTimeout = DefaultStopTimeout
+	}
+	p := &Proc{sup: s, spec: spec, logPath: filepath.Join(s.dir, spec.Name+".log"), oneShot: true}
+	if err := p.start(context.Background()); err != nil {
+		return err
+	}
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+		_ = p.Kill()
+		return fmt.Errorf("devstack: %s: %w", spec.Name, ctx.Err())
+	}
+	p.mu.Lock()
+	st := p.state
+	p.mu.Unlock()
+	if !st.Success() {
+		return p.exitError(st.String())
+	}
+	return nil
 }

@@ -54,8 +54,11 @@ type CompanyTraffic struct {
 // TokenTraffic counts answers of POST /oauth/token.
 type TokenTraffic struct {
 	Requests, OK, InvalidGrant, RateLimited, ServerErrors, Other int64
-	// Refreshes counts refresh_token grants answered 200, per client.
+	// RefreshesByClient counts refresh_token grants answered 200, per client.
 	RefreshesByClient map[string]int64
+	// CallsByCompany counts refresh_token grants per company, whatever the
+	// answer (refused and failed calls included).
+	CallsByCompany map[string]int64
 }
 
 // IssuedPair is a token pair the token endpoint issued on a refresh: to
@@ -86,7 +89,7 @@ func StartSim(cfg gustosim.Config, now func() time.Time) (*SimServer, error) {
 		now = time.Now
 	}
 	return &SimServer{Sim: sim, now: now, urls: map[string]string{}, traffic: map[string]*CompanyTraffic{},
-		companyOf: map[string]string{}, token: TokenTraffic{RefreshesByClient: map[string]int64{}}}, nil
+		companyOf: map[string]string{}, token: TokenTraffic{RefreshesByClient: map[string]int64{}, CallsByCompany: map[string]int64{}}}, nil
 }
 
 // URL returns the base URL the named client should use (GUSTO_API_URL),
@@ -161,6 +164,7 @@ func (s *SimServer) TokenTraffic() TokenTraffic {
 	defer s.mu.Unlock()
 	t := s.token
 	t.RefreshesByClient = cloneCounts(s.token.RefreshesByClient)
+	t.CallsByCompany = cloneCounts(s.token.CallsByCompany)
 	return t
 }
 
@@ -311,11 +315,15 @@ func (s *SimServer) recordToken(client, contentType string, reqBody []byte, rec 
 	default:
 		s.token.Other++
 	}
-	if rec.status != http.StatusOK || req.GrantType != "refresh_token" || resp.RefreshToken == "" {
+	if req.GrantType != "refresh_token" {
+		return
+	}
+	company := s.companyOf[req.RefreshToken]
+	s.token.CallsByCompany[company]++
+	if rec.status != http.StatusOK || resp.RefreshToken == "" {
 		return
 	}
 	s.token.RefreshesByClient[client]++
-	company := s.companyOf[req.RefreshToken]
 	s.companyOf[resp.RefreshToken] = company
 	s.issued = append(s.issued, issuedPair{company: company, client: client, at: at, access: resp.AccessToken})
 }

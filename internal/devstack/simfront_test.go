@@ -134,7 +134,7 @@ func TestSimServerAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if tt := s.TokenTraffic(); tt.InvalidGrant != 1 || tt.Requests != 4 {
+	if tt := s.TokenTraffic(); tt.InvalidGrant != 1 || tt.Requests != 4 || tt.CallsByCompany[a.CompanyUUID] != 2 || tt.CallsByCompany[b.CompanyUUID] != 2 {
 		t.Fatalf("after a replay: %+v (status %s)", tt, resp.Status)
 	}
 }
