@@ -132,7 +132,7 @@ type worker struct {
 	srv     *asynq.Server
 	http    *http.Server
 	db      *gorm.DB
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	ready   *readiness
 }
 
@@ -166,15 +166,14 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
 
-	ropt, err := redis.ParseURL(cfg.Redis.URL)
+	// REDIS_MODE picks one server, Sentinel or Cluster (config/redis.go).
+	rdb, err := cfg.Redis.NewClient(2*cfg.Concurrency + 10)
 	if err != nil {
-		return nil, &config.Error{Var: "REDIS_URL", Reason: "not a valid Redis URL"}
+		return nil, err
 	}
-	ropt.PoolSize = max(ropt.PoolSize, 2*cfg.Concurrency+10)
-	rdb := redis.NewClient(ropt)
 	closers = append(closers, func() { _ = rdb.Close() })
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis at %s: %w", ropt.Addr, err)
+		return nil, fmt.Errorf("redis (%s mode): %w", cfg.Redis.Mode, err)
 	}
 
 	reg := prometheus.NewRegistry()

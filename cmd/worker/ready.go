@@ -16,7 +16,7 @@ import (
 // failed (never a DSN or a secret).
 type readiness struct {
 	db       *sql.DB
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	draining atomic.Bool
 }
 
