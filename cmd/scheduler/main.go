@@ -162,6 +162,10 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string) error 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d, err := open(ctx, stderr, vars, reg)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while still starting: nothing was started, nothing failed.
+			return nil
+		}
 		return err
 	}
 	defer d.close()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -80,6 +81,14 @@ func start(t *testing.T, args []string, vars ...string) *proc {
 		}
 	})
 	return p
+}
+
+// waitStarted waits until the process has logged that it is serving.
+func (p *proc) waitStarted(t *testing.T) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "scheduler started", func() bool {
+		return strings.Contains(p.log(), `"msg":"scheduler started"`)
+	})
 }
 
 // stop sends SIGTERM and waits (bounded) for a clean exit.
@@ -483,6 +492,8 @@ func TestAlertsFromTwoProcesses(t *testing.T) {
 	}
 	a := start(t, nil, vars...)
 	b := start(t, nil, vars...)
+	a.waitStarted(t)
+	b.waitStarted(t)
 	set := func(id, status string) {
 		t.Helper()
 		if _, err := db.SQL.Exec(`UPDATE gusto_auth_tokens SET status = $2, status_reason = 'test' WHERE company_uuid = $1`, id, status); err != nil {
@@ -591,4 +602,45 @@ func startB(b *testing.B, vars ...string) *proc {
 		}
 	})
 	return p
+}
+
+// A scheduler stopped while it is still connecting exits 0: an operator's
+// SIGTERM during start-up is not a failure (a rollout would count it as one).
+func TestSIGTERMDuringStartupIsClean(t *testing.T) {
+	// A "database" that accepts connections and never answers holds the
+	// scheduler in start-up for as long as the test needs.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		for {
+			select {
+			case c := <-accepted:
+				_ = c.Close()
+			default:
+				return
+			}
+		}
+	})
+	p := start(t, nil, "DATABASE_URL=postgres://postgres@"+ln.Addr().String()+"/x?sslmode=disable",
+		"REDIS_URL=redis://127.0.0.1:1/0", "HTTP_ADDR=127.0.0.1:0")
+	select {
+	case c := <-accepted:
+		accepted <- c // closed at cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatalf("scheduler never tried to connect; log:\n%s", p.log())
+	}
+	p.stop(t) // fails unless the exit status is 0
 }
