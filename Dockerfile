@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 #
-# One image holding every gustosync binary (cmd/*: worker, scheduler,
-# dashboard, gustosync, gustosim) plus httpprobe, the health check for
-# docker compose. The container's command picks the binary:
+# One image holding every binary of cmd/* (worker, scheduler, dashboard,
+# the gustosync CLI, the gustosim simulator, and the local demo and chaos
+# drivers) plus httpprobe, the health check for docker compose. The
+# container's command picks the binary:
 #
 #   docker build -t gustosync:dev .
 #   docker run --rm gustosync:dev gustosync --help
