@@ -269,7 +269,7 @@ func TestVarsOfReadsTags(t *testing.T) {
 	if b, ok := binaryOf([]string{"/usr/local/bin/gustosync", "migrate", "--timeout", "5m"}); !ok || b.words[1] != "migrate" {
 		t.Errorf("binaryOf(gustosync migrate) = %v, %v", b.words, ok)
 	}
-	if _, ok := binaryOf([]string{"gustosync", "companies", "add"}); ok {
+	if _, ok := binaryOf([]string{"gustosync", "tokens", "rekey"}); ok {
 		t.Error("binaryOf matched a command with no entry")
 	}
 }

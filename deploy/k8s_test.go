@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -536,6 +537,7 @@ func checkBinaries(t *testing.T, r *render) {
 				continue
 			}
 			checkListen(t, cid, w, c, cfg)
+			checkInClusterPostgres(t, r, cid, cfg)
 			if d, ok := cfg.(*config.Dashboard); ok {
 				checkDashboardURLs(t, d)
 			}
@@ -608,6 +610,45 @@ func keda(r *render, secret, key string) bool {
 		}
 	}
 	return false
+}
+
+// checkInClusterPostgres: when DATABASE_URL points at a PostgreSQL pod of
+// the overlay (the demo's), its user, password and database are the ones
+// that pod's image creates.
+func checkInClusterPostgres(t *testing.T, r *render, cid string, cfg any) {
+	var db config.Database
+	switch c := cfg.(type) {
+	case *config.Worker:
+		db = c.Database
+	case *config.Scheduler:
+		db = c.Database
+	case *config.Dashboard:
+		db = c.Database
+	case *config.Database:
+		db = *c
+	default:
+		return
+	}
+	u, err := url.Parse(db.URL)
+	if err != nil {
+		return
+	}
+	eps, _ := r.resolve(t, target{"PostgreSQL", hostPort(t, db.URL, "5432"), false})
+	for _, ep := range eps {
+		if ep.spec == nil {
+			continue
+		}
+		for _, c := range ep.spec.Containers {
+			if !strings.HasPrefix(c.Image, "postgres:") {
+				continue
+			}
+			env, _, _ := containerEnv(t, r, c, map[string]envVar{})
+			pw, _ := u.User.Password()
+			if u.User.Username() != env["POSTGRES_USER"] || pw != env["POSTGRES_PASSWORD"] || strings.TrimPrefix(u.Path, "/") != env["POSTGRES_DB"] {
+				t.Errorf("%s: DATABASE_URL's user, password or database differ from POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB of %s", cid, ep.name)
+			}
+		}
+	}
 }
 
 func checkListen(t *testing.T, cid string, w workload, c corev1.Container, cfg any) {
