@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/pgtest"
+	"github.com/gustosync/gustosync/internal/redistest"
+	"github.com/gustosync/gustosync/internal/tokens"
+)
+
+// workerBin is the worker built once for the whole test binary (without
+// the race detector: the processes are the system under test, the test
+// binary checks them).
+var workerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gustosync-worker-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	workerBin = filepath.Join(dir, "worker")
+	build := exec.Command("go", "build", "-o", workerBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the worker:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	clientID     = "gustosync-e2e"
+	clientSecret = "e2e-client-secret-0123456789"
+	redirectURI  = "https://gustosync.test/oauth/callback"
+)
+
+// world is one test's system: the simulator served over loopback, a
+// private database and Redis, the token keyring the workers share, and the
+// worker processes started on them.
+type world struct {
+	t     *testing.T
+	sim   *gustosim.Sim
+	url   string
+	db    *pgtest.DB
+	redis *redistest.Server
+	keys  string
+	store *tokens.Store
+}
+
+func newWorld(t *testing.T, sc gustosim.Config) *world {
+	t.Helper()
+	sc.ClientID, sc.ClientSecret, sc.RedirectURI = clientID, clientSecret, redirectURI
+	if sc.Seed == 0 {
+		sc.Seed = 11
+	}
+	sim, err := gustosim.New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	w := &world{t: t, sim: sim, url: srv.URL, db: pgtest.New(t), redis: redistest.Start(t), keys: "k1:" + base64.StdEncoding.EncodeToString(key)}
+	keys, err := config.ParseKeys(w.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := tokens.NewKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.store = tokens.NewStore(w.db.Gorm, ring)
+	return w
+}
+
+// company creates a company at the simulator and stores its first tokens,
+// as `gustosync companies add` would.
+func (w *world) company(employees, payrolls int) string {
+	w.t.Helper()
+	g, err := w.sim.CreateCompany(gustosim.CompanyOptions{Employees: employees, Payrolls: payrolls})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.store.Put(context.Background(), tokens.Grant{
+		CompanyUUID: g.CompanyUUID, AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken,
+		ExpiresIn: g.Token.ExpiresIn, CreatedAt: g.Token.CreatedAt,
+	}, "e2e"); err != nil {
+		w.t.Fatal(err)
+	}
+	return g.CompanyUUID
+}
+
+// enqueue puts a sync of company, run id run, on the queue.
+func (w *world) enqueue(company, run string) {
+	w.t.Helper()
+	task, err := jobs.NewSyncTask(company, run)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	c := asynq.NewClientFromRedisClient(w.redis.Client())
+	if _, err := c.Enqueue(task); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// proc is a running worker process and its log lines.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // Wait's result, once done is closed
+
+	mu    sync.Mutex
+	lines []string
+}
+
+// start runs a worker on the world; extra overrides environment variables.
+func (w *world) start(name string, extra ...string) *proc {
+	w.t.Helper()
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"DATABASE_URL=" + w.db.URL,
+		"REDIS_URL=" + w.redis.URL,
+		"GUSTO_API_URL=" + w.url,
+		"GUSTO_CLIENT_ID=" + clientID,
+		"GUSTO_CLIENT_SECRET=" + clientSecret,
+		"GUSTO_REDIRECT_URI=" + redirectURI,
+		"TOKEN_ENCRYPTION_KEYS=" + w.keys,
+		"HTTP_ADDR=127.0.0.1:0",
+		"WORKER_ID=" + name,
+		"WORKER_CONCURRENCY=2",
+		"LOG_LEVEL=info",
+	}
+	cmd := exec.Command(workerBin)
+	cmd.Env = append(env, extra...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+		}
+	}()
+	go func() {
+		<-scanned
+		p.err = cmd.Wait()
+		if stderr.Len() > 0 {
+			p.mu.Lock()
+			p.lines = append(p.lines, "stderr: "+stderr.String())
+			p.mu.Unlock()
+		}
+		close(p.done)
+	}()
+	w.t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if w.t.Failed() {
+			w.t.Logf("--- log of worker %s:\n%s", name, p.log())
+		}
+		if dir := os.Getenv("WORKER_TEST_LOGS"); dir != "" {
+			_ = os.WriteFile(filepath.Join(dir, name+".log"), []byte(p.log()), 0o644)
+		}
+	})
+	return p
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// has reports whether a log line has every one of parts.
+func (p *proc) has(parts ...string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.lines {
+		ok := true
+		for _, s := range parts {
+			if !strings.Contains(l, s) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// exited reports whether the process ended before the deadline.
+func (p *proc) exited(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// addr returns the worker's HTTP address, from its start-up log line.
+func (p *proc) addr(t *testing.T) string {
+	t.Helper()
+	var addr string
+	waitFor(t, 30*time.Second, "worker started", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, l := range p.lines {
+			var v struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"http_addr"`
+			}
+			if json.Unmarshal([]byte(l), &v) == nil && v.Msg == "worker started" {
+				addr = v.Addr
+				return true
+			}
+		}
+		return false
+	})
+	return addr
+}
+
+// waitFor polls cond until it holds or the deadline passes (then fails).
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type runRow struct {
+	Status           string
+	Records, Changed int64
+	Attempts         int
+	Error            string
+}
+
+func (w *world) run(id string) (runRow, bool) {
+	var r runRow
+	err := w.db.SQL.QueryRow(`SELECT status, records_synced, rows_changed, attempts, error FROM sync_runs WHERE id = $1`, id).
+		Scan(&r.Status, &r.Records, &r.Changed, &r.Attempts, &r.Error)
+	return r, err == nil
+}
+
+func (w *world) waitRun(id, status string, d time.Duration) runRow {
+	w.t.Helper()
+	var r runRow
+	waitFor(w.t, d, "run "+id+" to be "+status, func() bool {
+		var ok bool
+		r, ok = w.run(id)
+		return ok && r.Status == status
+	})
+	return r
+}
+
+// committed is how many records of company's employees are checkpointed.
+func (w *world) committed(company string) int64 {
+	var n int64
+	_ = w.db.SQL.QueryRow(`SELECT COALESCE(sum(records), 0) FROM sync_checkpoints WHERE company_uuid = $1`, company).Scan(&n)
+	return n
+}
+
+func (w *world) total(company string) int64 {
+	var n int64
+	for _, r := range []string{"employees", "payrolls"} {
+		c, _, err := w.sim.Checksum(company, r)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		n += int64(c)
+	}
+	return n
+}
+
+var tables = map[string]string{"company": "gusto_companies", "employees": "gusto_employees", "payrolls": "gusto_payrolls"}
+
+// assertExact compares every stored resource of company with the
+// simulator's dataset inside PostgreSQL: the simulator's records are loaded
+// as jsonb beside the synced rows, then the two sets must have the same
+// size, no difference either way (EXCEPT ALL), and the same checksum (md5
+// over the canonical jsonb text of the rows in order).
+func assertExact(t *testing.T, db *sql.DB, sim *gustosim.Sim, company string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, resource := range []string{"company", "employees", "payrolls"} {
+		records, err := sim.Records(company, resource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expected := "expected_" + strings.ReplaceAll(company, "-", "") + "_" + resource
+		if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS `+expected+`; CREATE TABLE `+expected+` (payload jsonb NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		for len(records) > 0 {
+			n := min(len(records), 5000)
+			chunk := make([]string, n)
+			for i, r := range records[:n] {
+				chunk[i] = string(r)
+			}
+			records = records[n:]
+			if _, err := db.ExecContext(ctx, `INSERT INTO `+expected+` SELECT p::jsonb FROM unnest($1::text[]) AS p`, chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		where := "company_uuid = $1"
+		if resource == "company" {
+			where = "uuid = $1"
+		}
+		stored := `(SELECT payload FROM ` + tables[resource] + ` WHERE ` + where + `)`
+		var (
+			nStored, nExpected, missing, extra int64
+			sumStored, sumExpected             string
+		)
+		err = db.QueryRowContext(ctx, `
+SELECT (SELECT count(*) FROM `+stored+` s),
+       (SELECT count(*) FROM `+expected+`),
+       (SELECT count(*) FROM (SELECT payload FROM `+expected+` EXCEPT ALL SELECT payload FROM `+stored+` s) d),
+       (SELECT count(*) FROM (SELECT payload FROM `+stored+` s EXCEPT ALL SELECT payload FROM `+expected+`) d),
+       (SELECT md5(COALESCE(string_agg(payload::text, E'\n' ORDER BY payload::text), '')) FROM `+stored+` s),
+       (SELECT md5(COALESCE(string_agg(payload::text, E'\n' ORDER BY payload::text), '')) FROM `+expected+`)`, company).
+			Scan(&nStored, &nExpected, &missing, &extra, &sumStored, &sumExpected)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nStored != nExpected || missing != 0 || extra != 0 || sumStored != sumExpected {
+			t.Fatalf("%s: %d rows stored, simulator has %d; %d missing, %d extra; checksum %s vs %s",
+				resource, nStored, nExpected, missing, extra, sumStored, sumExpected)
+		}
+		t.Logf("%s: %d rows, checksum %s equals the simulator's", resource, nStored, sumStored)
+	}
+}
+
+func sendSignal(t *testing.T, p *proc, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %s to worker %s: %v", sig, p.name, err)
+	}
+}
