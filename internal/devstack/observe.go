@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -144,4 +145,68 @@ func ExpiryWindows(from, to time.Time, period time.Duration) int64 {
 		return 0
 	}
 	return int64(to.Sub(from) / w)
+}
+
+// RefreshCommit is a committed refresh (token_refresh_events, outcome
+// refreshed).
+type RefreshCommit struct {
+	Company, Worker string
+	NewVersion      int64
+	FinishedAt      time.Time
+}
+
+// RefreshCommits returns every committed refresh, oldest first.
+func (d *Database) RefreshCommits(ctx context.Context) ([]RefreshCommit, error) {
+	rows, err := d.SQL.QueryContext(ctx, `
+SELECT company_uuid::text, worker, coalesce(new_version, 0), finished_at
+FROM token_refresh_events WHERE outcome = 'refreshed' ORDER BY finished_at`)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: refresh commits: %w", err)
+	}
+	defer rows.Close()
+	var out []RefreshCommit
+	for rows.Next() {
+		var c RefreshCommit
+		if err := rows.Scan(&c.Company, &c.Worker, &c.NewVersion, &c.FinishedAt); err != nil {
+			return nil, fmt.Errorf("devstack: refresh commits: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CommitLatencies pairs each committed refresh with the last pair the
+// simulator issued to the same company and client before the commit
+// finished, and returns the time from the simulator's answer to the commit,
+// sorted: the window in which a kill -9 costs a grant under the strict and
+// family rules. Commits without a matching pair are left out.
+func CommitLatencies(issued []IssuedPair, commits []RefreshCommit) []time.Duration {
+	byKey := map[[2]string][]IssuedPair{}
+	for _, p := range issued {
+		k := [2]string{p.Company, p.Client}
+		byKey[k] = append(byKey[k], p)
+	}
+	for _, pairs := range byKey {
+		sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].At.Before(pairs[j].At) })
+	}
+	var out []time.Duration
+	for _, c := range commits {
+		pairs := byKey[[2]string{c.Company, c.Worker}]
+		i := sort.Search(len(pairs), func(i int) bool { return pairs[i].At.After(c.FinishedAt) })
+		if i == 0 {
+			continue
+		}
+		out = append(out, c.FinishedAt.Sub(pairs[i-1].At))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Quantile returns the q-quantile (0..1) of sorted durations, 0 when empty.
+func Quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(sorted)-1))
+	return sorted[i]
 }

@@ -271,6 +271,13 @@ func (s *Stack) Workers() []*Proc {
 	return append([]*Proc(nil), s.workers...)
 }
 
+// Scheduler returns the scheduler, or nil before StartScheduler.
+func (s *Stack) Scheduler() *Proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scheduler
+}
+
 // StartDashboard starts the dashboard with generated credentials on
 // Options.DashboardAddr (or a free port) and waits for /healthz.
 func (s *Stack) StartDashboard(ctx context.Context) (*Dashboard, error) {
