@@ -29,12 +29,13 @@ func (c crashLoss) String() string {
 
 // crashLosses attributes the companies in needs_reauth that were not revoked
 // on purpose.
-func crashLosses(st *devstack.Stack, lost []string) (attributed []crashLoss, unexplained []string) {
+func crashLosses(issued []devstack.IssuedPair, kills []devstack.Kill, lost []string) (attributed []crashLoss, unexplained []string) {
 	last := map[string]devstack.IssuedPair{}
-	for _, p := range st.Sim.Issued() {
-		last[p.Company] = p
+	for _, p := range issued {
+		if q, ok := last[p.Company]; !ok || !p.At.Before(q.At) {
+			last[p.Company] = p
+		}
 	}
-	kills := st.Kills()
 	for _, c := range lost {
 		p, ok := last[c]
 		found := false
@@ -89,7 +90,7 @@ func verify(ctx context.Context, st *devstack.Stack, s settings, f *faults, comp
 			revokedNotMarked = append(revokedNotMarked, c)
 		}
 	}
-	attributed, unexplained := crashLosses(st, lost)
+	attributed, unexplained := crashLosses(st.Sim.Issued(), st.Kills(), lost)
 	allowCrash := s.crashWindow == "allow"
 	// A company whose grant died with a killed worker fails (or, allowed,
 	// passes) here, once: its replay, its archived task and its missing rows
