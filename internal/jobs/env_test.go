@@ -46,11 +46,13 @@ type env struct {
 	client  *gusto.Client
 	cps     *checkpoint.Store
 	logs    *syncBuffer
+	level   slog.Level
 }
 
 type envOptions struct {
 	sim       gustosim.Config
-	rateLimit int // GUSTO_RATE_LIMIT; 0 = no limiter
+	rateLimit int        // GUSTO_RATE_LIMIT; 0 = no limiter
+	logLevel  slog.Level // default debug
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -89,7 +91,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		}
 		limiter = l
 	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.logLevel == 0 {
+		o.logLevel = slog.LevelDebug
+	}
+	e.level = o.logLevel
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: o.logLevel}))
 	var m *tokens.Manager
 	e.client, err = gusto.New(gusto.Options{
 		BaseURL: srv.URL, ClientID: clientID, ClientSecret: clientSecret, RedirectURI: redirectURI,
@@ -118,7 +124,7 @@ func (e *env) handler(mod func(*jobs.Config)) *jobs.Handler {
 	cfg := jobs.Config{
 		API: e.client, Tokens: e.manager, Checkpoints: e.cps, Reauth: e.store, WorkerID: "w-" + uuid.NewString()[:8],
 		BatchSize: 500, PageBackoff: 5 * time.Millisecond, PageBackoffMax: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: e.level})),
 	}
 	if mod != nil {
 		mod(&cfg)
