@@ -35,6 +35,7 @@ type SimServer struct {
 	other     CompanyTraffic             // API calls without a company in the path
 	token     TokenTraffic
 	companyOf map[string]string // refresh token → company uuid (memory only)
+	exchanged map[string]bool   // refresh tokens answered 200 once (memory only)
 	issued    []issuedPair
 }
 
@@ -59,6 +60,10 @@ type TokenTraffic struct {
 	// CallsByCompany counts refresh_token grants per company, whatever the
 	// answer (refused and failed calls included).
 	CallsByCompany map[string]int64
+	// RefusedReplays counts, per company, refresh tokens refused
+	// (invalid_grant) after they had already been exchanged once: a replay
+	// the rule did not forgive. A revoked grant's unused token is not one.
+	RefusedReplays map[string]int64
 }
 
 // IssuedPair is a token pair the token endpoint issued on a refresh: to
@@ -89,7 +94,8 @@ func StartSim(cfg gustosim.Config, now func() time.Time) (*SimServer, error) {
 		now = time.Now
 	}
 	return &SimServer{Sim: sim, now: now, urls: map[string]string{}, traffic: map[string]*CompanyTraffic{},
-		companyOf: map[string]string{}, token: TokenTraffic{RefreshesByClient: map[string]int64{}, CallsByCompany: map[string]int64{}}}, nil
+		companyOf: map[string]string{}, exchanged: map[string]bool{},
+		token: TokenTraffic{RefreshesByClient: map[string]int64{}, CallsByCompany: map[string]int64{}, RefusedReplays: map[string]int64{}}}, nil
 }
 
 // URL returns the base URL the named client should use (GUSTO_API_URL),
@@ -165,6 +171,7 @@ func (s *SimServer) TokenTraffic() TokenTraffic {
 	t := s.token
 	t.RefreshesByClient = cloneCounts(s.token.RefreshesByClient)
 	t.CallsByCompany = cloneCounts(s.token.CallsByCompany)
+	t.RefusedReplays = cloneCounts(s.token.RefusedReplays)
 	return t
 }
 
@@ -320,9 +327,13 @@ func (s *SimServer) recordToken(client, contentType string, reqBody []byte, rec 
 	}
 	company := s.companyOf[req.RefreshToken]
 	s.token.CallsByCompany[company]++
+	if resp.Error == "invalid_grant" && s.exchanged[req.RefreshToken] {
+		s.token.RefusedReplays[company]++
+	}
 	if rec.status != http.StatusOK || resp.RefreshToken == "" {
 		return
 	}
+	s.exchanged[req.RefreshToken] = true
 	s.token.RefreshesByClient[client]++
 	s.companyOf[resp.RefreshToken] = company
 	s.issued = append(s.issued, issuedPair{company: company, client: client, at: at, access: resp.AccessToken})

@@ -86,7 +86,7 @@ func TestSimServerAttributes(t *testing.T) {
 	a, b := grants[0], grants[1]
 
 	access1, rt1 := refresh(t, w1, a.Token.RefreshToken, false) // company a, by worker-1
-	_, _ = refresh(t, w2, rt1, true)                            // company a again, by worker-2, form body: access1 never used after this...
+	_, rt2 := refresh(t, w2, rt1, true)                         // company a again, by worker-2, form body: access1 never used after this...
 	access3, _ := refresh(t, w2, b.Token.RefreshToken, true)    // company b, by worker-2
 	_ = access1
 
@@ -134,7 +134,22 @@ func TestSimServerAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if tt := s.TokenTraffic(); tt.InvalidGrant != 1 || tt.Requests != 4 || tt.CallsByCompany[a.CompanyUUID] != 2 || tt.CallsByCompany[b.CompanyUUID] != 2 {
+	if tt := s.TokenTraffic(); tt.InvalidGrant != 1 || tt.Requests != 4 || tt.CallsByCompany[a.CompanyUUID] != 2 ||
+		tt.CallsByCompany[b.CompanyUUID] != 2 || tt.RefusedReplays[b.CompanyUUID] != 1 || len(tt.RefusedReplays) != 1 {
 		t.Fatalf("after a replay: %+v (status %s)", tt, resp.Status)
+	}
+	// A revoked grant's unused refresh token is refused too, but is no replay.
+	_, rtA := refresh(t, w1, rt2, false)
+	if err := s.Sim.Revoke(a.CompanyUUID); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.PostForm(w1+"/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rtA},
+		"client_id": {"cid"}, "client_secret": {"csecret"}, "redirect_uri": {"http://127.0.0.1/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if tt := s.TokenTraffic(); tt.InvalidGrant != 2 || tt.RefusedReplays[a.CompanyUUID] != 0 {
+		t.Fatalf("after a revocation: %+v (status %s)", tt, resp.Status)
 	}
 }

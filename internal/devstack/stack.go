@@ -194,7 +194,10 @@ func (s *Stack) Onboard(ctx context.Context, opts ...gustosim.CompanyOptions) ([
 	return ids, nil
 }
 
-func (s *Stack) processEnv(client string, extra map[string]string) (*Env, error) {
+// ClientEnv is the environment of a gustosync process named client: the
+// shared variables (database, Redis, OAuth application, encryption keys), its
+// own simulator listener as GUSTO_API_URL, and extra.
+func (s *Stack) ClientEnv(client string, extra map[string]string) (*Env, error) {
 	env := s.env.Clone()
 	u, err := s.Sim.URL(client)
 	if err != nil {
@@ -213,7 +216,7 @@ func (s *Stack) StartScheduler(ctx context.Context) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	env, err := s.processEnv("scheduler", s.opts.SchedulerEnv)
+	env, err := s.ClientEnv("scheduler", s.opts.SchedulerEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +247,7 @@ func (s *Stack) StartWorkers(ctx context.Context, n int) ([]*Proc, error) {
 		if err != nil {
 			return nil, err
 		}
-		env, err := s.processEnv(name, s.opts.WorkerEnv)
+		env, err := s.ClientEnv(name, s.opts.WorkerEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +289,7 @@ func (s *Stack) StartDashboard(ctx context.Context) (*Dashboard, error) {
 		return nil, err
 	}
 	d := &Dashboard{URL: "http://" + addr, User: "demo", Password: randomToken(9)}
-	env, err := s.processEnv("dashboard", nil)
+	env, err := s.ClientEnv("dashboard", nil)
 	if err != nil {
 		return nil, err
 	}
