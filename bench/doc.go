@@ -1,0 +1,33 @@
+// Command bench prints gustosync's benchmark report: each figure beside the
+// limit or yardstick it is read against, both measured in the same run on
+// the same machine. `make bench` runs it:
+//
+//	go run ./bench --bin bin [--only gobench,storm,e2e,rate,resume]
+//
+// Sections:
+//
+//   - gobench: the benchmarks the packages carry, run with `go test -bench`
+//     and parsed — AccessToken's fast path against the slow read (one
+//     PostgreSQL read and decrypt) and a refresh (internal/tokens); the
+//     scheduler's enqueue rate over 10,000 due companies against asynq's raw
+//     enqueue rate (internal/scheduler); the simulator's raw HTTP ceiling
+//     (internal/gustosim).
+//   - storm: 4 processes × 16 goroutines calling AccessToken on 20 companies
+//     whose tokens live 10 s, for 30 s: token-endpoint calls per company per
+//     expiry window, limit 1.00.
+//   - e2e: 12 companies × 5,000 employees synced by 2 worker processes with
+//     no rate limit, from `scheduler enqueue --all` to the last run's
+//     commit, against a pgx CopyFrom of the same rows into the same tables'
+//     shape; rows compared with the simulator's.
+//   - rate: 3 large companies synced at once under the simulator's (Gusto's)
+//     per-grant limit of 200 requests per 60 s: requests per grant per
+//     minute achieved, and the 429s.
+//   - resume: kill -9 of the worker running a sync, to the run claimed and
+//     committing again on the other worker (against asynq's recovery
+//     bound), and the records fetched twice (limit: one batch).
+//
+// Each section runs its own devstack (database gustosync_bench_<section>,
+// own Redis, in-process simulator); rate and resume run side by side, as
+// both wait on timers. Logs and the raw `go test` output go under --run-dir.
+// Exit status 0 when every check passed, 1 otherwise.
+package main
