@@ -45,6 +45,21 @@ func goBenches(ctx context.Context, b *bencher) error {
 			fmt.Sprintf("vs asynq's raw enqueue rate: %.0f tasks/s (ratio %.2f)", r.Metrics["raw-enqueues/s"], r.Metrics["ratio-to-raw"]))
 	}
 
+	jobs, err := runGoBench(ctx, b.modDir, "./internal/jobs", "^BenchmarkSync(VersusCopy|PeakHeap)$", "1x", &b.log)
+	if err != nil {
+		return err
+	}
+	if r, ok := find(jobs, "BenchmarkSyncVersusCopy"); ok {
+		b.info("throughput", "one sync in process (internal/jobs, 20k records)", fmt.Sprintf("%.0f records/s", r.Metrics["records/s"]),
+			fmt.Sprintf("vs pgx CopyFrom of the same rows: %.0f rows/s (ratio %.2f)", r.Metrics["copyfrom-rows/s"], r.Metrics["sync/copyfrom"]))
+	}
+	small, ok1 := find(jobs, "BenchmarkSyncPeakHeap/records=20000")
+	large, ok2 := find(jobs, "BenchmarkSyncPeakHeap/records=200000")
+	if ok1 && ok2 {
+		b.info("throughput", "peak heap of one sync, 200k records", fmt.Sprintf("%.1f MiB", large.Metrics["peak-heap-MiB"]),
+			fmt.Sprintf("vs 20k records: %.1f MiB (streaming: memory does not grow with the company)", small.Metrics["peak-heap-MiB"]))
+	}
+
 	sim, err := runGoBench(ctx, b.modDir, "./internal/gustosim", "^BenchmarkEmployeesRawHTTP$", "2s", &b.log)
 	if err != nil {
 		return err

@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&s.runDir, "run-dir", "", "where logs go (default $TMPDIR/gustosync/demo-<time>)")
 	fs.StringVar(&s.binDir, "bin", "", "directory of the gustosync binaries (default: this program's directory)")
 	fs.StringVar(&s.dashboardAddr, "dashboard-addr", "127.0.0.1:8082", "dashboard address (a free port if taken)")
-	fs.StringVar(&s.stay, "stay", "auto", "keep the system running after the summary until Ctrl-C: yes, no, or auto (yes on a terminal)")
+	fs.StringVar(&s.stay, "stay", "no", "keep the system running after the summary until Ctrl-C: yes, no, or auto (yes on a terminal)")
 	fs.Uint64Var(&s.seed, "seed", 0, "simulator data seed (0: random)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -137,7 +137,8 @@ func demo(ctx context.Context, s settings, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logf("%d workers, the scheduler and the dashboard (%s) are up", s.workers, dash.URL)
+	logf("%d workers, the scheduler and the dashboard are up; while the demo runs, open %s (user %s, password %s)",
+		s.workers, dash.URL, dash.User, dash.Password)
 
 	revoked := companies[len(companies)/2]
 	var revokedAt time.Time
@@ -301,7 +302,7 @@ func summary(ctx context.Context, st *devstack.Stack, companies []string, revoke
 		fmt.Sprintf("%s (revoked on purpose): %s", revoked, states[revoked].Reason))
 
 	// Where to look.
-	rep.Info("operate", "dashboard", dash.URL+"/companies", "asynq queues at "+dash.URL+"/monitoring/")
+	rep.Info("operate", "dashboard", dash.URL+"/companies", "asynq queues at "+dash.URL+"/monitoring/; up while the demo runs (--stay yes keeps it after the summary)")
 	rep.Info("operate", "dashboard credentials", dash.User+" / "+dash.Password, "generated for this run")
 	rep.Info("operate", "logs", st.Sup.Dir(), "one file per process")
 	return rep, nil
