@@ -125,7 +125,7 @@ func (a *Attempt) Commit(ctx context.Context, b Batch) (Result, error) {
 }
 
 func (a *Attempt) commit(ctx context.Context, r Resource, p *prepared, pos Position, res *Result) error {
-	tx, err := a.store.db.BeginTx(ctx, nil)
+	tx, err := a.store.begin(ctx)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -415,5 +416,50 @@ func TestBatchValidation(t *testing.T) {
 	res, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceCompany, Rows: rows[2:], Done: true})
 	if err != nil || res.Changed != 1 {
 		t.Fatalf("company commit: %+v %v", res, err)
+	}
+}
+
+// A holder frozen inside a transaction (SIGSTOP mid-commit) must not block
+// the attempt that replaces it: waits for the fence lock are bounded, and
+// PostgreSQL ends the frozen session once it idles past TxIdleTimeout.
+func TestFrozenHolderDoesNotBlockTheFence(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	company, run := uuid.NewString(), uuid.NewString()
+	s := checkpoint.NewStore(db.SQL, checkpoint.Options{LockTimeout: 300 * time.Millisecond, TxIdleTimeout: time.Second})
+	if _, err := s.Claim(ctx, run, company, "w"); err != nil {
+		t.Fatal(err)
+	}
+	// A transaction that took the fence lock, then froze.
+	frozen, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Rollback()
+	if _, err := frozen.ExecContext(ctx, `SET LOCAL idle_in_transaction_session_timeout = '1s'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := frozen.ExecContext(ctx, `UPDATE sync_fences SET heartbeat_at = now() WHERE company_uuid = $1`, company); err != nil {
+		t.Fatal(err)
+	}
+	// The claim gives up after the lock timeout instead of hanging…
+	if _, err := s.Claim(ctx, run, company, "w2"); err == nil || !strings.Contains(err.Error(), "lock timeout") {
+		t.Fatalf("claim behind a frozen lock holder: %v, want a lock timeout", err)
+	}
+	// …and succeeds once PostgreSQL has ended the frozen session.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := s.Claim(ctx, run, company, "w2")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("claim still failing: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := frozen.ExecContext(ctx, `SELECT 1`); err == nil {
+		t.Fatal("the frozen session survived its idle timeout")
 	}
 }

@@ -10,8 +10,12 @@ import (
 	"github.com/google/uuid"
 )
 
-// DefaultLease is Options.Lease's default.
-const DefaultLease = 60 * time.Second
+// Defaults of Options.
+const (
+	DefaultLease         = 60 * time.Second
+	DefaultTxIdleTimeout = 15 * time.Second
+	DefaultLockTimeout   = 30 * time.Second
+)
 
 // Status is a run's status in sync_runs.
 type Status string
@@ -42,13 +46,24 @@ type Options struct {
 	// Attempts should heartbeat several times per lease. Zero means
 	// DefaultLease.
 	Lease time.Duration
+	// TxIdleTimeout is PostgreSQL's idle_in_transaction_session_timeout for
+	// the claim and commit transactions: a holder frozen inside one (SIGSTOP,
+	// a long GC pause, a partitioned VM) has its session ended and its fence
+	// lock released, so the attempt that replaces it is not blocked. Zero
+	// means DefaultTxIdleTimeout.
+	TxIdleTimeout time.Duration
+	// LockTimeout bounds the wait for the fence row's lock in those
+	// transactions; past it the claim or commit fails (transient). Zero
+	// means DefaultLockTimeout.
+	LockTimeout time.Duration
 }
 
 // Store claims runs and commits their batches. It is safe for concurrent
 // use; it holds no state beyond the pool.
 type Store struct {
-	db    *sql.DB
-	lease time.Duration
+	db                 *sql.DB
+	lease              time.Duration
+	idleTimeout, lockT string // PostgreSQL interval text, e.g. "15000ms"
 }
 
 // NewStore returns a Store over db (a pgx database/sql pool whose size
@@ -57,7 +72,29 @@ func NewStore(db *sql.DB, o Options) *Store {
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
 	}
-	return &Store{db: db, lease: o.Lease}
+	if o.TxIdleTimeout <= 0 {
+		o.TxIdleTimeout = DefaultTxIdleTimeout
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	return &Store{db: db, lease: o.Lease, idleTimeout: pgMillis(o.TxIdleTimeout), lockT: pgMillis(o.LockTimeout)}
+}
+
+func pgMillis(d time.Duration) string { return fmt.Sprintf("%dms", max(d.Milliseconds(), 1)) }
+
+// begin starts a transaction bounded by the store's idle and lock timeouts.
+func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('idle_in_transaction_session_timeout', $1, true), set_config('lock_timeout', $2, true)`,
+		s.idleTimeout, s.lockT); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
 }
 
 // Lease returns the heartbeat lease (Options.Lease after defaults).
@@ -110,7 +147,7 @@ func (s *Store) Claim(ctx context.Context, runID, company, owner string) (*Attem
 }
 
 func (s *Store) claim(ctx context.Context, run, company, owner string) (*Attempt, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
