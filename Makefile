@@ -55,10 +55,14 @@ demo: build services
 bench: build services
 	$(GO) run ./bench --bin $(BIN) $(BENCH_FLAGS)
 
+# Under the strict rule a worker killed between the token endpoint's answer and
+# its commit takes the only valid refresh token with it; no design can save
+# that grant. The suite tells such a loss apart from a bug and lists it; these
+# targets let it pass (CHAOS_FLAGS=--crash-window=fail makes it fail).
 ## chaos: kill -9 workers, restart Redis, terminate PostgreSQL backends, 5% 5xx, strict rotation; at most 5 minutes
 chaos: build services
-	./$(BIN)/chaos --duration 5m $(CHAOS_FLAGS)
+	./$(BIN)/chaos --chaos 3m --calm 90s --crash-window allow $(CHAOS_FLAGS)
 
-## chaos-ci: the 90-second form of the chaos suite (what CI runs)
+## chaos-ci: the 90-second form of the chaos suite (90 s of chaos, then the calm phase; about 3 minutes)
 chaos-ci: build services
-	./$(BIN)/chaos --duration 90s $(CHAOS_FLAGS)
+	./$(BIN)/chaos --chaos 90s --calm 90s --crash-window allow $(CHAOS_FLAGS)

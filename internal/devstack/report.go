@@ -72,7 +72,8 @@ func (r *Report) Failures() []Line {
 	return out
 }
 
-// Write prints the report as an aligned table grouped by section, then the
+// Write prints the report as an aligned table grouped by section (in the
+// order sections first appear), then the
 // notes, then a last line: PASS, FAIL (n) or, without checks, nothing.
 func (r *Report) Write(w io.Writer) {
 	nameW, valueW := 0, 0
@@ -81,29 +82,36 @@ func (r *Report) Write(w io.Writer) {
 		valueW = max(valueW, utf8.RuneCountInString(l.Value))
 	}
 	fmt.Fprintf(w, "\n%s\n%s\n", r.Title, strings.Repeat("=", utf8.RuneCountInString(r.Title)))
-	section := "\x00"
-	checks := 0
+	// Sections in the order they first appear, each with all its lines.
+	var order []string
+	bySection := map[string][]Line{}
 	for _, l := range r.lines {
-		if l.Section != section {
-			section = l.Section
-			if section != "" {
-				fmt.Fprintf(w, "\n%s\n", section)
+		if _, ok := bySection[l.Section]; !ok {
+			order = append(order, l.Section)
+		}
+		bySection[l.Section] = append(bySection[l.Section], l)
+	}
+	checks := 0
+	for _, section := range order {
+		if section != "" {
+			fmt.Fprintf(w, "\n%s\n", section)
+		}
+		for _, l := range bySection[section] {
+			mark := "      "
+			switch l.Verdict {
+			case Pass:
+				mark, checks = "  ok  ", checks+1
+			case Fail:
+				mark, checks = "  FAIL", checks+1
 			}
-		}
-		mark := "      "
-		switch l.Verdict {
-		case Pass:
-			mark, checks = "  ok  ", checks+1
-		case Fail:
-			mark, checks = "  FAIL", checks+1
-		}
-		line := fmt.Sprintf("%s  %s  %s", mark, pad(l.Name, nameW), pad(l.Value, valueW))
-		if l.Limit != "" {
-			line += "  " + l.Limit
-		}
-		fmt.Fprintln(w, strings.TrimRight(line, " "))
-		for _, d := range l.Detail {
-			fmt.Fprintf(w, "          - %s\n", d)
+			line := fmt.Sprintf("%s  %s  %s", mark, pad(l.Name, nameW), pad(l.Value, valueW))
+			if l.Limit != "" {
+				line += "  " + l.Limit
+			}
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+			for _, d := range l.Detail {
+				fmt.Fprintf(w, "          - %s\n", d)
+			}
 		}
 	}
 	for _, n := range r.notes {

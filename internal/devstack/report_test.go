@@ -12,6 +12,7 @@ func TestReportWrite(t *testing.T) {
 	r.Check("correctness", "rows equal the simulator's", true, "100/100 companies", "all")
 	r.Check("correctness", "401s on data calls", false, "2", "0", "company a: 2 (worker-1)")
 	r.Info("load", "kills", "17", "")
+	r.Check("correctness", "late line", true, "1", "") // joins its section
 	r.Note("logs: %s", "/tmp/run")
 	var b strings.Builder
 	r.Write(&b)
@@ -21,9 +22,9 @@ func TestReportWrite(t *testing.T) {
 		"\ncorrectness\n",
 		"  ok    rows equal the simulator's  100/100 companies  all\n",
 		"  FAIL  401s on data calls          2                  0\n          - company a: 2 (worker-1)\n",
-		"\nload\n        kills                       17\n",
+		"  ok    late line                   1\n\nload\n        kills                       17\n",
 		"\nlogs: /tmp/run\n",
-		"\nFAIL: 1 of 2 checks failed\n",
+		"\nFAIL: 1 of 3 checks failed\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("report lacks %q:\n%s", want, out)
