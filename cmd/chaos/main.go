@@ -98,11 +98,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A hard bound, whatever hangs: the phases have their own deadlines and
+	// this one only catches what they do not.
+	ctx, cancel := context.WithTimeoutCause(ctx, s.chaos+s.calm+2*overhead, errors.New("the run exceeded its bound"))
+	defer cancel()
 	rep, err := chaos(ctx, s, stdout)
 	if rep != nil {
 		rep.Write(stdout)
 	}
 	switch {
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		fmt.Fprintf(stderr, "\nchaos: %v: %v (logs: %s; seed %d)\n", context.Cause(ctx), err, s.runDir, s.seed)
+		return 1
 	case err != nil && ctx.Err() != nil:
 		fmt.Fprintln(stderr, "\nchaos: interrupted; every process it started has been stopped")
 		return 130
