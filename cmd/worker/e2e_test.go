@@ -242,3 +242,54 @@ func asExit(err error, target **exec.ExitError) bool {
 	}
 	return ok
 }
+
+// Two attempts of one run at once: a worker frozen mid-sync (SIGSTOP, a
+// long GC pause or a partitioned VM) loses its asynq lease; another worker
+// recovers the task and resumes the run under a new epoch; when the frozen
+// one wakes up it is a zombie, and the fence stops it: it commits nothing
+// more and cannot overwrite the run's outcome.
+func TestFrozenWorkerIsFencedAfterLeaseExpiry(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gustosim.Config{RateLimit: 600})
+	company := w.company(20000, 100)
+	total := w.total(company)
+	zombie := w.start("frozen", "GUSTO_RATE_LIMIT=600")
+	run := uuid.NewString()
+	w.enqueue(company, run)
+	waitFor(t, 2*time.Minute, "2000 records committed", func() bool { return w.committed(company) >= 2000 })
+	sendSignal(t, zombie, syscall.SIGSTOP)
+	t.Cleanup(func() { _ = zombie.cmd.Process.Signal(syscall.SIGCONT) })
+
+	heir := w.start("heir", "GUSTO_RATE_LIMIT=600")
+	waitFor(t, 3*time.Minute, "the run to be re-claimed", func() bool {
+		r, _ := w.run(run)
+		return r.Attempts == 2
+	})
+	// Let the new attempt commit, then wake the zombie up in the middle of it.
+	waitFor(t, time.Minute, "the new attempt to commit", func() bool {
+		return heir.has(`"msg":"batch committed"`, `"run":"`+run, `"epoch":2`)
+	})
+	zombieCommits := strings.Count(zombie.log(), `"msg":"batch committed"`)
+	sendSignal(t, zombie, syscall.SIGCONT)
+
+	r := w.waitRun(run, "succeeded", 3*time.Minute)
+	waitFor(t, time.Minute, "the zombie to stop", func() bool {
+		return zombie.has(`"msg":"attempt fenced by a newer one; stopping"`, `"epoch":1`)
+	})
+	if n := strings.Count(zombie.log(), `"msg":"batch committed"`); n != zombieCommits {
+		t.Fatalf("the zombie committed %d batches after waking up", n-zombieCommits)
+	}
+	assertExact(t, w.db.SQL, w.sim, company)
+	if r.Attempts != 2 {
+		t.Fatalf("run %+v", r)
+	}
+	if r2, _ := w.run(run); r2.Status != "succeeded" {
+		t.Fatalf("the zombie overwrote the outcome: %+v", r2)
+	}
+	served := w.sim.Counters().RecordsServed[company]
+	t.Logf("%d records served for %d (%d fetched twice)", served, total, served-total)
+	if served-total > 500+100 {
+		// One batch, plus the page the zombie may have had in flight when it woke.
+		t.Fatalf("%d records fetched twice", served-total)
+	}
+}

@@ -98,11 +98,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return exitUsage
 	}
-	log := newLogger(stdout, cfg.LogLevel)
 	if cfg.ID == "" {
 		host, _ := os.Hostname()
 		cfg.ID = host + "-" + strconv.Itoa(os.Getpid())
 	}
+	log := newLogger(stdout, cfg.LogLevel).With(slog.String("worker", cfg.ID))
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(sigs)
@@ -114,6 +114,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	sig := <-sigs
 	log.Info("shutting down", slog.String("signal", sig.String()), slog.Duration("timeout", cfg.ShutdownTimeout))
+	go func() {
+		// A second signal skips the graceful stop; the runs resume from
+		// their last committed checkpoints all the same.
+		sig := <-sigs
+		log.Warn("second signal; exiting now", slog.String("signal", sig.String()))
+		os.Exit(exitFailure)
+	}()
 	w.stop()
 	log.Info("stopped")
 	return exitOK
@@ -272,7 +279,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	if err := srv.Start(mux); err != nil {
 		return nil, fmt.Errorf("asynq server: %w", err)
 	}
-	log.Info("worker started", slog.String("worker", cfg.ID), slog.Int("concurrency", cfg.Concurrency),
+	log.Info("worker started", slog.Int("concurrency", cfg.Concurrency),
 		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.String("http_addr", hs.Addr))
 	return &worker{log: log, handler: handler, srv: srv, http: hs, db: db, rdb: rdb, ready: ready}, nil
 }

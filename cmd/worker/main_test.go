@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -35,6 +36,15 @@ import (
 var workerBin string
 
 func TestMain(m *testing.M) {
+	// These tests spend their time waiting on worker processes (paced by
+	// rate limits, or asynq's one-minute lease recovery), not on CPU: run
+	// them all at once unless -parallel was given.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", "8")
+	}
 	dir, err := os.MkdirTemp("", "gustosync-worker-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -54,15 +54,24 @@ func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started ti
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	took := h.now().Sub(started)
-	finish := func(status checkpoint.Status, reason string) {
+	// finish records the outcome; it reports false when the attempt turns
+	// out to be fenced (a newer attempt holds the company), in which case
+	// the outcome is the newer attempt's to record.
+	finish := func(status checkpoint.Status, reason string) bool {
 		ferr := s.a.Finish(fctx, status, reason)
 		var fenced *checkpoint.FencedError
 		switch {
 		case errors.As(ferr, &fenced):
-			log.LogAttrs(ctx, slog.LevelInfo, "outcome not recorded: a newer attempt holds the company", slog.String("status", string(status)))
+			return false
 		case ferr != nil:
 			log.LogAttrs(ctx, slog.LevelWarn, "recording the sync outcome failed", slog.String("status", string(status)), slog.String("error", ferr.Error()))
 		}
+		return true
+	}
+	fencedStop := func(cause error) error {
+		log.LogAttrs(ctx, slog.LevelWarn, "attempt fenced by a newer one; stopping", slog.String("error", cause.Error()))
+		h.cfg.Metrics.attempt("fenced", took)
+		return nil
 	}
 
 	var (
@@ -81,12 +90,12 @@ func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started ti
 	case errors.As(err, &fenced):
 		// A newer attempt of this run (asynq re-ran it after our lease
 		// expired) or a newer run holds the company; it does the work.
-		log.LogAttrs(ctx, slog.LevelWarn, "attempt fenced by a newer one; stopping", slog.String("error", err.Error()))
-		h.cfg.Metrics.attempt("fenced", took)
-		return nil
+		return fencedStop(err)
 
 	case errors.Is(err, errDraining):
-		finish(checkpoint.StatusPending, "worker shut down; resuming from the checkpoint")
+		if !finish(checkpoint.StatusPending, "worker shut down; resuming from the checkpoint") {
+			return fencedStop(err)
+		}
 		log.LogAttrs(ctx, slog.LevelInfo, "sync stopped for shutdown; checkpoint committed")
 		h.cfg.Metrics.attempt("drained", took)
 		return &RetryError{Err: errDraining, Delay: time.Second}
@@ -137,7 +146,11 @@ func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started ti
 		h.cfg.Metrics.attempt("failed", took)
 		return &RetryError{Err: err, Failure: true}
 	}
-	finish(checkpoint.StatusPending, err.Error())
+	if !finish(checkpoint.StatusPending, err.Error()) {
+		// Typically a zombie whose lease expired: its context was cancelled
+		// and a newer attempt claimed meanwhile.
+		return fencedStop(err)
+	}
 	level := slog.LevelWarn
 	if ctx.Err() != nil {
 		level = slog.LevelInfo // lease lost or deadline: asynq decides
