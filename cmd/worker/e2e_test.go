@@ -51,6 +51,18 @@ func TestLongSyncWithShortLivedTokens(t *testing.T) {
 	if !p.has(`"msg":"batch committed"`, `"company":"`+company, `"run":"`+run, `"batch":`) {
 		t.Fatal("no JSON log line with company, run and batch")
 	}
+	// No secret in the logs: neither the client secret, nor the bearer
+	// scheme, nor any token the simulator issued during the run.
+	logs := p.log()
+	secrets := append(w.issuedTokens(), clientSecret, "Bearer ")
+	if len(secrets) < 4 {
+		t.Fatalf("captured %d tokens: the refresh responses were not seen", len(secrets)-2)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the worker logged a secret (%d bytes)", len(secret))
+		}
+	}
 }
 
 // kill -9 mid-sync, then a new worker: asynq recovers the task once its

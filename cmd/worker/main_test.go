@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,6 +81,50 @@ type world struct {
 	redis *redistest.Server
 	keys  string
 	store *tokens.Store
+
+	mu     sync.Mutex
+	issued []string // every token the simulator handed out
+}
+
+// captureTokens remembers the tokens in every answer of the token endpoint,
+// so that tests can check that none of them reaches a log line.
+func (w *world) captureTokens(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/oauth/token" {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var tok struct {
+			AccessToken  string `json:"access_token"`
+			RefreshToken string `json:"refresh_token"`
+		}
+		if json.Unmarshal(rec.Body.Bytes(), &tok) == nil {
+			w.remember(tok.AccessToken, tok.RefreshToken)
+		}
+		for k, v := range rec.Header() {
+			rw.Header()[k] = v
+		}
+		rw.WriteHeader(rec.Code)
+		_, _ = rw.Write(rec.Body.Bytes())
+	})
+}
+
+func (w *world) remember(tokens ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, t := range tokens {
+		if t != "" {
+			w.issued = append(w.issued, t)
+		}
+	}
+}
+
+func (w *world) issuedTokens() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.issued)
 }
 
 func newWorld(t *testing.T, sc gustosim.Config) *world {
@@ -91,11 +137,12 @@ func newWorld(t *testing.T, sc gustosim.Config) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(sim)
+	w := &world{t: t, sim: sim}
+	srv := httptest.NewServer(w.captureTokens(sim))
 	t.Cleanup(srv.Close)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	w := &world{t: t, sim: sim, url: srv.URL, db: pgtest.New(t), redis: redistest.Start(t), keys: "k1:" + base64.StdEncoding.EncodeToString(key)}
+	w.url, w.db, w.redis, w.keys = srv.URL, pgtest.New(t), redistest.Start(t), "k1:"+base64.StdEncoding.EncodeToString(key)
 	keys, err := config.ParseKeys(w.keys)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +163,7 @@ func (w *world) company(employees, payrolls int) string {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	w.remember(g.Token.AccessToken, g.Token.RefreshToken)
 	if _, err := w.store.Put(context.Background(), tokens.Grant{
 		CompanyUUID: g.CompanyUUID, AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken,
 		ExpiresIn: g.Token.ExpiresIn, CreatedAt: g.Token.CreatedAt,
