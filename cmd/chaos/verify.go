@@ -10,13 +10,14 @@ import (
 )
 
 // crashWindow is how soon after the token endpoint's answer a kill -9 of the
-// worker that got it must come for a lost grant to be put down to the kill:
-// the answer-to-commit window is milliseconds, a second is generous.
+// worker that asked must come for a lost grant to be put down to the kill
+// (a kill while the request was in flight counts too): the answer-to-commit
+// window is milliseconds, two seconds are generous.
 const crashWindow = 2 * time.Second
 
 // crashLoss is a company whose grant died with a killed worker: the last pair
-// the simulator issued for it went to a worker killed right after, and was
-// never used.
+// the simulator issued for it went to a worker killed while asking or right
+// after the answer, and was never used.
 type crashLoss struct {
 	company, worker string
 	answered        time.Time
@@ -24,7 +25,7 @@ type crashLoss struct {
 }
 
 func (c crashLoss) String() string {
-	return fmt.Sprintf("%s: pair issued to %s, which was killed %s later, before its commit; never used", c.company, c.worker, c.killedAfter.Round(10*time.Microsecond))
+	return fmt.Sprintf("%s: pair issued to %s, which was killed %s after asking, before its commit; never used", c.company, c.worker, c.killedAfter.Round(10*time.Microsecond))
 }
 
 // crashLosses attributes the companies in needs_reauth that were not revoked
@@ -41,8 +42,8 @@ func crashLosses(issued []devstack.IssuedPair, kills []devstack.Kill, lost []str
 		found := false
 		if ok && !p.Used {
 			for _, k := range kills {
-				if k.Process == p.Client && !k.At.Before(p.At) && k.At.Sub(p.At) <= crashWindow {
-					attributed = append(attributed, crashLoss{company: c, worker: p.Client, answered: p.At, killedAfter: k.At.Sub(p.At)})
+				if k.Process == p.Client && !k.At.Before(p.Requested) && k.At.Sub(p.At) <= crashWindow {
+					attributed = append(attributed, crashLoss{company: c, worker: p.Client, answered: p.At, killedAfter: k.At.Sub(p.Requested)})
 					found = true
 					break
 				}

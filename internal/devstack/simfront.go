@@ -67,19 +67,23 @@ type TokenTraffic struct {
 }
 
 // IssuedPair is a token pair the token endpoint issued on a refresh: to
-// which company, to which client, when the answer was written. The tokens
-// themselves never leave the SimServer.
+// which company, to which client, when the request arrived and when the
+// answer had been written. The tokens themselves never leave the SimServer.
 type IssuedPair struct {
 	Company string
 	Client  string
-	At      time.Time
+	// Requested is when the request arrived; At when the handler returned
+	// (the pair took effect in between: a client that dies meanwhile may
+	// never see it).
+	Requested time.Time
+	At        time.Time
 	// Used reports whether the access token was presented on an API call.
 	Used bool
 }
 
 type issuedPair struct {
 	company, client string
-	at              time.Time
+	requested, at   time.Time
 	access          string
 }
 
@@ -183,7 +187,7 @@ func (s *SimServer) Issued() []IssuedPair {
 	s.mu.Unlock()
 	out := make([]IssuedPair, len(pairs))
 	for i, p := range pairs {
-		out[i] = IssuedPair{Company: p.company, Client: p.client, At: p.at, Used: s.Sim.AccessTokenUses(p.access) > 0}
+		out[i] = IssuedPair{Company: p.company, Client: p.client, Requested: p.requested, At: p.at, Used: s.Sim.AccessTokenUses(p.access) > 0}
 	}
 	return out
 }
@@ -242,11 +246,12 @@ func (s *SimServer) handler(client string) http.Handler {
 		rec := &recorder{ResponseWriter: w}
 		switch {
 		case r.URL.Path == "/oauth/token" && r.Method == http.MethodPost:
+			requested := s.now()
 			body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			rec.body = &bytes.Buffer{}
 			s.Sim.ServeHTTP(rec, r)
-			s.recordToken(client, r.Header.Get("Content-Type"), body, rec)
+			s.recordToken(client, r.Header.Get("Content-Type"), body, rec, requested)
 		case strings.HasPrefix(r.URL.Path, "/v1/"):
 			s.Sim.ServeHTTP(rec, r)
 			s.recordAPI(client, r.URL.Path, rec.status)
@@ -289,7 +294,7 @@ func (s *SimServer) recordAPI(client, path string, status int) {
 	}
 }
 
-func (s *SimServer) recordToken(client, contentType string, reqBody []byte, rec *recorder) {
+func (s *SimServer) recordToken(client, contentType string, reqBody []byte, rec *recorder, requested time.Time) {
 	var req struct {
 		GrantType    string `json:"grant_type"`
 		RefreshToken string `json:"refresh_token"`
@@ -336,5 +341,5 @@ func (s *SimServer) recordToken(client, contentType string, reqBody []byte, rec 
 	s.exchanged[req.RefreshToken] = true
 	s.token.RefreshesByClient[client]++
 	s.companyOf[resp.RefreshToken] = company
-	s.issued = append(s.issued, issuedPair{company: company, client: client, at: at, access: resp.AccessToken})
+	s.issued = append(s.issued, issuedPair{company: company, client: client, requested: requested, at: at, access: resp.AccessToken})
 }

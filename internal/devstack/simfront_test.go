@@ -121,7 +121,7 @@ func TestSimServerAttributes(t *testing.T) {
 		t.Fatalf("issued %+v", issued)
 	}
 	for i, p := range issued {
-		if p.Company != want[i].Company || p.Client != want[i].Client || p.Used != want[i].Used || time.Since(p.At) > time.Minute {
+		if p.Company != want[i].Company || p.Client != want[i].Client || p.Used != want[i].Used || time.Since(p.At) > time.Minute || p.Requested.After(p.At) {
 			t.Fatalf("issued[%d] = %+v, want %+v", i, p, want[i])
 		}
 	}
