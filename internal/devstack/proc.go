@@ -53,6 +53,7 @@ type ExitError struct {
 	Tail  string
 }
 
+// Error says which process, how it ended, where its log is, and its tail.
 func (e *ExitError) Error() string {
 	msg := fmt.Sprintf("%s: %s (log: %s)", e.Name, e.State, e.Log)
 	if e.Tail != "" {

@@ -39,6 +39,7 @@ type RowMismatch struct {
 	Want, Got         Dataset
 }
 
+// String names the company and resource and both counts and checksums.
 func (m RowMismatch) String() string {
 	return fmt.Sprintf("%s %s: %d rows (sha256 %.12s), simulator has %d (sha256 %.12s)",
 		m.Company, m.Resource, m.Got.Count, m.Got.Checksum, m.Want.Count, m.Want.Checksum)
