@@ -245,8 +245,11 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		WorkerID:    cfg.ID,
 		BatchSize:   cfg.BatchSize,
 		RunTimeout:  cfg.TaskTimeout,
-		Logger:      log.With(slog.String("component", "sync")),
-		Metrics:     syncMetrics,
+		// A request still in flight after half the shutdown timeout is
+		// abandoned, leaving the other half to commit what was fetched.
+		DrainGrace: cfg.ShutdownTimeout / 2,
+		Logger:     log.With(slog.String("component", "sync")),
+		Metrics:    syncMetrics,
 	})
 	if err != nil {
 		return nil, err

@@ -44,6 +44,8 @@ const (
 	// DefaultMaxInlineWait is the longest Retry-After waited inside an
 	// attempt; a longer one hands the task back to asynq with that delay.
 	DefaultMaxInlineWait = 2 * time.Minute
+	// DefaultDrainGrace is Config.DrainGrace's default.
+	DefaultDrainGrace = 5 * time.Second
 )
 
 // Config configures a Handler. Required fields are marked; the zero value
@@ -86,6 +88,11 @@ type Config struct {
 	// and learns whether it was fenced. Default a quarter of the
 	// checkpoint store's lease.
 	Heartbeat time.Duration
+	// DrainGrace is how long after Drain a request still in flight may take
+	// to answer; then it is abandoned, the pages already fetched are
+	// committed, and the attempt stops. Keep it well inside the worker's
+	// shutdown timeout. Default DefaultDrainGrace.
+	DrainGrace time.Duration
 	// Logger receives JSON-friendly structured logs with company, run and
 	// batch; never a token. Default: discard.
 	Logger *slog.Logger
@@ -126,7 +133,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 	case cfg.Reauth == nil:
 		return nil, errors.New("jobs: config: Reauth is required")
 	case cfg.BatchSize < 0 || cfg.PageSize < 0 || cfg.RunTimeout < 0 || cfg.PayrollHistory < 0 ||
-		cfg.PageAttempts < 0 || cfg.PageBackoff < 0 || cfg.PageBackoffMax < 0 || cfg.MaxInlineWait < 0 || cfg.Heartbeat < 0:
+		cfg.PageAttempts < 0 || cfg.PageBackoff < 0 || cfg.PageBackoffMax < 0 || cfg.MaxInlineWait < 0 || cfg.Heartbeat < 0 ||
+		cfg.DrainGrace < 0:
 		return nil, errors.New("jobs: config: sizes and durations must not be negative")
 	}
 	if cfg.WorkerID == "" {
@@ -160,6 +168,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = cfg.Checkpoints.Lease() / 4
 	}
+	if cfg.DrainGrace == 0 {
+		cfg.DrainGrace = DefaultDrainGrace
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -170,8 +181,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 }
 
 // Drain asks every running sync to stop at the next page boundary after
-// committing what it has fetched (its batch and checkpoint), and every new
-// task to go back to the queue at once. Call it when SIGTERM arrives, before
+// committing what it has fetched (its batch and checkpoint), abandoning a
+// request that has not answered within DrainGrace, and every new task to go
+// back to the queue at once. Call it when SIGTERM arrives, before
 // asynq's Shutdown, so that the commits land inside the shutdown timeout.
 // Drain is idempotent.
 func (h *Handler) Drain() {

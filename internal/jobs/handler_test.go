@@ -162,6 +162,47 @@ func TestDrainCommitsAndResumes(t *testing.T) {
 	}
 }
 
+// A request that hangs when the worker drains is abandoned after the grace,
+// and the pages fetched before it are committed.
+func TestDrainAbandonsAHangingRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}})
+	ctx := testCtx(t, time.Minute)
+	company := e.company(2000, 10, nil)
+	var h *jobs.Handler
+	h = e.handler(func(c *jobs.Config) {
+		c.DrainGrace = 100 * time.Millisecond
+		c.BatchSize = 300 // pages of 100: three per batch
+		c.Hooks.BeforeCommit = func(_ context.Context, _ string, _ int64, _ checkpoint.Resource, batch int) {
+			if batch == 2 {
+				// From now on every answer takes 2 s; SIGTERM arrives meanwhile.
+				e.sim.Update(func(c *gustosim.Config) { c.LatencyRate, c.Latency = 1, 2*time.Second })
+				time.AfterFunc(1500*time.Millisecond, h.Drain)
+			}
+		}
+	})
+	err := h.ProcessTask(ctx, task(t, company, uuid.NewString()))
+	var re *jobs.RetryError
+	if !errors.As(err, &re) || re.Failure {
+		t.Fatalf("drained attempt: %v", err)
+	}
+	var records int64
+	if err := e.db.SQL.QueryRow(`SELECT records FROM sync_checkpoints WHERE company_uuid = $1 AND resource = 'employees'`, company).Scan(&records); err != nil {
+		t.Fatal(err)
+	}
+	stored := count(t, e, `SELECT count(*) FROM gusto_employees WHERE company_uuid = $1`, company)
+	served := e.sim.Counters().RecordsServed[company]
+	// Batch 2 (the first 300 employees; batch 1 is the company record)
+	// committed; the next page, in flight when the grace ran out, was served
+	// but abandoned instead of holding the shutdown for its answer.
+	if stored != records || records != 300 || served != 400 {
+		t.Fatalf("checkpoint %d, rows %d, served %d; want 300, 300, 400", records, stored, served)
+	}
+	if !strings.Contains(e.logs.String(), "sync stopped for shutdown; checkpoint committed") {
+		t.Fatal("no drain log line")
+	}
+}
+
 func TestTransientErrorsAndRateLimits(t *testing.T) {
 	t.Parallel()
 	// 20% injected 5xx, and a limit of 8 requests per second window that

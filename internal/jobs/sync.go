@@ -60,13 +60,31 @@ func (s *syncRun) runWithHeartbeat(ctx context.Context) error {
 			}
 		}
 	}()
+	graceOver := make(chan struct{})
+	go func() {
+		defer close(graceOver)
+		select {
+		case <-done:
+			return
+		case <-s.h.drainCh:
+		}
+		t := time.NewTimer(s.h.cfg.DrainGrace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			cancel(errDraining) // abandon the request still in flight
+		}
+	}()
 	err := s.run(ctx)
 	close(done)
 	<-stopped
+	<-graceOver
 	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		// The heartbeat fenced the attempt while a request was in flight.
+		// The heartbeat fenced the attempt, or the drain grace ran out,
+		// while a request was in flight.
 		var fenced *checkpoint.FencedError
-		if errors.As(cause, &fenced) {
+		if errors.As(cause, &fenced) || errors.Is(cause, errDraining) {
 			return cause
 		}
 	}
@@ -260,10 +278,13 @@ func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start i
 			return nil
 		}
 		if err := s.backoff(ctx, ferr, &rs); err != nil {
-			if errors.Is(err, errDraining) {
+			if errors.Is(err, errDraining) || errors.Is(context.Cause(ctx), errDraining) {
+				// Shutting down: keep what was fetched before the failed or
+				// abandoned request.
 				if cerr := s.commitPartial(ctx, r); cerr != nil {
 					return cerr
 				}
+				return errDraining
 			}
 			return err
 		}
