@@ -48,18 +48,9 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, environ(), nil)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, config.Environ(), nil)
 	stop()
 	os.Exit(code)
-}
-
-func environ() map[string]string {
-	m := map[string]string{}
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
 }
 
 // run is the whole program; ready, when set, receives the listen address

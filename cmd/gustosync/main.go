@@ -86,22 +86,13 @@ func main() {
 		stdin:  os.Stdin,
 		stdout: os.Stdout,
 		stderr: os.Stderr,
-		vars:   environ(),
+		vars:   config.Environ(),
 		log:    slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
 	slog.SetDefault(e.log)
 	code := run(ctx, e, os.Args[1:])
 	stop()
 	os.Exit(code)
-}
-
-func environ() map[string]string {
-	m := map[string]string{}
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
 }
 
 // Exit statuses.

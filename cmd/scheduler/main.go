@@ -38,18 +38,9 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, environ())
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, config.Environ())
 	stop()
 	os.Exit(code)
-}
-
-func environ() map[string]string {
-	m := map[string]string{}
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
 }
 
 const usageText = `Usage:

@@ -163,7 +163,7 @@ func (e *Error) Error() string { return e.Var + ": " + e.Reason }
 // embedding them) from the environment, then validates it. It returns an
 // *Error naming the first variable at fault.
 func Parse(dst any) error {
-	return ParseFrom(dst, environ())
+	return ParseFrom(dst, Environ())
 }
 
 // ParseFrom is Parse over an explicit environment, for tests.
@@ -175,7 +175,8 @@ func ParseFrom(dst any, environment map[string]string) error {
 	return validate(dst)
 }
 
-func environ() map[string]string {
+// Environ returns the process environment as a map, the form ParseFrom takes.
+func Environ() map[string]string {
 	m := map[string]string{}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
