@@ -8,6 +8,7 @@ import (
 
 	"github.com/gustosync/gustosync/internal/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/rowcheck"
 )
 
 // Resume: one company whose sync takes a while (every answer delayed), a
@@ -105,7 +106,7 @@ WHERE company_uuid = $1 ORDER BY created_at DESC LIMIT 1`, company).Scan(&r.id, 
 	if err != nil {
 		return fmt.Errorf("waiting for the run to resume and finish (last seen %+v): %w", last, err)
 	}
-	mm, _, err := st.DB.CompareRows(ctx, st.Sim.Sim, []string{company})
+	mm, _, err := rowcheck.Compare(ctx, st.DB.SQL, st.Sim.Sim, []string{company})
 	if err != nil {
 		return err
 	}

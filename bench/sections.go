@@ -10,6 +10,7 @@ import (
 
 	"github.com/gustosync/gustosync/internal/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/rowcheck"
 )
 
 // goBenches runs the benchmarks the packages carry and reads their figures.
@@ -125,7 +126,7 @@ func endToEnd(ctx context.Context, b *bencher) error {
 	took := last.Sub(start)
 	e2e := float64(snap.Records()) / took.Seconds()
 
-	mm, _, err := st.DB.CompareRows(ctx, st.Sim.Sim, companies)
+	mm, _, err := rowcheck.Compare(ctx, st.DB.SQL, st.Sim.Sim, companies)
 	if err != nil {
 		return err
 	}

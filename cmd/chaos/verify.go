@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gustosync/gustosync/internal/devstack"
+	"github.com/gustosync/gustosync/internal/rowcheck"
 )
 
 // crashWindow is how soon after the token endpoint's answer a kill -9 of the
@@ -149,13 +152,13 @@ func verify(ctx context.Context, st *devstack.Stack, s settings, f *faults, comp
 			check = append(check, c)
 		}
 	}
-	mismatches, rows, err := st.DB.CompareRows(ctx, st.Sim.Sim, check)
+	mismatches, rows, err := rowcheck.Compare(ctx, st.DB.SQL, st.Sim.Sim, check)
 	if err != nil {
 		return nil, err
 	}
 	rep.Check("correctness", "rows equal the simulator's (count + sha256)", len(mismatches) == 0,
 		fmt.Sprintf("%d companies, %d rows, %d mismatches", len(check), rows, len(mismatches)), "0 mismatches",
-		devstack.Firsts(mismatches, 5, devstack.RowMismatch.String)...)
+		devstack.Firsts(mismatches, 5, rowcheck.Mismatch.String)...)
 
 	// Refresh tokens refused for replay (counted by the simulator's front:
 	// a refresh token refused after it had been exchanged once). Each grant
@@ -164,7 +167,7 @@ func verify(ctx context.Context, st *devstack.Stack, s settings, f *faults, comp
 	tt := st.Sim.TokenTraffic()
 	var replays int64
 	var replayed []string
-	for _, c := range devstack.SortedKeys(tt.RefusedReplays) {
+	for _, c := range slices.Sorted(maps.Keys(tt.RefusedReplays)) {
 		if n := tt.RefusedReplays[c]; !gone[c] || n > 1 {
 			replays += n
 			replayed = append(replayed, fmt.Sprintf("%s: %d", c, n))
@@ -178,7 +181,7 @@ func verify(ctx context.Context, st *devstack.Stack, s settings, f *faults, comp
 	traffic, _ := st.Sim.Traffic()
 	var n401, gone401 int64
 	var offenders []string
-	for _, c := range devstack.SortedKeys(traffic) {
+	for _, c := range slices.Sorted(maps.Keys(traffic)) {
 		t := traffic[c]
 		if gone[c] {
 			gone401 += t.Unauthorized
@@ -244,7 +247,7 @@ func verify(ctx context.Context, st *devstack.Stack, s settings, f *faults, comp
 		return nil, err
 	}
 	var oc []string
-	for _, k := range devstack.SortedKeys(outcomes) {
+	for _, k := range slices.Sorted(maps.Keys(outcomes)) {
 		oc = append(oc, fmt.Sprintf("%s %d", k, outcomes[k]))
 	}
 	rep.Info("load", "refresh events", fmt.Sprint(snap.Refreshes)+" refreshed", strings.Join(oc, ", "))

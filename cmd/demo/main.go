@@ -6,15 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/gustosync/gustosync/internal/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/rowcheck"
 )
 
 // settings are the demo's flags.
@@ -238,13 +241,13 @@ func summary(ctx context.Context, st *devstack.Stack, companies []string, revoke
 		}
 	}
 	rep.Check("sync", "companies synced", synced == len(active), fmt.Sprintf("%d of %d", synced, len(active)), "all (the revoked one aside)")
-	mismatches, rows, err := st.DB.CompareRows(ctx, st.Sim.Sim, active)
+	mismatches, rows, err := rowcheck.Compare(ctx, st.DB.SQL, st.Sim.Sim, active)
 	if err != nil {
 		return nil, err
 	}
 	rep.Check("sync", "rows equal the simulator's (count + sha256)", len(mismatches) == 0,
 		fmt.Sprintf("%d rows, %d mismatches", rows, len(mismatches)), "0 mismatches",
-		devstack.Firsts(mismatches, 5, devstack.RowMismatch.String)...)
+		devstack.Firsts(mismatches, 5, rowcheck.Mismatch.String)...)
 	rep.Info("sync", "records in the database", fmt.Sprintf("%d (%d companies, %d employees, %d payrolls)", snap.Records(), snap.CompanyRows, snap.EmployeeRows, snap.PayrollRows), "")
 	rep.Info("sync", "sync runs", fmt.Sprintf("%d succeeded, %d running, %d failed", snap.RunsSucceeded, snap.RunsRunning, snap.RunsFailed), "")
 
@@ -278,7 +281,7 @@ func summary(ctx context.Context, st *devstack.Stack, companies []string, revoke
 	traffic, _ := st.Sim.Traffic()
 	var unauthorized int64
 	var offenders []string
-	for _, co := range devstack.SortedKeys(traffic) {
+	for _, co := range slices.Sorted(maps.Keys(traffic)) {
 		if co == revoked {
 			continue
 		}
@@ -292,7 +295,7 @@ func summary(ctx context.Context, st *devstack.Stack, companies []string, revoke
 
 	// Re-authorization.
 	var reauth []string
-	for _, co := range devstack.SortedKeys(states) {
+	for _, co := range slices.Sorted(maps.Keys(states)) {
 		if states[co].Status == "needs_reauth" {
 			reauth = append(reauth, co)
 		}

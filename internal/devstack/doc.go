@@ -18,9 +18,8 @@
 //   - The simulator's front (SimServer): one loopback listener per client
 //     process, so every answer — a 401 on a data call, a rotated token pair —
 //     is attributed to the process that got it.
-//   - Verification and reports (Database.CompareRows, Regressions,
-//     ArchivedTasks, Report): every company's rows against the simulator's
-//     dataset (counts and checksums), statuses, counters, checkpoint
+//   - Verification and reports (Regressions, ArchivedTasks, Report; rows are
+//     compared with the simulator's by package rowcheck): statuses, counters, checkpoint
 //     regressions recorded by triggers, archived tasks, and the table that
 //     prints each figure beside its limit.
 //

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -204,7 +206,7 @@ func (s *Stack) ClientEnv(client string, extra map[string]string) (*Env, error) 
 		return nil, err
 	}
 	env.Set("GUSTO_API_URL", u)
-	for _, k := range SortedKeys(extra) {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
 		env.Set(k, extra[k])
 	}
 	return env, nil

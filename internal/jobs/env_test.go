@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/ratelimit"
 	"github.com/gustosync/gustosync/internal/redistest"
+	"github.com/gustosync/gustosync/internal/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -167,62 +167,21 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-var tables = map[string]string{"company": "gusto_companies", "employees": "gusto_employees", "payrolls": "gusto_payrolls"}
-
-// assertExact compares every stored resource of company with the
-// simulator's dataset inside PostgreSQL: the simulator's records are loaded
-// as jsonb beside the synced rows, then the two sets must have the same
-// size, no difference either way (EXCEPT ALL), and the same checksum (md5
-// over the canonical jsonb text of the rows in order).
+// assertExact fails the test unless every stored resource of company equals
+// the simulator's dataset, by count and checksum (internal/rowcheck).
 func assertExact(t testing.TB, db *sql.DB, sim *gustosim.Sim, company string) {
 	t.Helper()
-	ctx := context.Background()
-	for _, resource := range []string{"company", "employees", "payrolls"} {
-		records, err := sim.Records(company, resource)
-		if err != nil {
-			t.Fatal(err)
-		}
-		expected := "expected_" + strings.ReplaceAll(company, "-", "") + "_" + resource
-		if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS `+expected+`; CREATE TABLE `+expected+` (payload jsonb NOT NULL)`); err != nil {
-			t.Fatal(err)
-		}
-		for len(records) > 0 {
-			n := min(len(records), 5000)
-			chunk := make([]string, n)
-			for i, r := range records[:n] {
-				chunk[i] = string(r)
-			}
-			records = records[n:]
-			if _, err := db.ExecContext(ctx, `INSERT INTO `+expected+` SELECT p::jsonb FROM unnest($1::text[]) AS p`, chunk); err != nil {
-				t.Fatal(err)
-			}
-		}
-		where := "company_uuid = $1"
-		if resource == "company" {
-			where = "uuid = $1"
-		}
-		stored := `(SELECT payload FROM ` + tables[resource] + ` WHERE ` + where + `)`
-		var (
-			nStored, nExpected, missing, extra int64
-			sumStored, sumExpected             string
-		)
-		err = db.QueryRowContext(ctx, `
-SELECT (SELECT count(*) FROM `+stored+` s),
-       (SELECT count(*) FROM `+expected+`),
-       (SELECT count(*) FROM (SELECT payload FROM `+expected+` EXCEPT ALL SELECT payload FROM `+stored+` s) d),
-       (SELECT count(*) FROM (SELECT payload FROM `+stored+` s EXCEPT ALL SELECT payload FROM `+expected+`) d),
-       (SELECT md5(COALESCE(string_agg(payload::text, E'\n' ORDER BY payload::text), '')) FROM `+stored+` s),
-       (SELECT md5(COALESCE(string_agg(payload::text, E'\n' ORDER BY payload::text), '')) FROM `+expected+`)`, company).
-			Scan(&nStored, &nExpected, &missing, &extra, &sumStored, &sumExpected)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if nStored != nExpected || missing != 0 || extra != 0 || sumStored != sumExpected {
-			t.Fatalf("%s: %d rows stored, simulator has %d; %d missing, %d extra; checksum %s vs %s",
-				resource, nStored, nExpected, missing, extra, sumStored, sumExpected)
-		}
-		t.Logf("%s: %d rows, checksum %s equals the simulator's", resource, nStored, sumStored)
+	mismatches, rows, err := rowcheck.Compare(context.Background(), db, sim, []string{company})
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, m := range mismatches {
+		t.Errorf("rows differ from the simulator's: %s", m)
+	}
+	if len(mismatches) > 0 {
+		t.FailNow()
+	}
+	t.Logf("%d rows equal the simulator's", rows)
 }
 
 func totalRecords(t testing.TB, sim *gustosim.Sim, company string) int64 {
