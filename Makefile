@@ -5,7 +5,7 @@ BIN   := bin
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet fmt-check fuzz run services migrate clean
+.PHONY: all build test vet fmt-check fuzz sim services migrate clean
 
 all: build
 
@@ -33,9 +33,9 @@ fmt-check:
 fuzz:
 	$(GO) test ./internal/gusto -run '^$$' -fuzz '^FuzzDecode' -fuzztime $(FUZZTIME)
 
-## run: start the Gusto simulator in the foreground
-run: build services
-	./$(BIN)/gustosim
+## sim: start the Gusto simulator alone, in the foreground (gustosim --help for its settings)
+sim: build
+	./$(BIN)/gustosim $(SIM_FLAGS)
 
 ## migrate: apply the schema migrations to DATABASE_URL
 migrate: build
