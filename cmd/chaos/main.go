@@ -307,7 +307,7 @@ func chaosPhase(ctx context.Context, st *devstack.Stack, s settings, r *rand.Ran
 			f.mu.Lock()
 			f.kills++
 			f.mu.Unlock()
-			if err := w.Restart(ctx); err != nil {
+			if err := st.RestartWorker(ctx, w); err != nil {
 				// A worker that cannot start again is a finding, not the end of the run.
 				f.mu.Lock()
 				f.restartFails++

@@ -31,6 +31,19 @@ func (c crashLoss) String() string {
 	return fmt.Sprintf("%s: pair issued to %s, which was killed %s after asking, before its commit; never used", c.company, c.worker, c.killedAfter.Round(10*time.Microsecond))
 }
 
+// killedTheAsker reports whether kill k took down the worker incarnation that
+// asked for pair p: killed while the request was in flight or within
+// crashWindow of the answer, or killed before the request even reached the
+// simulator (the kernel delivers a dead process's buffered bytes) but before
+// the worker was started again. Without a known restart time only the first
+// two count.
+func killedTheAsker(k devstack.Kill, p devstack.IssuedPair) bool {
+	if !k.At.Before(p.Requested) {
+		return k.At.Sub(p.At) <= crashWindow
+	}
+	return !k.Restarted.IsZero() && p.Requested.Before(k.Restarted)
+}
+
 // crashLosses attributes the companies in needs_reauth that were not revoked
 // on purpose.
 func crashLosses(issued []devstack.IssuedPair, kills []devstack.Kill, lost []string) (attributed []crashLoss, unexplained []string) {
@@ -45,8 +58,8 @@ func crashLosses(issued []devstack.IssuedPair, kills []devstack.Kill, lost []str
 		found := false
 		if ok && !p.Used {
 			for _, k := range kills {
-				if k.Process == p.Client && !k.At.Before(p.Requested) && k.At.Sub(p.At) <= crashWindow {
-					attributed = append(attributed, crashLoss{company: c, worker: p.Client, answered: p.At, killedAfter: k.At.Sub(p.Requested)})
+				if k.Process == p.Client && killedTheAsker(k, p) {
+					attributed = append(attributed, crashLoss{company: c, worker: p.Client, answered: p.At, killedAfter: max(k.At.Sub(p.Requested), 0)})
 					found = true
 					break
 				}

@@ -24,6 +24,8 @@ func TestCrashLosses(t *testing.T) {
 		pair("e", "worker-2", 50*time.Second, false), // unused, another worker killed
 		pair("a", "worker-3", 5*time.Second, true),   // older than a's last pair
 		pair("g", "worker-4", 60*time.Second, false), // unused, killed while the request was in flight: crash
+		pair("h", "worker-5", 70*time.Second, false), // unused, reached the simulator after the kill, before the restart: crash
+		pair("i", "worker-6", 80*time.Second, false), // unused, reached the simulator after the restart: a new incarnation asked
 	}
 	kills := []devstack.Kill{
 		{Process: "worker-2", At: t0.Add(10*time.Second + 5*time.Millisecond)},
@@ -32,13 +34,15 @@ func TestCrashLosses(t *testing.T) {
 		{Process: "worker-4", At: t0.Add(39 * time.Second)},
 		{Process: "worker-1", At: t0.Add(50*time.Second + time.Millisecond)},
 		{Process: "worker-4", At: t0.Add(60*time.Second - time.Millisecond)},
+		{Process: "worker-5", At: t0.Add(70*time.Second - 5*time.Millisecond), Restarted: t0.Add(70 * time.Second)},
+		{Process: "worker-6", At: t0.Add(80*time.Second - 50*time.Millisecond), Restarted: t0.Add(80*time.Second - 40*time.Millisecond)},
 	}
-	got, unexplained := crashLosses(issued, kills, []string{"a", "b", "c", "d", "e", "f", "g"})
-	if len(got) != 2 || got[0].company != "a" || got[0].worker != "worker-2" || got[0].killedAfter != 7*time.Millisecond ||
-		got[1].company != "g" || got[1].killedAfter != time.Millisecond {
+	got, unexplained := crashLosses(issued, kills, []string{"a", "b", "c", "d", "e", "f", "g", "h", "i"})
+	if len(got) != 3 || got[0].company != "a" || got[0].worker != "worker-2" || got[0].killedAfter != 7*time.Millisecond ||
+		got[1].company != "g" || got[1].killedAfter != time.Millisecond || got[2].company != "h" || got[2].killedAfter != 0 {
 		t.Fatalf("attributed %+v", got)
 	}
-	if want := []string{"b", "c", "d", "e", "f"}; len(unexplained) != len(want) {
+	if want := []string{"b", "c", "d", "e", "f", "i"}; len(unexplained) != len(want) {
 		t.Fatalf("unexplained %v, want %v", unexplained, want)
 	}
 }

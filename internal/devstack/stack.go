@@ -83,6 +83,11 @@ type Kill struct {
 	Process string
 	PID     int
 	At      time.Time
+	// Restarted is when the process was started again (RestartWorker); zero
+	// if it was not. A request that reaches the simulator between At and
+	// Restarted was sent by the killed process: the kernel still delivers
+	// what its socket had buffered.
+	Restarted time.Time
 }
 
 // Binaries the stack runs from Options.BinDir.
@@ -323,6 +328,22 @@ func (s *Stack) KillWorker(p *Proc) error {
 	s.kills = append(s.kills, Kill{Process: p.Name(), PID: pid, At: at})
 	s.mu.Unlock()
 	return nil
+}
+
+// RestartWorker starts a killed worker again and records when on its last kill.
+func (s *Stack) RestartWorker(ctx context.Context, p *Proc) error {
+	at := s.opts.Now()
+	s.mu.Lock()
+	for i := len(s.kills) - 1; i >= 0; i-- {
+		if s.kills[i].Process == p.Name() {
+			if s.kills[i].Restarted.IsZero() {
+				s.kills[i].Restarted = at
+			}
+			break
+		}
+	}
+	s.mu.Unlock()
+	return p.Restart(ctx)
 }
 
 // Kills returns the kills so far, in order.
