@@ -5,7 +5,7 @@ BIN   := bin
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet fmt-check fuzz sim services migrate clean
+.PHONY: all build test vet lint fmt-check fuzz sim services migrate clean
 
 all: build
 
@@ -17,13 +17,20 @@ build:
 services:
 	bash scripts/services.sh
 
-## test: vet, gofmt check, the race-enabled test suite, then a short fuzz of response decoding
-test: vet fmt-check
+## test: vet, staticcheck, gofmt check, the race-enabled test suite, then a short fuzz of response decoding
+test: vet lint fmt-check
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 	$(MAKE) fuzz
 
 vet:
 	$(GO) vet $(PKGS)
+
+# staticcheck with its default checks, pinned; built from the module proxy on first use.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## lint: staticcheck over every package
+lint:
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

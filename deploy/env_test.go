@@ -114,20 +114,6 @@ func binaryOf(command []string) (binary, bool) {
 	return best, found
 }
 
-// allVars is every variable any binary reads.
-func allVars() map[string]envVar {
-	m := map[string]envVar{}
-	for _, b := range binaries {
-		if b.config == nil {
-			continue
-		}
-		for _, v := range varsOf(b.config()) {
-			m[v.Name] = v
-		}
-	}
-	return m
-}
-
 var (
 	secretType = reflect.TypeOf(config.Secret(""))
 	keysType   = reflect.TypeOf(config.Keys(nil))

@@ -59,7 +59,7 @@ func TestWindows(t *testing.T) {
 	if id := scheduler.TaskID(company, w.Index); id != fmt.Sprintf("sync:%s:%d", company, w.Index) {
 		t.Fatalf("task id %q", id)
 	}
-	if scheduler.RunID("a") != scheduler.RunID("a") || scheduler.RunID("a") == scheduler.RunID("b") {
+	if a1, a2 := scheduler.RunID("a"), scheduler.RunID("a"); a1 != a2 || a1 == scheduler.RunID("b") {
 		t.Fatal("run ids must be a function of the task id")
 	}
 }
