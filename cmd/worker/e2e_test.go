@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -32,7 +33,7 @@ func TestLongSyncWithShortLivedTokens(t *testing.T) {
 	r := w.waitRun(run, "succeeded", 4*time.Minute)
 	took := time.Since(began)
 
-	assertExact(t, w.db.SQL, w.sim, company)
+	rowcheck.Require(t, w.db.SQL, w.sim, company)
 	c := w.sim.Counters()
 	t.Logf("%d records in %s (%.0f records/s); refreshes %d, 401s %d, 429s %d, requests %d",
 		total, took.Round(time.Second), float64(total)/took.Seconds(), c.RefreshesByCompany[company], c.Unauthorized, c.RateLimited, c.Requests[company])
@@ -86,7 +87,7 @@ func TestKilledWorkerResumesFromCheckpoint(t *testing.T) {
 
 	second := w.start("heir", "GUSTO_RATE_LIMIT=600")
 	r := w.waitRun(run, "succeeded", 4*time.Minute)
-	assertExact(t, w.db.SQL, w.sim, company)
+	rowcheck.Require(t, w.db.SQL, w.sim, company)
 	served := w.sim.Counters().RecordsServed[company]
 	t.Logf("killed with %d records committed and %d served; finished with %d served for %d records (%d fetched twice)",
 		atKill, servedAtKill, served, total, served-total)
@@ -145,7 +146,7 @@ func TestSigtermCommitsAndResumes(t *testing.T) {
 	if !next.has(`"msg":"sync attempt started"`, `"run":"`+run, `"resumed":true`) {
 		t.Fatal("the second worker did not resume the run")
 	}
-	assertExact(t, w.db.SQL, w.sim, company)
+	rowcheck.Require(t, w.db.SQL, w.sim, company)
 	served := w.sim.Counters().RecordsServed[company]
 	t.Logf("stopped at %d records; finished with %d served for %d (%d fetched twice)", committed, served, total, served-total)
 	if served-total > 500 {
@@ -171,8 +172,8 @@ func TestFlakyAndRateLimitedGusto(t *testing.T) {
 	w.enqueue(b, runB)
 	w.waitRun(runA, "succeeded", 3*time.Minute)
 	w.waitRun(runB, "succeeded", 3*time.Minute)
-	assertExact(t, w.db.SQL, w.sim, a)
-	assertExact(t, w.db.SQL, w.sim, b)
+	rowcheck.Require(t, w.db.SQL, w.sim, a)
+	rowcheck.Require(t, w.db.SQL, w.sim, b)
 	c := w.sim.Counters()
 	t.Logf("injected 5xx %d, 429s %d, requests %d", c.InjectedErrors, c.RateLimited, c.APIRequests)
 	if c.InjectedErrors == 0 {
@@ -291,7 +292,7 @@ func TestFrozenWorkerIsFencedAfterLeaseExpiry(t *testing.T) {
 	if n := strings.Count(zombie.log(), `"msg":"batch committed"`); n != zombieCommits {
 		t.Fatalf("the zombie committed %d batches after waking up", n-zombieCommits)
 	}
-	assertExact(t, w.db.SQL, w.sim, company)
+	rowcheck.Require(t, w.db.SQL, w.sim, company)
 	if r.Attempts != 2 {
 		t.Fatalf("run %+v", r)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -29,7 +28,6 @@ import (
 	"github.com/gustosync/gustosync/internal/jobs"
 	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/redistest"
-	"github.com/gustosync/gustosync/internal/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -376,23 +374,6 @@ func (w *world) total(company string) int64 {
 		n += int64(c)
 	}
 	return n
-}
-
-// assertExact fails the test unless every stored resource of company equals
-// the simulator's dataset, by count and checksum (internal/rowcheck).
-func assertExact(t *testing.T, db *sql.DB, sim *gustosim.Sim, company string) {
-	t.Helper()
-	mismatches, rows, err := rowcheck.Compare(context.Background(), db, sim, []string{company})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range mismatches {
-		t.Errorf("rows differ from the simulator's: %s", m)
-	}
-	if len(mismatches) > 0 {
-		t.FailNow()
-	}
-	t.Logf("%d rows equal the simulator's", rows)
 }
 
 func sendSignal(t *testing.T, p *proc, sig syscall.Signal) {

@@ -23,7 +23,6 @@ import (
 	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/ratelimit"
 	"github.com/gustosync/gustosync/internal/redistest"
-	"github.com/gustosync/gustosync/internal/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -165,23 +164,6 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// assertExact fails the test unless every stored resource of company equals
-// the simulator's dataset, by count and checksum (internal/rowcheck).
-func assertExact(t testing.TB, db *sql.DB, sim *gustosim.Sim, company string) {
-	t.Helper()
-	mismatches, rows, err := rowcheck.Compare(context.Background(), db, sim, []string{company})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range mismatches {
-		t.Errorf("rows differ from the simulator's: %s", m)
-	}
-	if len(mismatches) > 0 {
-		t.FailNow()
-	}
-	t.Logf("%d rows equal the simulator's", rows)
 }
 
 func totalRecords(t testing.TB, sim *gustosim.Sim, company string) int64 {

@@ -14,6 +14,7 @@ import (
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -28,7 +29,7 @@ func TestSyncIsExactAndASecondRunWritesNothing(t *testing.T) {
 	if err := h.ProcessTask(ctx, task(t, company, run)); err != nil {
 		t.Fatal(err)
 	}
-	assertExact(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.db.SQL, e.sim, company)
 	total := totalRecords(t, e.sim, company)
 	r := readRun(t, e.db.SQL, run)
 	if r.Status != "succeeded" || r.Records != total+1 || r.Changed != total+1 || r.Attempts != 1 {
@@ -47,7 +48,7 @@ func TestSyncIsExactAndASecondRunWritesNothing(t *testing.T) {
 	if r := readRun(t, e.db.SQL, run2); r.Status != "succeeded" || r.Changed != 0 || r.Records != total+1 {
 		t.Fatalf("second run: %+v, want succeeded, %d records, 0 changed", r, total+1)
 	}
-	assertExact(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.db.SQL, e.sim, company)
 
 	// A finished run delivered again (a duplicate) is a no-op.
 	if err := h.ProcessTask(ctx, task(t, company, run2)); err != nil {
@@ -103,7 +104,7 @@ func TestZombieAttemptIsFenced(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "attempt fenced by a newer one") {
 		t.Fatal("no fenced log line")
 	}
-	assertExact(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.db.SQL, e.sim, company)
 	r := readRun(t, e.db.SQL, run)
 	if r.Status != "succeeded" || r.Attempts != 2 {
 		t.Fatalf("run after the zombie: %+v", r)
@@ -156,7 +157,7 @@ func TestDrainCommitsAndResumes(t *testing.T) {
 	if err := e.handler(nil).ProcessTask(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
-	assertExact(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.db.SQL, e.sim, company)
 	if served, total := e.sim.Counters().RecordsServed[company], totalRecords(t, e.sim, company); served != total {
 		t.Fatalf("served %d for %d records: the drain lost fetched records", served, total)
 	}
@@ -214,7 +215,7 @@ func TestTransientErrorsAndRateLimits(t *testing.T) {
 	if err := e.handler(func(c *jobs.Config) { c.PageAttempts = 10 }).ProcessTask(ctx, task(t, company, run)); err != nil {
 		t.Fatal(err)
 	}
-	assertExact(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.db.SQL, e.sim, company)
 	c := e.sim.Counters()
 	if c.InjectedErrors == 0 || c.RateLimited == 0 {
 		t.Fatalf("the test injected nothing: %+v", c)
@@ -257,7 +258,7 @@ func TestPersistentOutageGoesBackToAsynq(t *testing.T) {
 	if err := e.handler(nil).ProcessTask(ctx, task(t, company, run)); err != nil {
 		t.Fatal(err)
 	}
-	assertExact(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.db.SQL, e.sim, company)
 	if status, _, _ := e.store.CompanyStatus(ctx, company); status != tokens.StatusActive {
 		t.Fatalf("company %s after an outage", status)
 	}
@@ -353,7 +354,7 @@ func TestOneSyncPerCompany(t *testing.T) {
 	if err := e.handler(nil).ProcessTask(ctx, task(t, company, runB)); err != nil {
 		t.Fatal(err)
 	}
-	assertExact(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.db.SQL, e.sim, company)
 }
 
 func count(t testing.TB, e *env, q string, args ...any) int64 {

@@ -162,3 +162,28 @@ func digest(records map[string][]byte) Dataset {
 	}
 	return Dataset{Count: len(records), Checksum: hex.EncodeToString(h.Sum(nil))}
 }
+
+// T is the part of testing.TB that Require uses.
+type T interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
+// Require fails t unless every resource of each company equals the
+// simulator's, by count and checksum: the "rows exact" of the sync tests.
+func Require(t T, db *sql.DB, sim *gustosim.Sim, companies ...string) {
+	t.Helper()
+	mismatches, rows, err := Compare(context.Background(), db, sim, companies)
+	if err != nil {
+		t.Fatalf("compare rows with the simulator's: %v", err)
+	}
+	for _, m := range mismatches {
+		t.Errorf("rows differ from the simulator's: %s", m)
+	}
+	if len(mismatches) > 0 {
+		t.Fatalf("%d of %d company resources differ", len(mismatches), len(companies)*len(Resources))
+	}
+	t.Logf("%d rows equal the simulator's", rows)
+}

@@ -75,7 +75,25 @@ func TestCompare(t *testing.T) {
 	if !strings.Contains(mm[1].String(), "4 rows") {
 		t.Fatalf("String() = %s", mm[1])
 	}
+	var ok, failing recorder
+	Require(&ok, db.SQL, sim, good)
+	Require(&failing, db.SQL, sim, good, bad)
+	if ok.failed || !failing.failed || len(failing.errors) != 2 {
+		t.Fatalf("Require: exact company failed=%v; differing company failed=%v with %d errors, want 2",
+			ok.failed, failing.failed, len(failing.errors))
+	}
 	if _, err := Stored(ctx, db.SQL, good, "contractors"); err == nil {
 		t.Fatal("an unknown resource compared without error")
 	}
 }
+
+// recorder is a T that records failures instead of stopping.
+type recorder struct {
+	failed bool
+	errors []string
+}
+
+func (r *recorder) Helper()                      {}
+func (r *recorder) Logf(string, ...any)          {}
+func (r *recorder) Errorf(f string, args ...any) { r.failed = true; r.errors = append(r.errors, f) }
+func (r *recorder) Fatalf(f string, args ...any) { r.failed = true }
