@@ -11,8 +11,8 @@ import (
 	"github.com/gustosync/gustosync/internal/postgres"
 )
 
-// setupMigrate is `gustosync migrate`: apply every pending migration, print
-// what was applied or "schema up to date". Safe to run from several
+// setupMigrate is `gustosync migrate`: apply every pending migration, verify
+// the resulting schema, print what was applied or "schema up to date". Safe to run from several
 // processes at once: they take turns under an advisory lock.
 func setupMigrate(fs *flag.FlagSet, e *env) runFunc {
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long, waiting for another migration included")
@@ -39,6 +39,9 @@ func setupMigrate(fs *flag.FlagSet, e *env) runFunc {
 			fmt.Fprintf(e.stdout, "applied %s\n", name)
 		}
 		if err != nil {
+			return err
+		}
+		if err := migrate.Verify(ctx, sqlDB); err != nil {
 			return err
 		}
 		if len(applied) == 0 {

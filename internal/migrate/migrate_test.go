@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"io/fs"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,7 +45,9 @@ func TestUpIdempotent(t *testing.T) {
 	if len(again) != 0 {
 		t.Fatalf("second Up applied %v, want nothing", again)
 	}
-	checkSchema(t, db.SQL)
+	if err := migrate.Verify(context.Background(), db.SQL); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestUpConcurrent(t *testing.T) {
@@ -75,7 +78,9 @@ func TestUpConcurrent(t *testing.T) {
 	if want := embeddedNames(t); !slices.Equal(all, want) {
 		t.Fatalf("together the two Ups applied %v (%v and %v), want each of %v once", all, results[0], results[1], want)
 	}
-	checkSchema(t, db.SQL)
+	if err := migrate.Verify(context.Background(), db.SQL); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestStatus(t *testing.T) {
@@ -118,28 +123,30 @@ func TestFingerprintStable(t *testing.T) {
 	}
 }
 
-// checkSchema asserts the tables of SPEC section 4, goose's version and no
-// duplicate rows in goose's table.
-func checkSchema(t *testing.T, db *sql.DB) {
-	t.Helper()
-	for _, table := range []string{
-		"gusto_auth_tokens", "token_refresh_events", "sync_runs", "sync_checkpoints",
-		"gusto_companies", "gusto_employees", "gusto_payrolls",
-	} {
-		var ok bool
-		if err := db.QueryRow(`SELECT to_regclass($1) IS NOT NULL`, "public."+table).Scan(&ok); err != nil || !ok {
-			t.Errorf("table %s missing (%v)", table, err)
-		}
+// Verify refuses a database that is not what the binary embeds, and says why.
+func TestVerifyFindsWhatIsWrong(t *testing.T) {
+	ctx := testCtx(t)
+	empty := pgtest.NewEmpty(t)
+	if err := migrate.Verify(ctx, empty.SQL); err == nil {
+		t.Fatal("Verify passed an unmigrated database")
 	}
-	var version int64
-	var rows, distinct int
-	if err := db.QueryRow(`SELECT max(version_id), count(*), count(DISTINCT version_id) FROM goose_db_version`).Scan(&version, &rows, &distinct); err != nil {
+
+	db := pgtest.New(t)
+	if err := migrate.Verify(ctx, db.SQL); err != nil {
+		t.Fatalf("a migrated database: %v", err)
+	}
+	if _, err := db.SQL.ExecContext(ctx, `DROP TABLE gusto_payrolls`); err != nil {
 		t.Fatal(err)
 	}
-	if version != migrate.Latest() {
-		t.Errorf("goose version %d, want %d", version, migrate.Latest())
+	if err := migrate.Verify(ctx, db.SQL); err == nil || !strings.Contains(err.Error(), "gusto_payrolls missing") {
+		t.Fatalf("dropped table: %v", err)
 	}
-	if rows != distinct {
-		t.Errorf("goose_db_version has %d rows for %d versions", rows, distinct)
+
+	dup := pgtest.New(t)
+	if _, err := dup.SQL.ExecContext(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)`, migrate.Latest()); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.Verify(ctx, dup.SQL); err == nil || !strings.Contains(err.Error(), "goose_db_version has") {
+		t.Fatalf("duplicate goose row: %v", err)
 	}
 }
