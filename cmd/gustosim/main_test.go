@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
@@ -87,18 +89,17 @@ func TestServes(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--companies", "2", "--grants-out", grants, "--token-lifetime", "30", "--revocation", "strict"}, &out, &errb)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "\n") {
+	waitfor.Condition(t, 10*time.Second, "the start line", func() bool {
+		if strings.Contains(out.String(), "\n") {
+			return true
+		}
 		select {
 		case code := <-done:
 			t.Fatalf("exited %d before serving: %s", code, errb.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no start line")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
 	line := out.String()
 	m := regexp.MustCompile(`serving (http://127\.0\.0\.1:\d+) \(rule strict, token lifetime 30s`).FindStringSubmatch(line)
 	if m == nil || !strings.Contains(line, "POST /admin/companies") || strings.Count(line, "\n") != 1 {

@@ -26,6 +26,7 @@ import (
 	"github.com/gustosync/gustosync/internal/jobs"
 	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/redistest"
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 // childEnv makes the test binary run the scheduler's main instead of the
@@ -86,7 +87,7 @@ func start(t *testing.T, args []string, vars ...string) *proc {
 // waitStarted waits until the process has logged that it is serving.
 func (p *proc) waitStarted(t *testing.T) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "scheduler started", func() bool {
+	waitfor.Condition(t, 30*time.Second, "scheduler started", func() bool {
 		return strings.Contains(p.log(), `"msg":"scheduler started"`)
 	})
 }
@@ -214,7 +215,7 @@ func twoProcesses(t *testing.T, db *pgtest.DB, rs *redistest.Server, seen func()
 	}
 	a = start(t, nil, vars...)
 	b = start(t, nil, vars...)
-	waitFor(t, 90*time.Second, "every company to have 4 windows", func() bool {
+	waitfor.Condition(t, 90*time.Second, "every company to have 4 windows", func() bool {
 		byCompany := seen()
 		if len(byCompany) < len(companies) {
 			return false
@@ -336,7 +337,7 @@ func TestTwoProcessesWithWorker(t *testing.T) {
 	})
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr})
 	t.Cleanup(func() { _ = insp.Close() })
-	waitFor(t, 30*time.Second, "the worker to finish every task", func() bool {
+	waitfor.Condition(t, 30*time.Second, "the worker to finish every task", func() bool {
 		for _, q := range mustQueues(t, insp) {
 			qi, err := insp.GetQueueInfo(q)
 			if err != nil {
@@ -369,18 +370,6 @@ func mustQueues(t *testing.T, insp *asynq.Inspector) []string {
 		t.Fatal(err)
 	}
 	return q
-}
-
-// waitFor polls cond every 100ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // runCLI runs the scheduler to completion within a deadline.
@@ -506,7 +495,7 @@ func TestAlertsFromTwoProcesses(t *testing.T) {
 	set(ids[5], "paused") // not an alert
 	set(ids[0], "active") // reconnected…
 	set(ids[0], "needs_reauth")
-	waitFor(t, 60*time.Second, "6 alerts delivered", func() bool {
+	waitfor.Condition(t, 60*time.Second, "6 alerts delivered", func() bool {
 		var n int
 		if err := db.SQL.QueryRow(`SELECT count(*) FROM alert_outbox WHERE status = 'delivered'`).Scan(&n); err != nil {
 			t.Fatal(err)

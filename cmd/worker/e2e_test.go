@@ -16,6 +16,7 @@ import (
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 // A company with 50k records and tokens living 20 s syncs to completion
@@ -77,7 +78,7 @@ func TestKilledWorkerResumesFromCheckpoint(t *testing.T) {
 	first := w.start("doomed", "GUSTO_RATE_LIMIT=600")
 	run := uuid.NewString()
 	w.enqueue(company, run)
-	waitFor(t, 2*time.Minute, "3000 records committed", func() bool { return w.committed(company) >= 3000 })
+	waitfor.Condition(t, 2*time.Minute, "3000 records committed", func() bool { return w.committed(company) >= 3000 })
 	sendSignal(t, first, syscall.SIGKILL)
 	if !first.exited(10 * time.Second) {
 		t.Fatal("worker survived kill -9")
@@ -113,7 +114,7 @@ func TestSigtermCommitsAndResumes(t *testing.T) {
 	first := w.start("leaving", "GUSTO_RATE_LIMIT=600", "WORKER_SHUTDOWN_TIMEOUT="+shutdownTimeout.String())
 	run := uuid.NewString()
 	w.enqueue(company, run)
-	waitFor(t, 2*time.Minute, "1000 records committed", func() bool { return w.committed(company) >= 1000 })
+	waitfor.Condition(t, 2*time.Minute, "1000 records committed", func() bool { return w.committed(company) >= 1000 })
 	sendSignal(t, first, syscall.SIGTERM)
 	if !first.exited(shutdownTimeout) {
 		t.Fatalf("worker still running %s after SIGTERM", shutdownTimeout)
@@ -269,24 +270,24 @@ func TestFrozenWorkerIsFencedAfterLeaseExpiry(t *testing.T) {
 	zombie := w.start("frozen", "GUSTO_RATE_LIMIT=600")
 	run := uuid.NewString()
 	w.enqueue(company, run)
-	waitFor(t, 2*time.Minute, "2000 records committed", func() bool { return w.committed(company) >= 2000 })
+	waitfor.Condition(t, 2*time.Minute, "2000 records committed", func() bool { return w.committed(company) >= 2000 })
 	sendSignal(t, zombie, syscall.SIGSTOP)
 	t.Cleanup(func() { _ = zombie.cmd.Process.Signal(syscall.SIGCONT) })
 
 	heir := w.start("heir", "GUSTO_RATE_LIMIT=600")
-	waitFor(t, 3*time.Minute, "the run to be re-claimed", func() bool {
+	waitfor.Condition(t, 3*time.Minute, "the run to be re-claimed", func() bool {
 		r, _ := w.run(run)
 		return r.Attempts == 2
 	})
 	// Let the new attempt commit, then wake the zombie up in the middle of it.
-	waitFor(t, time.Minute, "the new attempt to commit", func() bool {
+	waitfor.Condition(t, time.Minute, "the new attempt to commit", func() bool {
 		return heir.has(`"msg":"batch committed"`, `"run":"`+run, `"epoch":2`)
 	})
 	zombieCommits := strings.Count(zombie.log(), `"msg":"batch committed"`)
 	sendSignal(t, zombie, syscall.SIGCONT)
 
 	r := w.waitRun(run, "succeeded", 3*time.Minute)
-	waitFor(t, time.Minute, "the zombie to stop", func() bool {
+	waitfor.Condition(t, time.Minute, "the zombie to stop", func() bool {
 		return zombie.has(`"msg":"attempt fenced by a newer one; stopping"`, `"epoch":1`)
 	})
 	if n := strings.Count(zombie.log(), `"msg":"batch committed"`); n != zombieCommits {

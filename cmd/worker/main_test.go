@@ -29,6 +29,7 @@ import (
 	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/redistest"
 	"github.com/gustosync/gustosync/internal/tokens"
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 // workerBin is the worker built once for the whole test binary (without
@@ -302,7 +303,7 @@ func (p *proc) exited(d time.Duration) bool {
 func (p *proc) addr(t *testing.T) string {
 	t.Helper()
 	var addr string
-	waitFor(t, 30*time.Second, "worker started", func() bool {
+	waitfor.Condition(t, 30*time.Second, "worker started", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, l := range p.lines {
@@ -318,18 +319,6 @@ func (p *proc) addr(t *testing.T) string {
 		return false
 	})
 	return addr
-}
-
-// waitFor polls cond until it holds or the deadline passes (then fails).
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 type runRow struct {
@@ -349,7 +338,7 @@ func (w *world) run(id string) (runRow, bool) {
 func (w *world) waitRun(id, status string, d time.Duration) runRow {
 	w.t.Helper()
 	var r runRow
-	waitFor(w.t, d, "run "+id+" to be "+status, func() bool {
+	waitfor.Condition(w.t, d, "run "+id+" to be "+status, func() bool {
 		var ok bool
 		r, ok = w.run(id)
 		return ok && r.Status == status

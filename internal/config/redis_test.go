@@ -15,6 +15,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 func TestRedisTopologyErrorsNameTheVariable(t *testing.T) {
@@ -146,7 +148,7 @@ func TestRedisSentinelFollowsFailover(t *testing.T) {
 	replica := startRedis(t, "--requirepass", pw, "--masterauth", pw, "--replicaof", "127.0.0.1", strconv.Itoa(primary))
 	rc := redis.NewClient(&redis.Options{Addr: addr(replica), Password: pw})
 	defer rc.Close()
-	waitFor(t, "replica in sync", func() bool {
+	waitfor.Condition(t, 20*time.Second, "replica in sync", func() bool {
 		return strings.Contains(rc.Info(context.Background(), "replication").Val(), "master_link_status:up")
 	})
 	sentinel := startSentinel(t, "gs-master", primary, pw)
@@ -173,25 +175,25 @@ func TestRedisSentinelFollowsFailover(t *testing.T) {
 
 	// The task reaches the replica before the primary dies, as it would in
 	// steady state; then the primary goes away for good.
-	waitFor(t, "the task to replicate", func() bool {
+	waitfor.Condition(t, 20*time.Second, "the task to replicate", func() bool {
 		return rc.LLen(context.Background(), "asynq:{default}:pending").Val() == 1
 	})
 	sc := redis.NewSentinelClient(&redis.Options{Addr: addr(sentinel)})
 	defer sc.Close()
-	waitFor(t, "sentinel to know the replica", func() bool {
+	waitfor.Condition(t, 20*time.Second, "sentinel to know the replica", func() bool {
 		rs, err := sc.Replicas(context.Background(), "gs-master").Result()
 		return err == nil && len(rs) == 1
 	})
 	oldc := redis.NewClient(&redis.Options{Addr: addr(primary), Password: pw})
 	_ = oldc.Shutdown(context.Background()).Err() // the connection drops: no reply to check
 	_ = oldc.Close()
-	waitFor(t, "sentinel to promote the replica", func() bool {
+	waitfor.Condition(t, 20*time.Second, "sentinel to promote the replica", func() bool {
 		a, err := sc.GetMasterAddrByName(context.Background(), "gs-master").Result()
 		return err == nil && len(a) == 2 && a[1] == strconv.Itoa(replica)
 	})
 	// Writes through the same asynq client land on the new primary once the
 	// client follows the switch.
-	waitFor(t, "enqueue after failover", func() bool {
+	waitfor.Condition(t, 20*time.Second, "enqueue after failover", func() bool {
 		_, err := client.Enqueue(asynq.NewTask("sync:company", []byte(`{"n":2}`)))
 		return err == nil
 	})
@@ -239,7 +241,7 @@ func TestRedisClusterRoutesQueues(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "cluster_state:ok on every node", func() bool {
+	waitfor.Condition(t, 20*time.Second, "cluster_state:ok on every node", func() bool {
 		for _, n := range nodes {
 			if !strings.Contains(n.ClusterInfo(ctx).Val(), "cluster_state:ok") {
 				return false
@@ -361,7 +363,7 @@ func startRedis(t *testing.T, args ...string) int {
 	base := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--repl-diskless-sync-delay", "0"}
 	run(t, "redis-server", append(base, args...)...)
-	waitFor(t, "redis-server on "+addr(port), func() bool { return answers(port) })
+	waitfor.Condition(t, 20*time.Second, "redis-server on "+addr(port), func() bool { return answers(port) })
 	return port
 }
 
@@ -378,7 +380,7 @@ func startSentinel(t *testing.T, master string, primary int, pw string) int {
 		t.Fatal(err)
 	}
 	run(t, "redis-server", conf, "--sentinel")
-	waitFor(t, "sentinel on "+addr(port), func() bool { return answers(port) })
+	waitfor.Condition(t, 20*time.Second, "sentinel on "+addr(port), func() bool { return answers(port) })
 	return port
 }
 
@@ -413,16 +415,4 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// waitFor polls cond until it holds or a 20-second deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 // The test binary doubles as the supervised child: DEVSTACK_CHILD selects a
@@ -108,13 +110,7 @@ func alive(pid int) bool {
 
 func waitGone(t *testing.T, pid int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still alive after %s", pid, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.Condition(t, within, fmt.Sprintf("process %d to exit", pid), func() bool { return !alive(pid) })
 }
 
 func TestStartWaitsReadyKillRestart(t *testing.T) {

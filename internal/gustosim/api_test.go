@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 // page fetches one page and returns its records.
@@ -529,7 +530,7 @@ func TestLatencyAfterEffect(t *testing.T) {
 		res.Body.Close()
 		t.Fatal("a delayed answer arrived before the client's deadline")
 	}
-	waitFor(t, "the refresh to be counted", func() bool { return e.sim.Counters().Refreshes == 1 })
+	waitfor.Condition(t, 10*time.Second, "the refresh to be counted", func() bool { return e.sim.Counters().Refreshes == 1 })
 	e.sim.Update(func(c *gustosim.Config) { c.LatencyRate = 0 })
 	// The lost pair's R1 is still usable under RuleGusto (latest wins).
 	e.mustRefresh(g.Token.RefreshToken)

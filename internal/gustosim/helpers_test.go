@@ -289,15 +289,3 @@ func (r resp) gustoError(t *testing.T) (key, category string) {
 	}
 	return ge.Errors[0].ErrorKey, ge.Errors[0].Category
 }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

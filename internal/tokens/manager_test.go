@@ -17,6 +17,7 @@ import (
 
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 // TestStorm: 4 OS processes × 16 goroutines ask for the tokens of 20
@@ -120,7 +121,7 @@ func TestPausedHolderLosesCAS(t *testing.T) {
 		c.Hooks.AfterRefreshBeforeCommit = func(string) {
 			once.Do(func() {
 				// Paused (a GC pause, a slow network) until the lock expired.
-				waitFor(t, "A's lock to expire", 10*time.Second, func() bool {
+				waitfor.Condition(t, 10*time.Second, "A's lock to expire", func() bool {
 					n, err := e.redis.Client().Exists(context.Background(), lockKeyPrefix+co).Result()
 					return err == nil && n == 0
 				})
@@ -276,7 +277,7 @@ func TestInvalidGrantAfterSiblingRotation(t *testing.T) {
 		short(c)
 		c.Hooks.BeforeRefresh = func(string) {
 			once.Do(func() {
-				waitFor(t, "A's lock to expire", 10*time.Second, func() bool {
+				waitfor.Condition(t, 10*time.Second, "A's lock to expire", func() bool {
 					n, err := e.redis.Client().Exists(context.Background(), lockKeyPrefix+co).Result()
 					return err == nil && n == 0
 				})
