@@ -13,6 +13,7 @@ import (
 	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/redistest"
 	"github.com/gustosync/gustosync/internal/scheduler"
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 func TestWindows(t *testing.T) {
@@ -150,7 +151,7 @@ func TestTwoReplicasOneTaskPerWindow(t *testing.T) {
 	}
 
 	// Let the server finish, so no task moves between states while listed.
-	waitFor(t, 30*time.Second, "every task to complete", func() bool { return settled(t, e.insp) })
+	waitfor.Condition(t, 30*time.Second, "every task to complete", func() bool { return settled(t, e.insp) })
 	tasks := allTasks(t, e.insp)
 	got := map[string]int{}
 	runs := map[string]bool{}
@@ -202,7 +203,7 @@ func TestRetentionStopsLateDuplicate(t *testing.T) {
 	if res, err := s.Tick(ctx); err != nil || res.Enqueued != 3 {
 		t.Fatalf("first tick: %+v %v", res, err)
 	}
-	waitFor(t, 20*time.Second, "tasks to complete", func() bool { return settled(t, e.insp) })
+	waitfor.Condition(t, 20*time.Second, "tasks to complete", func() bool { return settled(t, e.insp) })
 	// Forget the schedule, as a replica with a stale read would.
 	if _, err := e.db.SQL.Exec(`DELETE FROM company_schedules`); err != nil {
 		t.Fatal(err)
@@ -293,7 +294,7 @@ func TestRedisDown(t *testing.T) {
 	}
 	e.redis.Restart(t)
 	enqueued := 0
-	waitFor(t, 20*time.Second, "a tick to succeed after Redis restarts", func() bool {
+	waitfor.Condition(t, 20*time.Second, "a tick to succeed after Redis restarts", func() bool {
 		res, err = s.Tick(context.Background())
 		enqueued += res.Enqueued
 		return err == nil
