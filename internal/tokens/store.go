@@ -39,6 +39,8 @@ const (
 	TriggerOnboard Trigger = "onboard"
 	// TriggerRekey: an operator re-encrypted the rows (gustosync tokens rekey).
 	TriggerRekey Trigger = "rekey"
+	// TriggerManual: an operator paused or resumed a company.
+	TriggerManual Trigger = "manual"
 )
 
 // Outcome is the result of one refresh attempt (token_refresh_events.outcome).
