@@ -34,15 +34,11 @@ func setupCompaniesList(fs *flag.FlagSet, e *env) runFunc {
 		default:
 			return usagef("--status: want active, needs_reauth or paused")
 		}
-		db, err := openDB(ctx, e, 2)
+		sqlDB, err := openSQL(ctx, e, 2)
 		if err != nil {
 			return err
 		}
-		defer postgres.Close(db)
-		sqlDB, err := db.DB()
-		if err != nil {
-			return err
-		}
+		defer sqlDB.Close()
 		list, err := scheduler.ListCompanies(ctx, sqlDB, *status)
 		if err != nil {
 			return err

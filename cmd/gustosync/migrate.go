@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gustosync/gustosync/internal/migrate"
-	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // setupMigrate is `gustosync migrate`: apply every pending migration, verify
@@ -25,15 +24,11 @@ func setupMigrate(fs *flag.FlagSet, e *env) runFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		db, err := openDB(ctx, e, 2)
+		sqlDB, err := openSQL(ctx, e, 2)
 		if err != nil {
 			return err
 		}
-		defer postgres.Close(db)
-		sqlDB, err := db.DB()
-		if err != nil {
-			return err
-		}
+		defer sqlDB.Close()
 		applied, err := migrate.Up(ctx, sqlDB)
 		for _, name := range applied {
 			fmt.Fprintf(e.stdout, "applied %s\n", name)
@@ -60,15 +55,11 @@ func setupMigrateStatus(fs *flag.FlagSet, e *env) runFunc {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		db, err := openDB(ctx, e, 2)
+		sqlDB, err := openSQL(ctx, e, 2)
 		if err != nil {
 			return err
 		}
-		defer postgres.Close(db)
-		sqlDB, err := db.DB()
-		if err != nil {
-			return err
-		}
+		defer sqlDB.Close()
 		status, err := migrate.Status(ctx, sqlDB)
 		if err != nil {
 			return err

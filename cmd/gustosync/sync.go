@@ -10,7 +10,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/gustosync/gustosync/internal/config"
-	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/scheduler"
 )
 
@@ -42,15 +41,11 @@ func setupSyncNow(fs *flag.FlagSet, e *env) runFunc {
 		if err != nil {
 			return err
 		}
-		db, err := openDB(ctx, e, 2)
+		sqlDB, err := openSQL(ctx, e, 2)
 		if err != nil {
 			return err
 		}
-		defer postgres.Close(db)
-		sqlDB, err := db.DB()
-		if err != nil {
-			return err
-		}
+		defer sqlDB.Close()
 		client := asynq.NewClient(opt)
 		defer client.Close()
 		s, err := scheduler.New(sqlDB, client, scheduler.Config{Interval: cfg.Interval, Logger: e.log})
