@@ -271,14 +271,9 @@ func (s *Scheduler) EnqueueCompany(ctx context.Context, company string) (Result,
 // EnqueueAll enqueues a sync of every active company now, outside their
 // schedules, as EnqueueCompany does for one.
 func (s *Scheduler) EnqueueAll(ctx context.Context) (Result, error) {
-	items, err := activeCompanies(ctx, s.db)
+	items, err := activeCompanies(ctx, s.db, s.cfg.Interval)
 	if err != nil {
 		return Result{}, err
-	}
-	for i := range items {
-		if items[i].interval <= 0 {
-			items[i].interval = s.cfg.Interval
-		}
 	}
 	return s.enqueueManual(ctx, items, s.cfg.Now())
 }

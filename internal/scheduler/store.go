@@ -20,14 +20,26 @@ type due struct {
 // in one query. Companies without a schedule row are due at once. interval is
 // the default for companies without their own.
 func readDue(ctx context.Context, db *sql.DB, now time.Time, interval time.Duration) ([]due, error) {
+	return readActive(ctx, db, "read due companies", interval,
+		`AND (s.next_due_at IS NULL OR s.next_due_at <= $1)`, now)
+}
+
+// activeCompanies lists every company whose status is active, in uuid
+// order; interval is the default for companies without their own.
+func activeCompanies(ctx context.Context, db *sql.DB, interval time.Duration) ([]due, error) {
+	return readActive(ctx, db, "list active companies", interval, `ORDER BY t.company_uuid`)
+}
+
+// readActive reads active companies with their own interval (or interval),
+// the query completed by tail and args; op names it in errors.
+func readActive(ctx context.Context, db *sql.DB, op string, interval time.Duration, tail string, args ...any) ([]due, error) {
 	rows, err := db.QueryContext(ctx, `
 		SELECT t.company_uuid::text, COALESCE(s.interval_seconds, 0)
 		FROM gusto_auth_tokens t
 		LEFT JOIN company_schedules s ON s.company_uuid = t.company_uuid
-		WHERE t.status = 'active'
-		  AND (s.next_due_at IS NULL OR s.next_due_at <= $1)`, now)
+		WHERE t.status = 'active' `+tail, args...)
 	if err != nil {
-		return nil, fmt.Errorf("scheduler: read due companies: %w", err)
+		return nil, fmt.Errorf("scheduler: %s: %w", op, err)
 	}
 	defer rows.Close()
 	var out []due
@@ -35,7 +47,7 @@ func readDue(ctx context.Context, db *sql.DB, now time.Time, interval time.Durat
 		var d due
 		var secs int64
 		if err := rows.Scan(&d.company, &secs); err != nil {
-			return nil, fmt.Errorf("scheduler: read due companies: %w", err)
+			return nil, fmt.Errorf("scheduler: %s: %w", op, err)
 		}
 		d.interval = interval
 		if secs > 0 {
@@ -44,7 +56,7 @@ func readDue(ctx context.Context, db *sql.DB, now time.Time, interval time.Durat
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scheduler: read due companies: %w", err)
+		return nil, fmt.Errorf("scheduler: %s: %w", op, err)
 	}
 	return out, nil
 }
@@ -102,32 +114,4 @@ func companyStatus(ctx context.Context, db *sql.DB, company string) (status, rea
 		return "", "", 0, fmt.Errorf("scheduler: read company %s: %w", company, err)
 	}
 	return status, reason, time.Duration(secs) * time.Second, nil
-}
-
-// activeCompanies lists every company whose status is active.
-func activeCompanies(ctx context.Context, db *sql.DB) ([]due, error) {
-	rows, err := db.QueryContext(ctx, `
-		SELECT t.company_uuid::text, COALESCE(s.interval_seconds, 0)
-		FROM gusto_auth_tokens t
-		LEFT JOIN company_schedules s ON s.company_uuid = t.company_uuid
-		WHERE t.status = 'active'
-		ORDER BY t.company_uuid`)
-	if err != nil {
-		return nil, fmt.Errorf("scheduler: list active companies: %w", err)
-	}
-	defer rows.Close()
-	var out []due
-	for rows.Next() {
-		var d due
-		var secs int64
-		if err := rows.Scan(&d.company, &secs); err != nil {
-			return nil, fmt.Errorf("scheduler: list active companies: %w", err)
-		}
-		d.interval = time.Duration(secs) * time.Second
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scheduler: list active companies: %w", err)
-	}
-	return out, nil
 }
