@@ -157,15 +157,13 @@ func (s *syncRun) employees(ctx context.Context, pos checkpoint.Position) error 
 	return s.commit(ctx, checkpoint.ResourceEmployees, true)
 }
 
-// Payroll history is walked in windows of a year (Gusto's longest), from
-// PayrollHistory years ago to two months ahead (Gusto allows three), every
-// processing status and payroll type, by pay-period start date, ascending:
-// consecutive windows partition the history. The cursor is
+// payrolls walks the payroll history in overlapping windows (windows.go),
+// every processing status and payroll type, ascending. The cursor is
 // "<window start>/<next page>".
 func (s *syncRun) payrolls(ctx context.Context, pos checkpoint.Position) error {
 	today := s.h.now().UTC()
-	horizon := today.AddDate(0, 2, 0)
-	from := time.Date(today.Year()-s.h.cfg.PayrollHistory, today.Month(), 1, 0, 0, 0, 0, time.UTC)
+	horizon := payrollHorizon(today)
+	from := payrollHistoryStart(today, s.h.cfg.PayrollHistory)
 	page := 1
 	if pos.Cursor != "" {
 		w, p, ok := parsePayrollCursor(pos.Cursor)
@@ -175,14 +173,11 @@ func (s *syncRun) payrolls(ctx context.Context, pos checkpoint.Position) error {
 			from, page = w, p
 		}
 	}
-	for w := from; !w.After(horizon); w = w.AddDate(1, 0, 0) {
-		end := w.AddDate(1, 0, -1)
-		if end.After(horizon) {
-			end = horizon
-		}
+	for start := from; ; {
+		w, last := windowAt(start, horizon)
 		opts := gusto.PayrollOptions{
-			StartDate:          w.Format(time.DateOnly),
-			EndDate:            end.Format(time.DateOnly),
+			StartDate:          w.Start.Format(time.DateOnly),
+			EndDate:            w.End.Format(time.DateOnly),
 			ProcessingStatuses: []string{"processed", "unprocessed"},
 			PayrollTypes:       []string{"regular", "off_cycle", "external"},
 			Include:            []string{"totals"},
@@ -197,13 +192,16 @@ func (s *syncRun) payrolls(ctx context.Context, pos checkpoint.Position) error {
 			return &checkpoint.PayrollRow{UUID: p.UUID, CheckDate: p.CheckDate, Processed: p.Processed, OffCycle: p.OffCycle,
 				PayPeriodStart: p.PayPeriod.StartDate, PayPeriodEnd: p.PayPeriod.EndDate, Payload: p.Raw}
 		}
-		window := w.Format(time.DateOnly)
+		window := opts.StartDate
 		cursor := func(page int) string { return window + "/" + strconv.Itoa(page) }
 		if err := walk(ctx, s, checkpoint.ResourcePayrolls, page, fetch, toRow, cursor); err != nil {
 			return err
 		}
-		page = 1
-		s.next = w.AddDate(1, 0, 0).Format(time.DateOnly) + "/1"
+		if last {
+			break
+		}
+		start, page = nextWindowStart(w), 1
+		s.next = start.Format(time.DateOnly) + "/1"
 		if len(s.rows) >= s.h.cfg.BatchSize {
 			if err := s.commit(ctx, checkpoint.ResourcePayrolls, false); err != nil {
 				return err
