@@ -1,4 +1,5 @@
-// Package ratelimit paces Gusto API requests per OAuth grant (per company)
+// Package ratelimit paces Gusto API requests per OAuth grant (per company),
+// or per resource owner where Options.Keys says so (GUSTO_RATE_LIMIT_KEY),
 // across every worker process, with a GCRA limiter held in Redis
 // (github.com/go-redis/redis_rate), so that the sum of all workers stays
 // under Gusto's limit of 200 requests per rolling 60 s per grant.

@@ -23,9 +23,26 @@ type Options struct {
 	// a minute at the steady rate still fits in PerMinute. Zero means
 	// PerMinute/20 (at least 1); it must be below PerMinute.
 	Burst int
-	// Prefix is prepended to the company uuid to form the Redis key.
+	// Prefix is prepended to the budget's key to form the Redis key.
 	// Default DefaultPrefix.
 	Prefix string
+	// Keys maps a company to the budget its requests spend from. Nil: each
+	// company has its own budget (Gusto's limit per OAuth grant; since
+	// strict access a company token is one grant for one company). See
+	// KeyResolver for the other reading of Gusto's docs.
+	Keys KeyResolver
+}
+
+// KeyResolver maps a company to the key of the rate budget its requests
+// spend from. Gusto's rate-limit docs say "per OAuth grant" on one page and
+// "per user-application pair" on an older one (GUSTO.md, "Limits"): under
+// the second, every company an accountant reaches shares one budget, keyed
+// by the grant's resource owner (tokens.Manager.ResourceOwner). It must be
+// safe for concurrent use; an error stops the request (the caller retries
+// later), so an implementation that cannot tell should fall back to the
+// company rather than fail.
+type KeyResolver interface {
+	RateKey(ctx context.Context, companyUUID string) (string, error)
 }
 
 // Limiter is a per-company rate limiter shared through Redis. It is safe for
@@ -36,6 +53,7 @@ type Limiter struct {
 	rl     *redis_rate.Limiter
 	limit  redis_rate.Limit
 	prefix string
+	keys   KeyResolver // nil: the company
 }
 
 // New returns a Limiter over rdb.
@@ -60,6 +78,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 		rl:     redis_rate.NewLimiter(rdb),
 		limit:  redis_rate.Limit{Rate: rate, Period: time.Minute, Burst: o.Burst},
 		prefix: o.Prefix,
+		keys:   o.Keys,
 	}, nil
 }
 
@@ -67,11 +86,20 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 func (l *Limiter) Limit() (ratePerMinute, burst int) { return l.limit.Rate, l.limit.Burst }
 
 // Wait blocks until companyUUID may send one request, and takes that
-// request from the company's budget. It returns ctx's error when ctx ends
-// first, and a wrapped Redis error when Redis cannot be reached (the request
-// must not be sent: the caller retries later).
+// request from the company's budget (or the budget Options.Keys maps it
+// to). It returns ctx's error when ctx ends first, and a wrapped Redis error
+// when Redis cannot be reached (the request must not be sent: the caller
+// retries later).
 func (l *Limiter) Wait(ctx context.Context, companyUUID string) error {
-	key := l.prefix + companyUUID
+	budget := companyUUID
+	if l.keys != nil {
+		k, err := l.keys.RateKey(ctx, companyUUID)
+		if err != nil {
+			return fmt.Errorf("ratelimit: company %s: rate key: %w", companyUUID, err)
+		}
+		budget = k
+	}
+	key := l.prefix + budget
 	for {
 		res, err := l.rl.Allow(ctx, key, l.limit)
 		if err != nil {

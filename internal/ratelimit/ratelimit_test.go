@@ -112,3 +112,36 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("defaults: rate %d burst %d", rate, burst)
 	}
 }
+
+// ownerOf maps companies to owners, as tokens.Manager.ResourceOwner does.
+type ownerOf map[string]string
+
+func (o ownerOf) RateKey(_ context.Context, company string) (string, error) { return o[company], nil }
+
+// TestKeysShareABudget: with a KeyResolver, companies of one owner spend
+// from one budget, and another owner's companies from their own.
+func TestKeysShareABudget(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	owners := ownerOf{"c1": "owner-a", "c2": "owner-a", "c3": "owner-b"}
+	l, err := ratelimit.New(srv.Client(), ratelimit.Options{PerMinute: 6, Burst: 2, Keys: owners})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range []string{"c1", "c2"} {
+		if err := l.Wait(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	err = l.Wait(short, "c1")
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("c1 after its owner's burst went to c1 and c2: %v, want a deadline error", err)
+	}
+	if err := l.Wait(ctx, "c3"); err != nil {
+		t.Fatalf("c3 of another owner: %v, want its own budget", err)
+	}
+}
