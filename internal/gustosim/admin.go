@@ -22,7 +22,7 @@ import (
 //	GET   /admin/companies/{uuid}/checksum       → {"company"|"employees"|"payrolls": {"count", "sha256"}}
 //	GET   /admin/counters                        → Counters
 //	GET   /admin/config                          → the configuration (never the client secret)
-//	PATCH /admin/config                          {"revocation": "strict", "error_rate": 0.1, "token_lifetime": "5s", …} → the configuration
+//	PATCH /admin/config                          {"revocation": "strict", "error_rate": 0.1, "token_lifetime": "5s", "min_api_version": "2026-02-01", "payroll_filter": "start", "rate_limit_scope": "owner", "omit_pagination_headers": true, …} → the configuration
 //	PUT   /admin/authorize                       {"deny", "scopes", "companies", "company_uuid"} → 204
 //	POST  /admin/token-uses                      {"access_token"} → {"uses": n}
 //

@@ -228,10 +228,10 @@ func TestConformsToGustoReference(t *testing.T) {
 
 	// Error bodies the endpoints above do not document: Gusto's error shape.
 	bodies := map[string]resp{
-		"422 bad per":         get("/v1/companies/" + g.CompanyUUID + "/employees?per=0"),
-		"422 window":          get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2020-01-01&end_date=2026-01-01"),
-		"401 unknown token":   e.get("/v1/companies/"+g.CompanyUUID, "nope"),
-		"403 another company": get("/v1/companies/" + e.company(defaults()).CompanyUUID),
+		"422 bad per":          get("/v1/companies/" + g.CompanyUUID + "/employees?per=0"),
+		"422 window":           get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2020-01-01&end_date=2026-01-01"),
+		"401 unknown token":    e.get("/v1/companies/"+g.CompanyUUID, "nope"),
+		"403 another company":  get("/v1/companies/" + e.company(defaults()).CompanyUUID),
 		"404 unknown endpoint": get("/v1/nowhere"),
 		"422 start after end":  get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2026-06-02&end_date=2026-06-01"),
 		"422 end too far":      get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2026-12-01&end_date=2027-03-11"),
