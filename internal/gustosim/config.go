@@ -3,6 +3,7 @@ package gustosim
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -26,11 +27,22 @@ const (
 
 // ParseRule parses "gusto", "strict" or "family".
 func ParseRule(s string) (Rule, error) {
-	switch r := Rule(s); r {
-	case RuleGusto, RuleStrict, RuleFamily:
-		return r, nil
+	return parseChoice("Revocation", "rule", s, RuleGusto, RuleStrict, RuleFamily)
+}
+
+// parseChoice returns s if it is one of allowed, else a *ConfigError on
+// field naming the allowed values.
+func parseChoice[T ~string](field, what, s string, allowed ...T) (T, error) {
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		if string(a) == s {
+			return a, nil
+		}
+		names[i] = string(a)
 	}
-	return "", &ConfigError{Field: "Revocation", Reason: fmt.Sprintf("unknown rule %q (want gusto, strict or family)", s)}
+	last := len(names) - 1
+	want := strings.Join(names[:last], ", ") + " or " + names[last]
+	return "", &ConfigError{Field: field, Reason: fmt.Sprintf("unknown %s %q (want %s)", what, s, want)}
 }
 
 // PayrollFilter is a reading of the start_date/end_date filter of GET
@@ -58,11 +70,7 @@ const (
 
 // ParsePayrollFilter parses "within", "start", "overlap" or "check_date".
 func ParsePayrollFilter(s string) (PayrollFilter, error) {
-	switch f := PayrollFilter(s); f {
-	case FilterWithin, FilterStart, FilterOverlap, FilterCheckDate:
-		return f, nil
-	}
-	return "", &ConfigError{Field: "PayrollFilter", Reason: fmt.Sprintf("unknown reading %q (want within, start, overlap or check_date)", s)}
+	return parseChoice("PayrollFilter", "reading", s, FilterWithin, FilterStart, FilterOverlap, FilterCheckDate)
 }
 
 // RateLimitScope is what shares one rate-limit budget. Gusto's pages
@@ -84,11 +92,7 @@ const (
 
 // ParseRateLimitScope parses "grant" or "owner".
 func ParseRateLimitScope(s string) (RateLimitScope, error) {
-	switch r := RateLimitScope(s); r {
-	case RateLimitPerGrant, RateLimitPerOwner:
-		return r, nil
-	}
-	return "", &ConfigError{Field: "RateLimitScope", Reason: fmt.Sprintf("unknown scope %q (want grant or owner)", s)}
+	return parseChoice("RateLimitScope", "scope", s, RateLimitPerGrant, RateLimitPerOwner)
 }
 
 // Defaults applied by New (and after every Update) to zero fields.

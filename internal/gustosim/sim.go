@@ -169,15 +169,9 @@ func (s *Sim) CreateCompany(o CompanyOptions) (Grant, error) {
 
 // newCompany validates o and registers the company, reachable by owner.
 func (s *Sim) newCompany(cfg *Config, o CompanyOptions, owner *user) (*company, error) {
-	id := o.UUID
-	if id == "" {
-		id = uuid.NewString()
-	} else {
-		u, err := uuid.Parse(id)
-		if err != nil {
-			return nil, fmt.Errorf("%w: UUID is not a uuid", ErrInvalidOptions)
-		}
-		id = u.String()
+	id, err := optionUUID("UUID", o.UUID)
+	if err != nil {
+		return nil, err
 	}
 	size := func(name string, v, def int) (int, error) {
 		switch {
@@ -223,17 +217,25 @@ func (s *Sim) newCompany(cfg *Config, o CompanyOptions, owner *user) (*company, 
 	return c, nil
 }
 
+// optionUUID returns the uuid option field in canonical form, or a random
+// one when it is empty.
+func optionUUID(field, v string) (string, error) {
+	if v == "" {
+		return uuid.NewString(), nil
+	}
+	u, err := uuid.Parse(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s is not a uuid", ErrInvalidOptions, field)
+	}
+	return u.String(), nil
+}
+
 // owner returns the user with uuid id, registering a new one if there is
 // none; an empty id means a new user with a random uuid.
 func (s *Sim) owner(id string) (*user, error) {
-	if id == "" {
-		id = uuid.NewString()
-	} else {
-		u, err := uuid.Parse(id)
-		if err != nil {
-			return nil, fmt.Errorf("%w: ResourceOwner is not a uuid", ErrInvalidOptions)
-		}
-		id = u.String()
+	id, err := optionUUID("ResourceOwner", id)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
