@@ -113,10 +113,14 @@ const (
 	// DefaultRateLimitScope is one budget per grant, as Gusto's current
 	// rate-limit page says.
 	DefaultRateLimitScope = RateLimitPerGrant
-	// DefaultMaxPer is the largest page size accepted: the only maximum page
-	// size Gusto's reference documents is 100.
+	// DefaultMaxPer is the largest page size served: "a maximum page size of
+	// 100 payrolls" since 2025-06-15
+	// (https://docs.gusto.com/embedded-payroll/changelog/v2025-06-15), the
+	// only maximum Gusto documents.
 	DefaultMaxPer = 100
-	// DefaultPer is the page size when a request has no per.
+	// DefaultPer is the page size when a request has no per: "the API will
+	// return 25 records per page by default"
+	// (https://docs.gusto.com/embedded-payroll/docs/pagination).
 	DefaultPer = 25
 	// DefaultCodeLifetime is how long an authorization code can be exchanged.
 	DefaultCodeLifetime = 10 * time.Minute
