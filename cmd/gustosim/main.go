@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/gustosync/gustosync/internal/gustosim"
 )
 
@@ -60,22 +62,26 @@ func (s seconds) Set(v string) error {
 	return nil
 }
 
-// rule is the --revocation flag.
-type rule struct{ r *gustosim.Rule }
-
-func (r rule) String() string {
-	if r.r == nil {
-		return ""
-	}
-	return string(*r.r)
+// enum is a flag taking one of a few values, parsed by parse.
+type enum[T ~string] struct {
+	v     *T
+	parse func(string) (T, error)
+	want  string // the values, for the error
 }
 
-func (r rule) Set(v string) error {
-	p, err := gustosim.ParseRule(v)
-	if err != nil {
-		return errors.New("want gusto, strict or family")
+func (e enum[T]) String() string {
+	if e.v == nil {
+		return ""
 	}
-	*r.r = p
+	return string(*e.v)
+}
+
+func (e enum[T]) Set(v string) error {
+	p, err := e.parse(v)
+	if err != nil {
+		return errors.New("want " + e.want)
+	}
+	*e.v = p
 	return nil
 }
 
@@ -83,6 +89,7 @@ func (r rule) Set(v string) error {
 type options struct {
 	addr      string
 	companies int
+	perOwner  int
 	grantsOut string
 	cfg       gustosim.Config
 }
@@ -94,6 +101,9 @@ func parse(args []string, stdout io.Writer) (*options, bool, error) {
 	c.TokenLifetime = gustosim.DefaultTokenLifetime
 	c.RateWindow = gustosim.DefaultRateWindow
 	c.CodeLifetime = gustosim.DefaultCodeLifetime
+	c.MinAPIVersion = gustosim.DefaultMinAPIVersion
+	c.PayrollFilter = gustosim.DefaultPayrollFilter
+	c.RateLimitScope = gustosim.DefaultRateLimitScope
 	admin := true
 	fs := flag.NewFlagSet("gustosim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -102,8 +112,10 @@ func parse(args []string, stdout io.Writer) (*options, bool, error) {
 	fs.StringVar(&c.ClientSecret, "client-secret", "", "OAuth client secret (default $GUSTO_CLIENT_SECRET, else a development secret); never printed")
 	fs.StringVar(&c.RedirectURI, "redirect-uri", "", "OAuth redirect URI (default $GUSTO_REDIRECT_URI, else "+devRedirectURI+")")
 	fs.Var(seconds{&c.TokenLifetime}, "token-lifetime", "access token lifetime (expires_in), a duration or seconds")
-	fs.Var(rule{&c.Revocation}, "revocation", "refresh token rule: gusto (old one dies on first use of the new access token), strict (dies at once), family (a replay revokes the grant)")
-	fs.IntVar(&c.RateLimit, "rate-limit", gustosim.DefaultRateLimit, "API requests per grant per --rate-window; negative = unlimited")
+	fs.Var(enum[gustosim.Rule]{&c.Revocation, gustosim.ParseRule, "gusto, strict or family"}, "revocation", "refresh token rule: gusto (old one dies on first use of the new access token), strict (dies at once), family (a replay revokes the grant)")
+	fs.StringVar(&c.MinAPIVersion, "min-api-version", c.MinAPIVersion, "oldest X-Gusto-API-Version accepted (YYYY-MM-DD); older ones, future ones and non-dates get 406, and requests without the header are served at it")
+	fs.IntVar(&c.RateLimit, "rate-limit", gustosim.DefaultRateLimit, "API requests per budget (see --rate-limit-scope) per --rate-window; negative = unlimited")
+	fs.Var(enum[gustosim.RateLimitScope]{&c.RateLimitScope, gustosim.ParseRateLimitScope, "grant or owner"}, "rate-limit-scope", "who shares a rate-limit budget: grant (each company's grant its own) or owner (the companies of one resource owner share one)")
 	fs.Var(seconds{&c.RateWindow}, "rate-window", "rate limit window")
 	fs.IntVar(&c.TokenRateLimit, "token-rate-limit", 0, "token requests per grant per minute; 0 = unlimited")
 	fs.Float64Var(&c.ErrorRate, "error-rate", 0, "fraction of API calls answered with an injected 500/502/503")
@@ -112,13 +124,16 @@ func parse(args []string, stdout io.Writer) (*options, bool, error) {
 	fs.Var(seconds{&c.Latency}, "latency", "injected delay")
 	fs.Var(seconds{&c.ClockOffset}, "clock-offset", "Gusto's clock minus the local clock (Date header, created_at, expiries)")
 	fs.IntVar(&c.Employees, "employees", gustosim.DefaultEmployees, "employees per company by default")
-	fs.IntVar(&c.Payrolls, "payrolls", gustosim.DefaultPayrolls, "payrolls per company by default")
-	fs.BoolVar(&c.PlainPayrolls, "plain-payrolls", false, "make every payroll regular and processed (Gusto's default filters then hide none)")
-	fs.IntVar(&c.MaxPer, "max-per", gustosim.DefaultMaxPer, "largest page size; a larger per is capped")
+	fs.IntVar(&c.Payrolls, "payrolls", gustosim.DefaultPayrolls, "payrolls per company by default: the most recent ones of biweekly and/or monthly pay schedules, about 43 a year with both (125 reach about three years back, never more)")
+	fs.BoolVar(&c.PlainPayrolls, "plain-payrolls", false, "make every payroll regular and processed (no off-cycle payrolls, none for the current pay periods)")
+	fs.Var(enum[gustosim.PayrollFilter]{&c.PayrollFilter, gustosim.ParsePayrollFilter, "within, start, overlap or check_date"}, "payroll-filter", "reading of the payrolls' start_date/end_date: within (the whole pay period inside), start (its start inside), overlap (it intersects the range), check_date (its check date inside, as with date_filter_by=check_date)")
+	fs.IntVar(&c.MaxPer, "max-per", gustosim.DefaultMaxPer, "largest page size; a larger per is capped (X-Per-Page says what was served)")
+	fs.BoolVar(&c.OmitPaginationHeaders, "omit-pagination-headers", false, "leave out X-Page, X-Per-Page, X-Total-Count and X-Total-Pages")
 	fs.Var(seconds{&c.CodeLifetime}, "code-lifetime", "authorization code lifetime")
 	fs.Int64Var(&c.Seed, "seed", 0, "seed of the generated data")
 	fs.BoolVar(&admin, "admin", true, "serve the /admin/ endpoints")
 	fs.IntVar(&o.companies, "companies", 0, "companies to create at start (needs --grants-out)")
+	fs.IntVar(&o.perOwner, "companies-per-owner", 1, "companies of --companies that share one resource owner (an accountant's), by groups of this size")
 	fs.StringVar(&o.grantsOut, "grants-out", "", "file to write the created companies' grants to, as a JSON array in the `gustosync companies add` shape")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -132,6 +147,9 @@ func parse(args []string, stdout io.Writer) (*options, bool, error) {
 	}
 	if o.companies < 0 {
 		return nil, false, &usageError{"--companies must not be negative"}
+	}
+	if o.perOwner < 1 {
+		return nil, false, &usageError{"--companies-per-owner must be at least 1"}
 	}
 	if o.companies > 0 && o.grantsOut == "" {
 		return nil, false, &usageError{"--companies needs --grants-out FILE"}
@@ -188,7 +206,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.companies > 0 {
-		if err := writeGrants(sim, o.companies, o.grantsOut); err != nil {
+		if err := writeGrants(sim, o.companies, o.perOwner, o.grantsOut); err != nil {
 			fmt.Fprintln(stderr, "gustosim:", err)
 			return 1
 		}
@@ -207,7 +225,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cfg.RateLimit > 0 {
 		limit = fmt.Sprintf("%d/%s", cfg.RateLimit, cfg.RateWindow)
 	}
-	line := fmt.Sprintf("gustosim: serving http://%s (rule %s, token lifetime %s, rate limit %s)", ln.Addr(), cfg.Revocation, cfg.TokenLifetime, limit)
+	line := fmt.Sprintf("gustosim: serving http://%s (rule %s, token lifetime %s, rate limit %s per %s, minimum API version %s, payroll filter %s)",
+		ln.Addr(), cfg.Revocation, cfg.TokenLifetime, limit, cfg.RateLimitScope, cfg.MinAPIVersion, cfg.PayrollFilter)
 	if o.companies > 0 {
 		line += fmt.Sprintf(", %d companies in %s", o.companies, o.grantsOut)
 	}
@@ -232,11 +251,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// writeGrants creates n companies and writes their grants to path.
-func writeGrants(sim *gustosim.Sim, n int, path string) error {
+// writeGrants creates n companies, perOwner of them per resource owner, and
+// writes their grants to path.
+func writeGrants(sim *gustosim.Sim, n, perOwner int, path string) error {
 	grants := make([]gustosim.Grant, 0, n)
-	for range n {
-		g, err := sim.CreateCompany(gustosim.CompanyOptions{Employees: -1, Payrolls: -1})
+	owner := ""
+	for i := range n {
+		if perOwner > 1 && i%perOwner == 0 {
+			owner = uuid.NewString()
+		}
+		g, err := sim.CreateCompany(gustosim.CompanyOptions{Employees: -1, Payrolls: -1, ResourceOwner: owner})
 		if err != nil {
 			return fmt.Errorf("create company: %w", err)
 		}

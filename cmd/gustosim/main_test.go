@@ -47,6 +47,12 @@ func TestBadCommandLines(t *testing.T) {
 		{"--employees", "0"},
 		{"extra"},
 		{"--redirect-uri", "not-a-url"},
+		{"--min-api-version", "2025-13-01"},
+		{"--min-api-version", "latest"},
+		{"--payroll-filter", "straddle"},
+		{"--rate-limit-scope", "user"},
+		{"--companies-per-owner", "0"},
+		{"--payrolls", "1000001"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 {
@@ -70,7 +76,8 @@ func TestHelp(t *testing.T) {
 	}
 	for _, f := range []string{"--addr", "--token-lifetime", "--revocation", "--rate-limit", "--rate-window", "--token-rate-limit",
 		"--error-rate", "--token-error-rate", "--latency-rate", "--latency", "--clock-offset", "--employees", "--payrolls",
-		"--max-per", "--seed", "--companies", "--grants-out", "--client-id", "--client-secret", "--redirect-uri"} {
+		"--max-per", "--seed", "--companies", "--grants-out", "--client-id", "--client-secret", "--redirect-uri",
+		"--min-api-version", "--payroll-filter", "--rate-limit-scope", "--omit-pagination-headers", "--companies-per-owner"} {
 		if !strings.Contains(out.String(), f+"\n") {
 			t.Errorf("--help does not document %s", f)
 		}
@@ -87,7 +94,8 @@ func TestServes(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--companies", "2", "--grants-out", grants, "--token-lifetime", "30", "--revocation", "strict"}, &out, &errb)
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--companies", "2", "--companies-per-owner", "2", "--grants-out", grants, "--token-lifetime", "30", "--revocation", "strict",
+			"--min-api-version", "2026-02-01", "--payroll-filter", "overlap", "--rate-limit-scope", "owner", "--omit-pagination-headers"}, &out, &errb)
 	}()
 	waitfor.Condition(t, 10*time.Second, "the start line", func() bool {
 		if strings.Contains(out.String(), "\n") {
@@ -101,7 +109,7 @@ func TestServes(t *testing.T) {
 		return false
 	})
 	line := out.String()
-	m := regexp.MustCompile(`serving (http://127\.0\.0\.1:\d+) \(rule strict, token lifetime 30s`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`serving (http://127\.0\.0\.1:\d+) \(rule strict, token lifetime 30s, rate limit 200/1m0s per owner, minimum API version 2026-02-01, payroll filter overlap\)`).FindStringSubmatch(line)
 	if m == nil || !strings.Contains(line, "POST /admin/companies") || strings.Count(line, "\n") != 1 {
 		t.Fatalf("start line: %q", line)
 	}
@@ -129,8 +137,41 @@ func TestServes(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	var emps []json.RawMessage
-	if res.StatusCode != 200 || json.Unmarshal(body, &emps) != nil || len(emps) != 25 {
-		t.Fatalf("employees: %d, %d records", res.StatusCode, len(emps))
+	if res.StatusCode != 200 || json.Unmarshal(body, &emps) != nil || len(emps) != 25 || res.Header.Get("X-Total-Count") != "" {
+		t.Fatalf("employees: %d, %d records, X-Total-Count %q (headers are off)", res.StatusCode, len(emps), res.Header.Get("X-Total-Count"))
+	}
+	// The settings took effect: the minimum version, and both companies
+	// share one resource owner.
+	owners := map[string]bool{}
+	for _, g := range gs {
+		req, _ := http.NewRequest(http.MethodGet, base+"/v1/token_info", nil)
+		req.Header.Set("Authorization", "Bearer "+g.AccessToken)
+		req.Header.Set("X-Gusto-API-Version", "2026-02-01")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info struct {
+			ResourceOwner struct{ UUID string } `json:"resource_owner"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&info)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("token_info: %d %v", res.StatusCode, err)
+		}
+		owners[info.ResourceOwner.UUID] = true
+	}
+	if len(owners) != 1 {
+		t.Fatalf("--companies-per-owner 2: resource owners %v, want one", owners)
+	}
+	req.Header.Set("X-Gusto-API-Version", "2025-11-15")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotAcceptable {
+		t.Fatalf("a version below --min-api-version: %d, want 406", res.StatusCode)
 	}
 	res, err = http.Get(base + "/admin/counters")
 	if err != nil || res.StatusCode != 200 {

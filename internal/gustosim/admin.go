@@ -15,14 +15,14 @@ import (
 // count as API requests, are never rate limited, delayed or failed by
 // injection, and answer 404 when Config.DisableAdmin is set.
 //
-//	POST  /admin/companies                       {"count", "uuid", "name", "employees", "payrolls", "scopes"} → 201 [grant…]
+//	POST  /admin/companies                       {"count", "uuid", "name", "employees", "payrolls", "scopes", "resource_owner"} → 201 [grant…]
 //	GET   /admin/companies                       → ["uuid", …]
 //	POST  /admin/companies/{uuid}/revoke         → {"revoked": "uuid"}
 //	GET   /admin/companies/{uuid}/records/{res}  res = company | employees | payrolls → [record…]
 //	GET   /admin/companies/{uuid}/checksum       → {"company"|"employees"|"payrolls": {"count", "sha256"}}
 //	GET   /admin/counters                        → Counters
 //	GET   /admin/config                          → the configuration (never the client secret)
-//	PATCH /admin/config                          {"revocation": "strict", "error_rate": 0.1, "token_lifetime": "5s", …} → the configuration
+//	PATCH /admin/config                          {"revocation": "strict", "error_rate": 0.1, "token_lifetime": "5s", "min_api_version": "2026-02-01", "payroll_filter": "start", "rate_limit_scope": "owner", "omit_pagination_headers": true, …} → the configuration
 //	PUT   /admin/authorize                       {"deny", "scopes", "companies", "company_uuid"} → 204
 //	POST  /admin/token-uses                      {"access_token"} → {"uses": n}
 //
@@ -132,6 +132,8 @@ func (s *Sim) adminCreate(w http.ResponseWriter, r *http.Request) {
 		Employees *int     `json:"employees"`
 		Payrolls  *int     `json:"payrolls"`
 		Scopes    []string `json:"scopes"`
+		// ResourceOwner is the uuid of the user all count companies share.
+		ResourceOwner string `json:"resource_owner"`
 	}{Count: 1}
 	if !decodeAdmin(w, r, &req) {
 		return
@@ -144,7 +146,7 @@ func (s *Sim) adminCreate(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusBadRequest, adminErr("uuid needs count 1"))
 		return
 	}
-	o := CompanyOptions{UUID: req.UUID, Name: req.Name, Employees: -1, Payrolls: -1, Scopes: req.Scopes}
+	o := CompanyOptions{UUID: req.UUID, Name: req.Name, Employees: -1, Payrolls: -1, Scopes: req.Scopes, ResourceOwner: req.ResourceOwner}
 	if req.Employees != nil {
 		o.Employees = *req.Employees
 	}
@@ -184,6 +186,11 @@ type configJSON struct {
 	MaxPer         int     `json:"max_per"`
 	CodeLifetime   string  `json:"code_lifetime"`
 	Seed           int64   `json:"seed"`
+	// Today's Gusto (issue 10): versions, pagination, filters, limits.
+	MinAPIVersion         string         `json:"min_api_version"`
+	PayrollFilter         PayrollFilter  `json:"payroll_filter"`
+	RateLimitScope        RateLimitScope `json:"rate_limit_scope"`
+	OmitPaginationHeaders bool           `json:"omit_pagination_headers"`
 }
 
 func configView(c Config) configJSON {
@@ -194,6 +201,8 @@ func configView(c Config) configJSON {
 		LatencyRate: c.LatencyRate, Latency: c.Latency.String(), ClockOffset: c.ClockOffset.String(),
 		Employees: c.Employees, Payrolls: c.Payrolls, PlainPayrolls: c.PlainPayrolls, MaxPer: c.MaxPer,
 		CodeLifetime: c.CodeLifetime.String(), Seed: c.Seed,
+		MinAPIVersion: c.MinAPIVersion, PayrollFilter: c.PayrollFilter, RateLimitScope: c.RateLimitScope,
+		OmitPaginationHeaders: c.OmitPaginationHeaders,
 	}
 }
 
@@ -215,6 +224,11 @@ func (s *Sim) adminPatchConfig(w http.ResponseWriter, r *http.Request) {
 		MaxPer         *int     `json:"max_per"`
 		CodeLifetime   *string  `json:"code_lifetime"`
 		Seed           *int64   `json:"seed"`
+
+		MinAPIVersion         *string `json:"min_api_version"`
+		PayrollFilter         *string `json:"payroll_filter"`
+		RateLimitScope        *string `json:"rate_limit_scope"`
+		OmitPaginationHeaders *bool   `json:"omit_pagination_headers"`
 	}
 	if !decodeAdmin(w, r, &p) {
 		return
@@ -263,6 +277,18 @@ func (s *Sim) adminPatchConfig(w http.ResponseWriter, r *http.Request) {
 		}
 		if p.Seed != nil {
 			c.Seed = *p.Seed
+		}
+		if p.MinAPIVersion != nil {
+			c.MinAPIVersion = *p.MinAPIVersion
+		}
+		if p.PayrollFilter != nil {
+			c.PayrollFilter = PayrollFilter(*p.PayrollFilter)
+		}
+		if p.RateLimitScope != nil {
+			c.RateLimitScope = RateLimitScope(*p.RateLimitScope)
+		}
+		if p.OmitPaginationHeaders != nil {
+			c.OmitPaginationHeaders = *p.OmitPaginationHeaders
 		}
 		if perr != nil {
 			c.ClientID = "" // make normalize fail: nothing is applied

@@ -111,7 +111,15 @@ func TestAdminEndpoints(t *testing.T) {
 	if c := e.sim.Config(); c.Revocation != gustosim.RuleFamily || c.TokenLifetime.Seconds() != 5 || c.ErrorRate != 0.25 {
 		t.Fatalf("patch not applied: %+v", c)
 	}
-	for _, bad := range []string{`{"revocation":"lax"}`, `{"latency":"soon","error_rate":0}`, `{"error_rate":2}`, `{"client_secret":"x"}`} {
+	r = e.send(http.MethodPatch, "/admin/config", `{"min_api_version":"2026-02-01","payroll_filter":"overlap","rate_limit_scope":"owner","omit_pagination_headers":true}`)
+	var view map[string]any
+	r.json(t, &view)
+	if c := e.sim.Config(); r.status != 200 || c.MinAPIVersion != "2026-02-01" || c.PayrollFilter != gustosim.FilterOverlap ||
+		c.RateLimitScope != gustosim.RateLimitPerOwner || !c.OmitPaginationHeaders || view["payroll_filter"] != "overlap" {
+		t.Fatalf("patch of today's settings: %d %+v", r.status, c)
+	}
+	for _, bad := range []string{`{"revocation":"lax"}`, `{"latency":"soon","error_rate":0}`, `{"error_rate":2}`, `{"client_secret":"x"}`,
+		`{"min_api_version":"soon"}`, `{"payroll_filter":"straddle"}`, `{"rate_limit_scope":"user"}`} {
 		if r := e.send(http.MethodPatch, "/admin/config", bad); r.status != http.StatusBadRequest {
 			t.Fatalf("patch %s: %d", bad, r.status)
 		}
@@ -132,6 +140,23 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Fatalf("unknown admin path: %d", r.status)
 	}
 
+	// Companies sharing a resource owner.
+	owner := "c0000000-0000-4000-8000-00000000000c"
+	r = e.postJSON("/admin/companies", map[string]any{"count": 2, "employees": 1, "payrolls": 1, "resource_owner": owner})
+	var shared []gustosim.Grant
+	r.json(t, &shared)
+	for _, sg := range shared {
+		var info struct {
+			ResourceOwner struct{ UUID string } `json:"resource_owner"`
+		}
+		e.get("/v1/token_info", sg.Token.AccessToken).json(t, &info)
+		if info.ResourceOwner.UUID != owner {
+			t.Fatalf("admin-created company with resource_owner: token_info owner %q", info.ResourceOwner.UUID)
+		}
+	}
+	if r := e.postJSON("/admin/companies", map[string]any{"resource_owner": "someone"}); r.status != http.StatusBadRequest {
+		t.Fatalf("resource_owner not a uuid: %d", r.status)
+	}
 	e.sim.Update(func(c *gustosim.Config) { c.DisableAdmin = true })
 	if r := e.get("/admin/counters", ""); r.status != 404 {
 		t.Fatalf("disabled admin: %d", r.status)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,8 +69,8 @@ func TestEmployeesPagination(t *testing.T) {
 			t.Errorf("missing header %s", h)
 		}
 	}
-	if r.header.Get("X-Total-Count") != "" || r.header.Get("Link") != "" {
-		t.Error("the simulator must not send unconfirmed pagination headers")
+	if h := pageHeaders(t, r); h != [4]int{1, 25, 30, 2} || r.header.Get("Link") != "" {
+		t.Errorf("pagination headers %v (Link %q), want Gusto's X-Page 1, X-Per-Page 25, X-Total-Count 30, X-Total-Pages 2 and no Link", h, r.header.Get("Link"))
 	}
 	p2, _ := e.page(base+"?page=2", tok)
 	p3, _ := e.page(base+"?page=3", tok)
@@ -271,46 +272,56 @@ func (e *env) payrollUUIDs(g gustosim.Grant, query string) []string {
 
 func TestPayrollFilters(t *testing.T) {
 	e := newEnv(t, nil)
-	g := e.company(defaults()) // 12 payrolls: 11 processed (some off-cycle) + the current unprocessed one
+	g := e.company(defaults()) // 125 payrolls: about three years, some off-cycle, the current ones unprocessed
 	all, err := e.sim.Records(g.CompanyUUID, "payrolls")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var regularProcessed, offCycle, unprocessed int
-	for _, raw := range all {
-		s := string(raw)
+	var unprocessed int
+	var regularProcessed []string // of the past six months, whole pay period inside
+	for _, p := range payrollRecords(t, e.sim, g.CompanyUUID) {
 		switch {
-		case strings.Contains(s, `"processed":false`):
+		case !p.Processed:
 			unprocessed++
-		case strings.Contains(s, `"off_cycle":true`):
-			offCycle++
-		default:
-			regularProcessed++
+			if p.Check <= "2026-12-10" || p.OffCycle {
+				t.Fatalf("unprocessed payroll %+v: want only regular ones paid after today", p)
+			}
+		case !p.OffCycle && "2026-06-10" <= p.Start && p.End <= "2026-12-10":
+			regularProcessed = append(regularProcessed, p.UUID)
 		}
 	}
-	if unprocessed != 1 {
-		t.Fatalf("want exactly the current payroll unprocessed, got %d", unprocessed)
+	if unprocessed == 0 {
+		t.Fatal("no unprocessed payroll: the current pay periods' should be")
 	}
-	def := e.payrollUUIDs(g, "x=1")
-	if len(def) != regularProcessed {
-		t.Fatalf("default filters: %d payrolls, want the %d processed regular ones", len(def), regularProcessed)
+	if def := e.payrollUUIDs(g, "x=1"); !slices.Equal(def, regularProcessed) {
+		t.Fatalf("default filters: %d payrolls, want the %d processed regular ones of the past six months", len(def), len(regularProcessed))
 	}
-	everything := e.payrollUUIDs(g, "processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&include=totals")
+	// The whole history, in windows of a year by pay-period start.
+	e.sim.Update(func(c *gustosim.Config) { c.PayrollFilter = gustosim.FilterStart })
+	var everything []string
+	for _, w := range [][2]string{{"2023-12-01", "2024-11-30"}, {"2024-12-01", "2025-11-30"}, {"2025-12-01", "2026-11-30"}, {"2026-12-01", "2027-03-10"}} {
+		everything = append(everything, e.payrollUUIDs(g, "processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&include=totals&start_date="+w[0]+"&end_date="+w[1])...)
+	}
 	if len(everything) != len(all) {
 		t.Fatalf("all statuses and types: %d, want %d", len(everything), len(all))
 	}
-	items, _ := e.page("/v1/companies/"+g.CompanyUUID+"/payrolls?processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&include=totals&per=100", g.Token.AccessToken)
-	for i := range all {
+	items, _ := e.page("/v1/companies/"+g.CompanyUUID+"/payrolls?processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&include=totals&per=100&start_date=2023-12-01&end_date=2024-11-30", g.Token.AccessToken)
+	for i := range items {
 		if !bytes.Equal(items[i], all[i]) {
 			t.Fatalf("payroll %d as served differs from Records", i)
 		}
 	}
-	desc := e.payrollUUIDs(g, "processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&sort_order=desc")
+	desc := e.payrollUUIDs(g, "processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&sort_order=desc&start_date=2026-01-01&end_date=2026-12-31")
+	asc := e.payrollUUIDs(g, "processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&start_date=2026-01-01&end_date=2026-12-31")
+	if len(desc) == 0 || len(desc) != len(asc) {
+		t.Fatalf("sort_order: %d desc, %d asc", len(desc), len(asc))
+	}
 	for i := range desc {
-		if desc[i] != everything[len(everything)-1-i] {
+		if desc[i] != asc[len(asc)-1-i] {
 			t.Fatal("sort_order=desc is not the reverse order")
 		}
 	}
+
 	noTotals, _ := e.page("/v1/companies/"+g.CompanyUUID+"/payrolls?per=1", g.Token.AccessToken)
 	if bytes.Contains(noTotals[0], []byte(`"totals"`)) {
 		t.Fatal("totals sent without include=totals")
@@ -344,42 +355,20 @@ func TestPayrollFilters(t *testing.T) {
 	}
 }
 
-// Consecutive date windows partition a long history: walking it window by
-// window finds every payroll exactly once.
-func TestPayrollWindowsPartitionHistory(t *testing.T) {
-	e := newEnv(t, nil)
-	g := e.company(gustosim.CompanyOptions{Employees: 5, Payrolls: 400}) // 4 schedules, ~5 years
-	all, _ := e.sim.Records(g.CompanyUUID, "payrolls")
-	want := map[string]bool{}
-	for _, raw := range all {
-		want[uuidOf(t, raw, "payroll_uuid")] = true
-	}
-	for _, by := range []string{"", "&date_filter_by=check_date"} {
-		seen := map[string]bool{}
-		end := e.clock.Now().AddDate(0, 1, 0)
-		for w := 0; w < 8; w++ {
-			start := end.AddDate(-1, 0, 1)
-			q := "processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle" + by +
-				"&start_date=" + start.Format("2006-01-02") + "&end_date=" + end.Format("2006-01-02")
-			for _, id := range e.payrollUUIDs(g, q) {
-				if seen[id] {
-					t.Fatalf("payroll %s in two windows", id)
-				}
-				seen[id] = true
-			}
-			end = start.AddDate(0, 0, -1)
-		}
-		if len(seen) != len(want) {
-			t.Fatalf("windows%s found %d of %d payrolls", by, len(seen), len(want))
-		}
-	}
-}
-
 func TestPlainPayrolls(t *testing.T) {
 	e := newEnv(t, func(c *gustosim.Config) { c.PlainPayrolls = true })
 	g := e.company(defaults())
-	if got := e.payrollUUIDs(g, "x=1"); len(got) != 12 {
-		t.Fatalf("plain payrolls under default filters: %d, want all 12", len(got))
+	var recent []string
+	for _, p := range payrollRecords(t, e.sim, g.CompanyUUID) {
+		if !p.Processed || p.OffCycle {
+			t.Fatalf("plain payroll %+v: want every one regular and processed", p)
+		}
+		if "2026-06-10" <= p.Start && p.End <= "2026-12-10" {
+			recent = append(recent, p.UUID)
+		}
+	}
+	if got := e.payrollUUIDs(g, "x=1"); len(recent) == 0 || !slices.Equal(got, recent) {
+		t.Fatalf("plain payrolls under default filters: %d, want the %d of the past six months", len(got), len(recent))
 	}
 }
 

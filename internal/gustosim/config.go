@@ -3,6 +3,7 @@ package gustosim
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -26,11 +27,72 @@ const (
 
 // ParseRule parses "gusto", "strict" or "family".
 func ParseRule(s string) (Rule, error) {
-	switch r := Rule(s); r {
-	case RuleGusto, RuleStrict, RuleFamily:
-		return r, nil
+	return parseChoice("Revocation", "rule", s, RuleGusto, RuleStrict, RuleFamily)
+}
+
+// parseChoice returns s if it is one of allowed, else a *ConfigError on
+// field naming the allowed values.
+func parseChoice[T ~string](field, what, s string, allowed ...T) (T, error) {
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		if string(a) == s {
+			return a, nil
+		}
+		names[i] = string(a)
 	}
-	return "", &ConfigError{Field: "Revocation", Reason: fmt.Sprintf("unknown rule %q (want gusto, strict or family)", s)}
+	last := len(names) - 1
+	want := strings.Join(names[:last], ", ") + " or " + names[last]
+	return "", &ConfigError{Field: field, Reason: fmt.Sprintf("unknown %s %q (want %s)", what, s, want)}
+}
+
+// PayrollFilter is a reading of the start_date/end_date filter of GET
+// /v1/companies/{company_id}/payrolls. Gusto's reference (operation
+// get-v1-companies-company_id-payrolls) says only "Return payrolls whose pay
+// period is after the start date" and "... before the end date": whether a
+// pay period that straddles a bound is returned is not documented, so each
+// reading is implemented. Bounds are inclusive in every reading.
+type PayrollFilter string
+
+const (
+	// FilterWithin is the literal reading (the default): the whole pay
+	// period lies inside [start_date, end_date].
+	FilterWithin PayrollFilter = "within"
+	// FilterStart returns payrolls whose pay period starts inside the range.
+	FilterStart PayrollFilter = "start"
+	// FilterOverlap returns payrolls whose pay period intersects the range.
+	FilterOverlap PayrollFilter = "overlap"
+	// FilterCheckDate filters by check date, as if every request carried
+	// date_filter_by=check_date (which, per the reference, applies only to
+	// regular processed payrolls; the others are then filtered by the
+	// literal pay-period reading).
+	FilterCheckDate PayrollFilter = "check_date"
+)
+
+// ParsePayrollFilter parses "within", "start", "overlap" or "check_date".
+func ParsePayrollFilter(s string) (PayrollFilter, error) {
+	return parseChoice("PayrollFilter", "reading", s, FilterWithin, FilterStart, FilterOverlap, FilterCheckDate)
+}
+
+// RateLimitScope is what shares one rate-limit budget. Gusto's pages
+// disagree: https://docs.gusto.com/app-integrations/docs/rate-limits says
+// "at an OAuth grant level", while
+// https://docs.gusto.com/app-integrations/docs/rate-limits-1 (and the
+// embedded docs up to v2024-04-01) say per "user-application pair", shared by
+// the companies one user authorized.
+type RateLimitScope string
+
+const (
+	// RateLimitPerGrant gives every grant (one company's authorization) its
+	// own budget. The default.
+	RateLimitPerGrant RateLimitScope = "grant"
+	// RateLimitPerOwner makes the grants of one resource owner (the user who
+	// authorized them; see CompanyOptions.ResourceOwner) share one budget.
+	RateLimitPerOwner RateLimitScope = "owner"
+)
+
+// ParseRateLimitScope parses "grant" or "owner".
+func ParseRateLimitScope(s string) (RateLimitScope, error) {
+	return parseChoice("RateLimitScope", "scope", s, RateLimitPerGrant, RateLimitPerOwner)
 }
 
 // Defaults applied by New (and after every Update) to zero fields.
@@ -39,11 +101,26 @@ const (
 	DefaultRateLimit     = 200
 	DefaultRateWindow    = 60 * time.Second
 	DefaultEmployees     = 30
-	DefaultPayrolls      = 12
-	// DefaultMaxPer is the largest page size accepted: the only maximum page
-	// size Gusto's reference documents is 100.
+	// DefaultPayrolls is about three years of history for a company with
+	// both a biweekly and a monthly pay schedule (see Config.Payrolls).
+	DefaultPayrolls = 125
+	// DefaultMinAPIVersion is the oldest X-Gusto-API-Version accepted: the
+	// oldest version Gusto still supports in late 2026 (2025-06-15 was
+	// retired after 2026-11-15; see ../shared/GUSTO.md "API versions").
+	DefaultMinAPIVersion = "2025-11-15"
+	// DefaultPayrollFilter is the literal reading of the payroll date filter.
+	DefaultPayrollFilter = FilterWithin
+	// DefaultRateLimitScope is one budget per grant, as Gusto's current
+	// rate-limit page says.
+	DefaultRateLimitScope = RateLimitPerGrant
+	// DefaultMaxPer is the largest page size served: "a maximum page size of
+	// 100 payrolls" since 2025-06-15
+	// (https://docs.gusto.com/embedded-payroll/changelog/v2025-06-15), the
+	// only maximum Gusto documents.
 	DefaultMaxPer = 100
-	// DefaultPer is the page size when a request has no per.
+	// DefaultPer is the page size when a request has no per: "the API will
+	// return 25 records per page by default"
+	// (https://docs.gusto.com/embedded-payroll/docs/pagination).
 	DefaultPer = 25
 	// DefaultCodeLifetime is how long an authorization code can be exchanged.
 	DefaultCodeLifetime = 10 * time.Minute
@@ -64,9 +141,13 @@ type Config struct {
 	TokenLifetime time.Duration
 	// Revocation is the refresh token rule. Default RuleGusto.
 	Revocation Rule
-	// RateLimit is the number of API requests per grant per RateWindow.
-	// Default DefaultRateLimit (200); negative means unlimited.
+	// RateLimit is the number of API requests per budget (see
+	// RateLimitScope) per RateWindow. Default DefaultRateLimit (200);
+	// negative means unlimited.
 	RateLimit int
+	// RateLimitScope is what shares one rate-limit budget: every grant its
+	// own ("grant", the default) or every resource owner one ("owner").
+	RateLimitScope RateLimitScope
 	// RateWindow is the rate limit window. Default 60 s.
 	RateWindow time.Duration
 	// TokenRateLimit is the number of token requests per grant per minute;
@@ -88,15 +169,37 @@ type Config struct {
 	// It drives the Date header, created_at, expiries and "today".
 	ClockOffset time.Duration
 	// Employees and Payrolls are the records per company when
-	// CompanyOptions asks for the default (-1). Defaults 30 and 12.
+	// CompanyOptions asks for the default (-1). Defaults DefaultEmployees
+	// (30) and DefaultPayrolls (125).
+	//
+	// Payrolls is the exact number of payrolls a company has: its most
+	// recent ones, counted back from its current pay period, regular and
+	// off-cycle together. A company with both pay schedules runs about 43 a
+	// year (26 biweekly, 12 monthly, a few off-cycle), one with only the
+	// biweekly schedule about 30, only the monthly one about 14; so 12
+	// payrolls reach back a few months and 125 about three years. History
+	// never reaches back more than three years: a count the company's
+	// schedules do not fill in three years adds further biweekly schedules.
 	Employees, Payrolls int
 	// PlainPayrolls makes every generated payroll regular and processed (by
-	// default about one in eight is off-cycle and the current pay period's
-	// payroll is unprocessed, so Gusto's default filters hide some).
+	// default about one processed regular payroll in eight has an off-cycle
+	// payroll beside it, and the payrolls of the current pay periods are
+	// unprocessed, so Gusto's default filters hide some).
 	PlainPayrolls bool
-	// MaxPer is the largest page size; a larger per is capped. Default
-	// DefaultMaxPer (100).
+	// MaxPer is the largest page size; a larger per is capped (and
+	// X-Per-Page says what was served). Default DefaultMaxPer (100).
 	MaxPer int
+	// OmitPaginationHeaders leaves out X-Page, X-Per-Page, X-Total-Count and
+	// X-Total-Pages, to test a client against a server without them.
+	OmitPaginationHeaders bool
+	// MinAPIVersion is the oldest X-Gusto-API-Version accepted (the
+	// application's minimum API version in Gusto's developer portal), a date
+	// YYYY-MM-DD; a request without the header is served at it. Default
+	// DefaultMinAPIVersion.
+	MinAPIVersion string
+	// PayrollFilter is the reading of the payrolls' start_date/end_date
+	// filter. Default DefaultPayrollFilter ("within").
+	PayrollFilter PayrollFilter
 	// CodeLifetime is how long an authorization code stays exchangeable.
 	// Default DefaultCodeLifetime.
 	CodeLifetime time.Duration
@@ -150,6 +253,24 @@ func (c *Config) normalize() error {
 	if c.RateLimit == 0 {
 		c.RateLimit = DefaultRateLimit
 	}
+	if c.RateLimitScope == "" {
+		c.RateLimitScope = DefaultRateLimitScope
+	}
+	if _, err := ParseRateLimitScope(string(c.RateLimitScope)); err != nil {
+		return err
+	}
+	if c.MinAPIVersion == "" {
+		c.MinAPIVersion = DefaultMinAPIVersion
+	}
+	if _, err := time.Parse(time.DateOnly, c.MinAPIVersion); err != nil {
+		return bad("MinAPIVersion", "must be a date YYYY-MM-DD (got %q)", c.MinAPIVersion)
+	}
+	if c.PayrollFilter == "" {
+		c.PayrollFilter = DefaultPayrollFilter
+	}
+	if _, err := ParsePayrollFilter(string(c.PayrollFilter)); err != nil {
+		return err
+	}
 	switch {
 	case c.RateWindow == 0:
 		c.RateWindow = DefaultRateWindow
@@ -179,8 +300,8 @@ func (c *Config) normalize() error {
 	switch {
 	case c.Payrolls == 0:
 		c.Payrolls = DefaultPayrolls
-	case c.Payrolls < 0:
-		return bad("Payrolls", "must not be negative")
+	case c.Payrolls < 0 || c.Payrolls > MaxPayrolls:
+		return bad("Payrolls", "must be between 0 and %d", MaxPayrolls)
 	}
 	switch {
 	case c.MaxPer == 0:
@@ -201,8 +322,9 @@ func (c *Config) normalize() error {
 }
 
 // Update changes the configuration at run time (error rates, rule, clock
-// offset, limits…); it is safe to call concurrently with requests, which
-// see either the old or the new configuration. Data settings (Seed,
+// offset, limits, API version, payroll filter…); it is safe to call
+// concurrently with requests, which see either the old or the new
+// configuration. Data settings (Seed,
 // Employees, Payrolls, PlainPayrolls) apply to companies created afterwards.
 // Update panics if fn leaves the configuration invalid: use TryUpdate to get
 // the error instead.

@@ -158,9 +158,11 @@ func TestConformsToGustoReference(t *testing.T) {
 	})
 	conformSchema(t, doc, "Refresh-Token-Authentication", "code exchange answer", code.body)
 
+	// The reference describes version 2025-06-15, which Gusto no longer
+	// serves: responses are checked at the oldest version it does.
 	get := func(path string) resp {
 		e.clock.Advance(61e9) // a fresh rate limit window for every call
-		return e.get(path, tok)
+		return e.getAt(gustosim.DefaultMinAPIVersion, path, tok)
 	}
 	req := func(path string) *http.Request {
 		r, _ := http.NewRequest(http.MethodGet, "https://api.gusto-demo.com"+path, nil)
@@ -183,7 +185,11 @@ func TestConformsToGustoReference(t *testing.T) {
 
 	for _, path := range []string{
 		"/v1/companies/" + g.CompanyUUID + "/payrolls",
-		"/v1/companies/" + g.CompanyUUID + "/payrolls?per=100&processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&include=totals,payroll_status_meta,taxes,risk_blockers,reversals&start_date=2025-06-01&end_date=2026-05-31",
+		"/v1/companies/" + g.CompanyUUID + "/payrolls?per=100&processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&include=totals,payroll_status_meta,taxes,risk_blockers,reversals&start_date=2026-01-01&end_date=2026-12-31",
+		// Unpaginated before 2026-06-15: every matching payroll.
+		"/v1/companies/" + g.CompanyUUID + "/payrolls?processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&include=totals&start_date=2025-12-11&end_date=2026-12-10",
+		// Each filter reading.
+		"/v1/companies/" + g.CompanyUUID + "/payrolls?per=100&payroll_types=regular,off_cycle&date_filter_by=check_date&start_date=2026-01-01&end_date=2026-12-31",
 	} {
 		r := get(path)
 		var items []json.RawMessage
@@ -195,18 +201,40 @@ func TestConformsToGustoReference(t *testing.T) {
 	}
 	conform(t, doc, "GET", "/v1/companies/{company_id}/payrolls", map[string]string{"company_id": unknown}, get("/v1/companies/"+unknown+"/payrolls"), nil)
 
+	// At 2026-06-15, payrolls paginate by default (the shape is the same
+	// Payroll-List). Its null payroll_status_meta.initial_check_date and
+	// .payroll_late for off-cycle payrolls postdate the reference (which
+	// types them string and boolean), so include=payroll_status_meta is not
+	// checked at that version; TestPayrollsPaginateByDefaultFrom20260615 is.
+	for _, reading := range []gustosim.PayrollFilter{gustosim.FilterWithin, gustosim.FilterStart, gustosim.FilterOverlap, gustosim.FilterCheckDate} {
+		e.sim.Update(func(c *gustosim.Config) { c.PayrollFilter = reading })
+		path := "/v1/companies/" + g.CompanyUUID + "/payrolls?processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle&include=totals,taxes&start_date=2026-01-01&end_date=2026-12-31"
+		e.clock.Advance(61e9)
+		r := e.getAt("2026-06-15", path, tok)
+		if pageHeaders(t, r)[0] != 1 {
+			t.Fatalf("%s at 2026-06-15: not paginated by default", reading)
+		}
+		conform(t, doc, "GET", "/v1/companies/{company_id}/payrolls", co, r, req(path))
+	}
+
+	// token_info of a company whose resource owner owns another company.
+	shared := "b0000000-0000-4000-8000-00000000000b"
+	for i := 0; i < 2; i++ {
+		sg := e.company(gustosim.CompanyOptions{Employees: 1, Payrolls: 1, ResourceOwner: shared})
+		e.clock.Advance(61e9)
+		r := e.getAt(gustosim.DefaultMinAPIVersion, "/v1/token_info", sg.Token.AccessToken)
+		conform(t, doc, "GET", "/v1/token_info", nil, r, nil)
+	}
+
 	// Error bodies the endpoints above do not document: Gusto's error shape.
 	bodies := map[string]resp{
-		"422 bad per":         get("/v1/companies/" + g.CompanyUUID + "/employees?per=0"),
-		"422 window":          get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2020-01-01&end_date=2026-01-01"),
-		"401 unknown token":   e.get("/v1/companies/"+g.CompanyUUID, "nope"),
-		"403 another company": get("/v1/companies/" + e.company(defaults()).CompanyUUID),
-		"406 version": e.do(func() *http.Request {
-			r, _ := http.NewRequest("GET", e.srv.URL+"/v1/token_info", nil)
-			r.Header.Set("X-Gusto-API-Version", "x")
-			return r
-		}()),
+		"422 bad per":          get("/v1/companies/" + g.CompanyUUID + "/employees?per=0"),
+		"422 window":           get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2020-01-01&end_date=2026-01-01"),
+		"401 unknown token":    e.get("/v1/companies/"+g.CompanyUUID, "nope"),
+		"403 another company":  get("/v1/companies/" + e.company(defaults()).CompanyUUID),
 		"404 unknown endpoint": get("/v1/nowhere"),
+		"422 start after end":  get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2026-06-02&end_date=2026-06-01"),
+		"422 end too far":      get("/v1/companies/" + g.CompanyUUID + "/payrolls?start_date=2026-12-01&end_date=2027-03-11"),
 	}
 	for i := 0; i < 3; i++ {
 		e.get("/v1/token_info", tok)
@@ -218,6 +246,22 @@ func TestConformsToGustoReference(t *testing.T) {
 		}
 		conformSchema(t, doc, "Unprocessable-Entity-Error-Object", what, r.body)
 		conformSchema(t, doc, "Not-Found-Error-Object", what, r.body)
+	}
+
+	// The reference declares no 406; its shape is that of Gusto's versioning
+	// guide (https://docs.gusto.com/embedded-payroll/docs/getting-setup),
+	// on the API and on the token endpoint alike.
+	tokenReq, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth/token", strings.NewReader(`{}`))
+	tokenReq.Header.Set("X-Gusto-API-Version", "2025-06-15")
+	for _, c := range []struct {
+		what, version string
+		r             resp
+	}{
+		{"API", "2025-06-15", e.getAt("2025-06-15", "/v1/token_info", tok)},
+		{"token endpoint", "2025-06-15", e.do(tokenReq)},
+		{"not a date", "x", e.getAt("x", "/v1/token_info", tok)},
+	} {
+		wantVersionRefused(t, "406 from the "+c.what, c.r, c.version, gustosim.DefaultMinAPIVersion)
 	}
 }
 

@@ -8,6 +8,7 @@ type counters struct {
 	codeExchanges, codeExchangesRefused        atomic.Int64
 	unauthorized, forbidden, rateLimited       atomic.Int64
 	injectedErrors, apiRequests, withoutVerHdr atomic.Int64
+	versionRejected                            atomic.Int64
 }
 
 // Counters is a snapshot of what the simulator saw. The maps are copies.
@@ -34,8 +35,12 @@ type Counters struct {
 	InjectedErrors int64 `json:"injected_errors"`
 	// APIRequests counts every request to /v1/, authenticated or not.
 	APIRequests int64 `json:"api_requests"`
-	// WithoutVersionHeader counts API requests without X-Gusto-API-Version.
+	// WithoutVersionHeader counts requests (API, token endpoint, authorize)
+	// without X-Gusto-API-Version: they are served at MinAPIVersion.
 	WithoutVersionHeader int64 `json:"without_version_header"`
+	// VersionRejected counts 406 answers: an X-Gusto-API-Version older than
+	// MinAPIVersion, in the future, or not a date.
+	VersionRejected int64 `json:"version_rejected"`
 	// Requests counts authenticated API requests per company uuid.
 	Requests map[string]int64 `json:"requests"`
 	// RecordsServed counts employee and payroll records served per company
@@ -60,6 +65,7 @@ func (s *Sim) Counters() Counters {
 		InjectedErrors:       s.n.injectedErrors.Load(),
 		APIRequests:          s.n.apiRequests.Load(),
 		WithoutVersionHeader: s.n.withoutVerHdr.Load(),
+		VersionRejected:      s.n.versionRejected.Load(),
 		Requests:             map[string]int64{},
 		RecordsServed:        map[string]int64{},
 		RefreshesByCompany:   map[string]int64{},

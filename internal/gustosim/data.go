@@ -14,7 +14,8 @@ import (
 // uuid, sizes, creation day, record index): nothing is stored per record,
 // pages are encoded on demand, and no lock is taken to generate them. The
 // only per-company state built lazily is the employees' filter flags
-// (a byte per employee) and the company object.
+// (a byte per employee), the table of payroll dates (see payrolls.go) and
+// the company object.
 
 // Kinds of random streams, mixed into the per-record seed.
 const (
@@ -26,6 +27,7 @@ const (
 	kindDepartment
 	kindCompany
 	kindLocation
+	kindPayrollLayout
 )
 
 // rng is splitmix64: tiny, fast, good enough for test data.
@@ -87,6 +89,9 @@ type company struct {
 	flagsOnce sync.Once
 	flags     []uint8 // per employee: flagTerminated | flagOnboarded
 
+	payrollsOnce sync.Once
+	payrollSlots []payrollSlot // page order
+
 	requests  atomic.Int64
 	records   atomic.Int64
 	refreshes atomic.Int64
@@ -95,13 +100,16 @@ type company struct {
 	grants []*grant
 }
 
-// user is the person behind a grant: the company's primary admin.
+// user is the person behind a grant, the resource owner of GET
+// /v1/token_info: the company's primary admin, or one admin (an accountant)
+// of several companies.
 type user struct {
 	uuid      string
 	email     string
 	first     string
 	last      string
-	companies []*company // the companies the user can reach, in creation order
+	companies []*company // the companies the user can reach, in creation order; guarded by Sim.mu
+	api       window     // the rate-limit budget shared under RateLimitPerOwner
 }
 
 var firstNames = []string{

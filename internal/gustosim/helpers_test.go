@@ -19,6 +19,9 @@ const (
 	testClientID     = "client-id-test"
 	testClientSecret = "client-secret-test-0123456789"
 	testRedirect     = "https://app.example.com/oauth/callback"
+	// testVersion is the X-Gusto-API-Version of e.get: the current stable
+	// version, so payrolls paginate by default.
+	testVersion = "2026-06-15"
 )
 
 // fakeClock is a settable clock, safe for concurrent use.
@@ -27,8 +30,11 @@ type fakeClock struct {
 	t  time.Time
 }
 
+// newFakeClock starts on 2026-12-10, after testVersion (a version in the
+// future is refused) and with the current pay periods straddling the new
+// year's seam.
 func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+	return &fakeClock{t: time.Date(2026, 12, 10, 12, 0, 0, 0, time.UTC)}
 }
 
 func (c *fakeClock) Now() time.Time {
@@ -128,14 +134,23 @@ func (e *env) do(req *http.Request) resp {
 	return resp{status: res.StatusCode, header: res.Header, body: b}
 }
 
-// get is an API GET with a bearer token (none when token is "").
+// get is an API GET at testVersion with a bearer token (none when token is
+// "").
 func (e *env) get(path, token string) resp {
+	e.t.Helper()
+	return e.getAt(testVersion, path, token)
+}
+
+// getAt is get with X-Gusto-API-Version: version (no header when "").
+func (e *env) getAt(version, path, token string) resp {
 	e.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Header.Set("X-Gusto-API-Version", "2025-06-15")
+	if version != "" {
+		req.Header.Set("X-Gusto-API-Version", version)
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -48,7 +48,8 @@ type tokenRequest struct {
 	Code         string `json:"code"`
 }
 
-// handleToken is POST /oauth/token.
+// handleToken is POST /oauth/token. Injected errors come first, then the
+// X-Gusto-API-Version check (406, as on every endpoint).
 func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Load()
 	if cfg.TokenErrorRate > 0 && rand.Float64() < cfg.TokenErrorRate {
@@ -59,6 +60,9 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 		} else {
 			s.sendOAuthError(w, r, cfg, http.StatusInternalServerError, "server_error", "An unexpected error has occurred.")
 		}
+		return
+	}
+	if _, ok := s.apiVersion(w, r, cfg); !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -206,6 +210,9 @@ func (s *Sim) codeGrant(w http.ResponseWriter, r *http.Request, cfg *Config, req
 // at once per SetAuthorize.
 func (s *Sim) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Load()
+	if _, ok := s.apiVersion(w, r, cfg); !ok {
+		return
+	}
 	q := r.URL.Query()
 	for _, k := range credentialParams {
 		if q.Has(k) {
@@ -260,7 +267,11 @@ func (s *Sim) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 		owner = c.owner
 	} else {
-		owner = &user{}
+		var err error
+		if owner, err = s.owner(""); err != nil {
+			redirect(url.Values{"error": {"server_error"}})
+			return
+		}
 		for i := 0; i < max(b.Companies, 1); i++ {
 			co, err := s.newCompany(cfg, CompanyOptions{Employees: -1, Payrolls: -1}, owner)
 			if err != nil {

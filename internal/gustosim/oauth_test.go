@@ -26,6 +26,11 @@ func TestNewValidatesConfig(t *testing.T) {
 		"sub-second lifetime": {func(c *gustosim.Config) { c.TokenLifetime = time.Millisecond }, "TokenLifetime"},
 		"negative token rate": {func(c *gustosim.Config) { c.TokenRateLimit = -1 }, "TokenRateLimit"},
 		"negative max per":    {func(c *gustosim.Config) { c.MaxPer = -5 }, "MaxPer"},
+		"version not a date":  {func(c *gustosim.Config) { c.MinAPIVersion = "2025-11" }, "MinAPIVersion"},
+		"version no such day": {func(c *gustosim.Config) { c.MinAPIVersion = "2025-02-30" }, "MinAPIVersion"},
+		"unknown filter":      {func(c *gustosim.Config) { c.PayrollFilter = "straddle" }, "PayrollFilter"},
+		"unknown rate scope":  {func(c *gustosim.Config) { c.RateLimitScope = "user" }, "RateLimitScope"},
+		"too many payrolls":   {func(c *gustosim.Config) { c.Payrolls = gustosim.MaxPayrolls + 1 }, "Payrolls"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -48,7 +53,9 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 	got := s.Config()
 	if got.TokenLifetime != 7200*time.Second || got.Revocation != gustosim.RuleGusto || got.RateLimit != 200 ||
-		got.RateWindow != time.Minute || got.Employees != 30 || got.Payrolls != 12 || got.MaxPer != 100 {
+		got.RateWindow != time.Minute || got.Employees != 30 || got.Payrolls != 125 || got.MaxPer != 100 ||
+		got.MinAPIVersion != "2025-11-15" || got.PayrollFilter != gustosim.FilterWithin || got.RateLimitScope != gustosim.RateLimitPerGrant ||
+		got.OmitPaginationHeaders {
 		t.Fatalf("defaults not applied: %+v", got)
 	}
 	if err := s.TryUpdate(func(c *gustosim.Config) { c.Revocation = "nope"; c.ErrorRate = 0.5 }); err == nil {

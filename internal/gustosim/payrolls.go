@@ -1,60 +1,183 @@
 package gustosim
 
-import "sort"
+import (
+	"cmp"
+	"slices"
+	"time"
+)
 
-// Payroll history layout. Payroll j (0 = oldest) belongs to pay schedule
-// j%k and biweekly pay period j/k, where k grows with the number of payrolls
-// so that history never goes back more than ~5 years (130 periods). Pay
-// periods are aligned on a 14-day grid; the schedules' periods are shifted
-// by less than a week so that both the pay-period start and the check date
-// are non-decreasing in j. Unless the company is plain, the last period is
-// the current one (it contains the creation day) and its payrolls are
-// unprocessed, and about one processed payroll in eight is off-cycle.
+// Payroll history. A company's payrolls are a pure function of the seed,
+// its uuid, its payroll count and its creation day (Gusto's clock), like the
+// rest of its data; the table of their dates is built once, when first
+// served, and each payroll is encoded on demand.
+//
+// Each company has a biweekly pay schedule (14-day periods starting on a
+// company-specific weekday), a monthly one (the 16th to the 15th of the next
+// month), or both, drawn from its key: four companies in ten have both, four
+// only the biweekly one, two only the monthly one. Pay periods therefore
+// straddle month boundaries (every monthly period, about half of the
+// biweekly ones) and year boundaries (December 16 to January 15; the
+// biweekly period around New Year). A schedule's check date is 3 to 6 days
+// after the period's end, and a payroll is processed two days before its
+// check date, so the current pay period's payroll (and, near a period's end,
+// the previous one's) is unprocessed. About one processed regular payroll in
+// eight has an off-cycle payroll (a bonus) for the same pay period, paid
+// before or on the regular check date.
+//
+// Config.Payrolls (or CompanyOptions.Payrolls) is the exact number of
+// payrolls: the most recent ones by check date, back from the current pay
+// periods. History reaches back at most payrollHistoryMonths: when the
+// company's schedules do not fill the count in that time, further biweekly
+// schedules are added (a company paying by location, say). With
+// PlainPayrolls there are neither off-cycle nor unprocessed payrolls.
 
-const periodsPerSchedule = 130
+// payrollHistoryMonths bounds how far back a company's pay periods start.
+const payrollHistoryMonths = 36
 
-// payrollLayout returns the number of schedules and of periods.
-func (c *company) payrollLayout() (k, periods int) {
+// MaxPayrolls is the largest payroll count a company can have.
+const MaxPayrolls = 1_000_000
+
+type scheduleKind uint8
+
+const (
+	biweekly scheduleKind = iota
+	monthly
+)
+
+// paySchedule is one of a company's pay schedules.
+type paySchedule struct {
+	kind   scheduleKind
+	anchor int64 // biweekly: the start day of period 0 (a day of 1970-01-05..18)
+	lag    int64 // the check date is the period's end plus lag days
+}
+
+// period returns the first and last day of period k: for a biweekly
+// schedule the k-th 14-day period from anchor, for a monthly one the period
+// starting on the 16th of month k (year*12 + month - 1).
+func (p paySchedule) period(k int64) (start, end int64) {
+	if p.kind == biweekly {
+		start = p.anchor + 14*k
+		return start, start + 13
+	}
+	y, m := int(k/12), time.Month(k%12+1)
+	start = dayOf(time.Date(y, m, 16, 0, 0, 0, 0, time.UTC))
+	end = dayOf(time.Date(y, m+1, 15, 0, 0, 0, 0, time.UTC))
+	return start, end
+}
+
+// periodOf returns the number of the period containing day.
+func (p paySchedule) periodOf(day int64) int64 {
+	if p.kind == biweekly {
+		k := day - p.anchor
+		if k < 0 {
+			return (k - 13) / 14
+		}
+		return k / 14
+	}
+	y, m, d := civil(day)
+	k := y*12 + int64(m-1)
+	if d < 16 {
+		k--
+	}
+	return k
+}
+
+// payrollSlot describes one payroll without generating it.
+type payrollSlot struct {
+	start, end int64  // pay period, days since the epoch
+	check      int64  // check date
+	id         uint64 // identity in the company: schedule, period, off-cycle bit
+	schedule   int32
+	kind       scheduleKind
+	processed  bool
+	offCycle   bool
+}
+
+// processedDay is the day a processed payroll was processed.
+func (s payrollSlot) processedDay() int64 { return s.check - 2 }
+
+func slotID(schedule int32, period int64) uint64 {
+	return uint64(schedule)<<48 | uint64(period)&(1<<47-1)<<1
+}
+
+// payrollTable returns the company's payrolls in page order: ascending check
+// date (then pay-period start, then identity). It is built once.
+func (c *company) payrollTable() []payrollSlot {
+	c.payrollsOnce.Do(func() { c.payrollSlots = c.buildPayrolls() })
+	return c.payrollSlots
+}
+
+func (c *company) buildPayrolls() []payrollSlot {
 	n := c.payrolls
 	if n == 0 {
-		return 1, 0
+		return nil
 	}
-	k = (n + periodsPerSchedule - 1) / periodsPerSchedule
-	return k, (n + k - 1) / k
+	r := c.stream(kindPayrollLayout, 0)
+	biweeklySchedule := func() paySchedule {
+		return paySchedule{kind: biweekly, anchor: 4 + int64(r.intn(14)), lag: 3 + int64(r.intn(4))}
+	}
+	var scheds []paySchedule
+	switch mix := r.intn(10); {
+	case mix < 4:
+		scheds = append(scheds, biweeklySchedule(), paySchedule{kind: monthly, lag: 3 + int64(r.intn(4))})
+	case mix < 8:
+		scheds = append(scheds, biweeklySchedule())
+	default:
+		scheds = append(scheds, paySchedule{kind: monthly, lag: 3 + int64(r.intn(4))})
+	}
+	oldest := addMonths(c.day, -payrollHistoryMonths)
+	var all []payrollSlot
+	for i := 0; i < len(scheds) || len(all) < n; i++ {
+		if i == len(scheds) {
+			scheds = append(scheds, biweeklySchedule())
+		}
+		all = c.appendScheduleSlots(all, int32(i), scheds[i], oldest)
+	}
+	slices.SortFunc(all, func(a, b payrollSlot) int {
+		return cmp.Or(cmp.Compare(a.check, b.check), cmp.Compare(a.start, b.start), cmp.Compare(a.id, b.id))
+	})
+	return slices.Clip(all[len(all)-n:])
 }
 
-// payrollSlot describes payroll j without generating it.
-type payrollSlot struct {
-	schedule  int
-	start     int64 // pay period start day
-	processed bool
-	offCycle  bool
-}
-
-func (s payrollSlot) end() int64       { return s.start + 13 }
-func (s payrollSlot) checkDate() int64 { return s.start + 18 }
-
-func (c *company) payrollSlot(j int) payrollSlot {
-	k, periods := c.payrollLayout()
-	p, sched := j/k, j%k
-	shift := int64(sched * 7 / k)
-	g0 := c.day - ((c.day-4)%14+14)%14 // 1970-01-05 was a Monday
-	last := periods - 1                // the current period, unless plain
-	if c.plain {
-		last = periods
+// appendScheduleSlots appends the payrolls of one schedule whose pay period
+// starts on or after oldest, up to the current period.
+func (c *company) appendScheduleSlots(out []payrollSlot, si int32, p paySchedule, oldest int64) []payrollSlot {
+	for k := p.periodOf(c.day); ; k-- {
+		start, end := p.period(k)
+		if start < oldest {
+			return out
+		}
+		reg := payrollSlot{start: start, end: end, check: end + p.lag, id: slotID(si, k), schedule: si, kind: p.kind}
+		reg.processed = reg.processedDay() <= c.day
+		if c.plain {
+			if reg.processed {
+				out = append(out, reg)
+			}
+			continue
+		}
+		out = append(out, reg)
+		if !reg.processed {
+			continue
+		}
+		r := c.stream(kindPayrollFlags, int(reg.id))
+		if r.next()%8 != 0 {
+			continue
+		}
+		off := reg
+		off.offCycle, off.id = true, reg.id|1
+		off.check = end + 1 + int64(r.intn(int(p.lag)))
+		off.processed = true // before the regular one, which is processed
+		out = append(out, off)
 	}
-	s := payrollSlot{schedule: sched, start: g0 - 14*int64(last-p) + shift}
-	s.processed = c.plain || p < periods-1
-	if !c.plain && s.processed {
-		r := c.stream(kindPayrollFlags, j)
-		s.offCycle = r.next()%8 == 0
-	}
-	return s
 }
 
 // payrollView selects the optional parts of a payroll object (include=…).
 type payrollView struct {
 	totals, statusMeta, taxes, blockers bool
+	// offCycleMetaNull: payroll_status_meta.initial_check_date and
+	// .payroll_late are null for off-cycle payrolls (version 2026-06-15,
+	// https://docs.gusto.com/embedded-payroll/changelog/v2026-06-15).
+	offCycleMetaNull bool
 }
 
 // fullPayrollView is what Records serves: include=totals.
@@ -62,17 +185,20 @@ var fullPayrollView = payrollView{totals: true}
 
 // appendPayroll appends payroll j as a JSON object.
 func (c *company) appendPayroll(b []byte, j int, v payrollView) []byte {
-	s := c.payrollSlot(j)
-	r := c.stream(kindPayroll, j)
+	s := c.payrollTable()[j]
+	r := c.stream(kindPayroll, int(s.id))
 	id := r.uuid()
 	createdSec := r.intn(86400)
 	staff := int64(max(c.employees, 1))
 	gross := staff * int64(150000+r.intn(250000))
+	if s.kind == monthly {
+		gross = gross * 13 / 6
+	}
 	if s.offCycle {
 		gross = staff * int64(10000+r.intn(90000))
 	}
 	reimb := int64(r.intn(50000))
-	check := s.checkDate()
+	check := s.check
 
 	b = append(b, `{"payroll_deadline":`...)
 	b = appendDateTime(b, check-2, 23*3600)
@@ -82,9 +208,9 @@ func (c *company) appendPayroll(b []byte, j int, v payrollView) []byte {
 	b = appendBool(b, s.processed)
 	if s.processed {
 		b = append(b, `,"processed_date":`...)
-		b = appendDate(b, check-3)
+		b = appendDate(b, s.processedDay())
 		b = append(b, `,"calculated_at":`...)
-		b = appendDateTime(b, check-3, createdSec)
+		b = appendDateTime(b, s.processedDay(), createdSec)
 	} else {
 		b = append(b, `,"processed_date":null,"calculated_at":null`...)
 	}
@@ -101,27 +227,43 @@ func (c *company) appendPayroll(b []byte, j int, v payrollView) []byte {
 	} else {
 		b = append(b, `,"off_cycle_reason":null`...)
 	}
-	b = append(b, `,"auto_pilot":false,"external":false,"final_termination_payroll":false,"withholding_pay_period":"Every other week","skip_regular_deductions":`...)
+	b = append(b, `,"auto_pilot":false,"external":false,"final_termination_payroll":false,"withholding_pay_period":`...)
+	if s.kind == monthly {
+		b = append(b, `"Monthly"`...)
+	} else {
+		b = append(b, `"Every other week"`...)
+	}
+	b = append(b, `,"skip_regular_deductions":`...)
 	b = appendBool(b, s.offCycle)
 	b = append(b, `,"fixed_withholding_rate":`...)
 	b = appendBool(b, s.offCycle)
 	b = append(b, `,"pay_period":{"start_date":`...)
 	b = appendDate(b, s.start)
 	b = append(b, `,"end_date":`...)
-	b = appendDate(b, s.end())
+	b = appendDate(b, s.end)
 	b = append(b, `,"pay_schedule_uuid":`...)
-	b = appendUUID(b, c.uuidOf(kindSchedule, s.schedule))
+	b = appendUUID(b, c.uuidOf(kindSchedule, int(s.schedule)))
 	b = append(b, '}')
 	if v.statusMeta {
 		b = append(b, `,"payroll_status_meta":{"cancellable":`...)
 		b = appendBool(b, !s.processed)
 		b = append(b, `,"expected_check_date":`...)
 		b = appendDate(b, check)
+		nullMeta := s.offCycle && v.offCycleMetaNull
 		b = append(b, `,"initial_check_date":`...)
-		b = appendDate(b, check)
+		if nullMeta {
+			b = append(b, "null"...)
+		} else {
+			b = appendDate(b, check)
+		}
 		b = append(b, `,"expected_debit_time":`...)
 		b = appendDateTime(b, check-2, 23*3600)
-		b = append(b, `,"payroll_late":false,"initial_debit_cutoff_time":`...)
+		if nullMeta {
+			b = append(b, `,"payroll_late":null`...)
+		} else {
+			b = append(b, `,"payroll_late":false`...)
+		}
+		b = append(b, `,"initial_debit_cutoff_time":`...)
 		b = appendDateTime(b, check-2, 23*3600)
 		b = append(b, '}')
 	}
@@ -170,8 +312,8 @@ func (c *company) appendPayroll(b []byte, j int, v payrollView) []byte {
 		b = append(b, `}]`...)
 	}
 	b = append(b, `,"created_at":`...)
-	if s.processed {
-		b = appendDateTime(b, check-4, createdSec)
+	if s.offCycle {
+		b = appendDateTime(b, s.end, createdSec)
 	} else {
 		b = appendDateTime(b, s.start, createdSec)
 	}
@@ -188,7 +330,9 @@ func (c *company) appendPayroll(b []byte, j int, v payrollView) []byte {
 
 // payrollQuery is a parsed payrolls request.
 type payrollQuery struct {
-	from, to               int64 // inclusive day range of the filter date
+	from, to int64 // inclusive day range of start_date..end_date
+	// reading is Config.PayrollFilter; byCheckDate is date_filter_by=check_date.
+	reading                PayrollFilter
 	byCheckDate            bool
 	processed, unprocessed bool
 	regular, offCycle      bool
@@ -196,14 +340,7 @@ type payrollQuery struct {
 	view                   payrollView
 }
 
-// filterDay is payroll j's date for the start_date/end_date filter.
-func (q *payrollQuery) filterDay(s payrollSlot) int64 {
-	if q.byCheckDate {
-		return s.checkDate()
-	}
-	return s.start
-}
-
+// match applies the processing-status and payroll-type filters.
 func (q *payrollQuery) match(s payrollSlot) bool {
 	if s.processed && !q.processed || !s.processed && !q.unprocessed {
 		return false
@@ -211,33 +348,55 @@ func (q *payrollQuery) match(s payrollSlot) bool {
 	return s.offCycle && q.offCycle || !s.offCycle && q.regular
 }
 
+// inRange applies start_date and end_date under the query's reading. The
+// check-date reading applies "only to regular processed payrolls"
+// (date_filter_by in operation get-v1-companies-company_id-payrolls): the
+// other payrolls are then filtered by pay period: by Config.PayrollFilter,
+// or by the literal reading when that is check_date too.
+func (q *payrollQuery) inRange(s payrollSlot) bool {
+	reading := q.reading
+	if q.byCheckDate || reading == FilterCheckDate {
+		if s.processed && !s.offCycle {
+			return q.from <= s.check && s.check <= q.to
+		}
+		if reading == FilterCheckDate {
+			reading = FilterWithin
+		}
+	}
+	switch reading {
+	case FilterStart:
+		return q.from <= s.start && s.start <= q.to
+	case FilterOverlap:
+		return s.start <= q.to && q.from <= s.end
+	}
+	return q.from <= s.start && s.end <= q.to
+}
+
 // payrollPage returns the indices of page (1-based) of per payrolls
-// matching q, in the requested order.
-func (c *company) payrollPage(q *payrollQuery, page, per int) []int {
-	n := c.payrolls
-	// The filter day is non-decreasing in j: binary search the window.
-	lo := sort.Search(n, func(j int) bool { return q.filterDay(c.payrollSlot(j)) >= q.from })
-	hi := sort.Search(n, func(j int) bool { return q.filterDay(c.payrollSlot(j)) > q.to })
+// matching q, in the requested order, and how many match in all.
+func (c *company) payrollPage(q *payrollQuery, page, per int) ([]int, int) {
+	tab := c.payrollTable()
 	skip, ok := pageSkip(page, per)
-	if !ok {
-		return nil
-	}
-	out := make([]int, 0, min(per, max(hi-lo, 0)))
-	for x := 0; x < hi-lo && len(out) < per; x++ {
-		j := lo + x
+	var out []int
+	total := 0
+	for x := range tab {
+		j := x
 		if q.desc {
-			j = hi - 1 - x
+			j = len(tab) - 1 - x
 		}
-		if !q.match(c.payrollSlot(j)) {
+		if s := tab[j]; !q.match(s) || !q.inRange(s) {
 			continue
 		}
-		if skip > 0 {
+		total++
+		switch {
+		case !ok:
+		case skip > 0:
 			skip--
-			continue
+		case len(out) < per:
+			out = append(out, j)
 		}
-		out = append(out, j)
 	}
-	return out
+	return out, total
 }
 
 // pageSkip is how many matching records precede page (1-based); false when
@@ -257,16 +416,13 @@ type employeeQuery struct {
 }
 
 // employeePage returns the indices of page (1-based) of per employees
-// matching q.
-func (c *company) employeePage(q *employeeQuery, page, per int) []int {
+// matching q, and how many match in all.
+func (c *company) employeePage(q *employeeQuery, page, per int) ([]int, int) {
 	n := c.employees
 	skip, ok := pageSkip(page, per)
-	if !ok {
-		return nil
-	}
 	if q.terminated == nil && q.onboarded == nil {
-		if skip >= int64(n) {
-			return nil
+		if !ok || skip >= int64(n) {
+			return nil, n
 		}
 		from := int(skip)
 		to := min(n, from+per)
@@ -274,11 +430,12 @@ func (c *company) employeePage(q *employeeQuery, page, per int) []int {
 		for i := from; i < to; i++ {
 			out = append(out, i)
 		}
-		return out
+		return out, n
 	}
 	flags := c.allEmployeeFlags()
 	var out []int
-	for i := 0; i < n && len(out) < per; i++ {
+	total := 0
+	for i := 0; i < n; i++ {
 		f := flags[i]
 		if q.terminated != nil && (f&flagTerminated != 0) != *q.terminated {
 			continue
@@ -286,11 +443,14 @@ func (c *company) employeePage(q *employeeQuery, page, per int) []int {
 		if q.onboarded != nil && (f&flagOnboarded != 0) != *q.onboarded {
 			continue
 		}
-		if skip > 0 {
+		total++
+		switch {
+		case !ok:
+		case skip > 0:
 			skip--
-			continue
+		case len(out) < per:
+			out = append(out, i)
 		}
-		out = append(out, i)
 	}
-	return out
+	return out, total
 }

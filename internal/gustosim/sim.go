@@ -1,6 +1,7 @@
 package gustosim
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -38,9 +39,10 @@ type Sim struct {
 	cfgMu sync.Mutex // serializes updates
 	cfg   atomic.Pointer[Config]
 
-	mu        sync.RWMutex // guards companies; never held while serving data
+	mu        sync.RWMutex // guards companies, owners and users' company lists; never held while serving data
 	companies map[string]*company
 	order     []*company
+	owners    map[string]*user // by uuid
 
 	access      sync.Map // access token value -> *accessToken
 	refresh     sync.Map // refresh token value -> *refreshToken
@@ -62,7 +64,7 @@ func New(cfg Config) (*Sim, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	s := &Sim{companies: map[string]*company{}, codes: map[string]*authCode{}}
+	s := &Sim{companies: map[string]*company{}, owners: map[string]*user{}, codes: map[string]*authCode{}}
 	s.cfg.Store(&cfg)
 	s.routes()
 	return s, nil
@@ -78,8 +80,15 @@ type CompanyOptions struct {
 	// Name is the legal name; empty means a generated one.
 	Name string
 	// Employees and Payrolls are the company's record counts; -1 means the
-	// Config default. Zero means none.
+	// Config default. Zero means none. Payrolls is at most MaxPayrolls; see
+	// Config.Payrolls for how it relates to the payroll history.
 	Employees, Payrolls int
+	// ResourceOwner is the uuid of the user who authorizes the company's
+	// grant (resource_owner in GET /v1/token_info, the user of GET /v1/me):
+	// companies created with the same ResourceOwner share that user (an
+	// accountant's companies) and, under RateLimitPerOwner, one rate-limit
+	// budget. Empty means a user of this company's own.
+	ResourceOwner string
 	// Scopes granted to the company's first token pair; nil means
 	// DefaultScopes.
 	Scopes []string
@@ -144,7 +153,10 @@ func (s *Sim) CreateCompany(o CompanyOptions) (Grant, error) {
 	if scopes == nil {
 		scopes = DefaultScopes
 	}
-	owner := &user{}
+	owner, err := s.owner(o.ResourceOwner)
+	if err != nil {
+		return Grant{}, err
+	}
 	c, err := s.newCompany(cfg, o, owner)
 	if err != nil {
 		return Grant{}, err
@@ -157,15 +169,9 @@ func (s *Sim) CreateCompany(o CompanyOptions) (Grant, error) {
 
 // newCompany validates o and registers the company, reachable by owner.
 func (s *Sim) newCompany(cfg *Config, o CompanyOptions, owner *user) (*company, error) {
-	id := o.UUID
-	if id == "" {
-		id = uuid.NewString()
-	} else {
-		u, err := uuid.Parse(id)
-		if err != nil {
-			return nil, fmt.Errorf("%w: UUID is not a uuid", ErrInvalidOptions)
-		}
-		id = u.String()
+	id, err := optionUUID("UUID", o.UUID)
+	if err != nil {
+		return nil, err
 	}
 	size := func(name string, v, def int) (int, error) {
 		switch {
@@ -183,6 +189,9 @@ func (s *Sim) newCompany(cfg *Config, o CompanyOptions, owner *user) (*company, 
 	pays, err := size("Payrolls", o.Payrolls, cfg.Payrolls)
 	if err != nil {
 		return nil, err
+	}
+	if pays > MaxPayrolls {
+		return nil, fmt.Errorf("%w: Payrolls must be at most %d", ErrInvalidOptions, MaxPayrolls)
 	}
 	created := s.gustoNow(cfg)
 	c := &company{
@@ -208,17 +217,47 @@ func (s *Sim) newCompany(cfg *Config, o CompanyOptions, owner *user) (*company, 
 	return c, nil
 }
 
-// fillUser gives owner an identity (once) and makes c reachable by it.
+// optionUUID returns the uuid option field in canonical form, or a random
+// one when it is empty.
+func optionUUID(field, v string) (string, error) {
+	if v == "" {
+		return uuid.NewString(), nil
+	}
+	u, err := uuid.Parse(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s is not a uuid", ErrInvalidOptions, field)
+	}
+	return u.String(), nil
+}
+
+// owner returns the user with uuid id, registering a new one if there is
+// none; an empty id means a new user with a random uuid.
+func (s *Sim) owner(id string) (*user, error) {
+	id, err := optionUUID("ResourceOwner", id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.owners[id]
+	if u == nil {
+		u = &user{uuid: id}
+		s.owners[id] = u
+	}
+	return u, nil
+}
+
+// fillUser gives owner a name (from its first company) and makes c
+// reachable by it.
 func (s *Sim) fillUser(owner *user, c *company) {
-	if owner.uuid == "" {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if owner.first == "" {
 		r := c.stream(kindCompany, 1)
-		owner.uuid = uuid.NewString()
 		owner.first, owner.last = firstNames[r.intn(len(firstNames))], lastNames[r.intn(len(lastNames))]
 		owner.email = "admin." + owner.uuid[:8] + "@" + c.slug + ".example.com"
 	}
-	s.mu.Lock()
 	owner.companies = append(owner.companies, c)
-	s.mu.Unlock()
 }
 
 // company looks a company up by uuid (case-insensitive).
@@ -274,7 +313,7 @@ func (s *Sim) eachRecord(companyUUID, resource string, fn func([]byte)) error {
 			fn(buf)
 		}
 	case "payrolls":
-		for j := 0; j < c.payrolls; j++ {
+		for j := range c.payrollTable() {
 			buf = c.appendPayroll(buf[:0], j, fullPayrollView)
 			fn(buf)
 		}
@@ -371,11 +410,17 @@ func (s *Sim) send(w http.ResponseWriter, r *http.Request, cfg *Config, status i
 	_, _ = w.Write(body)
 }
 
-// sendJSON marshals v and sends it.
+// sendJSON marshals v (without escaping <, > and &: Gusto's 406 message
+// reads ">=") and sends it.
 func (s *Sim) sendJSON(w http.ResponseWriter, r *http.Request, cfg *Config, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"errors":[{"error_key":"request","category":"internal_error","message":"encode failed"}]}`)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	b := []byte(`{"errors":[{"error_key":"request","category":"internal_error","message":"encode failed"}]}`)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+	} else {
+		b = bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 	}
 	s.send(w, r, cfg, status, b)
 }
@@ -426,7 +471,10 @@ func (s *Sim) routes() {
 	m.HandleFunc("GET /v1/companies/{company_id}/payrolls", s.api("payrolls:read", s.handlePayrolls))
 	s.adminRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.sendError(w, r, s.cfg.Load(), http.StatusNotFound, "request", "not_found", "The requested resource was not found.")
+		cfg := s.cfg.Load()
+		if _, ok := s.apiVersion(w, r, cfg); ok {
+			s.sendError(w, r, cfg, http.StatusNotFound, "request", "not_found", "The requested resource was not found.")
+		}
 	})
 	s.mux = m
 }
