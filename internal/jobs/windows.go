@@ -28,8 +28,26 @@ const (
 	payrollHorizonMargin = 2 // days
 )
 
-// payrollWindow is one [Start, End] request range, both inclusive dates.
-type payrollWindow struct{ Start, End time.Time }
+// PayrollWindow is one [Start, End] request range, both inclusive dates.
+type PayrollWindow struct{ Start, End time.Time }
+
+// PayrollWindows returns the windows a sync started on today requests, in
+// order, for years of history: each at most a year long, overlapping the
+// next by payrollWindowOverlapDays, the last ending at the horizon. Tests
+// use it to tell the payrolls an uninterrupted sync fetches twice by design
+// from those an interruption fetches again.
+func PayrollWindows(today time.Time, years int) []PayrollWindow {
+	var out []PayrollWindow
+	horizon := payrollHorizon(today)
+	for start := payrollHistoryStart(today, years); ; {
+		w, last := windowAt(start, horizon)
+		out = append(out, w)
+		if last {
+			return out
+		}
+		start = nextWindowStart(w)
+	}
+}
 
 // payrollHorizon is the last date a payroll window may end on: three months
 // after today (Gusto's limit for end_date) less payrollHorizonMargin days.
@@ -46,16 +64,16 @@ func payrollHistoryStart(today time.Time, years int) time.Time {
 // windowAt returns the window that starts at start: at most a year long
 // (Gusto refuses longer ranges) and never past horizon. last reports that it
 // reaches the horizon, so no window follows.
-func windowAt(start, horizon time.Time) (w payrollWindow, last bool) {
+func windowAt(start, horizon time.Time) (w PayrollWindow, last bool) {
 	end := start.AddDate(1, 0, -1)
 	if !end.Before(horizon) {
-		return payrollWindow{Start: start, End: horizon}, true
+		return PayrollWindow{Start: start, End: horizon}, true
 	}
-	return payrollWindow{Start: start, End: end}, false
+	return PayrollWindow{Start: start, End: end}, false
 }
 
 // nextWindowStart is where the window after w starts: overlapping w by
 // payrollWindowOverlapDays.
-func nextWindowStart(w payrollWindow) time.Time {
+func nextWindowStart(w PayrollWindow) time.Time {
 	return w.End.AddDate(0, 0, 1-payrollWindowOverlapDays)
 }

@@ -22,30 +22,26 @@ func TestPayrollWindowsCoverEveryPayPeriod(t *testing.T) {
 			t.Fatalf("today %s: horizon %s is past Gusto's limit %s", today.Format(time.DateOnly), horizon.Format(time.DateOnly), limit.Format(time.DateOnly))
 		}
 		from := payrollHistoryStart(today, 3)
-		var windows []payrollWindow
-		for start := from; ; {
-			w, last := windowAt(start, horizon)
+		windows := PayrollWindows(today, 3)
+		if len(windows) > 100 {
+			t.Fatalf("%d windows for 3 years of history", len(windows))
+		}
+		if !windows[0].Start.Equal(from) {
+			t.Fatalf("first window starts %s, want %s", windows[0].Start.Format(time.DateOnly), from.Format(time.DateOnly))
+		}
+		for i, w := range windows {
 			if w.End.Before(w.Start) {
 				t.Fatalf("window %v ends before it starts", w)
 			}
 			if w.End.After(w.Start.AddDate(1, 0, -1)) {
 				t.Fatalf("window %s..%s is longer than a year", w.Start.Format(time.DateOnly), w.End.Format(time.DateOnly))
 			}
-			windows = append(windows, w)
-			if last {
-				if !w.End.Equal(horizon) {
-					t.Fatalf("last window ends %s, want the horizon %s", w.End.Format(time.DateOnly), horizon.Format(time.DateOnly))
-				}
-				break
+			if i > 0 && !w.Start.After(windows[i-1].Start) {
+				t.Fatalf("window %d starts at %s, not after the previous one: the walk would not advance", i, w.Start.Format(time.DateOnly))
 			}
-			next := nextWindowStart(w)
-			if !next.After(w.Start) {
-				t.Fatalf("window after %s starts at %s: the walk would not advance", w.Start.Format(time.DateOnly), next.Format(time.DateOnly))
-			}
-			start = next
-			if len(windows) > 100 {
-				t.Fatal("more than 100 windows for 3 years of history")
-			}
+		}
+		if last := windows[len(windows)-1]; !last.End.Equal(horizon) {
+			t.Fatalf("last window ends %s, want the horizon %s", last.End.Format(time.DateOnly), horizon.Format(time.DateOnly))
 		}
 		const longestPeriod, longestCheckLag = 31, 10
 		for ps := from; ; ps = ps.AddDate(0, 0, 1) {
