@@ -224,16 +224,18 @@ func (c *Client) getWith(ctx context.Context, src TokenSource, companyUUID, op, 
 		if err != nil {
 			return nil, err
 		}
-		if r.status == http.StatusUnauthorized && attempt == 0 {
-			if inv, ok := src.(Invalidator); ok {
+		if r.status < 200 || r.status > 299 {
+			serr := c.statusError(op, r, token)
+			var ue *UnauthorizedError
+			// Only a plain 401 is the token's: a 401 that says a scope is
+			// missing or the version is refused would fail again.
+			if inv, ok := src.(Invalidator); ok && attempt == 0 && errors.As(serr, &ue) {
 				if err := inv.Invalidate(ctx, companyUUID, token); err != nil {
 					return nil, fmt.Errorf("gusto: %s: invalidate token after 401: %w", op, err)
 				}
 				continue
 			}
-		}
-		if r.status < 200 || r.status > 299 {
-			return nil, c.statusError(op, r, token)
+			return nil, serr
 		}
 		if r.tooLarge {
 			return nil, tooLarge(op, r)

@@ -121,7 +121,7 @@ func TestRefreshTokenRequestAndResponse(t *testing.T) {
 	if got.auth != "" {
 		t.Errorf("token request carries an Authorization header")
 	}
-	if got.version != APIVersion || got.accept != "application/json" || got.ctype != "application/json" {
+	if got.version != DefaultAPIVersion || got.accept != "application/json" || got.ctype != "application/json" {
 		t.Errorf("headers: version %q accept %q content-type %q", got.version, got.accept, got.ctype)
 	}
 	want := map[string]string{"grant_type": "refresh_token", "refresh_token": testRefresh, "client_id": "client-id",
@@ -434,7 +434,7 @@ func TestAPIRequestHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if auth != "Bearer "+testAccess || version != APIVersion || accept != "application/json" || path != "/v1/companies/"+testCompany {
+	if auth != "Bearer "+testAccess || version != DefaultAPIVersion || accept != "application/json" || path != "/v1/companies/"+testCompany {
 		t.Errorf("auth %q version %q accept %q path %q", auth, version, accept, path)
 	}
 	if co.UUID != testCompany || co.Name != "Shoppe Studios LLC" || co.TradeName != "Record Shoppe" || co.CompanyStatus != "Approved" || co.EIN != "00-0000001" {
