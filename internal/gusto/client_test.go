@@ -617,6 +617,7 @@ func TestLimiter(t *testing.T) {
 		if page == 3 {
 			n = 3
 		}
+		w.Header().Set("X-Total-Pages", "3")
 		writeJSON(w, 200, jsonArray((page-1)*10, n, employeeJSON, testCompany))
 	})
 	lim := &countingLimiter{}
