@@ -72,7 +72,15 @@ type APIVersionError struct {
 }
 
 func (e *APIVersionError) Error() string {
-	return e.HTTPError.Error() + " [Gusto refuses API version " + e.Version + ": set a supported version]"
+	s := fmt.Sprintf("gusto: %s: Gusto refuses API version %s (%d %s", e.Op, e.Version, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Category != "" {
+		s += ", " + e.Category
+	}
+	s += ")"
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
 }
 
 // MissingScopeError is a 403 or 404 (or a 401) whose Gusto error body says
