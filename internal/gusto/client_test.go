@@ -63,6 +63,18 @@ func assertNoSecret(t *testing.T, what, s string) {
 	}
 }
 
+// answering is a handler that counts requests in n and answers each with
+// status, header and body.
+func answering(n *atomic.Int32, status int, header map[string]string, body string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		writeJSON(w, status, body)
+	})
+}
+
 func writeJSON(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -289,13 +301,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var n atomic.Int32
-			c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n.Add(1)
-				for k, v := range tc.header {
-					w.Header().Set(k, v)
-				}
-				writeJSON(w, tc.status, tc.body)
-			}), nil)
+			c := newTestClient(t, answering(&n, tc.status, tc.header, tc.body), nil)
 			tok, err := c.RefreshToken(context.Background(), testRefresh)
 			if err == nil {
 				t.Fatalf("RefreshToken succeeded with %+v", tok)

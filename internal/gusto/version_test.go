@@ -147,10 +147,7 @@ func TestAPIVersionRefused(t *testing.T) {
 		for name, call := range calls {
 			t.Run(tc.name+"/"+name, func(t *testing.T) {
 				var n atomic.Int32
-				c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					n.Add(1)
-					writeJSON(w, tc.status, tc.body)
-				}), func(o *Options) { o.APIVersion = "2025-06-15" })
+				c := newTestClient(t, answering(&n, tc.status, nil, tc.body), func(o *Options) { o.APIVersion = "2025-06-15" })
 				err := call(c)
 				e := as[*APIVersionError](t, err)
 				if e.Version != "2025-06-15" || e.StatusCode != tc.status || e.Code != tc.code {
@@ -220,13 +217,7 @@ func TestMissingScope(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var n atomic.Int32
-			c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n.Add(1)
-				for k, v := range tc.header {
-					w.Header().Set(k, v)
-				}
-				writeJSON(w, tc.status, tc.body)
-			}), nil)
+			c := newTestClient(t, answering(&n, tc.status, tc.header, tc.body), nil)
 			src := &rotatingSource{tokens: []string{testAccess, "other"}}
 			_, err := c.Company(context.Background(), src, testCompany)
 			var ms *MissingScopeError
