@@ -75,9 +75,14 @@ type Page[T any] struct {
 	// never is, since a server may serve fewer than Per.
 	Last bool
 	// Mismatch, when not empty, says how this page disagrees with the
-	// pagination headers (see mismatch); a consumer should treat the whole
-	// walk as unreliable (not every record may have been listed) and walk
-	// the resource again. Empty when the page is consistent.
+	// pagination headers: X-Page is not the page asked for; the headers
+	// changed since the walk's first page; a page before X-Total-Pages is
+	// empty or does not hold X-Per-Page items; page X-Total-Pages does not
+	// hold the rest of X-Total-Count; a page past X-Total-Pages has items;
+	// or a walk from page 1 listed other than X-Total-Count items (the rules
+	// are on walkState.next). A consumer should then treat the whole walk
+	// as unreliable (not every record may have been listed) and walk the
+	// resource again. Empty when the page is consistent.
 	Mismatch string
 }
 
