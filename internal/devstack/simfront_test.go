@@ -56,7 +56,7 @@ func get(t *testing.T, base, path, access string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 	req.Header.Set("Authorization", "Bearer "+access)
-	req.Header.Set("X-Gusto-API-Version", gusto.APIVersion)
+	req.Header.Set("X-Gusto-API-Version", gusto.DefaultAPIVersion)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -21,14 +21,12 @@ const (
 )
 
 // DefaultPer is the page size used when PageOptions.Per is zero. Gusto's
-// reference declares no maximum (its own default is 25); 100 keeps requests
-// per sync low under the 200 requests/minute limit.
+// default is 25; 100 keeps requests per sync low under the 200
+// requests/minute limit.
 const DefaultPer = 100
 
 // MaxPer is the largest page size the client asks for; a larger Per is
-// clamped to it. A server that caps per below what was asked answers a short
-// page, and a short page is how the walk knows it reached the end: asking
-// for more than the cap would silently drop every page after the first.
+// clamped to it. Gusto documents 100 as the largest per for payrolls.
 const MaxPer = 100
 
 // PageOptions selects where a page walk starts and how big pages are.
@@ -63,13 +61,62 @@ type PayrollOptions struct {
 
 // Page is one page of a list endpoint.
 type Page[T any] struct {
-	// Number is the 1-based page number, Per the page size requested.
+	// Number is the 1-based page number asked for, Per the page size asked
+	// for (after clamping to MaxPer). The server may serve fewer than Per.
 	Number, Per int
-	// Items are the page's records, each with its raw JSON.
+	// Items are the page's records, each with its raw JSON. They are never
+	// dropped, whatever Mismatch says.
 	Items []T
-	// Last reports that this is the final page: it held fewer than Per
-	// items (or none).
+	// PageHeaders are the page's pagination headers as served.
+	PageHeaders
+	// Last reports that the walk ends after this page: it is page
+	// X-Total-Pages (or later) and not past the end with items, or it is
+	// empty. Without X-Total-Pages only an empty page is last: a short page
+	// never is, since a server may serve fewer than Per.
 	Last bool
+	// Mismatch, when not empty, says how this page disagrees with the
+	// pagination headers: X-Page is not the page asked for; the headers
+	// changed since the walk's first page; a page before X-Total-Pages is
+	// empty or does not hold X-Per-Page items; page X-Total-Pages does not
+	// hold the rest of X-Total-Count; a page past X-Total-Pages has items;
+	// or a walk from page 1 listed other than X-Total-Count items (the rules
+	// are on walkState.next). A consumer should then treat the whole walk
+	// as unreliable (not every record may have been listed) and walk the
+	// resource again. Empty when the page is consistent.
+	Mismatch string
+}
+
+// PageHeaders are Gusto's pagination headers of one response: X-Page,
+// X-Per-Page, X-Total-Count and X-Total-Pages
+// (https://docs.gusto.com/embedded-payroll/docs/pagination). Each is -1 when
+// the header was absent or not a non-negative integer.
+type PageHeaders struct {
+	// ServedPage is X-Page: the page the server says it returned.
+	ServedPage int
+	// PerPage is X-Per-Page: the page size the server used, which may be
+	// less than the Per asked for.
+	PerPage int
+	// TotalCount is X-Total-Count: the records in the whole collection.
+	TotalCount int
+	// TotalPages is X-Total-Pages: the pages of the whole collection.
+	TotalPages int
+}
+
+// HasTotals reports whether X-Total-Pages was served, so that it, rather
+// than an empty page, ends the walk.
+func (h PageHeaders) HasTotals() bool { return h.TotalPages >= 0 }
+
+// readPageHeaders reads the pagination headers of h.
+func readPageHeaders(h http.Header) PageHeaders {
+	num := func(name string) int {
+		v := strings.TrimSpace(h.Get(name))
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return -1
+		}
+		return n
+	}
+	return PageHeaders{ServedPage: num("X-Page"), PerPage: num("X-Per-Page"), TotalCount: num("X-Total-Count"), TotalPages: num("X-Total-Pages")}
 }
 
 // TokenInfo returns what accessToken grants and which company it is for
@@ -120,9 +167,10 @@ func (c *Client) Company(ctx context.Context, src TokenSource, companyUUID strin
 }
 
 // Employees walks the company's employees page by page, starting at o.Page.
-// The sequence yields each page, stops after the last one (fewer than Per
-// items, or empty), yields an error at most once and then stops, and stops
-// when the caller breaks out of the loop.
+// The sequence yields each page and stops after the last one (see
+// Page.Last), yields an error at most once and then stops, and stops when
+// the caller breaks out of the loop. A walk that fetches Options.MaxPages
+// pages without reaching the last one ends with a *PageLimitError.
 func (c *Client) Employees(ctx context.Context, src TokenSource, companyUUID string, o PageOptions) iter.Seq2[Page[Employee], error] {
 	return pages[Employee](c, ctx, src, companyUUID, opEmployees, "/employees", o, nil)
 }
@@ -146,7 +194,10 @@ func (c *Client) Payrolls(ctx context.Context, src TokenSource, companyUUID stri
 	return pages[Payroll](c, ctx, src, companyUUID, opPayrolls, "/payrolls", o.PageOptions, q)
 }
 
-// pages is the page iterator shared by the list endpoints.
+// pages is the page iterator shared by the list endpoints. It follows
+// Gusto's pagination: with X-Total-Pages the walk ends after that page;
+// without it, only an empty page ends it. Either way an empty page ends it
+// (so it cannot loop on nothing), and Options.MaxPages bounds it.
 func pages[T any, P interface {
 	*T
 	record
@@ -158,23 +209,28 @@ func pages[T any, P interface {
 		}
 		per = min(per, MaxPer)
 		if err := checkCompanyID(op, companyUUID); err != nil {
-			yield(Page[T]{Number: number, Per: per}, err)
+			yield(Page[T]{Number: number, Per: per, PageHeaders: noHeaders}, err)
 			return
 		}
-		for {
+		w := walkState{start: number, per: per}
+		for fetched := 0; ; fetched++ {
+			if fetched == c.maxPages {
+				yield(Page[T]{Number: number, Per: per, PageHeaders: noHeaders}, &PageLimitError{Op: op, Limit: c.maxPages, NextPage: number})
+				return
+			}
 			q := url.Values{}
 			for k, v := range filters {
 				q[k] = v
 			}
 			q.Set("page", strconv.Itoa(number))
 			q.Set("per", strconv.Itoa(per))
-			items, err := listPage(c, ctx, src, companyUUID, op, "/v1/companies/"+companyUUID+suffix, q, decodeList[T, P])
+			items, h, err := listPage(c, ctx, src, companyUUID, op, "/v1/companies/"+companyUUID+suffix, q, decodeList[T, P])
 			if err != nil {
-				yield(Page[T]{Number: number, Per: per}, err)
+				yield(Page[T]{Number: number, Per: per, PageHeaders: noHeaders}, err)
 				return
 			}
-			last := len(items) < per
-			if !yield(Page[T]{Number: number, Per: per, Items: items, Last: last}, nil) || last {
+			last, mismatch := w.next(number, len(items), h)
+			if !yield(Page[T]{Number: number, Per: per, Items: items, PageHeaders: h, Last: last, Mismatch: mismatch}, nil) || last {
 				return
 			}
 			number++
@@ -182,17 +238,91 @@ func pages[T any, P interface {
 	}
 }
 
-// listPage fetches and decodes one page.
-func listPage[T any](c *Client, ctx context.Context, src TokenSource, companyUUID, op, path string, q url.Values, decode func([]byte, string) ([]T, error)) ([]T, error) {
+// noHeaders is the PageHeaders of a page that got no answer.
+var noHeaders = PageHeaders{ServedPage: -1, PerPage: -1, TotalCount: -1, TotalPages: -1}
+
+// walkState follows one walk's pages to decide where it ends and whether
+// the pages agree with their headers.
+type walkState struct {
+	start, per int
+	first      *PageHeaders // headers of the walk's first page
+	seen       int          // items yielded so far
+}
+
+// next records page number with n items and headers h, and returns whether
+// the walk ends after it and how the page disagrees with the headers ("" when
+// it agrees). The rules:
+//   - X-Page, when served, must be the page asked for.
+//   - X-Per-Page, X-Total-Count and X-Total-Pages (served or not) must not
+//     change between the pages of one walk: a change means records were
+//     added or removed mid-walk and pages shifted.
+//   - With X-Total-Pages T: page n < T must hold X-Per-Page items (when
+//     served) and must not be empty (an empty page ends the walk anyway);
+//     page T must hold X-Total-Count - (T-1) * X-Per-Page items (when both
+//     are served); a page past T with items contradicts the headers, and
+//     the walk then goes on until an empty page, so that nothing is left
+//     unlisted.
+//   - When the walk started at page 1 and ends with X-Total-Count served,
+//     the items of the walk must add up to it.
+func (w *walkState) next(number, n int, h PageHeaders) (last bool, mismatch string) {
+	var problems []string
+	note := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if h.ServedPage >= 0 && h.ServedPage != number {
+		note("X-Page is %d for page %d", h.ServedPage, number)
+	}
+	if w.first == nil {
+		w.first = &h
+	} else if f := *w.first; f.PerPage != h.PerPage || f.TotalCount != h.TotalCount || f.TotalPages != h.TotalPages {
+		note("pagination headers changed during the walk (per page %s→%s, total count %s→%s, total pages %s→%s)",
+			header(f.PerPage), header(h.PerPage), header(f.TotalCount), header(h.TotalCount), header(f.TotalPages), header(h.TotalPages))
+	}
+	w.seen += n
+	switch {
+	case n == 0:
+		last = true
+		if h.HasTotals() && number < h.TotalPages {
+			note("page %d is empty before X-Total-Pages %d", number, h.TotalPages)
+		}
+	case !h.HasTotals():
+	case number < h.TotalPages:
+		if h.PerPage >= 0 && n != h.PerPage {
+			note("page %d of %d has %d items, X-Per-Page is %d", number, h.TotalPages, n, h.PerPage)
+		}
+	case number == h.TotalPages:
+		last = true
+		if h.PerPage >= 0 && h.TotalCount >= 0 {
+			if want := h.TotalCount - (h.TotalPages-1)*h.PerPage; n != want {
+				note("last page %d has %d items, X-Total-Count %d and X-Per-Page %d make %d", number, n, h.TotalCount, h.PerPage, want)
+			}
+		}
+	default: // past the last page, with items: the headers are wrong
+		note("page %d has %d items past X-Total-Pages %d", number, n, h.TotalPages)
+	}
+	if last && w.start == 1 && h.TotalCount >= 0 && w.seen != h.TotalCount {
+		note("the walk listed %d items, X-Total-Count is %d", w.seen, h.TotalCount)
+	}
+	return last, strings.Join(problems, "; ")
+}
+
+// header formats a header value for a mismatch ("-" when absent).
+func header(v int) string {
+	if v < 0 {
+		return "-"
+	}
+	return strconv.Itoa(v)
+}
+
+// listPage fetches and decodes one page, and reads its pagination headers.
+func listPage[T any](c *Client, ctx context.Context, src TokenSource, companyUUID, op, path string, q url.Values, decode func([]byte, string) ([]T, error)) ([]T, PageHeaders, error) {
 	r, err := c.get(ctx, src, companyUUID, op, path, q)
 	if err != nil {
-		return nil, err
+		return nil, noHeaders, err
 	}
 	items, err := decode(r.body, companyUUID)
 	if err != nil {
-		return nil, malformed(op, r.status, err)
+		return nil, noHeaders, malformed(op, r.status, err)
 	}
-	return items, nil
+	return items, readPageHeaders(r.header), nil
 }
 
 // get is an API GET for a company: Limiter, token, request, one
@@ -224,16 +354,18 @@ func (c *Client) getWith(ctx context.Context, src TokenSource, companyUUID, op, 
 		if err != nil {
 			return nil, err
 		}
-		if r.status == http.StatusUnauthorized && attempt == 0 {
-			if inv, ok := src.(Invalidator); ok {
+		if r.status < 200 || r.status > 299 {
+			serr := c.statusError(op, r, token)
+			var ue *UnauthorizedError
+			// Only a plain 401 is the token's: a 401 that says a scope is
+			// missing or the version is refused would fail again.
+			if inv, ok := src.(Invalidator); ok && attempt == 0 && errors.As(serr, &ue) {
 				if err := inv.Invalidate(ctx, companyUUID, token); err != nil {
 					return nil, fmt.Errorf("gusto: %s: invalidate token after 401: %w", op, err)
 				}
 				continue
 			}
-		}
-		if r.status < 200 || r.status > 299 {
-			return nil, c.statusError(op, r, token)
+			return nil, serr
 		}
 		if r.tooLarge {
 			return nil, tooLarge(op, r)

@@ -23,6 +23,8 @@ const (
 	DefaultMaxBodyBytes int64 = 16 << 20
 	// SkewWarnThreshold is the clock skew above which the client logs a warning.
 	SkewWarnThreshold = 30 * time.Second
+	// DefaultMaxPages bounds the pages of one list walk (see Options.MaxPages).
+	DefaultMaxPages = 10000
 )
 
 // maxErrorBody bounds how much of a non-2xx body is read to classify it.
@@ -34,6 +36,10 @@ type Options struct {
 	// BaseURL is the base of both the API and /oauth/token, e.g.
 	// https://api.gusto-demo.com. Required; http or https, no query.
 	BaseURL string
+	// APIVersion is sent as X-Gusto-API-Version on every request, the token
+	// endpoint included. It must pass ParseAPIVersion. Default
+	// DefaultAPIVersion.
+	APIVersion string
 	// ClientID is the OAuth application's client id. Required by
 	// RefreshToken and ExchangeCode only.
 	ClientID string
@@ -60,6 +66,11 @@ type Options struct {
 	// OnSkew, when set, is called with each clock-skew measurement (Gusto's
 	// clock minus the local clock), from the goroutine that made the request.
 	OnSkew func(skew time.Duration)
+	// MaxPages bounds the pages one list walk fetches, so that a server
+	// that never ends a listing (no X-Total-Pages, never an empty page)
+	// cannot keep a walk going forever: the walk then ends with a
+	// *PageLimitError. Default DefaultMaxPages.
+	MaxPages int
 }
 
 // TokenSource supplies the access token for a company's API calls. It must
@@ -94,12 +105,14 @@ func (s staticToken) AccessToken(context.Context, string) (string, error) { retu
 
 // Client is a typed Gusto API client. It is safe for concurrent use.
 type Client struct {
-	base    *url.URL
-	opts    Options
-	hc      *http.Client
-	maxBody int64
-	now     func() time.Time
-	log     *slog.Logger
+	base     *url.URL
+	opts     Options
+	hc       *http.Client
+	version  string
+	maxBody  int64
+	maxPages int
+	now      func() time.Time
+	log      *slog.Logger
 
 	skew       atomic.Int64 // nanoseconds, latest measurement
 	skewWarned atomic.Bool
@@ -123,9 +136,20 @@ func New(o Options) (*Client, error) {
 	if o.MaxBodyBytes < 0 {
 		return nil, errors.New("gusto: options: MaxBodyBytes must not be negative")
 	}
-	c := &Client{base: u, opts: o, maxBody: o.MaxBodyBytes, now: o.Now, log: o.Logger}
+	if o.MaxPages < 0 {
+		return nil, errors.New("gusto: options: MaxPages must not be negative")
+	}
+	c := &Client{base: u, opts: o, version: o.APIVersion, maxBody: o.MaxBodyBytes, maxPages: o.MaxPages, now: o.Now, log: o.Logger}
+	if c.version == "" {
+		c.version = DefaultAPIVersion
+	} else if _, err := ParseAPIVersion(c.version); err != nil {
+		return nil, fmt.Errorf("gusto: options: %w", err)
+	}
 	if c.maxBody == 0 {
 		c.maxBody = DefaultMaxBodyBytes
+	}
+	if c.maxPages == 0 {
+		c.maxPages = DefaultMaxPages
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -189,7 +213,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	if err != nil {
 		return nil, &TransportError{Op: r.op, Err: errors.New("cannot build request")}
 	}
-	req.Header.Set("X-Gusto-API-Version", APIVersion)
+	req.Header.Set("X-Gusto-API-Version", c.version)
 	req.Header.Set("Accept", "application/json")
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -63,6 +63,18 @@ func assertNoSecret(t *testing.T, what, s string) {
 	}
 }
 
+// answering is a handler that counts requests in n and answers each with
+// status, header and body.
+func answering(n *atomic.Int32, status int, header map[string]string, body string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		writeJSON(w, status, body)
+	})
+}
+
 func writeJSON(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -121,7 +133,7 @@ func TestRefreshTokenRequestAndResponse(t *testing.T) {
 	if got.auth != "" {
 		t.Errorf("token request carries an Authorization header")
 	}
-	if got.version != APIVersion || got.accept != "application/json" || got.ctype != "application/json" {
+	if got.version != DefaultAPIVersion || got.accept != "application/json" || got.ctype != "application/json" {
 		t.Errorf("headers: version %q accept %q content-type %q", got.version, got.accept, got.ctype)
 	}
 	want := map[string]string{"grant_type": "refresh_token", "refresh_token": testRefresh, "client_id": "client-id",
@@ -289,13 +301,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var n atomic.Int32
-			c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n.Add(1)
-				for k, v := range tc.header {
-					w.Header().Set(k, v)
-				}
-				writeJSON(w, tc.status, tc.body)
-			}), nil)
+			c := newTestClient(t, answering(&n, tc.status, tc.header, tc.body), nil)
 			tok, err := c.RefreshToken(context.Background(), testRefresh)
 			if err == nil {
 				t.Fatalf("RefreshToken succeeded with %+v", tok)
@@ -434,7 +440,7 @@ func TestAPIRequestHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if auth != "Bearer "+testAccess || version != APIVersion || accept != "application/json" || path != "/v1/companies/"+testCompany {
+	if auth != "Bearer "+testAccess || version != DefaultAPIVersion || accept != "application/json" || path != "/v1/companies/"+testCompany {
 		t.Errorf("auth %q version %q accept %q path %q", auth, version, accept, path)
 	}
 	if co.UUID != testCompany || co.Name != "Shoppe Studios LLC" || co.TradeName != "Record Shoppe" || co.CompanyStatus != "Approved" || co.EIN != "00-0000001" {
@@ -617,6 +623,7 @@ func TestLimiter(t *testing.T) {
 		if page == 3 {
 			n = 3
 		}
+		w.Header().Set("X-Total-Pages", "3")
 		writeJSON(w, 200, jsonArray((page-1)*10, n, employeeJSON, testCompany))
 	})
 	lim := &countingLimiter{}

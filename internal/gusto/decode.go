@@ -35,7 +35,10 @@ func tooLarge(op string, r *response) *MalformedResponseError {
 func jsonReason(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var de decodeError
 	switch {
+	case errors.As(err, &de): // from a field's own UnmarshalJSON (Money)
+		return de.Error()
 	case errors.As(err, &se):
 		return "invalid JSON at byte " + strconv.FormatInt(se.Offset, 10)
 	case errors.As(err, &te):

@@ -3,10 +3,16 @@
 // grants), /v1/token_info, /v1/me, and a company's record, employees and
 // payrolls with Gusto's page/per pagination.
 //
-// The client owns the wire: it sets the API version header, bounds response
-// sizes, measures clock skew from each response's Date header, and turns
-// every failure into an error callers classify with errors.As (see
-// errors.go). It never puts a token or a secret in an error, a log line or a
+// The client owns the wire: it sends the configured API version
+// (Options.APIVersion, default DefaultAPIVersion) as X-Gusto-API-Version on
+// every request, bounds response sizes, measures clock skew from each
+// response's Date header, follows Gusto's pagination headers (a list walk
+// ends after X-Total-Pages, or on an empty page when they are absent, and
+// reports pages that disagree with them in Page.Mismatch), and turns every
+// failure into an error callers classify with errors.As (see errors.go): a
+// refused API version is an *APIVersionError (fleet-wide configuration,
+// never a company's fault), a missing scope a *MissingScopeError (see
+// scope.go), neither of them transient nor a revoked grant. It never puts a token or a secret in an error, a log line or a
 // URL. It knows nothing of storage, Redis or asynq: tokens come from a
 // TokenSource, and the per-grant rate limit from a Limiter, both supplied by
 // the caller.

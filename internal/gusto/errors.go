@@ -18,7 +18,8 @@ type HTTPError struct {
 	Op string
 	// StatusCode is the HTTP status.
 	StatusCode int
-	// Code is Gusto's error_key, or the OAuth error code ("invalid_grant").
+	// Code is Gusto's error_key, the OAuth error code ("invalid_grant"), or
+	// the name of a {"name", "message"} body (Gusto's 406).
 	Code string
 	// Category is Gusto's error category ("not_found", "invalid_operation"…),
 	// when the body had one.
@@ -47,8 +48,75 @@ func (e *HTTPError) Error() string {
 // (expired, revoked, or missing a scope on some endpoints).
 type UnauthorizedError struct{ HTTPError }
 
-// ForbiddenError is a 403: the token is valid but lacks a scope or access.
+// ForbiddenError is a 403 that no more specific type describes: the token
+// is valid but Gusto refuses access. A 403 whose body says the token lacks
+// a permission is a *MissingScopeError instead (see classifyScope).
 type ForbiddenError struct{ HTTPError }
+
+// APIVersionError is Gusto refusing the X-Gusto-API-Version the client
+// sent: a 406 Not Acceptable (Gusto's answer, on every endpoint, once a
+// version is retired or when it is malformed), or an error of category
+// invalid_api_version or deprecated_endpoint (the endpoint does not exist in
+// that version), on an API call or on POST /oauth/token alike.
+//
+// It is a fleet-wide configuration error, never a company's fault: every
+// request of every company gets the same answer until the configured
+// version is changed. It is not Transient (retrying at once cannot help), it
+// is not an authorization failure (no token is refused, no grant is revoked,
+// no company needs re-authorization), and on the token endpoint it is never
+// an *InvalidGrantError.
+type APIVersionError struct {
+	HTTPError
+	// Version is the X-Gusto-API-Version the refused request carried.
+	Version string
+}
+
+func (e *APIVersionError) Error() string {
+	s := fmt.Sprintf("gusto: %s: Gusto refuses API version %s (%d %s", e.Op, e.Version, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Category != "" {
+		s += ", " + e.Category
+	}
+	s += ")"
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// MissingScopeError is a 403 or 404 (or a 401) whose Gusto error body says
+// the token lacks a permission: category or error_key missing_permissions
+// (Gusto's "Error Categories" page), or one of the spellings other OAuth
+// servers use (invalid_scope, insufficient_scope, missing_scope,
+// missing_scopes), in Gusto's errors array or as an OAuth error. See
+// classifyScope for the whole rule.
+//
+// The grant is valid; a person must grant the scope (re-authorize with it,
+// or have Gusto add it to the application). It is not Transient and is not
+// proof of revocation.
+type MissingScopeError struct {
+	HTTPError
+	// Scopes are the scopes the answer named as missing (from the error's
+	// metadata, a WWW-Authenticate scope, or resource:action words in the
+	// message), sorted and without duplicates; empty when it named none.
+	Scopes []string
+}
+
+// PageLimitError ends a list walk that fetched Options.MaxPages pages
+// without reaching its last page (no X-Total-Pages and never an empty page,
+// or an X-Total-Pages beyond the limit). The pages yielded before it are
+// sound; the listing is not complete.
+type PageLimitError struct {
+	// Op names the list request.
+	Op string
+	// Limit is Options.MaxPages.
+	Limit int
+	// NextPage is the page the walk would have fetched next.
+	NextPage int
+}
+
+func (e *PageLimitError) Error() string {
+	return fmt.Sprintf("gusto: %s: walk stopped after %d pages (MaxPages) before page %d: the server sent no X-Total-Pages that ends it and no empty page", e.Op, e.Limit, e.NextPage)
+}
 
 // InvalidGrantError is the token endpoint refusing the grant: OAuth error
 // invalid_grant (or a 401 from /oauth/token). It is not yet proof of
@@ -78,6 +146,12 @@ func (e *ForbiddenError) Unwrap() error { return &e.HTTPError }
 
 // Unwrap exposes the embedded *HTTPError.
 func (e *InvalidGrantError) Unwrap() error { return &e.HTTPError }
+
+// Unwrap exposes the embedded *HTTPError.
+func (e *APIVersionError) Unwrap() error { return &e.HTTPError }
+
+// Unwrap exposes the embedded *HTTPError.
+func (e *MissingScopeError) Unwrap() error { return &e.HTTPError }
 
 // Unwrap exposes the embedded *HTTPError.
 func (e *RateLimitedError) Unwrap() error { return &e.HTTPError }

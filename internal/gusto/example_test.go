@@ -15,9 +15,14 @@ import (
 // A sync walks a company's employees page by page, resuming from the page
 // its checkpoint names, and classifies failures with errors.As.
 func ExampleClient_Employees() {
-	// A stand-in for Gusto: five employees, answered two per page.
+	// A stand-in for Gusto: five employees, answered two per page with
+	// Gusto's pagination headers.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		w.Header().Set("X-Page", strconv.Itoa(page))
+		w.Header().Set("X-Per-Page", "2")
+		w.Header().Set("X-Total-Count", "5")
+		w.Header().Set("X-Total-Pages", "3")
 		body := "["
 		for i := (page - 1) * 2; i < min(page*2, 5); i++ {
 			if i > (page-1)*2 {
@@ -47,11 +52,15 @@ func ExampleClient_Employees() {
 			fmt.Println("sync failed:", err)
 			return
 		}
-		fmt.Printf("page %d: %d employees, last=%v, first=%s\n", page.Number, len(page.Items), page.Last, page.Items[0].UUID)
+		if page.Mismatch != "" {
+			// Store what came, and walk the resource again next time.
+			fmt.Println("listing inconsistent:", page.Mismatch)
+		}
+		fmt.Printf("page %d of %d: %d employees, last=%v\n", page.Number, page.TotalPages, len(page.Items), page.Last)
 	}
 	// Output:
-	// page 2: 2 employees, last=false, first=emp-2
-	// page 3: 1 employees, last=true, first=emp-4
+	// page 2 of 3: 2 employees, last=false
+	// page 3 of 3: 1 employees, last=true
 }
 
 // Refreshing a token is one request; the caller decides what an error means.

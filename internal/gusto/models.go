@@ -67,6 +67,31 @@ type PayPeriod struct {
 	PayScheduleUUID string `json:"pay_schedule_uuid"`
 }
 
+// PayrollTotals are a payroll's subtotals (Payroll-Totals-Type in Gusto's
+// reference, where every amount is a decimal string; Money also takes the
+// numbers of older versions). Fields Gusto did not send are empty.
+type PayrollTotals struct {
+	GrossPay      Money `json:"gross_pay"`
+	NetPay        Money `json:"net_pay"`
+	CompanyDebit  Money `json:"company_debit"`
+	EmployerTaxes Money `json:"employer_taxes"`
+	EmployeeTaxes Money `json:"employee_taxes"`
+}
+
+// PayrollStatusMeta is a payroll's payroll_status_meta
+// (Payroll-Payroll-Status-Meta-Type). Since API version 2026-06-15
+// initial_check_date and payroll_late are null for off-cycle payrolls:
+// InitialCheckDate is then "" and PayrollLate nil.
+type PayrollStatusMeta struct {
+	Cancellable *bool `json:"cancellable"`
+	// ExpectedCheckDate is the payday if the payroll is submitted now.
+	ExpectedCheckDate string `json:"expected_check_date"`
+	// InitialCheckDate is the normal payday of the pay period; "" when null.
+	InitialCheckDate string `json:"initial_check_date"`
+	// PayrollLate is expected_check_date > initial_check_date; nil when null.
+	PayrollLate *bool `json:"payroll_late"`
+}
+
 // Payroll is one item of GET /v1/companies/{company_id}/payrolls. Gusto
 // sends the id as payroll_uuid and as uuid; UUID holds whichever is present.
 type Payroll struct {
@@ -81,6 +106,12 @@ type Payroll struct {
 	PayPeriod     PayPeriod `json:"pay_period"`
 	// CreatedAt is an RFC 3339 timestamp, kept as sent.
 	CreatedAt string `json:"created_at"`
+	// Totals are the payroll's subtotals; nil unless asked for with
+	// include=totals.
+	Totals *PayrollTotals `json:"totals"`
+	// StatusMeta is payroll_status_meta; nil unless asked for with
+	// include=payroll_status_meta.
+	StatusMeta *PayrollStatusMeta `json:"payroll_status_meta"`
 	// Raw is the payroll object exactly as Gusto sent it.
 	Raw json.RawMessage `json:"-"`
 

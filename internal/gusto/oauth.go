@@ -1,6 +1,7 @@
 package gusto
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const opToken = "POST /oauth/token"
@@ -22,8 +24,9 @@ const maxExpiresIn = 10 * 365 * 24 * 3600
 // refresh token (grant_type=refresh_token). It sends one request and never
 // retries: the caller owns backoff, and a refresh token must not be replayed.
 //
-// Errors: *InvalidGrantError for invalid_grant or a 401, *HTTPError with
-// Code "invalid_client" for bad client credentials, *RateLimitedError (429),
+// Errors: *InvalidGrantError for invalid_grant or a 401, *APIVersionError
+// for a 406 (never an *InvalidGrantError), *HTTPError with Code
+// "invalid_client" for bad client credentials, *RateLimitedError (429),
 // *ServerError (5xx), *TransportError, *MalformedResponseError when the
 // answer lacks access_token, refresh_token or a positive expires_in.
 func (c *Client) RefreshToken(ctx context.Context, refreshToken string) (Token, error) {
@@ -104,33 +107,37 @@ func (c *Client) tokenRequest(ctx context.Context, fields map[string]string, gra
 }
 
 // tokenStatusError classifies a non-2xx token endpoint answer: 429 and 5xx
-// first (transient whatever the body says), then invalid_client (our
+// first (transient whatever the body says), then a refused API version (a
+// 406 is the version, never the grant), then invalid_client (our
 // configuration, never the company's grant), then invalid_grant or any 401.
 func (c *Client) tokenStatusError(r *response, secrets []string) error {
 	if r.status == http.StatusTooManyRequests || r.status >= 500 {
 		return c.statusError(opToken, r, secrets...)
 	}
-	code, category, msg := errorDetails(r.body, secrets...)
-	he := HTTPError{Op: opToken, StatusCode: r.status, Code: code, Category: category, Message: msg}
+	info := errorDetails(r.header, r.body, secrets...)
+	he := HTTPError{Op: opToken, StatusCode: r.status, Code: info.code, Category: info.category, Message: info.message}
 	switch {
-	case code == "invalid_client":
+	case r.status == http.StatusNotAcceptable || info.versionRefused:
+		return &APIVersionError{HTTPError: he, Version: c.version}
+	case info.code == "invalid_client":
 		return &he
-	case code == "invalid_grant" || r.status == http.StatusUnauthorized:
+	case info.code == "invalid_grant" || r.status == http.StatusUnauthorized:
 		return &InvalidGrantError{HTTPError: he}
 	default:
 		return c.statusError(opToken, r, secrets...)
 	}
 }
 
-// tokenWire is the token response as sent: expires_in and created_at are
-// "number" in Gusto's reference, so they are decoded leniently.
+// tokenWire is the token response as sent: expires_in is "number" in
+// Gusto's reference and decoded leniently (a number or a numeric string);
+// created_at is decoded by createdAt.
 type tokenWire struct {
-	AccessToken  *string     `json:"access_token"`
-	TokenType    *string     `json:"token_type"`
-	RefreshToken *string     `json:"refresh_token"`
-	ExpiresIn    json.Number `json:"expires_in"`
-	CreatedAt    json.Number `json:"created_at"`
-	Scope        *string     `json:"scope"`
+	AccessToken  *string         `json:"access_token"`
+	TokenType    *string         `json:"token_type"`
+	RefreshToken *string         `json:"refresh_token"`
+	ExpiresIn    json.Number     `json:"expires_in"`
+	CreatedAt    json.RawMessage `json:"created_at"`
+	Scope        *string         `json:"scope"`
 }
 
 // decodeToken decodes and validates a refresh or code grant response.
@@ -164,14 +171,54 @@ func decodeToken(b []byte) (Token, error) {
 		return Token{}, decodeError("expires_in is not a positive number of seconds")
 	}
 	t.ExpiresIn = exp
-	if w.CreatedAt != "" {
-		ca, ok := wholeSeconds(w.CreatedAt)
-		if !ok || ca < 0 {
-			return Token{}, decodeError("created_at is not a unix time")
-		}
-		t.CreatedAt = ca
+	ca, err := createdAt(w.CreatedAt)
+	if err != nil {
+		return Token{}, err
 	}
+	t.CreatedAt = ca
 	return t, nil
+}
+
+// createdAt reads a token response's created_at as unix seconds. Gusto's
+// reference says a number of unix seconds; responses have also carried it
+// as a string, either the same number ("1767644464") or an RFC 3339
+// timestamp ("2026-01-05T20:21:04Z"). Absent, null or "" is 0 (unknown).
+// Anything else, or a time before 1970, is an error naming the field.
+func createdAt(raw json.RawMessage) (int64, error) {
+	const bad = decodeError("created_at is neither unix seconds nor an RFC 3339 timestamp")
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var text string
+	switch raw[0] {
+	case '"':
+		if json.Unmarshal(raw, &text) != nil {
+			return 0, bad
+		}
+		text = strings.TrimSpace(text)
+		if text == "" {
+			return 0, nil
+		}
+	default:
+		text = string(raw)
+	}
+	var secs int64
+	if n, ok := wholeSeconds(json.Number(text)); ok && (text[0] == '-' || text[0] >= '0' && text[0] <= '9') && json.Valid([]byte(text)) {
+		secs = n
+	} else if raw[0] == '"' {
+		ts, err := time.Parse(time.RFC3339Nano, text)
+		if err != nil {
+			return 0, bad
+		}
+		secs = ts.Unix()
+	} else {
+		return 0, bad
+	}
+	if secs < 0 {
+		return 0, decodeError("created_at is before 1970")
+	}
+	return secs, nil
 }
 
 // wholeSeconds reads a JSON number as whole seconds (7200 or 7200.0).

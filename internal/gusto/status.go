@@ -17,54 +17,89 @@ const maxMessageBytes = 200
 // maxRetryAfter caps a Retry-After so that absurd values cannot overflow.
 const maxRetryAfter = 24 * time.Hour
 
-// errorBody is the union of the error shapes Gusto returns: the API's
-// {"errors":[{error_key, category, message}]} and OAuth's
-// {"error", "error_description"}, plus a bare {"message"}.
-type errorBody struct {
-	Errors []struct {
-		ErrorKey string `json:"error_key"`
-		Category string `json:"category"`
-		Message  string `json:"message"`
-	} `json:"errors"`
-	Error            string `json:"error"`
-	ErrorDescription string `json:"error_description"`
-	Message          string `json:"message"`
+// errorInfo is what an error answer says. Every string is sanitized (see
+// clean); a body that is not a JSON object says nothing, and is never echoed.
+type errorInfo struct {
+	// code is the first error's error_key, else the OAuth error, else the
+	// name of a {"name", "message"} body.
+	code string
+	// category is the first error's category.
+	category string
+	// message joins the errors' messages, else error_description, else
+	// message.
+	message string
+	// scopeMissing reports that the answer says the token lacks a
+	// permission, and scopes are the scopes it names (see classifyScope).
+	scopeMissing bool
+	scopes       []string
+	// versionRefused reports an error of category (or error_key)
+	// invalid_api_version or deprecated_endpoint.
+	versionRefused bool
 }
 
-// errorDetails extracts code, category and message from an error body. Each
-// part is sanitized: control characters and invalid UTF-8 replaced, every
-// secret removed, truncated. A body that is not a JSON object yields nothing:
-// it is never echoed.
-func errorDetails(body []byte, secrets ...string) (code, category, message string) {
-	var eb errorBody
-	if len(body) == 0 || json.Unmarshal(body, &eb) != nil {
-		// Tolerate other shapes (e.g. "errors" as an object): try the OAuth
-		// fields alone.
-		var oauth struct {
-			Error            string `json:"error"`
-			ErrorDescription string `json:"error_description"`
-		}
-		if len(body) == 0 || json.Unmarshal(body, &oauth) != nil {
-			return "", "", ""
-		}
-		eb.Error, eb.ErrorDescription = oauth.Error, oauth.ErrorDescription
+// errorEntry is one item of Gusto's {"errors": [...]} array.
+type errorEntry struct {
+	key, category, message string
+	metadata               map[string]json.RawMessage
+}
+
+// errorDetails reads an error answer: the shapes Gusto returns (the API's
+// {"errors":[{error_key, category, message, metadata}]}, OAuth's {"error",
+// "error_description"}, the 406's {"name", "message"}, a bare {"message"})
+// and a Bearer WWW-Authenticate challenge. Each field is read on its own, so
+// one field of an unexpected type costs only that field.
+func errorDetails(h http.Header, body []byte, secrets ...string) errorInfo {
+	var top map[string]json.RawMessage
+	if len(body) > 0 {
+		_ = json.Unmarshal(body, &top) // not an object: nothing to read
 	}
+	var entries []errorEntry
+	var raws []json.RawMessage
+	if json.Unmarshal(top["errors"], &raws) == nil {
+		for _, raw := range raws {
+			var m map[string]json.RawMessage
+			if json.Unmarshal(raw, &m) != nil || m == nil {
+				continue
+			}
+			e := errorEntry{key: looseString(m["error_key"]), category: looseString(m["category"]), message: looseString(m["message"])}
+			_ = json.Unmarshal(m["metadata"], &e.metadata) // optional; another shape is ignored
+			entries = append(entries, e)
+		}
+	}
+	oauthErr := looseString(top["error"])
+
+	var info errorInfo
 	switch {
-	case len(eb.Errors) > 0:
-		code, category = eb.Errors[0].ErrorKey, eb.Errors[0].Category
-		msgs := make([]string, 0, len(eb.Errors))
-		for _, e := range eb.Errors {
-			if e.Message != "" {
-				msgs = append(msgs, e.Message)
+	case len(entries) > 0:
+		info.code, info.category = entries[0].key, entries[0].category
+		msgs := make([]string, 0, len(entries))
+		for _, e := range entries {
+			if e.message != "" {
+				msgs = append(msgs, e.message)
 			}
 		}
-		message = strings.Join(msgs, "; ")
-	case eb.Error != "":
-		code, message = eb.Error, eb.ErrorDescription
+		info.message = strings.Join(msgs, "; ")
+	case oauthErr != "":
+		info.code, info.message = oauthErr, looseString(top["error_description"])
 	default:
-		message = eb.Message
+		info.code, info.message = looseString(top["name"]), looseString(top["message"])
 	}
-	return clean(code, 64, secrets), clean(category, 64, secrets), clean(message, maxMessageBytes, secrets)
+	for _, e := range entries {
+		info.versionRefused = info.versionRefused || versionCategory(e.key) || versionCategory(e.category)
+	}
+	info.scopeMissing, info.scopes = classifyScope(h, top, entries, secrets)
+	info.code = clean(info.code, 64, secrets)
+	info.category = clean(info.category, 64, secrets)
+	info.message = clean(info.message, maxMessageBytes, secrets)
+	return info
+}
+
+// versionCategory reports a Gusto error category that refuses the API
+// version: invalid_api_version (406) or deprecated_endpoint (404, "no longer
+// supported in the requested API version"), both on
+// https://docs.gusto.com/embedded-payroll/docs/error-categories.
+func versionCategory(s string) bool {
+	return strings.EqualFold(s, "invalid_api_version") || strings.EqualFold(s, "deprecated_endpoint")
 }
 
 // clean makes s safe to put in an error string: invalid UTF-8 and control
@@ -137,19 +172,27 @@ func retryAfter(h http.Header, serverDate, now time.Time, skew time.Duration) ti
 	return min(d, maxRetryAfter)
 }
 
-// statusError turns a non-2xx API response into the matching typed error.
+// statusError turns a non-2xx answer into the matching typed error. The
+// order matters: 429 and 5xx are transient whatever the body says; then a
+// refused API version (406, or a version category), which is never a
+// company's fault; then a missing scope (401, 403 or 404 whose body says
+// so); then 401, 403, and any other status as a plain *HTTPError.
 func (c *Client) statusError(op string, r *response, secrets ...string) error {
-	code, category, msg := errorDetails(r.body, secrets...)
-	he := HTTPError{Op: op, StatusCode: r.status, Code: code, Category: category, Message: msg}
+	info := errorDetails(r.header, r.body, secrets...)
+	he := HTTPError{Op: op, StatusCode: r.status, Code: info.code, Category: info.category, Message: info.message}
 	switch {
-	case r.status == http.StatusUnauthorized:
-		return &UnauthorizedError{HTTPError: he}
-	case r.status == http.StatusForbidden:
-		return &ForbiddenError{HTTPError: he}
 	case r.status == http.StatusTooManyRequests:
 		return &RateLimitedError{HTTPError: he, RetryAfter: retryAfter(r.header, r.serverDate, r.receivedAt, c.Skew())}
 	case r.status >= 500:
 		return &ServerError{HTTPError: he, RetryAfter: retryAfter(r.header, r.serverDate, r.receivedAt, c.Skew())}
+	case r.status == http.StatusNotAcceptable || (info.versionRefused && r.status >= 400):
+		return &APIVersionError{HTTPError: he, Version: c.version}
+	case info.scopeMissing && (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden || r.status == http.StatusNotFound):
+		return &MissingScopeError{HTTPError: he, Scopes: info.scopes}
+	case r.status == http.StatusUnauthorized:
+		return &UnauthorizedError{HTTPError: he}
+	case r.status == http.StatusForbidden:
+		return &ForbiddenError{HTTPError: he}
 	default:
 		return &he
 	}

@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-// APIVersion is the date-based Gusto API version this client speaks, sent as
-// X-Gusto-API-Version on every request.
-const APIVersion = "2026-06-15"
-
 // Token is Gusto's token response (Refresh-Token-Authentication), plus the
 // clocks it was received on. Its String method redacts both tokens.
 type Token struct {
