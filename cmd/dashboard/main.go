@@ -106,6 +106,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret.Reveal(),
 		RedirectURI:  cfg.RedirectURI,
+		APIVersion:   cfg.APIVersion,
 		HTTPClient:   &http.Client{Timeout: cfg.RequestTimeout},
 		Logger:       log,
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
@@ -196,8 +197,10 @@ func parseGrant(raw json.RawMessage) (tokens.Grant, string, error) {
 	if g.Scope, err = str("scope", false); err != nil {
 		return g, "", err
 	}
-	if g.CreatedAt, err = num("created_at", false); err != nil {
-		return g, "", err
+	if g.CreatedAt, err = gusto.ParseCreatedAt(fields["created_at"]); err != nil {
+		// Gusto's reference says unix seconds; responses have also carried
+		// a numeric string or an RFC 3339 timestamp.
+		return g, "", fmt.Errorf("created_at: want unix seconds or an RFC 3339 timestamp")
 	}
 	if tt, err := str("token_type", false); err != nil {
 		return g, "", err

@@ -39,7 +39,7 @@ type grantJSON struct {
 	TokenType    string `json:"token_type,omitempty"`
 	ExpiresIn    any    `json:"expires_in,omitempty"`
 	Scope        string `json:"scope,omitempty"`
-	CreatedAt    int64  `json:"created_at,omitempty"`
+	CreatedAt    any    `json:"created_at,omitempty"`
 }
 
 func newGrantJSON() grantJSON {
@@ -131,6 +131,23 @@ func TestCompaniesAdd(t *testing.T) {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 	assertNoSecret(t, db, r, g)
+
+	// created_at as a string: the unix seconds, or an RFC 3339 timestamp.
+	for _, created := range []any{"1767644464", "2026-01-05T20:21:04Z"} {
+		g := newGrantJSON()
+		g.CreatedAt = created
+		r = gustosyncStdin(t, mustJSON(t, g), []string{"companies", "add"}, vars...)
+		if r.code != 0 {
+			t.Fatalf("created_at %q: exit %d\nstderr: %s", created, r.code, r.stderr)
+		}
+		var issued time.Time
+		if err := db.Gorm.Raw(`SELECT issued_at FROM gusto_auth_tokens WHERE company_uuid = ?`, g.CompanyUUID).Scan(&issued).Error; err != nil {
+			t.Fatal(err)
+		}
+		if !issued.Equal(time.Unix(1767644464, 0)) {
+			t.Fatalf("created_at %q stored as issued_at %s, want 2026-01-05T20:21:04Z", created, issued.UTC())
+		}
+	}
 }
 
 func TestCompaniesAddBadInput(t *testing.T) {
@@ -157,6 +174,7 @@ func TestCompaniesAddBadInput(t *testing.T) {
 		"expires zero":    {mustJSON(t, mut(func(g *grantJSON) { g.ExpiresIn = 0.0 })), "item 1: expires_in: must be a positive"},
 		"scope missing":   {mustJSON(t, mut(func(g *grantJSON) { g.Scope = "companies:read" })), "item 1: scope: lacks required scopes employees:read, payrolls:read"},
 		"token type":      {mustJSON(t, mut(func(g *grantJSON) { g.TokenType = "mac" })), "item 1: token_type"},
+		"created garbage": {mustJSON(t, mut(func(g *grantJSON) { g.CreatedAt = "yesterday" })), "item 1: created_at: want unix seconds or an RFC 3339 timestamp"},
 		"duplicate":       {`[` + mustJSON(t, good) + `,` + mustJSON(t, good) + `]`, "item 2: company_uuid: same company as item 1"},
 	} {
 		t.Run(name, func(t *testing.T) {

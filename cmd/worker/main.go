@@ -201,11 +201,20 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	reg.MustRegister(jobs.NewQueueCollector(inspector))
 
-	limiter, err := ratelimit.New(rdb, ratelimit.Options{PerMinute: cfg.RateLimit})
+	var (
+		manager   *tokens.Manager
+		ownerKeys *tokens.OwnerKeys // set below when GUSTO_RATE_LIMIT_KEY=owner
+	)
+	limits := ratelimit.Options{PerMinute: cfg.RateLimit}
+	if cfg.RateLimitKey == config.RateLimitKeyOwner {
+		limits.Keys = ratelimit.KeyFunc(func(ctx context.Context, company string) (string, error) {
+			return ownerKeys.RateKey(ctx, company)
+		})
+	}
+	limiter, err := ratelimit.New(rdb, limits)
 	if err != nil {
 		return nil, &config.Error{Var: "GUSTO_RATE_LIMIT", Reason: err.Error()}
 	}
-	var manager *tokens.Manager
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = max(64, 2*cfg.Concurrency)
 	client, err := gusto.New(gusto.Options{
@@ -213,6 +222,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		ClientID:     cfg.Gusto.ClientID,
 		ClientSecret: cfg.Gusto.ClientSecret.Reveal(),
 		RedirectURI:  cfg.Gusto.RedirectURI,
+		APIVersion:   cfg.Gusto.APIVersion,
 		HTTPClient:   &http.Client{Timeout: cfg.Gusto.RequestTimeout, Transport: transport},
 		Limiter:      limiter,
 		Logger:       log.With(slog.String("component", "gusto")),
@@ -237,6 +247,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ownerKeys = tokens.NewOwnerKeys(store, manager, client, log.With(slog.String("component", "ratelimit")))
 	handler, err := jobs.NewHandler(jobs.Config{
 		API:         client,
 		Tokens:      manager,
@@ -283,7 +294,8 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		return nil, fmt.Errorf("asynq server: %w", err)
 	}
 	log.Info("worker started", slog.Int("concurrency", cfg.Concurrency),
-		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.String("http_addr", hs.Addr))
+		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.String("rate_limit_key", cfg.RateLimitKey),
+		slog.String("gusto_api_version", cfg.Gusto.APIVersion), slog.String("http_addr", hs.Addr))
 	return &worker{log: log, handler: handler, srv: srv, http: hs, db: db, rdb: rdb, ready: ready}, nil
 }
 

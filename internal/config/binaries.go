@@ -6,6 +6,12 @@ import (
 	"time"
 )
 
+// The values of GUSTO_RATE_LIMIT_KEY.
+const (
+	RateLimitKeyGrant = "grant"
+	RateLimitKeyOwner = "owner"
+)
+
 // Worker is the configuration of cmd/worker.
 type Worker struct {
 	Database
@@ -27,6 +33,11 @@ type Worker struct {
 	// RateLimit is API requests per grant per minute, shared by every worker
 	// through Redis; Gusto allows 200.
 	RateLimit int `env:"GUSTO_RATE_LIMIT" envDefault:"180"`
+	// RateLimitKey is what one budget of RateLimit covers: "grant" (each
+	// company, Gusto's "per OAuth grant") or "owner" (every company whose
+	// grant has the same resource owner, Gusto's older "per
+	// user-application pair"). See docs/gusto-api.md.
+	RateLimitKey string `env:"GUSTO_RATE_LIMIT_KEY" envDefault:"grant"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -88,6 +99,8 @@ func (w *Worker) validate() error {
 		return &Error{Var: "SYNC_BATCH_SIZE", Reason: "must be between 1 and 10000"}
 	case w.RateLimit < 1:
 		return &Error{Var: "GUSTO_RATE_LIMIT", Reason: "must be at least 1"}
+	case w.RateLimitKey != RateLimitKeyGrant && w.RateLimitKey != RateLimitKeyOwner:
+		return &Error{Var: "GUSTO_RATE_LIMIT_KEY", Reason: "want grant or owner"}
 	}
 	if err := checkAddr("HTTP_ADDR", w.HTTPAddr); err != nil {
 		return err

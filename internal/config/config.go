@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/gustosync/gustosync/internal/gusto"
 )
 
 // Database configures the PostgreSQL connection.
@@ -69,6 +71,11 @@ type Gusto struct {
 	RedirectURI string `env:"GUSTO_REDIRECT_URI,required,notEmpty"`
 	// RequestTimeout bounds one HTTP request to Gusto.
 	RequestTimeout time.Duration `env:"GUSTO_REQUEST_TIMEOUT" envDefault:"30s"`
+	// APIVersion is sent as X-Gusto-API-Version on every request, the token
+	// endpoint included. Gusto retires versions (a retired one is answered
+	// 406 on every request): see docs/gusto-api.md. The default is
+	// gusto.DefaultAPIVersion, Gusto's current stable version.
+	APIVersion string `env:"GUSTO_API_VERSION" envDefault:"2026-06-15"`
 }
 
 // Tokens configures token storage and refresh.
@@ -312,6 +319,11 @@ func (g *Gusto) validate() error {
 	if g.RequestTimeout <= 0 {
 		return &Error{Var: "GUSTO_REQUEST_TIMEOUT", Reason: "must be positive"}
 	}
+	v, err := gusto.ParseAPIVersion(g.APIVersion)
+	if err != nil {
+		return &Error{Var: "GUSTO_API_VERSION", Reason: err.Error()}
+	}
+	g.APIVersion = v
 	return nil
 }
 

@@ -2,9 +2,12 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gustosync/gustosync/internal/gusto"
 )
 
 const goodKey = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -132,5 +135,34 @@ func TestBinaries(t *testing.T) {
 	var ce *Error
 	if err := ParseFrom(&Dashboard{}, e); !errors.As(err, &ce) || ce.Var != "DASHBOARD_USER" {
 		t.Fatalf("dashboard without auth: %v", err)
+	}
+}
+
+// TestGustoAPIVersion: GUSTO_API_VERSION defaults to the client's default
+// (Gusto's current stable version), and a value that is not a calendar date
+// is refused naming the variable.
+func TestGustoAPIVersion(t *testing.T) {
+	base := map[string]string{"GUSTO_CLIENT_ID": "id", "GUSTO_CLIENT_SECRET": "secret", "GUSTO_REDIRECT_URI": "https://app.test/cb"}
+	var g Gusto
+	if err := ParseFrom(&g, base); err != nil {
+		t.Fatal(err)
+	}
+	if g.APIVersion != gusto.DefaultAPIVersion {
+		t.Fatalf("default GUSTO_API_VERSION %q, want gusto.DefaultAPIVersion %q", g.APIVersion, gusto.DefaultAPIVersion)
+	}
+	for _, bad := range []string{"2026-02-30", "latest", "2026-6-15", " "} {
+		env := maps.Clone(base)
+		env["GUSTO_API_VERSION"] = bad
+		var g Gusto
+		err := ParseFrom(&g, env)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != "GUSTO_API_VERSION" {
+			t.Fatalf("GUSTO_API_VERSION=%q: %v, want a *Error naming GUSTO_API_VERSION", bad, err)
+		}
+	}
+	env := maps.Clone(base)
+	env["GUSTO_API_VERSION"] = "2025-11-15"
+	if err := ParseFrom(&g, env); err != nil || g.APIVersion != "2025-11-15" {
+		t.Fatalf("GUSTO_API_VERSION=2025-11-15: %q, %v", g.APIVersion, err)
 	}
 }

@@ -130,7 +130,7 @@ func (c *Client) tokenStatusError(r *response, secrets []string) error {
 
 // tokenWire is the token response as sent: expires_in is "number" in
 // Gusto's reference and decoded leniently (a number or a numeric string);
-// created_at is decoded by createdAt.
+// created_at is decoded by ParseCreatedAt.
 type tokenWire struct {
 	AccessToken  *string         `json:"access_token"`
 	TokenType    *string         `json:"token_type"`
@@ -171,7 +171,7 @@ func decodeToken(b []byte) (Token, error) {
 		return Token{}, decodeError("expires_in is not a positive number of seconds")
 	}
 	t.ExpiresIn = exp
-	ca, err := createdAt(w.CreatedAt)
+	ca, err := ParseCreatedAt(w.CreatedAt)
 	if err != nil {
 		return Token{}, err
 	}
@@ -179,12 +179,12 @@ func decodeToken(b []byte) (Token, error) {
 	return t, nil
 }
 
-// createdAt reads a token response's created_at as unix seconds. Gusto's
+// ParseCreatedAt reads a token response's created_at as unix seconds. Gusto's
 // reference says a number of unix seconds; responses have also carried it
 // as a string, either the same number ("1767644464") or an RFC 3339
 // timestamp ("2026-01-05T20:21:04Z"). Absent, null or "" is 0 (unknown).
 // Anything else, or a time before 1970, is an error naming the field.
-func createdAt(raw json.RawMessage) (int64, error) {
+func ParseCreatedAt(raw json.RawMessage) (int64, error) {
 	const bad = decodeError("created_at is neither unix seconds nor an RFC 3339 timestamp")
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {

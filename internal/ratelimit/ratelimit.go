@@ -45,6 +45,14 @@ type KeyResolver interface {
 	RateKey(ctx context.Context, companyUUID string) (string, error)
 }
 
+// KeyFunc adapts a function to a KeyResolver.
+type KeyFunc func(ctx context.Context, companyUUID string) (string, error)
+
+// RateKey calls f.
+func (f KeyFunc) RateKey(ctx context.Context, companyUUID string) (string, error) {
+	return f(ctx, companyUUID)
+}
+
 // Limiter is a per-company rate limiter shared through Redis. It is safe for
 // concurrent use, and processes sharing the Redis share each company's
 // budget. The GCRA runs in Redis on Redis's clock, so the processes' clocks
