@@ -11,7 +11,7 @@ all: build
 
 ## build: compile every binary into ./bin
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/ ./cmd/... ./proof/demo ./proof/chaos
 
 ## services: make sure local PostgreSQL and Redis are running (installs them on a fresh Debian machine)
 services:
@@ -60,7 +60,7 @@ demo: build services
 
 ## bench: one report, each figure beside its limit measured in the same run
 bench: build services
-	$(GO) run ./bench --bin $(BIN) $(BENCH_FLAGS)
+	$(GO) run ./proof/bench --bin $(BIN) $(BENCH_FLAGS)
 
 # Under the strict rule a worker killed between the token endpoint's answer and
 # its commit takes the only valid refresh token with it; no design can save

@@ -6,5 +6,5 @@
 // binary reads from the env tags of the config structs (internal/config),
 // so they stay true as the structs grow, and they fail, never skip, when a
 // tool they need (go, kubectl) is missing. The image's health-check helper
-// lives beside them in deploy/httpprobe.
+// lives beside them in cmd/httpprobe.
 package deploy

@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gustosync/gustosync/internal/gustosim"
-	"github.com/gustosync/gustosync/internal/rowcheck"
+	"github.com/gustosync/gustosync/proof/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
 	"github.com/gustosync/gustosync/internal/waitfor"
 )

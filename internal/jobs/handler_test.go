@@ -14,7 +14,7 @@ import (
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/jobs"
-	"github.com/gustosync/gustosync/internal/rowcheck"
+	"github.com/gustosync/gustosync/proof/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gustosync/gustosync/internal/devstack"
+	"github.com/gustosync/gustosync/proof/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
 )
 
