@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gustosync/gustosync/proof/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/proof/devstack"
 )
 
 // sections of the report, in the order they run; rate and resume run side

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gustosync/gustosync/proof/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/proof/devstack"
 	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 

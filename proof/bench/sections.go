@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/gustosync/gustosync/proof/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/proof/devstack"
 	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gustosync/gustosync/proof/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/proof/devstack"
 	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
