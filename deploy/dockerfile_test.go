@@ -579,12 +579,13 @@ func TestGoAtLeast(t *testing.T) {
 }
 
 // TestDockerignoreKeepsTheBuildInputs checks that .dockerignore excludes
-// what must not reach the build context (.env, .git) and keeps every file
-// the image's packages compile or embed, plus go.mod and go.sum.
+// what must not reach the build context (.env, .git, the proof tools) and
+// keeps every file the images' packages compile or embed, plus go.mod and
+// go.sum.
 func TestDockerignoreKeepsTheBuildInputs(t *testing.T) {
 	root := repoRoot(t)
 	ig := parseDockerignore(readFile(t, filepath.Join(root, ".dockerignore")))
-	for _, p := range []string{".env", ".env.local", ".git/config", "bin/worker"} {
+	for _, p := range []string{".env", ".env.local", ".git/config", "bin/worker", "proof/demo/main.go"} {
 		if !ig.excludes(p) {
 			t.Errorf(".dockerignore lets %s into the build context", p)
 		}
