@@ -298,21 +298,31 @@ func serverPID(addr string) (int, error) {
 	return 0, errors.New("INFO server has no process_id")
 }
 
+// ending marks the current incarnation as asked to end (its exit is no
+// crash) and returns it, and whether it is still running.
+func (p *Process) ending() (cmd *exec.Cmd, exited <-chan struct{}, running bool) {
+	p.mu.Lock()
+	cmd, exited = p.cmd, p.exited
+	p.expected = true
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil, nil, false
+	}
+	select {
+	case <-exited:
+		return cmd, exited, false
+	default:
+		return cmd, exited, true
+	}
+}
+
 // Stop shuts the server down gracefully (the SHUTDOWN command, or SIGTERM
 // if that fails: a persistent server flushes its append-only file) and
 // waits for it to exit. Stopping a stopped server does nothing.
 func (p *Process) Stop() error {
-	p.mu.Lock()
-	cmd, exited := p.cmd, p.exited
-	p.expected = true
-	p.mu.Unlock()
-	if cmd == nil {
+	_, exited, running := p.ending()
+	if !running {
 		return nil
-	}
-	select {
-	case <-exited:
-		return nil
-	default:
 	}
 	if sendShutdown(p.Addr) {
 		select {
@@ -374,17 +384,9 @@ func sendShutdown(addr string) bool {
 
 // signal sends sig to a running server and waits for it to exit.
 func (p *Process) signal(sig syscall.Signal) error {
-	p.mu.Lock()
-	cmd, exited := p.cmd, p.exited
-	p.expected = true
-	p.mu.Unlock()
-	if cmd == nil {
+	cmd, exited, running := p.ending()
+	if !running {
 		return nil
-	}
-	select {
-	case <-exited:
-		return nil
-	default:
 	}
 	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("redistest: signal redis-server: %w", err)
