@@ -9,9 +9,17 @@ FUZZTIME ?= 10s
 
 all: build
 
-## build: compile every binary into ./bin
+# The binaries, by where they go: the product image's (PRODUCT, the set the
+# Dockerfile builds), the simulator's image (SIM), and the proof tools that
+# run on this machine only (PROOF). deploy/ tests check the first two against
+# the Dockerfile.
+PRODUCT := ./cmd/worker ./cmd/scheduler ./cmd/dashboard ./cmd/gustosync ./cmd/httpprobe
+SIM     := ./cmd/gustosim
+PROOF   := ./proof/demo ./proof/chaos ./proof/bench
+
+## build: compile every binary (product, simulator, proof tools) into ./bin
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/ $(PRODUCT) $(SIM) $(PROOF)
 
 ## services: make sure local PostgreSQL and Redis are running (installs them on a fresh Debian machine)
 services:
@@ -60,7 +68,7 @@ demo: build services
 
 ## bench: one report, each figure beside its limit measured in the same run
 bench: build services
-	$(GO) run ./bench --bin $(BIN) $(BENCH_FLAGS)
+	./$(BIN)/bench --bin $(BIN) $(BENCH_FLAGS)
 
 # Under the strict rule a worker killed between the token endpoint's answer and
 # its commit takes the only valid refresh token with it; no design can save

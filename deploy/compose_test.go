@@ -63,23 +63,42 @@ func envOf(m types.MappingWithEquals) map[string]string {
 	return out
 }
 
-// ours says whether a service runs the gustosync image.
-func ours(p *types.Project, s types.ServiceConfig) bool {
+// buildOf is the build of the image a service runs: its own, or that of
+// the service that builds the same image; nil for a third-party image.
+func buildOf(p *types.Project, s types.ServiceConfig) *types.BuildConfig {
 	if s.Build != nil {
-		return true
+		return s.Build
 	}
 	for _, o := range p.Services {
 		if o.Build != nil && o.Image == s.Image {
-			return true
+			return o.Build
 		}
 	}
-	return false
+	return nil
+}
+
+// ours says whether a service runs an image of our Dockerfile.
+func ours(p *types.Project, s types.ServiceConfig) bool { return buildOf(p, s) != nil }
+
+// binsOf are the binaries of the image a service runs: the product's
+// (the default target) or the simulator's.
+func binsOf(t *testing.T, p *types.Project, im images, s types.ServiceConfig) map[string]string {
+	t.Helper()
+	switch target := buildOf(p, s).Target; target {
+	case "", im.product.Stage.Name:
+		return im.product.Bins
+	case simTarget:
+		return im.sim.Bins
+	default:
+		t.Fatalf("builds target %q, which is neither the product image nor the simulator's", target)
+		return nil
+	}
 }
 
 func TestComposeServices(t *testing.T) {
 	p := loadCompose(t, true)
 	raw := loadCompose(t, false)
-	bins, _, _ := imageBinaries(t)
+	im := parseImages(t)
 
 	for _, name := range []string{"postgres", "redis", "gustosim", "migrate", "scheduler", "worker", "dashboard"} {
 		if _, ok := p.Services[name]; !ok {
@@ -93,7 +112,19 @@ func TestComposeServices(t *testing.T) {
 			}
 			continue
 		}
-		t.Run(name, func(t *testing.T) { checkComposeService(t, p, raw.Services[name], s, bins) })
+		t.Run(name, func(t *testing.T) { checkComposeService(t, p, raw.Services[name], s, binsOf(t, p, im, s)) })
+	}
+
+	// The simulator runs its own image, built from the simulator's target;
+	// every other service of ours runs the product image.
+	sim := p.Services["gustosim"]
+	if b := buildOf(p, sim); b == nil || b.Target != simTarget {
+		t.Errorf("gustosim: want the simulator's image (build target %q), got build %+v", simTarget, b)
+	}
+	for name, s := range p.Services {
+		if b := buildOf(p, s); b != nil && name != "gustosim" && (b.Target != "" && b.Target != im.product.Stage.Name || s.Image == sim.Image) {
+			t.Errorf("%s: runs image %s (target %q), want the product image", name, s.Image, b.Target)
+		}
 	}
 
 	// The quick start runs three workers, the one-shot migrate first.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"debug/elf"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,16 +127,55 @@ func (s stage) last(cmd string) (instruction, bool) {
 	return instruction{}, false
 }
 
-// goBuild is the Dockerfile's `go build` command, split into words.
+// goBuild is one of the Dockerfile's `go build` commands, split into words.
 type goBuild struct {
 	Stage    string
+	Line     int
 	Env      map[string]string // assignments before `go`
 	Args     []string          // after `go build`, -o and its value removed
 	Out      string            // the -o directory
 	Patterns []string
+	Bins     map[string]string // binary name → import path, as go list expands Patterns
 }
 
-func findGoBuild(t *testing.T, df dockerfile) goBuild {
+// image is a runtime stage of the Dockerfile (a target one can build and
+// run) and the binaries it holds: what it copies from go build stages.
+type image struct {
+	Stage  stage
+	Builds []goBuild
+	Bins   map[string]string // binary name → import path
+	Dest   string            // where the binaries land
+}
+
+// images is what the Dockerfile builds.
+type images struct {
+	df     dockerfile
+	builds []goBuild
+	// product is the last stage, the default target: the image the
+	// deployment files run for the product binaries.
+	product image
+	// sim is the stage named simTarget: the simulator's image.
+	sim image
+	// runtime holds every runtime stage, by stage name.
+	runtime map[string]image
+}
+
+// The product image holds these binaries and nothing else: the services,
+// the CLI, and the health probe the compose health checks run.
+var productBinaries = []string{"dashboard", "gustosync", "httpprobe", "scheduler", "worker"}
+
+// simTarget is the Dockerfile stage of the simulator's image, and
+// simBinaries what it holds: the simulator and the probe its compose
+// health check runs (the image has no shell).
+const simTarget = "gustosim"
+
+var simBinaries = []string{"gustosim", "httpprobe"}
+
+// patternRE is how the Dockerfile names a binary: one package directory
+// under cmd/, never a wildcard.
+var patternRE = regexp.MustCompile(`^\./cmd/[a-z0-9-]+$`)
+
+func findGoBuilds(t *testing.T, df dockerfile) []goBuild {
 	t.Helper()
 	var found []goBuild
 	for _, st := range df.Stages {
@@ -147,7 +187,7 @@ func findGoBuild(t *testing.T, df dockerfile) goBuild {
 			if err != nil {
 				t.Fatalf("Dockerfile line %d: %v", in.Line, err)
 			}
-			gb := goBuild{Stage: st.Name, Env: map[string]string{}}
+			gb := goBuild{Stage: st.Name, Line: in.Line, Env: map[string]string{}}
 			i := 0
 			for ; i < len(words) && strings.Contains(words[i], "="); i++ {
 				k, v, _ := strings.Cut(words[i], "=")
@@ -170,45 +210,111 @@ func findGoBuild(t *testing.T, df dockerfile) goBuild {
 					gb.Patterns = append(gb.Patterns, w)
 				}
 			}
+			if gb.Stage == "" {
+				t.Fatalf("Dockerfile line %d: the stage running go build has no name for COPY --from", in.Line)
+			}
 			found = append(found, gb)
 		}
 	}
-	if len(found) != 1 {
-		t.Fatalf("want exactly one `go build` RUN in the Dockerfile, found %d", len(found))
+	if len(found) == 0 {
+		t.Fatal("the Dockerfile runs no `go build`")
 	}
-	return found[0]
+	return found
 }
 
-// imageBinaries are the binaries the Dockerfile builds, by name, with their
-// import paths, as `go list` expands its patterns (non-main packages are
-// built and discarded by `go build -o DIR/`).
-func imageBinaries(t *testing.T) (map[string]string, goBuild, dockerfile) {
+// parseImages reads the Dockerfile: its go builds, with the binaries each
+// produces as `go list` expands its patterns, and its runtime stages with
+// the binaries each copies.
+func parseImages(t *testing.T) images {
 	t.Helper()
 	root := repoRoot(t)
 	df := parseDockerfile(t, readFile(t, filepath.Join(root, "Dockerfile")))
-	gb := findGoBuild(t, df)
-	goTool := needGo(t)
-	args := append([]string{"list", "-e", "-f", "{{.Name}} {{.ImportPath}} {{with .Error}}{{.Err}}{{end}}"}, gb.Patterns...)
-	cmd := exec.Command(goTool, args...)
+	im := images{df: df, builds: findGoBuilds(t, df), runtime: map[string]image{}}
+	for i := range im.builds {
+		im.builds[i].Bins = listBinaries(t, root, im.builds[i].Patterns)
+	}
+	for _, st := range df.Stages {
+		img := image{Stage: st, Bins: map[string]string{}}
+		for _, in := range st.Instr {
+			if in.Cmd != "COPY" {
+				continue
+			}
+			f := strings.Fields(in.Args)
+			for _, gb := range im.builds {
+				if strings.Contains(in.Flags["from"], gb.Stage+";") && len(f) == 2 && strings.TrimSuffix(f[0], "/") == strings.TrimSuffix(gb.Out, "/") {
+					img.Builds = append(img.Builds, gb)
+					img.Dest = strings.TrimSuffix(f[1], "/")
+					maps.Copy(img.Bins, gb.Bins)
+				}
+			}
+		}
+		if len(img.Builds) > 0 {
+			im.runtime[st.Name] = img
+		}
+	}
+	last := df.Stages[len(df.Stages)-1]
+	var ok bool
+	if im.product, ok = im.runtime[last.Name]; !ok {
+		t.Fatalf("the last stage (%q), the default target, copies no go build's output: it must be the product image", last.Name)
+	}
+	if im.sim, ok = im.runtime[simTarget]; !ok {
+		t.Fatalf("no runtime stage named %q copying the simulator's build (docker build --target %s)", simTarget, simTarget)
+	}
+	return im
+}
+
+// listBinaries expands patterns with go list, as go build does, and
+// returns the main packages by binary name.
+func listBinaries(t *testing.T, root string, patterns []string) map[string]string {
+	t.Helper()
+	args := append([]string{"list", "-e", "-f", "{{.Name}} {{.ImportPath}} {{with .Error}}{{.Err}}{{end}}"}, patterns...)
+	cmd := exec.Command(needGo(t), args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("go list %v: %v\n%s", gb.Patterns, err, out)
+		t.Fatalf("go list %v: %v\n%s", patterns, err, out)
 	}
 	bins := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		name, rest, _ := strings.Cut(line, " ")
 		path, perr, _ := strings.Cut(rest, " ")
-		if perr != "" {
+		switch {
+		case perr != "":
 			t.Errorf("package %s does not load with CGO_ENABLED=0: %s", path, perr)
-			continue
-		}
-		if name == "main" {
+		case name != "main":
+			t.Errorf("the Dockerfile builds %s, which is not a binary (package %s)", path, name)
+		default:
 			bins[filepath.Base(path)] = path
 		}
 	}
-	return bins, gb, df
+	return bins
+}
+
+// allPatterns are the patterns of every go build of the Dockerfile.
+func (im images) allPatterns() []string {
+	var out []string
+	for _, gb := range im.builds {
+		for _, p := range gb.Patterns {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// binsOfImage returns the binaries of the image a deployment file names:
+// the product's or the simulator's, by the repository part of the
+// reference (the tag is the deployer's).
+func (im images) binsOfImage(ref, productRepo, simRepo string) (map[string]string, bool) {
+	switch repoOf(ref) {
+	case productRepo:
+		return im.product.Bins, true
+	case simRepo:
+		return im.sim.Bins, true
+	}
+	return nil, false
 }
 
 func needGo(t *testing.T) string {
@@ -220,100 +326,146 @@ func needGo(t *testing.T) string {
 	return p
 }
 
+// baseImage follows FROM through the Dockerfile's own stages to the
+// image a stage starts from.
+func baseImage(t *testing.T, df dockerfile, name string) string {
+	t.Helper()
+	for range len(df.Stages) {
+		st := stageNamed(t, df, name)
+		if !slices.ContainsFunc(df.Stages, func(s stage) bool { return s.Name == st.Base }) {
+			return st.Base
+		}
+		name = st.Base
+	}
+	t.Fatalf("stage %s: FROM loops through the Dockerfile's stages", name)
+	return ""
+}
+
 func TestDockerfile(t *testing.T) {
 	root := repoRoot(t)
-	bins, gb, df := imageBinaries(t)
+	im := parseImages(t)
 
-	// Every cmd/* directory with Go files is a binary of the image.
+	// Each image holds exactly its binaries, each named by the Dockerfile.
+	for _, c := range []struct {
+		what string
+		img  image
+		want []string
+	}{{"product image (the default target)", im.product, productBinaries}, {"simulator image (--target " + simTarget + ")", im.sim, simBinaries}} {
+		if got := keys(c.img.Bins); !slices.Equal(got, c.want) {
+			t.Errorf("the %s holds %v, want exactly %v", c.what, got, c.want)
+		}
+	}
+	if len(im.runtime) != 2 {
+		t.Errorf("runtime stages %v: want the product image and the simulator's only", keys(im.runtime))
+	}
+	for _, gb := range im.builds {
+		for _, p := range gb.Patterns {
+			if !patternRE.MatchString(p) {
+				t.Errorf("Dockerfile line %d builds %q: name each binary (./cmd/NAME), no wildcard or other tree", gb.Line, p)
+			}
+		}
+	}
+
+	// Every cmd/* binary is in an image: none is forgotten.
 	entries, err := os.ReadDir(filepath.Join(root, "cmd"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+		if gofiles, _ := filepath.Glob(filepath.Join(root, "cmd", e.Name(), "*.go")); e.IsDir() && len(gofiles) > 0 {
+			if _, ok := im.product.Bins[e.Name()]; !ok && !slices.Contains(simBinaries, e.Name()) {
+				t.Errorf("cmd/%s is in no image: add it to the product's go build (and productBinaries)", e.Name())
+			}
 		}
-		gofiles, _ := filepath.Glob(filepath.Join(root, "cmd", e.Name(), "*.go"))
-		if len(gofiles) == 0 {
-			t.Logf("cmd/%s has no Go files yet", e.Name())
-			continue
-		}
-		if _, ok := bins[e.Name()]; !ok {
-			t.Errorf("cmd/%s is not a binary the Dockerfile builds (patterns %v)", e.Name(), gb.Patterns)
-		}
-	}
-	if _, ok := bins["httpprobe"]; !ok {
-		t.Error("the Dockerfile does not build httpprobe, which docker-compose.yml's health checks run")
 	}
 
-	// Static: cgo off, for the target OS.
-	if gb.Env["CGO_ENABLED"] != "0" {
-		t.Errorf("go build runs with CGO_ENABLED=%q, want 0 (static binaries for a distroless/static image)", gb.Env["CGO_ENABLED"])
-	}
-	if !strings.HasSuffix(gb.Out, "/") {
-		t.Errorf("go build -o %q: want a directory ending in / so that every main package is written", gb.Out)
-	}
-
-	// The builder's Go is at least go.mod's.
-	builder := stageNamed(t, df, gb.Stage)
-	repo, tag, _ := strings.Cut(builder.Base, ":")
-	if repo != "golang" && !strings.HasSuffix(repo, "/golang") {
-		t.Errorf("build stage FROM %s: want the golang image", builder.Base)
-	}
 	m := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(readFile(t, filepath.Join(root, "go.mod")))
 	if m == nil {
 		t.Fatal("go.mod has no go directive")
 	}
-	imageGo := strings.SplitN(tag, "-", 2)[0]
-	if !goAtLeast(imageGo, m[1]) {
-		t.Errorf("build stage uses Go %q (FROM %s), older than go.mod's go %s", imageGo, builder.Base, m[1])
+	for _, gb := range im.builds {
+		// Static: cgo off, for the target OS.
+		if gb.Env["CGO_ENABLED"] != "0" {
+			t.Errorf("line %d: go build runs with CGO_ENABLED=%q, want 0 (static binaries for a distroless/static image)", gb.Line, gb.Env["CGO_ENABLED"])
+		}
+		if !strings.HasSuffix(gb.Out, "/") {
+			t.Errorf("line %d: go build -o %q: want a directory ending in / so that every main package is written", gb.Line, gb.Out)
+		}
+		// The builder's Go is at least go.mod's.
+		base := baseImage(t, im.df, gb.Stage)
+		repo, tag, _ := strings.Cut(base, ":")
+		if repo != "golang" && !strings.HasSuffix(repo, "/golang") {
+			t.Errorf("build stage %s FROM %s: want the golang image", gb.Stage, base)
+		}
+		if imageGo := strings.SplitN(tag, "-", 2)[0]; !goAtLeast(imageGo, m[1]) {
+			t.Errorf("build stage %s uses Go %q (FROM %s), older than go.mod's go %s", gb.Stage, imageGo, base, m[1])
+		}
 	}
 
-	// Runtime: distroless static, non-root, binaries on PATH.
-	final := df.Stages[len(df.Stages)-1]
-	if final.Name == gb.Stage && gb.Stage != "" {
-		t.Fatal("the final stage is the build stage: want a separate minimal runtime stage")
-	}
-	if !strings.HasPrefix(final.Base, "gcr.io/distroless/static") || !strings.HasSuffix(final.Base, ":nonroot") {
-		t.Errorf("runtime stage FROM %s: want gcr.io/distroless/static…:nonroot (CA certificates, tzdata, no shell)", final.Base)
-	}
-	user, ok := final.last("USER")
-	uid, _, _ := strings.Cut(user.Args, ":")
-	if n, err := strconv.Atoi(uid); !ok || (err != nil && uid != "nonroot") || (err == nil && n == 0) {
-		t.Errorf("runtime stage USER %q: want a non-root user (65532 or nonroot)", user.Args)
-	}
-	var copied string
-	for _, in := range final.Instr {
-		if in.Cmd == "COPY" && strings.Contains(in.Flags["from"], gb.Stage+";") {
-			f := strings.Fields(in.Args)
-			if len(f) == 2 && strings.TrimSuffix(f[0], "/") == strings.TrimSuffix(gb.Out, "/") {
-				copied = strings.TrimSuffix(f[1], "/")
+	// Runtime: distroless static, non-root, binaries on PATH, a CMD of
+	// the image's own.
+	for name, img := range im.runtime {
+		final := img.Stage
+		if !strings.HasPrefix(final.Base, "gcr.io/distroless/static") || !strings.HasSuffix(final.Base, ":nonroot") {
+			t.Errorf("%s: runtime stage FROM %s: want gcr.io/distroless/static…:nonroot (CA certificates, tzdata, no shell)", name, final.Base)
+		}
+		user, ok := final.last("USER")
+		uid, _, _ := strings.Cut(user.Args, ":")
+		if n, err := strconv.Atoi(uid); !ok || (err != nil && uid != "nonroot") || (err == nil && n == 0) {
+			t.Errorf("%s: runtime stage USER %q: want a non-root user (65532 or nonroot)", name, user.Args)
+		}
+		path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" // distroless's
+		for _, in := range final.Instr {
+			if in.Cmd == "ENV" && strings.HasPrefix(in.Args, "PATH=") {
+				path = strings.TrimPrefix(in.Args, "PATH=")
 			}
 		}
-	}
-	if copied == "" {
-		t.Fatalf("the runtime stage does not COPY --from=%s %s", gb.Stage, gb.Out)
-	}
-	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" // distroless's
-	for _, in := range final.Instr {
-		if in.Cmd == "ENV" && strings.HasPrefix(in.Args, "PATH=") {
-			path = strings.TrimPrefix(in.Args, "PATH=")
+		if !slices.Contains(strings.Split(path, ":"), img.Dest) {
+			t.Errorf("%s: binaries land in %s, which is not on the image's PATH %s: commands like [\"worker\"] would not be found", name, img.Dest, path)
 		}
-	}
-	if !slices.Contains(strings.Split(path, ":"), copied) {
-		t.Errorf("binaries land in %s, which is not on the image's PATH %s: commands like [\"worker\"] would not be found", copied, path)
-	}
-	if cmd, ok := final.last("CMD"); ok {
-		words, err := shellwords.Parse(strings.Trim(cmd.Args, "[]"))
-		if err != nil || len(words) == 0 {
-			t.Errorf("CMD %s: want exec form", cmd.Args)
-		} else if _, ok := bins[strings.Trim(words[0], `",`)]; !ok {
-			t.Errorf("CMD %s names no binary of the image", cmd.Args)
+		if cmd, ok := final.last("CMD"); ok {
+			words, err := shellwords.Parse(strings.Trim(cmd.Args, "[]"))
+			if err != nil || len(words) == 0 {
+				t.Errorf("%s: CMD %s: want exec form", name, cmd.Args)
+			} else if _, ok := img.Bins[strings.Trim(words[0], `",`)]; !ok {
+				t.Errorf("%s: CMD %s names no binary of the image", name, cmd.Args)
+			}
 		}
 	}
 }
 
-// TestImageBinariesAreStatic builds the image's packages the way the
+// TestDockerfileChecksCatchWildcards feeds the image checks a Dockerfile
+// that builds ./cmd/... into the product image, as the repository once did,
+// so that TestDockerfile passing means something: the wildcard and the
+// simulator in the product image are both seen.
+func TestDockerfileChecksCatchWildcards(t *testing.T) {
+	df := parseDockerfile(t, `FROM golang:1.26 AS build
+RUN CGO_ENABLED=0 go build -o /out/ ./cmd/... ./cmd/httpprobe
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/ /usr/local/bin/
+`)
+	builds := findGoBuilds(t, df)
+	if len(builds) != 1 {
+		t.Fatalf("found %d go builds, want 1", len(builds))
+	}
+	var named, refused []string
+	for _, p := range builds[0].Patterns {
+		if patternRE.MatchString(p) {
+			named = append(named, p)
+		} else {
+			refused = append(refused, p)
+		}
+	}
+	if !slices.Equal(named, []string{"./cmd/httpprobe"}) || !slices.Equal(refused, []string{"./cmd/..."}) {
+		t.Fatalf("patterns %v: named %v, refused %v; want ./cmd/httpprobe named and ./cmd/... refused", builds[0].Patterns, named, refused)
+	}
+	bins := listBinaries(t, repoRoot(t), builds[0].Patterns)
+	if _, ok := bins["gustosim"]; !ok || slices.Equal(keys(bins), productBinaries) {
+		t.Fatalf("./cmd/... expands to %v: the exact-set check would not see the simulator", keys(bins))
+	}
+}
+
+// TestImageBinariesAreStatic builds the images' packages the way the
 // Dockerfile does (same patterns, cgo setting and flags) and checks that
 // every binary is a static ELF: no interpreter, no shared libraries. Only
 // -trimpath is left out: it changes no linking, and without it the build
@@ -321,45 +473,48 @@ func TestDockerfile(t *testing.T) {
 // compiles everything again, about two minutes here).
 func TestImageBinariesAreStatic(t *testing.T) {
 	root := repoRoot(t)
-	bins, gb, _ := imageBinaries(t)
-	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	args := []string{"build", "-o", out + "/"}
-	for _, a := range gb.Args {
-		if a != "-trimpath" {
-			args = append(args, a)
-		}
-	}
-	args = append(args, gb.Patterns...)
-	cmd := exec.CommandContext(ctx, needGo(t), args...)
-	cmd.Dir = root
-	cmd.Env = os.Environ()
-	for k, v := range gb.Env {
-		if strings.HasPrefix(k, "CGO_") {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
-	began := time.Now()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
-	}
-	t.Logf("built %d binaries in %v", len(bins), time.Since(began).Round(time.Millisecond))
-	for name := range bins {
-		f, err := elf.Open(filepath.Join(out, name))
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		for _, p := range f.Progs {
-			if p.Type == elf.PT_INTERP {
-				t.Errorf("%s has a program interpreter: it is dynamically linked", name)
+	im := parseImages(t)
+	for _, gb := range im.builds {
+		out := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		args := []string{"build", "-o", out + "/"}
+		for _, a := range gb.Args {
+			if a != "-trimpath" {
+				args = append(args, a)
 			}
 		}
-		if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
-			t.Errorf("%s needs shared libraries %v", name, libs)
+		args = append(args, gb.Patterns...)
+		cmd := exec.CommandContext(ctx, needGo(t), args...)
+		cmd.Dir = root
+		cmd.Env = os.Environ()
+		for k, v := range gb.Env {
+			if strings.HasPrefix(k, "CGO_") {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
 		}
-		f.Close()
+		began := time.Now()
+		b, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		t.Logf("stage %s: built %d binaries in %v", gb.Stage, len(gb.Bins), time.Since(began).Round(time.Millisecond))
+		for name := range gb.Bins {
+			f, err := elf.Open(filepath.Join(out, name))
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_INTERP {
+					t.Errorf("%s has a program interpreter: it is dynamically linked", name)
+				}
+			}
+			if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+				t.Errorf("%s needs shared libraries %v", name, libs)
+			}
+			f.Close()
+		}
 	}
 }
 
@@ -424,20 +579,20 @@ func TestGoAtLeast(t *testing.T) {
 }
 
 // TestDockerignoreKeepsTheBuildInputs checks that .dockerignore excludes
-// what must not reach the build context (.env, .git) and keeps every file
-// the image's packages compile or embed, plus go.mod and go.sum.
+// what must not reach the build context (.env, .git, the proof tools) and
+// keeps every file the images' packages compile or embed, plus go.mod and
+// go.sum.
 func TestDockerignoreKeepsTheBuildInputs(t *testing.T) {
 	root := repoRoot(t)
 	ig := parseDockerignore(readFile(t, filepath.Join(root, ".dockerignore")))
-	for _, p := range []string{".env", ".env.local", ".git/config", "bin/worker"} {
+	for _, p := range []string{".env", ".env.local", ".git/config", "bin/worker", "proof/demo/main.go"} {
 		if !ig.excludes(p) {
 			t.Errorf(".dockerignore lets %s into the build context", p)
 		}
 	}
-	_, gb, _ := imageBinaries(t)
 	args := append([]string{"list", "-e", "-deps", "-f",
 		`{{if not .Standard}}{{if not .Module}}{{else if .Module.Main}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{end}}{{end}}`},
-		gb.Patterns...)
+		parseImages(t).allPatterns()...)
 	cmd := exec.Command(needGo(t), args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

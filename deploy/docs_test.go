@@ -100,7 +100,7 @@ func TestDocsNameWhatExists(t *testing.T) {
 	root := repoRoot(t)
 	doc := readFile(t, filepath.Join(root, "docs", "deploy.md"))
 	p := loadCompose(t, true)
-	bins, _, _ := imageBinaries(t)
+	bins := parseImages(t).product.Bins
 
 	pathRE := regexp.MustCompile("`((?:k8s|deploy|docs|cmd|internal)/[A-Za-z0-9_./-]*|Dockerfile|docker-compose\\.yml|\\.env\\.example|\\.dockerignore)`")
 	if n := checkCommands(t, root, "docs/deploy.md", doc, pathRE, p, bins); n < 5 {

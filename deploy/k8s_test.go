@@ -219,6 +219,7 @@ func TestKustomizeOverlays(t *testing.T) {
 			checkPodPolicies(t, r)
 			checkNothingPublic(t, r)
 			checkBinaries(t, r)
+			checkSimulator(t, r)
 			checkComponents(t, r)
 			checkNetworkPolicies(t, r)
 		})
@@ -494,19 +495,25 @@ func containerEnv(t *testing.T, r *render, c corev1.Container, known map[string]
 // listens where its probes and Services look, and (the worker) stops within
 // its grace period.
 func checkBinaries(t *testing.T, r *render) {
-	bins, _, _ := imageBinaries(t)
+	im := parseImages(t)
+	simRepo := simImageRepo(t)
 	image := ""
 	consumers := map[string][]binary{} // ConfigMap → binaries loading it whole
 	for _, w := range r.workloads {
 		for _, c := range w.spec.Containers {
-			if len(c.Command) == 0 || !strings.HasPrefix(c.Image, imageName(r)) {
+			bins, ok := im.binsOfImage(c.Image, imageName(r), simRepo)
+			if len(c.Command) == 0 || !ok {
 				continue // a third-party image (the demo's PostgreSQL, Redis)
 			}
 			cid := w.name + "/" + c.Name
-			if image == "" {
+			if repoOf(c.Image) == simRepo {
+				if r.name == "production" {
+					t.Errorf("%s runs the simulator's image %s: the production overlay never does", cid, c.Image)
+				}
+			} else if image == "" {
 				image = c.Image
 			} else if c.Image != image {
-				t.Errorf("%s runs %s, others %s: one image for every binary", cid, c.Image, image)
+				t.Errorf("%s runs %s, others %s: one product image for every product binary", cid, c.Image, image)
 			}
 			if _, ok := bins[filepath.Base(c.Command[0])]; !ok {
 				// Reported, and the rest still checked against its config.
@@ -588,16 +595,79 @@ func checkBinaries(t *testing.T, r *render) {
 	}
 }
 
-// imageName is the gustosync image after the overlay's images transform.
+// imageName is the repository of the product image after the overlay's
+// images transform: the one the worker runs.
 func imageName(r *render) string {
 	for _, w := range r.workloads {
 		for _, c := range w.spec.Containers {
 			if b, ok := binaryOf(c.Command); ok && b.words[0] == "worker" {
-				return strings.Split(c.Image, ":")[0]
+				return repoOf(c.Image)
 			}
 		}
 	}
 	return "\x00" // no worker: checkBinaries reports it
+}
+
+// repoOf is an image reference without its tag or digest.
+func repoOf(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i]
+	}
+	return ref
+}
+
+// simImageRepo is the repository of the simulator's image, as
+// docker-compose.yml names it: the demo overlay must run the same.
+func simImageRepo(t *testing.T) string {
+	t.Helper()
+	s, ok := loadCompose(t, true).Services["gustosim"]
+	if !ok || s.Image == "" {
+		t.Fatal("docker-compose.yml has no gustosim service with an image")
+	}
+	return repoOf(s.Image)
+}
+
+// checkSimulator: the demo overlay runs the simulator from its own image
+// (the one docker-compose.yml builds with --target gustosim); the
+// production overlay has no trace of it.
+func checkSimulator(t *testing.T, r *render) {
+	simRepo := simImageRepo(t)
+	var sims []string
+	for _, w := range r.workloads {
+		for _, c := range append(slices.Clone(w.spec.InitContainers), w.spec.Containers...) {
+			runsSim := len(c.Command) > 0 && filepath.Base(c.Command[0]) == "gustosim"
+			if runsSim || repoOf(c.Image) == simRepo {
+				sims = append(sims, w.name+"/"+c.Name)
+				if runsSim != (repoOf(c.Image) == simRepo) {
+					t.Errorf("%s/%s: command %v, image %s: the simulator runs from its own image (%s), and that image runs nothing else",
+						w.name, c.Name, c.Command, c.Image, simRepo)
+				}
+			}
+		}
+	}
+	switch r.name {
+	case "production":
+		if len(sims) > 0 {
+			t.Errorf("the production overlay runs the simulator: %v", sims)
+		}
+		for _, s := range r.services {
+			if strings.Contains(s.Name, "gustosim") {
+				t.Errorf("the production overlay has Service %s", s.Name)
+			}
+		}
+		for _, cm := range r.configMaps {
+			for k, v := range cm.Data {
+				if strings.Contains(v, "gustosim") {
+					t.Errorf("the production overlay's ConfigMap %s points %s at the simulator (%s)", cm.Name, k, v)
+				}
+			}
+		}
+	case "demo":
+		if len(sims) != 1 {
+			t.Errorf("the demo overlay runs the simulator in %v, want one container", sims)
+		}
+	}
 }
 
 func keda(r *render, secret, key string) bool {

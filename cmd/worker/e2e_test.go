@@ -14,9 +14,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gustosync/gustosync/internal/gustosim"
-	"github.com/gustosync/gustosync/internal/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
 	"github.com/gustosync/gustosync/internal/waitfor"
+	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
 // A company with 50k records and tokens living 20 s syncs to completion

@@ -14,8 +14,8 @@ import (
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/jobs"
-	"github.com/gustosync/gustosync/internal/rowcheck"
 	"github.com/gustosync/gustosync/internal/tokens"
+	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
 func TestSyncIsExactAndASecondRunWritesNothing(t *testing.T) {

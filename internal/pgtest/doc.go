@@ -1,16 +1,21 @@
-// Package pgtest gives each test its own PostgreSQL database with gustosync's
-// schema, on the real server named by TEST_DATABASE_URL (default
-// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable, the admin
-// database; the test databases are created beside it).
+// Package pgtest creates fresh PostgreSQL databases with gustosync's schema
+// (or empty) on a real server, by default the one TEST_DATABASE_URL names
+// (else postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable, the
+// admin database; the new databases are created beside it).
 //
-// New copies a template database that holds every migration, so a test pays
-// for one CREATE DATABASE … TEMPLATE, not for the migrations. The template is
-// named after migrate.Fingerprint: it is built once per machine and per
-// schema, under a PostgreSQL advisory lock, so test binaries running in
-// parallel build it once between them. Each test's database is dropped
-// WITH (FORCE) at cleanup.
+// Its core, Create and Database, takes a context and returns errors; the
+// proof tools (proof/devstack: demo, chaos, bench) create their per-run
+// database with it. New and NewEmpty wrap it for a test: a uniquely named
+// database, opened, dropped WITH (FORCE) at cleanup.
 //
-// pgtest is for tests only. It never mocks PostgreSQL, and a test that cannot
-// reach the server fails with a message saying how to start it; it never
-// skips.
+// A database with the schema is a copy of a template database that holds
+// every migration, so it costs one CREATE DATABASE … TEMPLATE, not the
+// migrations. The template is named after migrate.Fingerprint: it is built
+// once per server and schema, under a PostgreSQL advisory lock, so
+// processes running in parallel build it once between them.
+//
+// pgtest never mocks PostgreSQL, and when it cannot reach the server it
+// fails with a message saying how to start it; it never skips. It is test
+// infrastructure: no product binary may import it (a test in deploy/
+// checks).
 package pgtest

@@ -31,9 +31,9 @@ func ReapForTest(ctx context.Context) error {
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", templateLockKey)
 	adminMu.Lock()
-	reaped = false
+	a.reaped = false
 	adminMu.Unlock()
-	return reap(ctx, conn, "")
+	return a.reap(ctx, conn, "")
 }
 
 // DropForTest closes db and drops it now rather than at cleanup.
@@ -43,5 +43,5 @@ func DropForTest(t testing.TB, db *DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dropDatabase(t, a.db, db.Name)
+	drop(t, &Database{Name: db.Name, URL: db.URL, admin: a})
 }

@@ -2,54 +2,16 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"net/url"
-	"os"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"gorm.io/gorm"
 
-	"github.com/gustosync/gustosync/internal/migrate"
 	"github.com/gustosync/gustosync/internal/postgres"
 )
 
-// DefaultAdminURL is the admin DSN used when TEST_DATABASE_URL is not set.
-const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
 // MaxConns is the pool size of each test database's handles.
 const MaxConns = 10
-
-// setupTimeout bounds creating (or dropping) one test database, including
-// waiting for another test binary that is building the template.
-const setupTimeout = 2 * time.Minute
-
-// Database name prefixes. A test database's name carries its creation time
-// (unix seconds) so that leftovers of killed test binaries can be reaped.
-const (
-	testPrefix     = "gustosync_test_"
-	templatePrefix = "gustosync_tmpl_"
-)
-
-// reapAge is how old a leftover test database, or a template of another
-// schema, must be before a process building a template drops it. Test
-// binaries run for minutes; an hour leaves a wide margin.
-const reapAge = time.Hour
-
-// templateLockKey is the advisory lock that serializes template builds
-// across processes ("gustosync-pgtest" as a number).
-const templateLockKey int64 = 0x67757374_6f706774
 
 // DB is one test's private database.
 type DB struct {
@@ -85,302 +47,29 @@ func create(t testing.TB, withSchema bool) *DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	admin, err := adminDB(ctx)
+	d, err := Create(ctx, Spec{Schema: withSchema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	template := "template0"
-	if withSchema {
-		if template, err = ensureTemplate(ctx, admin); err != nil {
-			t.Fatalf("pgtest: %v", err)
-		}
-	}
-	name := fmt.Sprintf("%s%d_%s", testPrefix, time.Now().Unix(), randomHex(6))
-	err = createDatabase(ctx, admin.db, name, template)
-	if withSchema && isNotExist(err) {
-		// A process with another schema reaped this template (built more
-		// than reapAge ago) since this process last saw it: build it again.
-		forget(template)
-		if template, err = ensureTemplate(ctx, admin); err == nil {
-			err = createDatabase(ctx, admin.db, name, template)
-		}
-	}
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	t.Cleanup(func() { dropDatabase(t, admin.db, name) })
+	t.Cleanup(func() { drop(t, d) })
 
-	u := *admin.url
-	u.Path = "/" + name
-	dsn := u.String()
-	g, err := postgres.Open(ctx, dsn, MaxConns)
+	g, err := postgres.Open(ctx, d.URL, MaxConns)
 	if err != nil {
-		t.Fatalf("pgtest: open %s: %v", name, err)
+		t.Fatalf("pgtest: open %s: %v", d.Name, err)
 	}
 	sqlDB, err := g.DB()
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() { _ = sqlDB.Close() })
-	return &DB{Name: name, URL: dsn, SQL: sqlDB, Gorm: g}
+	return &DB{Name: d.Name, URL: d.URL, SQL: sqlDB, Gorm: g}
 }
 
-// admin is the process-wide connection to the admin database.
-type admin struct {
-	db  *sql.DB
-	url *url.URL
-}
-
-var (
-	adminMu   sync.Mutex
-	adminConn *admin
-	// templates holds the template names this process has seen built.
-	templates = map[string]bool{}
-	// reaped is set once this process has reaped leftovers.
-	reaped bool
-)
-
-func adminDB(ctx context.Context) (*admin, error) {
-	adminMu.Lock()
-	defer adminMu.Unlock()
-	if adminConn != nil {
-		return adminConn, nil
-	}
-	dsn := os.Getenv("TEST_DATABASE_URL")
-	if dsn == "" {
-		dsn = DefaultAdminURL
-	}
-	db, u, err := openAdmin(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	adminConn = &admin{db: db, url: u}
-	return adminConn, nil
-}
-
-// openAdmin connects to the admin database, or says why it cannot and how
-// to fix it.
-func openAdmin(ctx context.Context, dsn string) (*sql.DB, *url.URL, error) {
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, nil, fmt.Errorf("pgtest: TEST_DATABASE_URL: want a postgres:// URL, got %q", postgres.Redact(dsn))
-	}
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pgtest: open %s: %w", postgres.Redact(dsn), err)
-	}
-	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(2)
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
-		_ = db.Close()
-		return nil, nil, fmt.Errorf("pgtest: PostgreSQL is not reachable at %s (%v); "+
-			"start it with `bash scripts/services.sh`, or point TEST_DATABASE_URL at a server "+
-			"where this user may CREATE DATABASE", postgres.Redact(dsn), scrub(err, u))
-	}
-	return db, u, nil
-}
-
-// scrub returns err's message without the DSN's password.
-func scrub(err error, u *url.URL) string {
-	msg := err.Error()
-	if p, ok := u.User.Password(); ok && p != "" {
-		msg = strings.ReplaceAll(msg, p, "xxxxx")
-	}
-	return msg
-}
-
-// templateName names the template after the embedded migrations. A
-// variable so that a test can build a template of its own.
-var templateName = func() string { return templatePrefix + migrate.Fingerprint()[:16] }
-
-// builds counts the templates this process built, for tests.
-var builds atomic.Int64
-
-// ensureTemplate returns the name of the template database for the embedded
-// migrations, building it first if no process has.
-func ensureTemplate(ctx context.Context, a *admin) (string, error) {
-	name := templateName()
-	adminMu.Lock()
-	done := templates[name]
-	adminMu.Unlock()
-	if done {
-		return name, nil
-	}
-
-	// The advisory lock is held by this connection's session, and only
-	// while the template is checked or built.
-	conn, err := a.db.Conn(ctx)
-	if err != nil {
-		return "", fmt.Errorf("template %s: %w", name, err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", templateLockKey); err != nil {
-		return "", fmt.Errorf("template %s: lock: %w", name, err)
-	}
-	defer func() {
-		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", templateLockKey)
-	}()
-
-	if err := reap(ctx, conn, name); err != nil {
-		return "", err
-	}
-
-	var isTemplate bool
-	err = conn.QueryRowContext(ctx, "SELECT datistemplate FROM pg_database WHERE datname = $1", name).Scan(&isTemplate)
-	switch {
-	case err == nil && isTemplate:
-		// Built by this or another process.
-	case err == nil || errors.Is(err, sql.ErrNoRows):
-		if err == nil {
-			// Left half-built by a process that died: start again.
-			if _, err := conn.ExecContext(ctx, "DROP DATABASE "+ident(name)+" WITH (FORCE)"); err != nil {
-				return "", fmt.Errorf("template %s: drop half-built: %w", name, err)
-			}
-		}
-		if err := buildTemplate(ctx, a, conn, name); err != nil {
-			return "", fmt.Errorf("template %s: %w", name, err)
-		}
-		builds.Add(1)
-	default:
-		return "", fmt.Errorf("template %s: %w", name, err)
-	}
-	adminMu.Lock()
-	templates[name] = true
-	adminMu.Unlock()
-	return name, nil
-}
-
-// buildTemplate creates name, migrates it, and marks it a template that
-// accepts no connections (a connection would block CREATE DATABASE …
-// TEMPLATE). datistemplate is the mark of a finished build.
-func buildTemplate(ctx context.Context, a *admin, conn *sql.Conn, name string) error {
-	if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE template0"); err != nil {
-		return fmt.Errorf("create: %w", err)
-	}
-	u := *a.url
-	u.Path = "/" + name
-	db, err := sql.Open("pgx", u.String())
-	if err != nil {
-		return fmt.Errorf("open: %w", err)
-	}
-	_, err = migrate.Up(ctx, db)
-	if cerr := db.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	comment := fmt.Sprintf("pgtest template built %d", time.Now().Unix())
-	if _, err := conn.ExecContext(ctx, "COMMENT ON DATABASE "+ident(name)+" IS "+literal(comment)); err != nil {
-		return fmt.Errorf("comment: %w", err)
-	}
-	if _, err := conn.ExecContext(ctx, "ALTER DATABASE "+ident(name)+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"); err != nil {
-		return fmt.Errorf("mark as template: %w", err)
-	}
-	return nil
-}
-
-// reap drops, once per process, the leftovers of test binaries that were
-// killed before their cleanup ran (test databases older than reapAge) and
-// templates of other schemas built more than reapAge ago. The caller holds
-// the template lock.
-func reap(ctx context.Context, conn *sql.Conn, current string) error {
-	adminMu.Lock()
-	done := reaped
-	reaped = true
-	adminMu.Unlock()
-	if done {
-		return nil
-	}
-	rows, err := conn.QueryContext(ctx, `
-		SELECT datname, datistemplate, coalesce(shobj_description(oid, 'pg_database'), '')
-		FROM pg_database WHERE datname LIKE $1 OR datname LIKE $2`,
-		strings.ReplaceAll(testPrefix, "_", `\_`)+"%", strings.ReplaceAll(templatePrefix, "_", `\_`)+"%")
-	if err != nil {
-		return fmt.Errorf("reap: %w", err)
-	}
-	var drop []string
-	cutoff := time.Now().Add(-reapAge).Unix()
-	for rows.Next() {
-		var name, comment string
-		var isTemplate bool
-		if err := rows.Scan(&name, &isTemplate, &comment); err != nil {
-			_ = rows.Close()
-			return fmt.Errorf("reap: %w", err)
-		}
-		if born, ok := bornAt(name, isTemplate, comment); ok && born < cutoff && name != current {
-			drop = append(drop, name)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("reap: %w", err)
-	}
-	for _, name := range drop {
-		// A template must stop being one before it can be dropped.
-		_, _ = conn.ExecContext(ctx, "ALTER DATABASE "+ident(name)+" WITH IS_TEMPLATE false")
-		if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
-			return fmt.Errorf("reap %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// bornAt reads a pgtest database's creation time from its name (test
-// databases) or its comment (templates).
-func bornAt(name string, isTemplate bool, comment string) (int64, bool) {
-	if rest, ok := strings.CutPrefix(name, testPrefix); ok {
-		stamp, _, _ := strings.Cut(rest, "_")
-		n, err := strconv.ParseInt(stamp, 10, 64)
-		return n, err == nil
-	}
-	if !isTemplate {
-		return 0, false // a template being built right now, or half-built
-	}
-	stamp, ok := strings.CutPrefix(comment, "pgtest template built ")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(stamp, 10, 64)
-	return n, err == nil
-}
-
-// forget clears this process's memory that template is built.
-func forget(template string) {
-	adminMu.Lock()
-	delete(templates, template)
-	adminMu.Unlock()
-}
-
-// isNotExist reports whether err is PostgreSQL's "database does not exist"
-// (SQLSTATE 3D000).
-func isNotExist(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "3D000"
-}
-
-func createDatabase(ctx context.Context, db *sql.DB, name, template string) error {
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(template)); err != nil {
-		return fmt.Errorf("create database %s from %s: %w", name, template, err)
-	}
-	return nil
-}
-
-func dropDatabase(t testing.TB, db *sql.DB, name string) {
+// drop is the cleanup of a test's database.
+func drop(t testing.TB, d *Database) {
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
-		t.Errorf("pgtest: drop %s: %v", name, err)
+	if err := d.Drop(ctx); err != nil {
+		t.Error(err)
 	}
-}
-
-func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
-
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -2,6 +2,7 @@ package pgtest_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -187,5 +188,77 @@ func BenchmarkNew(b *testing.B) {
 	for b.Loop() {
 		db := pgtest.New(b)
 		pgtest.DropForTest(b, db)
+	}
+}
+
+// TestCreateFixedName: the core the proof tools use. A fixed name is
+// dropped (its sessions ended) and created again empty or with the schema;
+// Drop removes it and is idempotent; a name that is not a plain identifier
+// is refused before anything reaches the server.
+func TestCreateFixedName(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	probe := pgtest.NewEmpty(t)
+	admin, err := sql.Open("pgx", probe.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := admin.QueryRow(q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	name := "pgtest_fixed_" + strings.ReplaceAll(probe.Name[len("gustosync_test_"):], "_", "")
+	t.Cleanup(func() { _, _ = admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`) })
+
+	d, err := pgtest.Create(ctx, pgtest.Spec{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name != name || !strings.Contains(d.URL, "/"+name) {
+		t.Fatalf("Create = %+v, want database %s", d, name)
+	}
+	// A leftover table and an open session: the next Create must not keep
+	// the one nor be stopped by the other.
+	other, err := sql.Open("pgx", d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Exec(`CREATE TABLE leftover (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	d, err = pgtest.Create(ctx, pgtest.Spec{Name: name, Schema: true})
+	if err != nil {
+		t.Fatalf("Create over a database with a session: %v", err)
+	}
+	fresh, err := sql.Open("pgx", d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leftover, tokens bool
+	err = fresh.QueryRow(`SELECT to_regclass('leftover') IS NOT NULL, to_regclass('gusto_auth_tokens') IS NOT NULL`).Scan(&leftover, &tokens)
+	fresh.Close()
+	if err != nil || leftover || !tokens {
+		t.Fatalf("recreated with the schema: leftover table %v, gusto_auth_tokens %v (%v); want false, true", leftover, tokens, err)
+	}
+
+	if err := d.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(`SELECT count(*) FROM pg_database WHERE datname = $1`, name); n != 0 {
+		t.Fatalf("%s exists after Drop", name)
+	}
+	if err := d.Drop(ctx); err != nil {
+		t.Fatalf("second Drop: %v", err)
+	}
+	for _, bad := range []string{"Demo", "x; DROP", `a"b`, strings.Repeat("a", 64)} {
+		if _, err := pgtest.Create(ctx, pgtest.Spec{Name: bad}); err == nil || !strings.Contains(err.Error(), "identifier") {
+			t.Errorf("name %q: err %v, want a refusal naming the rule", bad, err)
+		}
 	}
 }

@@ -15,7 +15,7 @@ func TestStartRetriesTakenPort(t *testing.T) {
 	freePort = func() (int, error) {
 		calls++
 		if calls == 1 {
-			return other.port, nil
+			return other.Process.port, nil
 		}
 		return orig()
 	}
@@ -28,7 +28,12 @@ func TestStartRetriesTakenPort(t *testing.T) {
 	if s.Addr == other.Addr {
 		t.Fatalf("Start adopted another test's server on %s", other.Addr)
 	}
-	if pid, err := serverPID(s.Addr); err != nil || pid != s.cmd.Process.Pid {
-		t.Fatalf("%s is served by pid %d (%v), want ours, %d", s.Addr, pid, err, s.cmd.Process.Pid)
+	select {
+	case <-s.Failed():
+		t.Fatalf("the attempt on the taken port counted as a crash: %v", s.Err())
+	default:
+	}
+	if pid, err := serverPID(s.Addr); err != nil || pid != s.PID() {
+		t.Fatalf("%s is served by pid %d (%v), want ours, %d", s.Addr, pid, err, s.PID())
 	}
 }

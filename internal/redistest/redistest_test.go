@@ -3,6 +3,8 @@ package redistest_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,5 +116,70 @@ func TestStoppedAtCleanup(t *testing.T) {
 func BenchmarkStart(b *testing.B) {
 	for b.Loop() {
 		redistest.Start(b).Stop(b)
+	}
+}
+
+// TestLaunchCore: the core without testing.TB, as proof/devstack uses it. A
+// fixed address is kept across Restart; Kill and Restart are asked for, so
+// Failed stays open; a crash nobody asked for closes it and Err says so.
+func TestLaunchCore(t *testing.T) {
+	free := redistest.Start(t).Addr // a loopback address that is ours
+	ctx := ctx(t)
+	p, err := redistest.Launch(ctx, redistest.Config{Dir: t.TempDir(), Persistent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if p.Addr == free || p.URL != "redis://"+p.Addr+"/0" {
+		t.Fatalf("Launch: Addr %s URL %s", p.Addr, p.URL)
+	}
+	c := redis.NewClient(&redis.Options{Addr: p.Addr})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pid := p.PID()
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.PID() == pid {
+		t.Fatal("Restart kept the killed process id")
+	}
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("after Kill and Restart: %q, %v", v, err)
+	}
+	select {
+	case <-p.Failed():
+		t.Fatalf("an asked-for Kill counted as a crash: %v", p.Err())
+	default:
+	}
+
+	// A crash: the process dies without being asked.
+	if err := syscall.Kill(p.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Failed():
+	case <-ctx.Done():
+		t.Fatal("Failed not closed after the server was killed from outside")
+	}
+	if err := p.Err(); err == nil || !strings.Contains(err.Error(), p.Addr) {
+		t.Fatalf("Err = %v, want the crash naming %s", err, p.Addr)
+	}
+}
+
+func TestLaunchRefusesBadConfig(t *testing.T) {
+	for _, cfg := range []redistest.Config{
+		{},                                       // no data directory
+		{Dir: t.TempDir(), Addr: "0.0.0.0:6390"}, // not loopback
+		{Dir: t.TempDir(), Addr: "localhost"},    // no port
+	} {
+		if p, err := redistest.Launch(ctx(t), cfg); err == nil {
+			_ = p.Stop()
+			t.Errorf("Launch(%+v) succeeded", cfg)
+		}
 	}
 }

@@ -8,9 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/gustosync/gustosync/internal/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
-	"github.com/gustosync/gustosync/internal/rowcheck"
+	"github.com/gustosync/gustosync/proof/devstack"
+	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
 // goBenches runs the benchmarks the packages carry and reads their figures.

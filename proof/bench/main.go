@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gustosync/gustosync/internal/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/proof/devstack"
 )
 
 // sections of the report, in the order they run; rate and resume run side
@@ -51,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	runDir := fs.String("run-dir", "", "where logs go (default $TMPDIR/gustosync/bench-<time>)")
 	only := fs.String("only", "", "comma-separated sections to run (default all): "+strings.Join(sections, ","))
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./bench [flags]\n\nMeasures gustosync and prints one report, each figure beside its limit measured in the same run.\n\n")
+		fmt.Fprintf(stderr, "usage: bench [flags]\n\nMeasures gustosync and prints one report, each figure beside its limit measured in the same run.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gustosync/gustosync/internal/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/proof/devstack"
 )
 
 // settings are the suite's flags.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gustosync/gustosync/internal/devstack"
-	"github.com/gustosync/gustosync/internal/rowcheck"
+	"github.com/gustosync/gustosync/proof/devstack"
+	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
 // crashWindow is how soon after the token endpoint's answer a kill -9 of the

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gustosync/gustosync/internal/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
-	"github.com/gustosync/gustosync/internal/rowcheck"
+	"github.com/gustosync/gustosync/proof/devstack"
+	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
 // Resume: one company whose sync takes a while (every answer delayed), a

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/pgtest"
+	"github.com/gustosync/gustosync/internal/redistest"
 )
 
 // Options configures a Stack. Zero values get the defaults documented on
@@ -29,7 +31,8 @@ type Options struct {
 	// BinDir holds the gustosync, worker, scheduler and dashboard binaries
 	// (`make build` writes them to bin/). Required.
 	BinDir string
-	// AdminURL is the PostgreSQL server's admin DSN. Default DefaultAdminURL.
+	// AdminURL is the PostgreSQL server's admin DSN. Default
+	// pgtest.DefaultAdminURL.
 	AdminURL string
 	// Database is the database recreated for the run, e.g. gustosync_demo.
 	// Required.
@@ -57,11 +60,12 @@ type Options struct {
 type Stack struct {
 	opts Options
 	// Sup supervises every process; Sim is the simulator; DB the database;
-	// Redis the redis-server.
+	// Redis the redis-server (its log is Redis.LogPath(), under the run
+	// directory).
 	Sup   *Supervisor
 	Sim   *SimServer
 	DB    *Database
-	Redis *Redis
+	Redis *redistest.Process
 
 	env *Env // what every gustosync binary shares
 
@@ -102,7 +106,7 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, errors.New("devstack: Options.RunDir, BinDir and Database are required")
 	}
 	if o.AdminURL == "" {
-		o.AdminURL = DefaultAdminURL
+		o.AdminURL = pgtest.DefaultAdminURL
 	}
 	if o.DashboardAddr == "" {
 		o.DashboardAddr = "127.0.0.1:8082"
@@ -130,9 +134,10 @@ func Up(ctx context.Context, o Options) (_ *Stack, err error) {
 	if s.DB, err = RecreateDatabase(ctx, o.AdminURL, o.Database); err != nil {
 		return nil, err
 	}
-	if s.Redis, err = StartRedis(ctx, s.Sup, RedisOptions{Persistent: o.RedisPersistent}); err != nil {
-		return nil, err
+	if s.Redis, err = redistest.Launch(ctx, redistest.Config{Dir: filepath.Join(o.RunDir, "redis"), Persistent: o.RedisPersistent}); err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
+	s.Sup.Watch("redis", s.Redis.LogPath(), s.Redis.Failed(), s.Redis.Err)
 	if s.Sim, err = StartSim(o.Sim, o.Now); err != nil {
 		return nil, err
 	}
@@ -357,16 +362,22 @@ func (s *Stack) Kills() []Kill {
 // directory (with RedisPersistent, its queues survive), waiting for PING.
 func (s *Stack) RestartRedis(ctx context.Context) error {
 	if err := s.Redis.Kill(); err != nil {
-		return err
+		return fmt.Errorf("devstack: %w", err)
 	}
-	return s.Redis.Restart(ctx)
+	if err := s.Redis.Restart(ctx); err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	return nil
 }
 
-// Close stops every process, the simulator and the database pool. The
-// database and the run directory stay for inspection.
+// Close stops every process, Redis last, the simulator and the database
+// pool. The database and the run directory stay for inspection.
 func (s *Stack) Close() {
 	if s.Sup != nil {
 		s.Sup.Close()
+	}
+	if s.Redis != nil {
+		_ = s.Redis.Stop()
 	}
 	if s.Sim != nil {
 		s.Sim.Close()

@@ -5,23 +5,17 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
-	"regexp"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
+	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/postgres"
 )
-
-// DefaultAdminURL is the server the stack creates its database on.
-const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // appName marks the stack's own connections, so that TerminateBackends
 // spares them.
 const appName = "devstack"
-
-var dbName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // Database is a database the stack owns: dropped and created again by
 // RecreateDatabase, so every run starts empty.
@@ -33,30 +27,15 @@ type Database struct {
 }
 
 // RecreateDatabase drops the database name on the server of adminURL
-// (terminating its sessions) and creates it empty. name must be a plain
+// (terminating its sessions) and creates it empty, with pgtest.Create, the
+// one way the repository creates a fresh database. name must be a plain
 // lower-case identifier.
 func RecreateDatabase(ctx context.Context, adminURL, name string) (*Database, error) {
-	if !dbName.MatchString(name) {
-		return nil, fmt.Errorf("devstack: database name %q: want a lower-case identifier", name)
-	}
-	u, err := url.Parse(adminURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, fmt.Errorf("devstack: admin URL %s: want postgres://", postgres.Redact(adminURL))
-	}
-	admin, err := openPool(ctx, u.String(), 2)
+	created, err := pgtest.Create(ctx, pgtest.Spec{AdminURL: adminURL, Name: name})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
-	defer admin.Close()
-	ident := pgx.Identifier{name}.Sanitize()
-	if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-		return nil, fmt.Errorf("devstack: drop database %s: %w", name, err)
-	}
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+ident); err != nil {
-		return nil, fmt.Errorf("devstack: create database %s: %w", name, err)
-	}
-	u.Path = "/" + name
-	d := &Database{Name: name, URL: u.String()}
+	d := &Database{Name: created.Name, URL: created.URL}
 	if d.SQL, err = openPool(ctx, d.URL, 8); err != nil {
 		return nil, err
 	}

@@ -15,9 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gustosync/gustosync/internal/devstack"
 	"github.com/gustosync/gustosync/internal/gustosim"
-	"github.com/gustosync/gustosync/internal/rowcheck"
+	"github.com/gustosync/gustosync/proof/devstack"
+	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
 // settings are the demo's flags.

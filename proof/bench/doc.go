@@ -2,7 +2,7 @@
 // limit or yardstick it is read against, both measured in the same run on
 // the same machine. `make bench` runs it:
 //
-//	go run ./bench --bin bin [--only gobench,storm,e2e,rate,resume]
+//	bin/bench --bin bin [--only gobench,storm,e2e,rate,resume]
 //
 // Sections:
 //

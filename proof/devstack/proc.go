@@ -67,12 +67,13 @@ func (e *ExitError) Error() string {
 type Supervisor struct {
 	dir string
 
-	mu     sync.Mutex
-	procs  []*Proc
-	names  map[string]bool
-	closed bool
-	failed chan struct{} // closed at the first unexpected exit
-	err    error
+	mu      sync.Mutex
+	procs   []*Proc
+	names   map[string]bool
+	closed  bool
+	failed  chan struct{} // closed at the first unexpected exit
+	closing chan struct{} // closed by Close
+	err     error
 }
 
 // NewSupervisor returns a supervisor writing logs under dir (created).
@@ -80,7 +81,7 @@ func NewSupervisor(dir string) (*Supervisor, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("devstack: run directory: %w", err)
 	}
-	return &Supervisor{dir: dir, names: map[string]bool{}, failed: make(chan struct{})}, nil
+	return &Supervisor{dir: dir, names: map[string]bool{}, failed: make(chan struct{}), closing: make(chan struct{})}, nil
 }
 
 // Dir is the run directory.
@@ -138,11 +139,28 @@ func (s *Supervisor) Start(ctx context.Context, spec Spec) (*Proc, error) {
 	return p, nil
 }
 
+// Watch makes a process the supervisor did not start (the stack's Redis,
+// run by package redistest) count as one of its own for Failed and Err:
+// when failed is closed before Close, the supervisor fails with an
+// *ExitError naming the process, its log and err's answer.
+func (s *Supervisor) Watch(name, logPath string, failed <-chan struct{}, err func() error) {
+	go func() {
+		select {
+		case <-failed:
+			s.fail(&ExitError{Name: name, State: fmt.Sprint(err()), Log: logPath})
+		case <-s.closing:
+		}
+	}()
+}
+
 // Close stops every process (SIGTERM, then SIGKILL after its StopTimeout),
 // in the reverse order of their starts, and waits for them. Later Starts
 // fail. Close is idempotent.
 func (s *Supervisor) Close() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.closing)
+	}
 	s.closed = true
 	procs := append([]*Proc(nil), s.procs...)
 	s.mu.Unlock()

@@ -1,8 +1,8 @@
 // Package devstack starts and supervises a whole local gustosync system of
 // real processes — its own redis-server, the Gusto simulator (in-process,
 // behind loopback listeners), the migrations, the scheduler, N workers and
-// the dashboard — for the demo (cmd/demo), the chaos suite (cmd/chaos) and
-// the benchmark report (bench).
+// the dashboard — for the demo (proof/demo), the chaos suite (proof/chaos)
+// and the benchmark report (proof/bench).
 //
 // It owns four things:
 //
@@ -14,7 +14,10 @@
 //     never exits), so a crashed or interrupted run leaves nothing behind.
 //   - The stack (Stack): the wiring of the binaries through the environment
 //     variables they read (package config), a dedicated PostgreSQL database
-//     recreated on every run, generated secrets.
+//     recreated on every run (by pgtest.Create) and a private redis-server
+//     (redistest.Launch, watched by the supervisor): the same test
+//     infrastructure the package tests use, with no second copy here;
+//     generated secrets.
 //   - The simulator's front (SimServer): one loopback listener per client
 //     process, so every answer — a 401 on a data call, a rotated token pair —
 //     is attributed to the process that got it.

@@ -1,6 +1,6 @@
-// Command httpprobe is the container health check of the gustosync image:
-// the runtime image has no shell, curl or wget, so docker compose's
-// healthcheck runs this instead.
+// Command httpprobe is the container health check of the gustosync images
+// (the product's and the simulator's): the runtime images have no shell,
+// curl or wget, so docker compose's healthcheck runs this instead.
 //
 //	httpprobe http://127.0.0.1:8080/readyz
 //

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gustosync/gustosync/internal/devstack"
+	"github.com/gustosync/gustosync/proof/devstack"
 )
 
 // TestCrashLosses: a lost grant is put down to a kill only when the last

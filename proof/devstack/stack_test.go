@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,6 +112,24 @@ func TestStackBase(t *testing.T) {
 	case <-st.Sup.Failed():
 		t.Fatalf("the restart counted as a failure: %v", st.Sup.Err())
 	default:
+	}
+
+	// A Redis crash nobody asked for fails the stack, as a worker's would.
+	pid = st.Redis.PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-st.Sup.Failed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a crashed Redis did not fail the supervisor")
+	}
+	var ee *ExitError
+	if err := st.Sup.Err(); !errors.As(err, &ee) || ee.Name != "redis" || ee.Log != st.Redis.LogPath() {
+		t.Fatalf("Sup.Err() = %v, want an *ExitError naming redis and its log", err)
+	}
+	if err := st.RestartRedis(ctx); err != nil {
+		t.Fatal(err)
 	}
 
 	pid = st.Redis.PID()

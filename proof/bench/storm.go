@@ -17,11 +17,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gustosync/gustosync/internal/config"
-	"github.com/gustosync/gustosync/internal/devstack"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/tokens"
+	"github.com/gustosync/gustosync/proof/devstack"
 )
 
 // The storm: stormProcs processes, each with stormGoroutines goroutines
