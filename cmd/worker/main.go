@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
+	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
@@ -253,6 +254,8 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		Tokens:      manager,
 		Checkpoints: checkpoint.NewStore(sqlDB, checkpoint.Options{}),
 		Reauth:      store,
+		APIVersions: apiversion.NewStore(db, 0),
+		APIVersion:  cfg.Gusto.APIVersion,
 		WorkerID:    cfg.ID,
 		BatchSize:   cfg.BatchSize,
 		RunTimeout:  cfg.TaskTimeout,

@@ -13,7 +13,7 @@ import (
 // still reported by Current. Workers whose version is refused retry every few
 // minutes and record each refusal, so a refusal not seen for this long is one
 // no running worker sends any more (a rollout replaced it).
-const DefaultRecent = 30 * time.Minute
+const DefaultRecent = 15 * time.Minute
 
 // Rejection is Gusto refusing one API version.
 type Rejection struct {

@@ -46,6 +46,7 @@ type env struct {
 	cps     *checkpoint.Store
 	logs    *syncBuffer
 	level   slog.Level
+	url     string // the simulator's
 }
 
 type envOptions struct {
@@ -68,6 +69,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.sim = sim
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
+	e.url = srv.URL
 	e.db = pgtest.New(t)
 	e.redis = redistest.Start(t)
 

@@ -26,6 +26,14 @@ type API interface {
 	Payrolls(ctx context.Context, src gusto.TokenSource, companyUUID string, o gusto.PayrollOptions) iter.Seq2[gusto.Page[gusto.Payroll], error]
 }
 
+// APIVersionRecorder records Gusto refusing the API version (406), a
+// fleet-wide configuration error, and clears it once a sync with that
+// version succeeds. *apiversion.Store implements it.
+type APIVersionRecorder interface {
+	Rejected(ctx context.Context, version, message, worker string) error
+	Accepted(ctx context.Context, version string) error
+}
+
 // Reauthorizer marks a company as needing a person to authorize the app
 // again, with the reason; it reports whether this call changed the status.
 // *tokens.Store implements it.
@@ -46,6 +54,12 @@ const (
 	DefaultMaxInlineWait = 2 * time.Minute
 	// DefaultDrainGrace is Config.DrainGrace's default.
 	DefaultDrainGrace = 5 * time.Second
+	// APIVersionRetryDelay is how long a task waits after Gusto refused the
+	// API version (406), jittered by up to a fifth: long, because only an
+	// operator's configuration change fixes it, and the attempt does not
+	// count against the task's retries, so the fleet resumes by itself
+	// once the version is fixed.
+	APIVersionRetryDelay = 5 * time.Minute
 )
 
 // Config configures a Handler. Required fields are marked; the zero value
@@ -60,6 +74,12 @@ type Config struct {
 	// Reauth marks companies needs_reauth when Gusto refuses a fresh token
 	// (401 after the client's refresh and retry) or a scope (403). Required.
 	Reauth Reauthorizer
+	// APIVersions records 406 answers and clears them after a success;
+	// nil records nothing (the attempt still backs off).
+	APIVersions APIVersionRecorder
+	// APIVersion is the X-Gusto-API-Version the client sends, cleared in
+	// APIVersions after a successful sync.
+	APIVersion string
 	// WorkerID names this process in sync_runs, audit rows and logs.
 	// Default hostname-pid.
 	WorkerID string

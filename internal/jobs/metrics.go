@@ -20,6 +20,8 @@ type Metrics struct {
 	runs        *prometheus.CounterVec
 	runDuration *prometheus.HistogramVec
 	pageRetries *prometheus.CounterVec
+	versionRej  *prometheus.CounterVec
+	mismatches  *prometheus.CounterVec
 
 	mu     sync.Mutex
 	active map[*tracker]struct{}
@@ -48,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gustosync_sync_attempts_total",
-			Help: "Sync attempts by outcome: succeeded, retry, failed, needs_reauth, fenced, busy, drained, finished, malformed.",
+			Help: "Sync attempts by outcome: succeeded, retry, failed, needs_reauth, missing_scope, api_version_rejected, fenced, busy, drained, finished, malformed.",
 		}, []string{"outcome"}),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gustosync_sync_run_duration_seconds",
@@ -59,6 +61,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "gustosync_sync_page_retries_total",
 			Help: "Gusto requests retried inside an attempt, by reason (rate_limited, server_error, transport).",
 		}, []string{"reason"}),
+		versionRej: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gustosync_api_version_rejected_total",
+			Help: "Sync attempts Gusto answered 406 Not Acceptable: it refuses the X-Gusto-API-Version sent (set GUSTO_API_VERSION), by version.",
+		}, []string{"version"}),
+		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gustosync_pagination_mismatches_total",
+			Help: "Page walks whose record counts disagreed with Gusto's pagination headers (the resource is walked again by the next run), by resource.",
+		}, []string{"resource"}),
 		active: map[*tracker]struct{}{},
 		now:    time.Now,
 	}
@@ -74,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		defer m.mu.Unlock()
 		return float64(len(m.active))
 	})
-	for _, c := range []prometheus.Collector{m.records, m.changed, m.batches, m.commitTime, m.runs, m.runDuration, m.pageRetries, lag, running} {
+	for _, c := range []prometheus.Collector{m.records, m.changed, m.batches, m.commitTime, m.runs, m.runDuration, m.pageRetries, m.versionRej, m.mismatches, lag, running} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -150,4 +160,18 @@ func (m *Metrics) pageRetry(reason string) {
 		return
 	}
 	m.pageRetries.WithLabelValues(reason).Inc()
+}
+
+func (m *Metrics) versionRejected(version string) {
+	if m == nil {
+		return
+	}
+	m.versionRej.WithLabelValues(version).Inc()
+}
+
+func (m *Metrics) mismatch(r checkpoint.Resource) {
+	if m == nil {
+		return
+	}
+	m.mismatches.WithLabelValues(string(r)).Inc()
 }

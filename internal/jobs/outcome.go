@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -75,17 +76,45 @@ func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started ti
 	}
 
 	var (
-		fenced *checkpoint.FencedError
-		unauth *gusto.UnauthorizedError
-		forbid *gusto.ForbiddenError
-		reauth *tokens.ReauthRequiredError
+		fenced  *checkpoint.FencedError
+		unauth  *gusto.UnauthorizedError
+		forbid  *gusto.ForbiddenError
+		reauth  *tokens.ReauthRequiredError
+		version *gusto.APIVersionError
 	)
 	switch {
 	case err == nil:
 		finish(checkpoint.StatusSucceeded, "")
 		log.LogAttrs(ctx, slog.LevelInfo, "sync succeeded", slog.Duration("took", took))
 		h.cfg.Metrics.attempt("succeeded", took)
+		if h.cfg.APIVersions != nil {
+			if aerr := h.cfg.APIVersions.Accepted(fctx, h.cfg.APIVersion); aerr != nil {
+				log.LogAttrs(ctx, slog.LevelWarn, "clearing a refusal of the API version failed", slog.String("error", aerr.Error()))
+			}
+		}
 		return nil
+
+	case errors.As(err, &version):
+		// Gusto refuses the X-Gusto-API-Version we send: the whole fleet's
+		// configuration is wrong, not this company. Nothing is marked; the
+		// refusal is recorded (one alert per version), and the task waits
+		// long without counting, so syncing resumes by itself once an
+		// operator sets GUSTO_API_VERSION.
+		h.cfg.Metrics.versionRejected(version.Version)
+		if h.cfg.APIVersions != nil {
+			if rerr := h.cfg.APIVersions.Rejected(fctx, version.Version, version.Message, h.cfg.WorkerID); rerr != nil {
+				log.LogAttrs(ctx, slog.LevelWarn, "recording the refused API version failed", slog.String("error", rerr.Error()))
+			}
+		}
+		reason := "Gusto refuses API version " + version.Version + ": set GUSTO_API_VERSION to a supported version"
+		if !finish(checkpoint.StatusPending, reason) {
+			return fencedStop(err)
+		}
+		delay := APIVersionRetryDelay + time.Duration(rand.Int64N(int64(APIVersionRetryDelay/5)))
+		log.LogAttrs(ctx, slog.LevelError, reason, slog.String("api_version", version.Version),
+			slog.String("error", err.Error()), slog.Duration("retry_in", delay))
+		h.cfg.Metrics.attempt("api_version_rejected", took)
+		return &RetryError{Err: err, Delay: delay}
 
 	case errors.As(err, &fenced):
 		// A newer attempt of this run (asynq re-ran it after our lease

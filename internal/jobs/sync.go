@@ -27,6 +27,24 @@ type syncRun struct {
 	batches int              // committed by this attempt
 	records int64            // committed by this attempt
 	changed int64
+	notes   []string // what went wrong without failing the run, for sync_runs.notes
+}
+
+// mismatch notes a page whose item count disagrees with Gusto's pagination
+// headers: every record is kept, the walk is counted and noted on the run,
+// and the next run walks the resource again (every run walks every resource
+// from its first page). One note per resource and attempt.
+func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what string) {
+	prefix := string(r) + ": "
+	for _, n := range s.notes {
+		if strings.HasPrefix(n, prefix) {
+			return
+		}
+	}
+	s.notes = append(s.notes, prefix+"pagination disagrees with Gusto's headers ("+what+"); walked again by the next run")
+	s.h.cfg.Metrics.mismatch(r)
+	s.log.LogAttrs(ctx, slog.LevelWarn, "pagination disagrees with Gusto's headers; records kept, resource walked again next run",
+		slog.String("resource", string(r)), slog.String("mismatch", what))
 }
 
 // runWithHeartbeat runs the sync while a goroutine heartbeats the claim;
@@ -252,6 +270,9 @@ func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start i
 				break
 			}
 			rs = retryState{}
+			if p.Mismatch != "" {
+				s.mismatch(ctx, r, p.Mismatch)
+			}
 			for i := range p.Items {
 				s.rows = append(s.rows, toRow(&p.Items[i]))
 			}
