@@ -58,14 +58,12 @@ type DB struct {
 	// URL is its DSN, for code under test that opens its own pool (or a
 	// binary under test, through DATABASE_URL).
 	URL string
-	// SQL is a database/sql pool on it (the pool behind Gorm).
-	SQL *sql.DB
-	// Gorm is a gorm handle opened with postgres.Open.
+	// Gorm is a gorm handle opened with postgres.Open: the one handle
+	// product code takes.
 	Gorm *gorm.DB
 }
 
-// New creates a fresh database holding every migration, opens SQL and Gorm
-// on it, and registers a cleanup that closes them and drops the database.
+// New creates a fresh database holding every migration, opens Gorm on it, and registers a cleanup that closes them and drops the database.
 // Two calls, in the same test or not, never share data; New is safe to call
 // from parallel tests. It fails the test (never skips) when PostgreSQL is
 // unreachable.
@@ -117,12 +115,8 @@ func create(t testing.TB, withSchema bool) *DB {
 	if err != nil {
 		t.Fatalf("pgtest: open %s: %v", name, err)
 	}
-	sqlDB, err := g.DB()
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	t.Cleanup(func() { _ = sqlDB.Close() })
-	return &DB{Name: name, URL: dsn, SQL: sqlDB, Gorm: g}
+	t.Cleanup(func() { _ = postgres.Close(g) })
+	return &DB{Name: name, URL: dsn, Gorm: g}
 }
 
 // admin is the process-wide connection to the admin database.
@@ -261,12 +255,12 @@ func buildTemplate(ctx context.Context, a *admin, conn *sql.Conn, name string) e
 	}
 	u := *a.url
 	u.Path = "/" + name
-	db, err := sql.Open("pgx", u.String())
+	db, err := postgres.Open(ctx, u.String(), 1)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
 	_, err = migrate.Up(ctx, db)
-	if cerr := db.Close(); err == nil && cerr != nil {
+	if cerr := postgres.Close(db); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
