@@ -103,7 +103,7 @@ func TestConnectStoresCompany(t *testing.T) {
 		t.Fatalf("%d token rows, want 1 (strict access: the token covers one company)", n)
 	}
 	var company, status2, scopes string
-	if err := e.db.SQL.QueryRow(`SELECT company_uuid::text, status, scopes FROM gusto_auth_tokens`).Scan(&company, &status2, &scopes); err != nil {
+	if err := e.db.Gorm.Raw(`SELECT company_uuid::text, status, scopes FROM gusto_auth_tokens`).Row().Scan(&company, &status2, &scopes); err != nil {
 		t.Fatal(err)
 	}
 	if status2 != "active" || len(tokens.MissingScopes(scopes)) != 0 || !strings.Contains(page, company) {
@@ -205,10 +205,10 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("first connect: %d\n%s", status, page)
 	}
 	var company string
-	if err := e.db.SQL.QueryRow(`SELECT company_uuid::text FROM gusto_auth_tokens`).Scan(&company); err != nil {
+	if err := e.db.Gorm.Raw(`SELECT company_uuid::text FROM gusto_auth_tokens`).Row().Scan(&company); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.SQL.Exec(`UPDATE gusto_auth_tokens SET status = 'needs_reauth', status_reason = 'revoked in Gusto'`); err != nil {
+	if err := e.db.Gorm.Exec(`UPDATE gusto_auth_tokens SET status = 'needs_reauth', status_reason = 'revoked in Gusto'`).Error; err != nil {
 		t.Fatal(err)
 	}
 	resp := e.get("/companies")
