@@ -168,10 +168,6 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		return nil, err
 	}
 	closers = append(closers, func() { _ = postgres.Close(db) })
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("database pool: %w", err)
-	}
 
 	// REDIS_MODE picks one server, Sentinel or Cluster (config/redis.go).
 	rdb, err := cfg.Redis.NewClient(2*cfg.Concurrency + 10)
@@ -240,8 +236,8 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	handler, err := jobs.NewHandler(jobs.Config{
 		API:         client,
 		Tokens:      manager,
-		Checkpoints: checkpoint.NewStore(sqlDB, checkpoint.Options{}),
-		Reauth:      store,
+		Checkpoints: checkpoint.NewStore(db, checkpoint.Options{}),
+		Reauth:      manager,
 		WorkerID:    cfg.ID,
 		BatchSize:   cfg.BatchSize,
 		RunTimeout:  cfg.TaskTimeout,
@@ -273,7 +269,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	mux := asynq.NewServeMux()
 	mux.Handle(jobs.TypeSyncCompany, handler)
 
-	ready := &readiness{db: sqlDB, rdb: rdb}
+	ready := &readiness{db: db, rdb: rdb}
 	hs, err := serveHTTP(cfg.HTTPAddr, reg, ready, log)
 	if err != nil {
 		return nil, err

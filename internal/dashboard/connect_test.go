@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
@@ -110,8 +111,8 @@ func TestConnectStoresCompany(t *testing.T) {
 		t.Fatalf("stored %s %s %q; page:\n%s", company, status2, scopes, page)
 	}
 	// The stored token works: the store hands it back decrypted.
-	if st, _, err := e.store.CompanyStatus(context.Background(), company); err != nil || st != tokens.StatusActive {
-		t.Fatalf("store: %s %v", st, err)
+	if c, err := companies.New(e.db.Gorm).Get(context.Background(), company); err != nil || c.Status != tokens.StatusActive {
+		t.Fatalf("stored company: %+v %v", c, err)
 	}
 	// The callback URL is single-use: replaying it (cookie gone) stores nothing new.
 	if status, _ := f.finish(false); status != http.StatusBadRequest {
@@ -222,8 +223,8 @@ func TestReconnect(t *testing.T) {
 	if status != http.StatusOK || strings.Contains(page, "still needs to be reconnected") {
 		t.Fatalf("reconnect: %d\n%s", status, page)
 	}
-	if st, _, err := e.store.CompanyStatus(context.Background(), company); err != nil || st != tokens.StatusActive {
-		t.Fatalf("after reconnect: %s %v", st, err)
+	if c, err := companies.New(e.db.Gorm).Get(context.Background(), company); err != nil || c.Status != tokens.StatusActive {
+		t.Fatalf("after reconnect: %+v %v", c, err)
 	}
 	if resp := e.get("/connect?company=not-a-uuid"); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("connect with a bad company: %d", resp.StatusCode)
