@@ -86,13 +86,19 @@ func TestRecreateDatabaseAndTerminateBackends(t *testing.T) {
 	}
 }
 
-func wrap(db *pgtest.DB) *Database { return &Database{Name: db.Name, URL: db.URL, SQL: db.SQL} }
+func wrap(t *testing.T, db *pgtest.DB) *Database {
+	pool, err := db.Gorm.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Database{Name: db.Name, URL: db.URL, SQL: pool}
+}
 
 // TestGuardsRecordBackwardsMoves: each kind of backwards write is recorded
 // once, forward writes not at all, and the writes themselves succeed.
 func TestGuardsRecordBackwardsMoves(t *testing.T) {
 	ctx := context.Background()
-	d := wrap(pgtest.New(t))
+	d := wrap(t, pgtest.New(t))
 	if err := d.InstallGuards(ctx); err != nil {
 		t.Fatal(err)
 	}
