@@ -38,30 +38,27 @@ type dashboardEnv struct {
 func startDashboard(t *testing.T) *dashboardEnv {
 	t.Helper()
 	e := &dashboardEnv{db: pgtest.New(t), redis: redistest.Start(t)}
-	rows, err := e.db.SQL.Query(`
+	var seeded []struct {
+		CompanyUUID, Status string
+	}
+	if err := e.db.Gorm.Raw(`
 		INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes, status, status_reason)
 		SELECT gen_random_uuid(), '\x00', '\x00', 'k1', now() + interval '90 minutes', 'companies:read',
 		       (ARRAY['active','active','needs_reauth','paused'])[i], (ARRAY['','','refresh token refused (invalid_grant)','paused by an operator'])[i]
-		FROM generate_series(1, 4) AS i RETURNING company_uuid::text, status`)
-	if err != nil {
+		FROM generate_series(1, 4) AS i RETURNING company_uuid::text, status`).Scan(&seeded).Error; err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var id, status string
-		if err := rows.Scan(&id, &status); err != nil {
-			t.Fatal(err)
-		}
-		e.companies = append(e.companies, id)
-		if status == "needs_reauth" {
-			e.reauth = id
+	for _, c := range seeded {
+		e.companies = append(e.companies, c.CompanyUUID)
+		if c.Status == "needs_reauth" {
+			e.reauth = c.CompanyUUID
 		}
 	}
-	rows.Close()
 	for _, q := range []string{
-		`INSERT INTO gusto_companies (uuid, name, payload) VALUES ($1, 'Acme Payroll Co', '{}')`,
-		`INSERT INTO sync_runs (id, company_uuid, status, records_synced, finished_at) VALUES (gen_random_uuid(), $1, 'succeeded', 1234, now() - interval '20 minutes')`,
+		`INSERT INTO gusto_companies (uuid, name, payload) VALUES (?, 'Acme Payroll Co', '{}')`,
+		`INSERT INTO sync_runs (id, company_uuid, status, records_synced, finished_at) VALUES (gen_random_uuid(), ?, 'succeeded', 1234, now() - interval '20 minutes')`,
 	} {
-		if _, err := e.db.SQL.Exec(q, e.companies[0]); err != nil {
+		if err := e.db.Gorm.Exec(q, e.companies[0]).Error; err != nil {
 			t.Fatal(err)
 		}
 	}

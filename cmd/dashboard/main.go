@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/dashboard"
 	"github.com/gustosync/gustosync/internal/gusto"
@@ -120,25 +121,21 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	gdb, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
+	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = postgres.Close(gdb) }()
-	db, err := gdb.DB()
-	if err != nil {
-		return err
-	}
+	defer func() { _ = postgres.Close(db) }()
 
 	app, err := dashboard.New(dashboard.Config{
 		Credentials: dashboard.Credentials{
 			User: cfg.User, Password: cfg.Password.Reveal(), BearerToken: cfg.BearerToken.Reveal(),
 		},
-		DB:            db,
+		Companies:     companies.New(db),
 		Redis:         redisOpt,
 		ReadOnly:      cfg.ReadOnly,
 		OAuth:         client,
-		Tokens:        tokens.NewStore(gdb, ring),
+		Tokens:        tokens.NewStore(db, ring),
 		StateKey:      []byte(cfg.StateKey.Reveal()),
 		CallbackPath:  callback,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),

@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/postgres"
-	"github.com/gustosync/gustosync/internal/scheduler"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -29,24 +29,21 @@ func setupCompaniesList(fs *flag.FlagSet, e *env) runFunc {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		switch *status {
-		case "", "active", "needs_reauth", "paused":
+		switch tokens.Status(*status) {
+		case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusPaused:
 		default:
 			return usagef("--status: want active, needs_reauth or paused")
 		}
-		sqlDB, err := openSQL(ctx, e, 2)
+		db, err := openDB(ctx, e, 2)
 		if err != nil {
 			return err
 		}
-		defer sqlDB.Close()
-		list, err := scheduler.ListCompanies(ctx, sqlDB, *status)
+		defer postgres.Close(db)
+		list, err := companies.New(db).List(ctx, tokens.Status(*status))
 		if err != nil {
 			return err
 		}
 		if *asJSON {
-			if list == nil {
-				list = []scheduler.Company{}
-			}
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
 			return enc.Encode(list)
@@ -153,19 +150,19 @@ func changeStatus(ctx context.Context, e *env, company string, change func(*toke
 		fmt.Fprintf(e.stdout, "%s %s\n", verb, company)
 		return nil
 	}
-	status, reason, err := store.CompanyStatus(ctx, company)
+	c, err := companies.New(db).Get(ctx, company)
 	if err != nil {
 		return err
 	}
-	if status == want {
-		fmt.Fprintf(e.stdout, "%s is already %s\n", company, status)
+	if c.Status == want {
+		fmt.Fprintf(e.stdout, "%s is already %s\n", company, c.Status)
 		return nil
 	}
-	msg := fmt.Sprintf("company %s is %s", company, status)
-	if reason != "" {
-		msg += " (" + reason + ")"
+	msg := fmt.Sprintf("company %s is %s", company, c.Status)
+	if c.StatusReason != "" {
+		msg += " (" + c.StatusReason + ")"
 	}
-	if status == tokens.StatusNeedsReauth {
+	if c.Status == tokens.StatusNeedsReauth {
 		msg += ": it must be reconnected (dashboard /connect or gustosync companies add) before it can be " + verb
 	}
 	return errors.New(msg)

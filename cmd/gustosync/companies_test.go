@@ -21,8 +21,8 @@ func seedCompanies(t *testing.T, db *pgtest.DB, statuses ...string) []string {
 	for _, st := range statuses {
 		var id string
 		reason := map[string]string{"needs_reauth": "refresh token refused (invalid_grant)", "paused": "churned"}[st]
-		err := db.SQL.QueryRow(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes, status, status_reason)
-			VALUES (gen_random_uuid(), '\x00', '\x00', 'k1', '2031-01-02T03:04:05Z', 'companies:read', $1, $2) RETURNING company_uuid::text`, st, reason).Scan(&id)
+		err := db.Gorm.Raw(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes, status, status_reason)
+			VALUES (gen_random_uuid(), '\x00', '\x00', 'k1', '2031-01-02T03:04:05Z', 'companies:read', ?, ?) RETURNING company_uuid::text`, st, reason).Scan(&id).Error
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,10 +45,10 @@ func TestCompaniesList(t *testing.T) {
 
 	ids := seedCompanies(t, db, "active", "needs_reauth", "paused")
 	for _, q := range []string{
-		`INSERT INTO gusto_companies (uuid, name, payload) VALUES ($1, 'Acme', '{}')`,
-		`INSERT INTO sync_runs (id, company_uuid, status, records_synced, finished_at) VALUES (gen_random_uuid(), $1, 'succeeded', 321, '2030-05-06T07:08:09Z')`,
+		`INSERT INTO gusto_companies (uuid, name, payload) VALUES (?, 'Acme', '{}')`,
+		`INSERT INTO sync_runs (id, company_uuid, status, records_synced, finished_at) VALUES (gen_random_uuid(), ?, 'succeeded', 321, '2030-05-06T07:08:09Z')`,
 	} {
-		if _, err := db.SQL.Exec(q, ids[0]); err != nil {
+		if err := db.Gorm.Exec(q, ids[0]).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +94,7 @@ func TestCompaniesPauseResume(t *testing.T) {
 	ids := seedCompanies(t, db, "active", "needs_reauth")
 	status := func(id string) (st, reason string) {
 		t.Helper()
-		if err := db.SQL.QueryRow(`SELECT status, status_reason FROM gusto_auth_tokens WHERE company_uuid = $1`, id).Scan(&st, &reason); err != nil {
+		if err := db.Gorm.Raw(`SELECT status, status_reason FROM gusto_auth_tokens WHERE company_uuid = ?`, id).Row().Scan(&st, &reason); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -133,7 +133,7 @@ func TestCompaniesPauseResume(t *testing.T) {
 		t.Fatalf("needs_reauth company became %s", st)
 	}
 	var events int
-	if err := db.SQL.QueryRow(`SELECT count(*) FROM token_refresh_events WHERE company_uuid = $1 AND outcome = 'status_change'`, ids[0]).Scan(&events); err != nil || events != 2 {
+	if err := db.Gorm.Raw(`SELECT count(*) FROM token_refresh_events WHERE company_uuid = ? AND outcome = 'status_change'`, ids[0]).Row().Scan(&events); err != nil || events != 2 {
 		t.Fatalf("%d audit events for one pause and one resume (%v), want 2", events, err)
 	}
 }

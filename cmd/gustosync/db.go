@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 
@@ -30,21 +29,6 @@ func openDB(ctx context.Context, e *env, maxConns int) (*gorm.DB, error) {
 		return nil, &config.Error{Var: "DATABASE_URL", Reason: "not a valid PostgreSQL DSN: " + parseReason(pe)}
 	}
 	return db, err
-}
-
-// openSQL is openDB for commands that use database/sql only; closing the
-// returned pool closes the connection.
-func openSQL(ctx context.Context, e *env, maxConns int) (*sql.DB, error) {
-	db, err := openDB(ctx, e, maxConns)
-	if err != nil {
-		return nil, err
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		_ = postgres.Close(db)
-		return nil, err
-	}
-	return sqlDB, nil
 }
 
 // parseReason is the driver's reason for refusing a DSN, without the DSN:

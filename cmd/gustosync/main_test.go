@@ -116,7 +116,7 @@ func TestMigrateTwice(t *testing.T) {
 	if !strings.Contains(second.stdout, "schema up to date") {
 		t.Errorf("second migrate stdout %q lacks \"schema up to date\"", second.stdout)
 	}
-	if err := migrate.Verify(context.Background(), db.SQL); err != nil {
+	if err := migrate.Verify(context.Background(), db.Gorm); err != nil {
 		t.Error(err)
 	}
 
@@ -142,7 +142,12 @@ func TestMigrateTwiceAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	holder, err := db.SQL.Conn(ctx)
+	// goose's lock is a session lock: hold it on one connection of the pool.
+	pool, err := db.Gorm.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pool.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,9 +172,9 @@ func TestMigrateTwiceAtOnce(t *testing.T) {
 	// Wait until both processes are polling for the lock.
 	for {
 		var waiting int
-		err := db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+		err := db.Gorm.WithContext(ctx).Raw(`SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND pid <> pg_backend_pid()
-			AND query LIKE '%pg_try_advisory_lock%'`).Scan(&waiting)
+			AND query LIKE '%pg_try_advisory_lock%'`).Scan(&waiting).Error
 		if err != nil {
 			t.Fatalf("waiting for both migrations to reach the lock: %v", err)
 		}
@@ -198,7 +203,7 @@ func TestMigrateTwiceAtOnce(t *testing.T) {
 	if want := embeddedNames(t); !slices.Equal(all, want) {
 		t.Fatalf("the two runs applied %v together, want each of %v once", all, want)
 	}
-	if err := migrate.Verify(context.Background(), db.SQL); err != nil {
+	if err := migrate.Verify(context.Background(), db.Gorm); err != nil {
 		t.Error(err)
 	}
 }

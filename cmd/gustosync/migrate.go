@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gustosync/gustosync/internal/migrate"
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // setupMigrate is `gustosync migrate`: apply every pending migration, verify
@@ -24,19 +25,19 @@ func setupMigrate(fs *flag.FlagSet, e *env) runFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		sqlDB, err := openSQL(ctx, e, 2)
+		db, err := openDB(ctx, e, 2)
 		if err != nil {
 			return err
 		}
-		defer sqlDB.Close()
-		applied, err := migrate.Up(ctx, sqlDB)
+		defer postgres.Close(db)
+		applied, err := migrate.Up(ctx, db)
 		for _, name := range applied {
 			fmt.Fprintf(e.stdout, "applied %s\n", name)
 		}
 		if err != nil {
 			return err
 		}
-		if err := migrate.Verify(ctx, sqlDB); err != nil {
+		if err := migrate.Verify(ctx, db); err != nil {
 			return err
 		}
 		if len(applied) == 0 {
@@ -55,12 +56,12 @@ func setupMigrateStatus(fs *flag.FlagSet, e *env) runFunc {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		sqlDB, err := openSQL(ctx, e, 2)
+		db, err := openDB(ctx, e, 2)
 		if err != nil {
 			return err
 		}
-		defer sqlDB.Close()
-		status, err := migrate.Status(ctx, sqlDB)
+		defer postgres.Close(db)
+		status, err := migrate.Status(ctx, db)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/scheduler"
 )
 
@@ -41,14 +42,14 @@ func setupSyncNow(fs *flag.FlagSet, e *env) runFunc {
 		if err != nil {
 			return err
 		}
-		sqlDB, err := openSQL(ctx, e, 2)
+		db, err := openDB(ctx, e, 2)
 		if err != nil {
 			return err
 		}
-		defer sqlDB.Close()
+		defer postgres.Close(db)
 		client := asynq.NewClient(opt)
 		defer client.Close()
-		s, err := scheduler.New(sqlDB, client, scheduler.Config{Interval: cfg.Interval, Logger: e.log})
+		s, err := scheduler.New(db, client, scheduler.Config{Interval: cfg.Interval, Logger: e.log})
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/alerts"
 	"github.com/gustosync/gustosync/internal/config"
@@ -103,7 +103,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 type deps struct {
 	cfg   config.Scheduler
 	log   *slog.Logger
-	db    *sql.DB
+	db    *gorm.DB
 	sched *scheduler.Scheduler
 	close func()
 }
@@ -120,17 +120,13 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, reg pro
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	gdb, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
-	if err != nil {
-		return nil, err
-	}
-	db, err := gdb.DB()
+	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
 	if err != nil {
 		return nil, err
 	}
 	opt, err := cfg.Redis.ConnOpt()
 	if err != nil {
-		_ = db.Close()
+		_ = postgres.Close(db)
 		return nil, err
 	}
 	client := asynq.NewClient(opt)
@@ -140,10 +136,10 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, reg pro
 	})
 	if err != nil {
 		_ = client.Close()
-		_ = db.Close()
+		_ = postgres.Close(db)
 		return nil, err
 	}
-	return &deps{cfg: cfg, log: log, db: db, sched: sched, close: func() { _ = client.Close(); _ = db.Close() }}, nil
+	return &deps{cfg: cfg, log: log, db: db, sched: sched, close: func() { _ = client.Close(); _ = postgres.Close(db) }}, nil
 }
 
 // serve ticks until ctx ends, delivers alerts when configured, and serves

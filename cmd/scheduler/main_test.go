@@ -142,21 +142,12 @@ func tickTotals(t *testing.T, log string) (enqueued, duplicates, ticks int) {
 
 func addCompanies(t *testing.T, db *pgtest.DB, n int, status string) []string {
 	t.Helper()
-	rows, err := db.SQL.Query(`
-		INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes, status)
-		SELECT gen_random_uuid(), '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read', $2
-		FROM generate_series(1, $1) RETURNING company_uuid::text`, n, status)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, id)
+	if err := db.Gorm.Raw(`
+		INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes, status)
+		SELECT gen_random_uuid(), '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read', ?
+		FROM generate_series(1, ?) RETURNING company_uuid::text`, status, n).Scan(&out).Error; err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -485,7 +476,7 @@ func TestAlertsFromTwoProcesses(t *testing.T) {
 	b.waitStarted(t)
 	set := func(id, status string) {
 		t.Helper()
-		if _, err := db.SQL.Exec(`UPDATE gusto_auth_tokens SET status = $2, status_reason = 'test' WHERE company_uuid = $1`, id, status); err != nil {
+		if err := db.Gorm.Exec(`UPDATE gusto_auth_tokens SET status = ?, status_reason = 'test' WHERE company_uuid = ?`, status, id).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -497,7 +488,7 @@ func TestAlertsFromTwoProcesses(t *testing.T) {
 	set(ids[0], "needs_reauth")
 	waitfor.Condition(t, 60*time.Second, "6 alerts delivered", func() bool {
 		var n int
-		if err := db.SQL.QueryRow(`SELECT count(*) FROM alert_outbox WHERE status = 'delivered'`).Scan(&n); err != nil {
+		if err := db.Gorm.Raw(`SELECT count(*) FROM alert_outbox WHERE status = 'delivered'`).Row().Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n == 6
@@ -533,10 +524,10 @@ func BenchmarkProcess10k(b *testing.B) {
 	const n = 10_000
 	db := pgtest.New(b)
 	rs := redistest.Start(b)
-	if _, err := db.SQL.Exec(`
+	if err := db.Gorm.Exec(`
 		INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes)
 		SELECT gen_random_uuid(), '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read'
-		FROM generate_series(1, $1)`, n); err != nil {
+		FROM generate_series(1, ?)`, n).Error; err != nil {
 		b.Fatal(err)
 	}
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr})
@@ -546,7 +537,7 @@ func BenchmarkProcess10k(b *testing.B) {
 		if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := db.SQL.Exec(`DELETE FROM company_schedules`); err != nil {
+		if err := db.Gorm.Exec(`DELETE FROM company_schedules`).Error; err != nil {
 			b.Fatal(err)
 		}
 		started := time.Now()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/tokens"
 	"github.com/gustosync/gustosync/internal/waitfor"
@@ -34,7 +35,7 @@ func TestLongSyncWithShortLivedTokens(t *testing.T) {
 	r := w.waitRun(run, "succeeded", 4*time.Minute)
 	took := time.Since(began)
 
-	rowcheck.Require(t, w.db.SQL, w.sim, company)
+	rowcheck.Require(t, w.pool(), w.sim, company)
 	c := w.sim.Counters()
 	t.Logf("%d records in %s (%.0f records/s); refreshes %d, 401s %d, 429s %d, requests %d",
 		total, took.Round(time.Second), float64(total)/took.Seconds(), c.RefreshesByCompany[company], c.Unauthorized, c.RateLimited, c.Requests[company])
@@ -88,7 +89,7 @@ func TestKilledWorkerResumesFromCheckpoint(t *testing.T) {
 
 	second := w.start("heir", "GUSTO_RATE_LIMIT=600")
 	r := w.waitRun(run, "succeeded", 4*time.Minute)
-	rowcheck.Require(t, w.db.SQL, w.sim, company)
+	rowcheck.Require(t, w.pool(), w.sim, company)
 	served := w.sim.Counters().RecordsServed[company]
 	clean := w.cleanServed(company)
 	t.Logf("killed with %d records committed and %d served; finished with %d served for %d records (%d fetched twice)",
@@ -128,7 +129,7 @@ func TestSigtermCommitsAndResumes(t *testing.T) {
 	}
 	committed := w.committed(company)
 	var stored int64
-	if err := w.db.SQL.QueryRow(`SELECT (SELECT count(*) FROM gusto_employees WHERE company_uuid = $1) + (SELECT count(*) FROM gusto_payrolls WHERE company_uuid = $1)`, company).Scan(&stored); err != nil {
+	if err := w.db.Gorm.Raw(`SELECT (SELECT count(*) FROM gusto_employees WHERE company_uuid = ?) + (SELECT count(*) FROM gusto_payrolls WHERE company_uuid = ?)`, company, company).Scan(&stored).Error; err != nil {
 		t.Fatal(err)
 	}
 	servedAtStop := w.sim.Counters().RecordsServed[company]
@@ -148,7 +149,7 @@ func TestSigtermCommitsAndResumes(t *testing.T) {
 	if !next.has(`"msg":"sync attempt started"`, `"run":"`+run, `"resumed":true`) {
 		t.Fatal("the second worker did not resume the run")
 	}
-	rowcheck.Require(t, w.db.SQL, w.sim, company)
+	rowcheck.Require(t, w.pool(), w.sim, company)
 	served := w.sim.Counters().RecordsServed[company]
 	clean := w.cleanServed(company)
 	t.Logf("stopped at %d records; finished with %d served for %d (%d fetched twice)", committed, served, total, served-clean)
@@ -175,8 +176,8 @@ func TestFlakyAndRateLimitedGusto(t *testing.T) {
 	w.enqueue(b, runB)
 	w.waitRun(runA, "succeeded", 3*time.Minute)
 	w.waitRun(runB, "succeeded", 3*time.Minute)
-	rowcheck.Require(t, w.db.SQL, w.sim, a)
-	rowcheck.Require(t, w.db.SQL, w.sim, b)
+	rowcheck.Require(t, w.pool(), w.sim, a)
+	rowcheck.Require(t, w.pool(), w.sim, b)
 	c := w.sim.Counters()
 	t.Logf("injected 5xx %d, 429s %d, requests %d", c.InjectedErrors, c.RateLimited, c.APIRequests)
 	if c.InjectedErrors == 0 {
@@ -186,9 +187,9 @@ func TestFlakyAndRateLimitedGusto(t *testing.T) {
 		t.Fatalf("%d 429s with the limiter on", c.RateLimited)
 	}
 	for _, company := range []string{a, b} {
-		status, _, err := w.store.CompanyStatus(context.Background(), company)
-		if err != nil || status != tokens.StatusActive {
-			t.Fatalf("company %s is %s (%v) after transient errors", company, status, err)
+		c, err := companies.New(w.db.Gorm).Get(context.Background(), company)
+		if err != nil || c.Status != tokens.StatusActive {
+			t.Fatalf("company %s is %s (%v) after transient errors", company, c.Status, err)
 		}
 	}
 }
@@ -295,7 +296,7 @@ func TestFrozenWorkerIsFencedAfterLeaseExpiry(t *testing.T) {
 	if n := strings.Count(zombie.log(), `"msg":"batch committed"`); n != zombieCommits {
 		t.Fatalf("the zombie committed %d batches after waking up", n-zombieCommits)
 	}
-	rowcheck.Require(t, w.db.SQL, w.sim, company)
+	rowcheck.Require(t, w.pool(), w.sim, company)
 	if r.Attempts != 2 {
 		t.Fatalf("run %+v", r)
 	}

@@ -169,10 +169,6 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		return nil, err
 	}
 	closers = append(closers, func() { _ = postgres.Close(db) })
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("database pool: %w", err)
-	}
 
 	// REDIS_MODE picks one server, Sentinel or Cluster (config/redis.go).
 	rdb, err := cfg.Redis.NewClient(2*cfg.Concurrency + 10)
@@ -252,8 +248,8 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	handler, err := jobs.NewHandler(jobs.Config{
 		API:         client,
 		Tokens:      manager,
-		Checkpoints: checkpoint.NewStore(sqlDB, checkpoint.Options{}),
-		Reauth:      store,
+		Checkpoints: checkpoint.NewStore(db, checkpoint.Options{}),
+		Reauth:      manager,
 		APIVersions: apiversion.NewStore(db, 0),
 		APIVersion:  cfg.Gusto.APIVersion,
 		WorkerID:    cfg.ID,
@@ -287,7 +283,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	mux := asynq.NewServeMux()
 	mux.Handle(jobs.TypeSyncCompany, handler)
 
-	ready := &readiness{db: sqlDB, rdb: rdb}
+	ready := &readiness{db: db, rdb: rdb}
 	hs, err := serveHTTP(cfg.HTTPAddr, reg, ready, log)
 	if err != nil {
 		return nil, err

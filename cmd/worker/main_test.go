@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -330,9 +331,20 @@ type runRow struct {
 
 func (w *world) run(id string) (runRow, bool) {
 	var r runRow
-	err := w.db.SQL.QueryRow(`SELECT status, records_synced, rows_changed, attempts, error FROM sync_runs WHERE id = $1`, id).
-		Scan(&r.Status, &r.Records, &r.Changed, &r.Attempts, &r.Error)
-	return r, err == nil
+	res := w.db.Gorm.Raw(`SELECT status, records_synced AS records, rows_changed AS changed, attempts, error FROM sync_runs WHERE id = ?`, id).
+		Scan(&r)
+	return r, res.Error == nil && res.RowsAffected == 1
+}
+
+// pool is the database/sql pool behind the world's gorm handle, for
+// rowcheck (proof tooling, which reads through database/sql).
+func (w *world) pool() *sql.DB {
+	w.t.Helper()
+	db, err := w.db.Gorm.DB()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return db
 }
 
 func (w *world) waitRun(id, status string, d time.Duration) runRow {
@@ -349,7 +361,7 @@ func (w *world) waitRun(id, status string, d time.Duration) runRow {
 // committed is how many records of company's employees are checkpointed.
 func (w *world) committed(company string) int64 {
 	var n int64
-	_ = w.db.SQL.QueryRow(`SELECT COALESCE(sum(records), 0) FROM sync_checkpoints WHERE company_uuid = $1`, company).Scan(&n)
+	_ = w.db.Gorm.Raw(`SELECT COALESCE(sum(records), 0) FROM sync_checkpoints WHERE company_uuid = ?`, company).Scan(&n).Error
 	return n
 }
 

@@ -2,20 +2,20 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
 )
 
 // readiness answers /readyz: 200 when Redis and PostgreSQL answer within
 // probeTimeout and the worker is not shutting down, else 503 naming what
 // failed (never a DSN or a secret).
 type readiness struct {
-	db       *sql.DB
+	db       *gorm.DB
 	rdb      redis.UniversalClient
 	draining atomic.Bool
 }
@@ -30,7 +30,7 @@ func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
 		failed = append(failed, "redis unreachable")
 	}
-	if err := r.db.PingContext(ctx); err != nil {
+	if err := r.db.WithContext(ctx).Exec(`SELECT 1`).Error; err != nil {
 		failed = append(failed, "postgresql unreachable")
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -2,7 +2,6 @@ package alerts_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/alerts"
 	"github.com/gustosync/gustosync/internal/pgtest"
@@ -36,26 +36,26 @@ func (c *clock) Advance(d time.Duration) {
 
 // addCompany stores a token row for a new company. The ciphertexts are
 // placeholders: alerts never read them.
-func addCompany(t *testing.T, db *sql.DB) string {
+func addCompany(t *testing.T, db *gorm.DB) string {
 	t.Helper()
 	id := uuid.NewString()
-	_, err := db.Exec(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes)
-		VALUES ($1, '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read')`, id)
+	err := db.Exec(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes)
+		VALUES (?, '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read')`, id).Error
 	if err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
 
-func setStatus(t *testing.T, db *sql.DB, company, status, reason string) {
+func setStatus(t *testing.T, db *gorm.DB, company, status, reason string) {
 	t.Helper()
-	res, err := db.Exec(`UPDATE gusto_auth_tokens SET status = $2, status_reason = $3, status_changed_at = now() WHERE company_uuid = $1`,
-		company, status, reason)
-	if err != nil {
-		t.Fatal(err)
+	res := db.Exec(`UPDATE gusto_auth_tokens SET status = ?, status_reason = ?, status_changed_at = now() WHERE company_uuid = ?`,
+		status, reason, company)
+	if res.Error != nil {
+		t.Fatal(res.Error)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		t.Fatalf("status update changed %d rows", n)
+	if res.RowsAffected != 1 {
+		t.Fatalf("status update changed %d rows", res.RowsAffected)
 	}
 }
 
@@ -126,7 +126,7 @@ func (r *receiver) receipts() []receipt {
 	return append([]receipt(nil), r.got...)
 }
 
-func newDispatcher(t *testing.T, db *sql.DB, url string, c *clock) *alerts.Dispatcher {
+func newDispatcher(t *testing.T, db *gorm.DB, url string, c *clock) *alerts.Dispatcher {
 	t.Helper()
 	d, err := alerts.NewDispatcher(db, alerts.Config{
 		URL: url, Secret: secret, Now: c.Now, Timeout: 10 * time.Second,
@@ -142,7 +142,7 @@ func newDispatcher(t *testing.T, db *sql.DB, url string, c *clock) *alerts.Dispa
 // exactly once, with a valid signature, through failures and retries and with
 // two dispatchers (two scheduler replicas) running at once.
 func TestWebhookOncePerTransition(t *testing.T) {
-	db := pgtest.New(t).SQL
+	db := pgtest.New(t).Gorm
 	rcv, srv := newReceiver(t)
 	c := &clock{t: time.Now()}
 	d1 := newDispatcher(t, db, srv.URL+"/hook", c)
@@ -162,7 +162,7 @@ func TestWebhookOncePerTransition(t *testing.T) {
 	setStatus(t, db, quiet, "paused", "")
 
 	var outbox int
-	if err := db.QueryRow(`SELECT count(*) FROM alert_outbox`).Scan(&outbox); err != nil {
+	if err := db.Raw(`SELECT count(*) FROM alert_outbox`).Row().Scan(&outbox); err != nil {
 		t.Fatal(err)
 	}
 	if outbox != 4 {
@@ -202,7 +202,7 @@ func TestWebhookOncePerTransition(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var pending int
-		if err := db.QueryRow(`SELECT count(*) FROM alert_outbox WHERE status = 'pending'`).Scan(&pending); err != nil {
+		if err := db.Raw(`SELECT count(*) FROM alert_outbox WHERE status = 'pending'`).Row().Scan(&pending); err != nil {
 			t.Fatal(err)
 		}
 		if pending == 0 {
@@ -250,7 +250,7 @@ func TestWebhookOncePerTransition(t *testing.T) {
 		t.Fatalf("%d requests failed signature verification", rcv.bad)
 	}
 	var delivered int
-	if err := db.QueryRow(`SELECT count(*) FROM alert_outbox WHERE status = 'delivered' AND delivered_at IS NOT NULL`).Scan(&delivered); err != nil {
+	if err := db.Raw(`SELECT count(*) FROM alert_outbox WHERE status = 'delivered' AND delivered_at IS NOT NULL`).Row().Scan(&delivered); err != nil {
 		t.Fatal(err)
 	}
 	if delivered != 4 {
@@ -265,7 +265,7 @@ func TestWebhookOncePerTransition(t *testing.T) {
 
 // TestRetryAfterHonoured: a 429's Retry-After schedules the next attempt.
 func TestRetryAfterHonoured(t *testing.T) {
-	db := pgtest.New(t).SQL
+	db := pgtest.New(t).Gorm
 	rcv, srv := newReceiver(t)
 	c := &clock{t: time.Now().Truncate(time.Second)}
 	d := newDispatcher(t, db, srv.URL, c)
@@ -277,7 +277,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 		t.Fatalf("first pass: %+v %v", st, err)
 	}
 	var next time.Time
-	if err := db.QueryRow(`SELECT next_attempt_at FROM alert_outbox`).Scan(&next); err != nil {
+	if err := db.Raw(`SELECT next_attempt_at FROM alert_outbox`).Row().Scan(&next); err != nil {
 		t.Fatal(err)
 	}
 	if want := c.Now().Add(120 * time.Second); !next.Equal(want) {
@@ -297,7 +297,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 // MaxAttempts; an event older than Expire is not sent at all; and a stored
 // error never repeats the webhook URL, which may embed a secret.
 func TestGivesUpAndExpires(t *testing.T) {
-	db := pgtest.New(t).SQL
+	db := pgtest.New(t).Gorm
 	// A port with nothing listening: the connection is refused.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -318,7 +318,7 @@ func TestGivesUpAndExpires(t *testing.T) {
 	setStatus(t, db, co, "needs_reauth", "revoked")
 	old := addCompany(t, db)
 	setStatus(t, db, old, "needs_reauth", "revoked long ago")
-	if _, err := db.Exec(`UPDATE alert_outbox SET occurred_at = now() - interval '100 hours' WHERE company_uuid = $1`, old); err != nil {
+	if err := db.Exec(`UPDATE alert_outbox SET occurred_at = now() - interval '100 hours' WHERE company_uuid = ?`, old).Error; err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -339,7 +339,7 @@ func TestGivesUpAndExpires(t *testing.T) {
 	}
 	var status, lastErr string
 	var attempts int
-	if err := db.QueryRow(`SELECT status, last_error, attempts FROM alert_outbox WHERE company_uuid = $1`, co).Scan(&status, &lastErr, &attempts); err != nil {
+	if err := db.Raw(`SELECT status, last_error, attempts FROM alert_outbox WHERE company_uuid = ?`, co).Row().Scan(&status, &lastErr, &attempts); err != nil {
 		t.Fatal(err)
 	}
 	if status != "failed" || attempts != 3 || lastErr == "" {
@@ -348,7 +348,7 @@ func TestGivesUpAndExpires(t *testing.T) {
 	if strings.Contains(lastErr, "SECRET") {
 		t.Fatalf("stored error leaks the webhook URL: %q", lastErr)
 	}
-	if err := db.QueryRow(`SELECT status FROM alert_outbox WHERE company_uuid = $1`, old).Scan(&status); err != nil || status != "expired" {
+	if err := db.Raw(`SELECT status FROM alert_outbox WHERE company_uuid = ?`, old).Row().Scan(&status); err != nil || status != "expired" {
 		t.Fatalf("old event: %s %v, want expired", status, err)
 	}
 }

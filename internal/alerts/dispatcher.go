@@ -3,7 +3,6 @@ package alerts
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,10 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // Config configures a Dispatcher. Zero values take the defaults named on each
@@ -101,19 +104,25 @@ func (c *Config) setDefaults() error {
 // concurrent use, and any number of Dispatchers (scheduler replicas) may run
 // over one database: each row is claimed by one of them at a time.
 type Dispatcher struct {
-	db  *sql.DB
+	db  *gorm.DB
 	cfg Config
+	tx  postgres.TxOptions
 }
 
-// NewDispatcher returns a Dispatcher delivering db's alert_outbox per cfg.
-func NewDispatcher(db *sql.DB, cfg Config) (*Dispatcher, error) {
+// NewDispatcher returns a Dispatcher delivering db's alert_outbox per cfg
+// (db: see postgres.Open).
+func NewDispatcher(db *gorm.DB, cfg Config) (*Dispatcher, error) {
 	if db == nil {
 		return nil, errors.New("alerts: NewDispatcher needs a database")
 	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Dispatcher{db: db, cfg: cfg}, nil
+	// The transaction idles while the request is in flight (at most
+	// Timeout): its idle timeout leaves room for that, and still ends the
+	// session of a dispatcher frozen mid-delivery, releasing the row.
+	tx := postgres.TxOptions{IdleTimeout: cfg.Timeout + postgres.DefaultIdleTimeout}
+	return &Dispatcher{db: db, cfg: cfg, tx: tx}, nil
 }
 
 // Run delivers due events at once and then every Config.Poll until ctx ends;
@@ -186,74 +195,88 @@ const (
 // deliverOne claims the next due event, attempts it, and records the result
 // before releasing the row.
 func (d *Dispatcher) deliverOne(ctx context.Context) (outcome, error) {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return outcomeNone, fmt.Errorf("alerts: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-
-	now := d.cfg.Now()
 	var (
-		id       int64
-		attempts int
+		out      = outcomeNone
 		ev       Event
+		attempts int
+		sendErr  error
 	)
-	err = tx.QueryRowContext(ctx, `
-		SELECT id, event_id::text, kind, company_uuid::text, previous_status, reason, occurred_at, attempts
-		FROM alert_outbox
-		WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
-		ORDER BY next_attempt_at NULLS FIRST, id
-		LIMIT 1
-		FOR UPDATE SKIP LOCKED`, now).
-		Scan(&id, &ev.ID, &ev.Type, &ev.CompanyUUID, &ev.PreviousStatus, &ev.Reason, &ev.OccurredAt, &attempts)
-	if errors.Is(err, sql.ErrNoRows) {
-		return outcomeNone, nil
-	}
-	if err != nil {
-		return outcomeNone, fmt.Errorf("alerts: claim event: %w", err)
-	}
+	err := postgres.InTx(ctx, d.db, d.tx, func(tx *gorm.DB) error {
+		now := d.cfg.Now()
+		var due []struct {
+			ID             int64
+			EventID        string
+			Kind           string
+			CompanyUUID    string
+			PreviousStatus string
+			Reason         string
+			OccurredAt     time.Time
+			Attempts       int
+		}
+		err := tx.Raw(`
+			SELECT id, event_id::text, kind, company_uuid::text, previous_status, reason, occurred_at, attempts
+			FROM alert_outbox
+			WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+			ORDER BY next_attempt_at NULLS FIRST, id
+			LIMIT 1
+			FOR UPDATE SKIP LOCKED`, now).Scan(&due).Error
+		if err != nil {
+			return fmt.Errorf("claim event: %w", err)
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		row := due[0]
+		ev = Event{ID: row.EventID, Type: row.Kind, CompanyUUID: row.CompanyUUID, PreviousStatus: row.PreviousStatus,
+			Reason: row.Reason, OccurredAt: row.OccurredAt}
 
-	if now.Sub(ev.OccurredAt) > d.cfg.Expire {
-		if _, err := tx.ExecContext(ctx, `UPDATE alert_outbox SET status = 'expired', last_error = $2 WHERE id = $1`,
-			id, "older than "+d.cfg.Expire.String()+" when first due"); err != nil {
-			return outcomeNone, fmt.Errorf("alerts: expire event %s: %w", ev.ID, err)
+		if now.Sub(ev.OccurredAt) > d.cfg.Expire {
+			if err := tx.Exec(`UPDATE alert_outbox SET status = 'expired', last_error = ? WHERE id = ?`,
+				"older than "+d.cfg.Expire.String()+" when first due", row.ID).Error; err != nil {
+				return fmt.Errorf("expire event %s: %w", ev.ID, err)
+			}
+			out = outcomeExpired
+			return nil
 		}
-		if err := tx.Commit(); err != nil {
-			return outcomeNone, fmt.Errorf("alerts: commit event %s: %w", ev.ID, err)
+
+		attempts = row.Attempts + 1
+		var retryAfter time.Duration
+		retryAfter, sendErr = d.send(ctx, ev, attempts)
+		switch {
+		case sendErr == nil:
+			err = tx.Exec(`
+				UPDATE alert_outbox SET status = 'delivered', attempts = ?, delivered_at = ?, last_error = ''
+				WHERE id = ?`, attempts, now, row.ID).Error
+			out = outcomeDelivered
+		case attempts >= d.cfg.MaxAttempts:
+			err = tx.Exec(`
+				UPDATE alert_outbox SET status = 'failed', attempts = ?, last_error = ? WHERE id = ?`,
+				attempts, sendErr.Error(), row.ID).Error
+			out = outcomeFailed
+		default:
+			wait := retryAfter
+			if wait <= 0 {
+				wait = d.cfg.Backoff(attempts)
+			}
+			err = tx.Exec(`
+				UPDATE alert_outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?`,
+				attempts, sendErr.Error(), now.Add(wait), row.ID).Error
+			out = outcomeRetrying
 		}
+		if err != nil {
+			return fmt.Errorf("record attempt of event %s: %w", ev.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return outcomeNone, fmt.Errorf("alerts: %w", err)
+	}
+	switch out {
+	case outcomeNone:
+		return out, nil
+	case outcomeExpired:
 		d.cfg.Logger.Warn("alert expired unsent", "event", ev.ID, "company", ev.CompanyUUID, "type", ev.Type)
-		return outcomeExpired, nil
-	}
-
-	attempts++
-	retryAfter, sendErr := d.send(ctx, ev, attempts)
-	var out outcome
-	switch {
-	case sendErr == nil:
-		_, err = tx.ExecContext(ctx, `
-			UPDATE alert_outbox SET status = 'delivered', attempts = $2, delivered_at = $3, last_error = ''
-			WHERE id = $1`, id, attempts, now)
-		out = outcomeDelivered
-	case attempts >= d.cfg.MaxAttempts:
-		_, err = tx.ExecContext(ctx, `
-			UPDATE alert_outbox SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1`,
-			id, attempts, sendErr.Error())
-		out = outcomeFailed
-	default:
-		wait := retryAfter
-		if wait <= 0 {
-			wait = d.cfg.Backoff(attempts)
-		}
-		_, err = tx.ExecContext(ctx, `
-			UPDATE alert_outbox SET attempts = $2, last_error = $3, next_attempt_at = $4 WHERE id = $1`,
-			id, attempts, sendErr.Error(), now.Add(wait))
-		out = outcomeRetrying
-	}
-	if err != nil {
-		return outcomeNone, fmt.Errorf("alerts: record attempt of event %s: %w", ev.ID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return outcomeNone, fmt.Errorf("alerts: commit event %s: %w", ev.ID, err)
+		return out, nil
 	}
 	log := d.cfg.Logger.With("event", ev.ID, "company", ev.CompanyUUID, "type", ev.Type, "attempt", attempts)
 	switch out {

@@ -12,6 +12,15 @@
 // every attempt, so a receiver can deduplicate the one case no outbox can
 // exclude: a crash after the receiver answered and before the commit.
 //
+// The claim, the request and the record of its outcome share one
+// transaction opened with postgres.InTx, whose idle timeout (Timeout plus
+// postgres.DefaultIdleTimeout) outlasts the request: a dispatcher frozen
+// mid-delivery has its session ended and the row goes back to the others.
+//
+// The package owns alert_outbox once a row exists (its delivery status,
+// attempts and errors); the trigger in migrations writes the rows. It never
+// reads or writes gusto_auth_tokens.
+//
 // The body is signed with HMAC-SHA256 under ALERT_WEBHOOK_SECRET and the
 // signature sent as "X-Gustosync-Signature: sha256=<hex>"; Verify checks it
 // in constant time. No token ever reaches an event; the webhook URL (which

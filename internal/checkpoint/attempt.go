@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"unicode/utf8"
+
+	"gorm.io/gorm"
 )
 
 // maxReason bounds the error text stored on a run.
@@ -125,41 +127,34 @@ func (a *Attempt) Commit(ctx context.Context, b Batch) (Result, error) {
 }
 
 func (a *Attempt) commit(ctx context.Context, r Resource, p *prepared, pos Position, res *Result) error {
-	tx, err := a.store.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-
-	fence, err := tx.ExecContext(ctx, `UPDATE sync_fences SET heartbeat_at = now() WHERE company_uuid = $1 AND epoch = $2 AND run_id = $3`, a.Company, a.Epoch, a.RunID)
-	if err != nil {
-		return err
-	}
-	if n, err := fence.RowsAffected(); err != nil {
-		return err
-	} else if n != 1 {
-		return a.fenced("commit")
-	}
-	if p != nil {
-		if res.Changed, err = p.exec(ctx, tx); err != nil {
-			return err
+	return a.store.inTx(ctx, func(tx *gorm.DB) error {
+		fence := tx.Exec(`UPDATE sync_fences SET heartbeat_at = now() WHERE company_uuid = ? AND epoch = ? AND run_id = ?`, a.Company, a.Epoch, a.RunID)
+		if fence.Error != nil {
+			return fence.Error
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `
+		if fence.RowsAffected != 1 {
+			return a.fenced("commit")
+		}
+		if p != nil {
+			up := tx.Exec(p.query, p.args...)
+			if up.Error != nil {
+				return up.Error
+			}
+			res.Changed = up.RowsAffected
+		}
+		if err := tx.Exec(`
 INSERT INTO sync_checkpoints (company_uuid, resource, run_id, epoch, cursor, records, done, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+VALUES (?, ?, ?, ?, ?, ?, ?, now())
 ON CONFLICT (company_uuid, resource) DO UPDATE SET
     run_id = excluded.run_id, epoch = excluded.epoch, cursor = excluded.cursor,
     records = excluded.records, done = excluded.done, updated_at = excluded.updated_at`,
-		a.Company, string(r), a.RunID, a.Epoch, pos.Cursor, pos.Records, pos.Done); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `
-UPDATE sync_runs SET records_synced = records_synced + $2, rows_changed = rows_changed + $3, heartbeat_at = now()
-WHERE id = $1`, a.RunID, res.Records, res.Changed); err != nil {
-		return err
-	}
-	return tx.Commit()
+			a.Company, string(r), a.RunID, a.Epoch, pos.Cursor, pos.Records, pos.Done).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`
+UPDATE sync_runs SET records_synced = records_synced + ?, rows_changed = rows_changed + ?, heartbeat_at = now()
+WHERE id = ?`, res.Records, res.Changed, a.RunID).Error
+	})
 }
 
 // Heartbeat tells other runs of the company that this attempt is alive. It
@@ -169,7 +164,7 @@ func (a *Attempt) Heartbeat(ctx context.Context) error {
 	ok, err := a.fencedUpdate(ctx, `
 WITH f AS (
     UPDATE sync_fences SET heartbeat_at = now()
-    WHERE company_uuid = $1 AND epoch = $2 AND run_id = $3 RETURNING run_id)
+    WHERE company_uuid = ? AND epoch = ? AND run_id = ? RETURNING run_id)
 UPDATE sync_runs SET heartbeat_at = now() WHERE id = (SELECT run_id FROM f)`)
 	if err != nil {
 		return fmt.Errorf("checkpoint: heartbeat of run %s: %w", a.RunID, err)
@@ -193,10 +188,10 @@ func (a *Attempt) Finish(ctx context.Context, status Status, reason string) erro
 	ok, err := a.fencedUpdate(ctx, `
 WITH f AS (
     UPDATE sync_fences SET heartbeat_at = NULL
-    WHERE company_uuid = $1 AND epoch = $2 AND run_id = $3 RETURNING run_id)
-UPDATE sync_runs SET status = $4, error = $5, heartbeat_at = now(),
-       finished_at = CASE WHEN $4 IN ('succeeded', 'failed') THEN now() END
-WHERE id = (SELECT run_id FROM f)`, string(status), clip(reason))
+    WHERE company_uuid = ? AND epoch = ? AND run_id = ? RETURNING run_id)
+UPDATE sync_runs SET status = ?, error = ?, heartbeat_at = now(),
+       finished_at = CASE WHEN ? THEN now() END
+WHERE id = (SELECT run_id FROM f)`, string(status), clip(reason), status.final())
 	if err != nil {
 		return fmt.Errorf("checkpoint: finish run %s as %s: %w", a.RunID, status, err)
 	}
@@ -210,12 +205,8 @@ WHERE id = (SELECT run_id FROM f)`, string(status), clip(reason))
 // are the company, epoch and run, and reports whether it touched a row.
 func (a *Attempt) fencedUpdate(ctx context.Context, query string, more ...any) (bool, error) {
 	args := append([]any{a.Company, a.Epoch, a.RunID}, more...)
-	res, err := a.store.db.ExecContext(ctx, query, args...)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	res := a.store.db.WithContext(ctx).Exec(query, args...)
+	return res.RowsAffected == 1, res.Error
 }
 
 func (a *Attempt) fenced(op string) error {

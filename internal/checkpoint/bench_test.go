@@ -16,7 +16,7 @@ import (
 func BenchmarkCommit(b *testing.B) {
 	db := pgtest.New(b)
 	ctx := context.Background()
-	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company := uuid.NewString()
 	a, err := s.Claim(ctx, uuid.NewString(), company, "bench")
 	if err != nil {

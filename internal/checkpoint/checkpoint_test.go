@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/pgtest"
+	"github.com/gustosync/gustosync/internal/postgres"
+	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -33,10 +36,10 @@ func employees(company string, from, n int, version string) []checkpoint.Row {
 	return rows
 }
 
-func count(t *testing.T, db *sql.DB, query string, args ...any) int64 {
+func count(t *testing.T, db *gorm.DB, query string, args ...any) int64 {
 	t.Helper()
 	var n int64
-	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+	if err := db.Raw(query, args...).Scan(&n).Error; err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
@@ -46,7 +49,7 @@ func TestClaimCommitResume(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := ctxT(t)
-	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company, run := uuid.NewString(), uuid.NewString()
 
 	a, err := s.Claim(ctx, run, company, "w1")
@@ -63,7 +66,7 @@ func TestClaimCommitResume(t *testing.T) {
 	if res.Records != 500 || res.Changed != 500 || res.Position.Records != 500 || res.Position.Cursor != "6" {
 		t.Fatalf("result %+v", res)
 	}
-	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees WHERE company_uuid = $1`, company); n != 500 {
+	if n := count(t, db.Gorm, `SELECT count(*) FROM gusto_employees WHERE company_uuid = ?`, company); n != 500 {
 		t.Fatalf("rows = %d, want 500", n)
 	}
 
@@ -87,7 +90,7 @@ func TestClaimCommitResume(t *testing.T) {
 	var status string
 	var records, changed int64
 	var attempts int
-	if err := db.SQL.QueryRow(`SELECT status, records_synced, rows_changed, attempts FROM sync_runs WHERE id = $1`, run).Scan(&status, &records, &changed, &attempts); err != nil {
+	if err := db.Gorm.Raw(`SELECT status, records_synced, rows_changed, attempts FROM sync_runs WHERE id = ?`, run).Row().Scan(&status, &records, &changed, &attempts); err != nil {
 		t.Fatal(err)
 	}
 	if status != "succeeded" || records != 520 || changed != 520 || attempts != 2 {
@@ -104,7 +107,7 @@ func TestUnchangedCompanyWritesNothing(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := ctxT(t)
-	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company := uuid.NewString()
 
 	sync := func(version string, mutate int) checkpoint.Result {
@@ -129,14 +132,14 @@ func TestUnchangedCompanyWritesNothing(t *testing.T) {
 		t.Fatalf("first sync changed %d, want 300", r.Changed)
 	}
 	var xmin string
-	if err := db.SQL.QueryRow(`SELECT string_agg(xmin::text, ',' ORDER BY uuid) FROM gusto_employees`).Scan(&xmin); err != nil {
+	if err := db.Gorm.Raw(`SELECT string_agg(xmin::text, ',' ORDER BY uuid) FROM gusto_employees`).Row().Scan(&xmin); err != nil {
 		t.Fatal(err)
 	}
 	if r := sync("", -1); r.Changed != 0 || r.Records != 300 {
 		t.Fatalf("unchanged sync: %+v, want 300 records and 0 changed", r)
 	}
 	var xmin2 string
-	if err := db.SQL.QueryRow(`SELECT string_agg(xmin::text, ',' ORDER BY uuid) FROM gusto_employees`).Scan(&xmin2); err != nil {
+	if err := db.Gorm.Raw(`SELECT string_agg(xmin::text, ',' ORDER BY uuid) FROM gusto_employees`).Row().Scan(&xmin2); err != nil {
 		t.Fatal(err)
 	}
 	if xmin != xmin2 {
@@ -145,7 +148,7 @@ func TestUnchangedCompanyWritesNothing(t *testing.T) {
 	if r := sync("v2", 7); r.Changed != 1 {
 		t.Fatalf("one changed record: changed %d, want 1", r.Changed)
 	}
-	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees WHERE version = 'v2'`); n != 1 {
+	if n := count(t, db.Gorm, `SELECT count(*) FROM gusto_employees WHERE version = 'v2'`); n != 1 {
 		t.Fatalf("key column not updated: %d rows at v2", n)
 	}
 }
@@ -154,7 +157,7 @@ func TestZombieOfSameRunIsFenced(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := ctxT(t)
-	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company, run := uuid.NewString(), uuid.NewString()
 
 	zombie, err := s.Claim(ctx, run, company, "old")
@@ -180,12 +183,12 @@ func TestZombieOfSameRunIsFenced(t *testing.T) {
 	if err := zombie.Finish(ctx, checkpoint.StatusFailed, "x"); !errors.As(err, &fenced) {
 		t.Fatalf("zombie finish: %v", err)
 	}
-	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees`); n != 100 {
+	if n := count(t, db.Gorm, `SELECT count(*) FROM gusto_employees`); n != 100 {
 		t.Fatalf("rows = %d after the fenced commit, want 100", n)
 	}
 	var cursor string
 	var epoch int64
-	if err := db.SQL.QueryRow(`SELECT cursor, epoch FROM sync_checkpoints WHERE company_uuid = $1 AND resource = 'employees'`, company).Scan(&cursor, &epoch); err != nil {
+	if err := db.Gorm.Raw(`SELECT cursor, epoch FROM sync_checkpoints WHERE company_uuid = ? AND resource = 'employees'`, company).Row().Scan(&cursor, &epoch); err != nil {
 		t.Fatal(err)
 	}
 	if cursor != "2" || epoch != 1 {
@@ -203,7 +206,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := ctxT(t)
-	s := checkpoint.NewStore(db.SQL, checkpoint.Options{Lease: time.Minute})
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{Lease: time.Minute})
 	company, runA, runB := uuid.NewString(), uuid.NewString(), uuid.NewString()
 
 	a, err := s.Claim(ctx, runA, company, "wa")
@@ -222,7 +225,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 		t.Fatalf("A was disturbed by a refused claim: %v", err)
 	}
 	// A goes silent (a crashed worker): its heartbeat ages past the lease.
-	if _, err := db.SQL.Exec(`UPDATE sync_fences SET heartbeat_at = now() - interval '2 minutes' WHERE company_uuid = $1`, company); err != nil {
+	if err := db.Gorm.Exec(`UPDATE sync_fences SET heartbeat_at = now() - interval '2 minutes' WHERE company_uuid = ?`, company).Error; err != nil {
 		t.Fatal(err)
 	}
 	b, err := s.Claim(ctx, runB, company, "wb")
@@ -241,7 +244,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 	if _, err := s.Claim(ctx, runA, company, "wa"); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped {
 		t.Fatalf("old run's re-claim: %v", err)
 	}
-	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees`); n != 10 {
+	if n := count(t, db.Gorm, `SELECT count(*) FROM gusto_employees`); n != 10 {
 		t.Fatalf("rows = %d", n)
 	}
 
@@ -254,7 +257,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 		t.Fatalf("claim after a pending finish: %v", err)
 	}
 	var status, reason string
-	if err := db.SQL.QueryRow(`SELECT status, error FROM sync_runs WHERE id = $1`, runB).Scan(&status, &reason); err != nil {
+	if err := db.Gorm.Raw(`SELECT status, error FROM sync_runs WHERE id = ?`, runB).Row().Scan(&status, &reason); err != nil {
 		t.Fatal(err)
 	}
 	if status != "stopped" || reason != "superseded by run "+runC {
@@ -275,7 +278,7 @@ func TestCommitRacesClaim(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := ctxT(t)
-	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	for round := range 5 {
 		company, run := uuid.NewString(), uuid.NewString()
 		old, err := s.Claim(ctx, run, company, "old")
@@ -318,7 +321,7 @@ func TestCommitRacesClaim(t *testing.T) {
 		wg.Wait()
 		close(commits)
 		p := fresh.Position(checkpoint.ResourceEmployees)
-		rows := count(t, db.SQL, `SELECT count(*) FROM gusto_employees WHERE company_uuid = $1`, company)
+		rows := count(t, db.Gorm, `SELECT count(*) FROM gusto_employees WHERE company_uuid = ?`, company)
 		if p.Records != rows {
 			t.Fatalf("round %d: checkpoint says %d records, table holds %d", round, p.Records, rows)
 		}
@@ -332,28 +335,28 @@ func TestCommitIsAtomic(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := ctxT(t)
-	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company, run := uuid.NewString(), uuid.NewString()
 	a, err := s.Claim(ctx, run, company, "w")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The checkpoint write fails after the rows were upserted.
-	if _, err := db.SQL.Exec(`
+	if err := db.Gorm.Exec(`
 CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
-CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON sync_checkpoints FOR EACH ROW EXECUTE FUNCTION refuse();`); err != nil {
+CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON sync_checkpoints FOR EACH ROW EXECUTE FUNCTION refuse();`).Error; err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 10, "v"), Next: "2"}); err == nil {
 		t.Fatal("commit succeeded through a failing checkpoint write")
 	}
-	if n := count(t, db.SQL, `SELECT count(*) FROM gusto_employees`); n != 0 {
+	if n := count(t, db.Gorm, `SELECT count(*) FROM gusto_employees`); n != 0 {
 		t.Fatalf("%d rows stored without their checkpoint", n)
 	}
 	if p := a.Position(checkpoint.ResourceEmployees); p != (checkpoint.Position{}) {
 		t.Fatalf("in-memory position moved: %+v", p)
 	}
-	if _, err := db.SQL.Exec(`DROP TRIGGER refuse ON sync_checkpoints`); err != nil {
+	if err := db.Gorm.Exec(`DROP TRIGGER refuse ON sync_checkpoints`).Error; err != nil {
 		t.Fatal(err)
 	}
 	// A payload PostgreSQL refuses (\u0000 in jsonb) fails the whole batch too.
@@ -362,7 +365,7 @@ CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON sync_checkpoints FOR EACH ROW E
 	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: bad, Next: "9"}); err == nil {
 		t.Fatal("commit of a payload jsonb refuses succeeded")
 	}
-	if n := count(t, db.SQL, `SELECT count(*) FROM sync_checkpoints`); n != 0 {
+	if n := count(t, db.Gorm, `SELECT count(*) FROM sync_checkpoints`); n != 0 {
 		t.Fatalf("checkpoint advanced without its rows: %d", n)
 	}
 }
@@ -371,7 +374,7 @@ func TestBatchValidation(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := ctxT(t)
-	s := checkpoint.NewStore(db.SQL, checkpoint.Options{})
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company := uuid.NewString()
 	a, err := s.Claim(ctx, uuid.NewString(), company, "w")
 	if err != nil {
@@ -407,7 +410,7 @@ func TestBatchValidation(t *testing.T) {
 	var start string
 	var processed bool
 	var n int
-	if err := db.SQL.QueryRow(`SELECT check_date::text, pay_period_start::text, processed, (payload->>'n')::int FROM gusto_payrolls WHERE uuid = $1`, id).Scan(&check, &start, &processed, &n); err != nil {
+	if err := db.Gorm.Raw(`SELECT check_date::text, pay_period_start::text, processed, (payload->>'n')::int FROM gusto_payrolls WHERE uuid = ?`, id).Row().Scan(&check, &start, &processed, &n); err != nil {
 		t.Fatal(err)
 	}
 	if check.Valid || start != "2024-01-01" || !processed || n != 2 {
@@ -427,39 +430,37 @@ func TestFrozenHolderDoesNotBlockTheFence(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := ctxT(t)
 	company, run := uuid.NewString(), uuid.NewString()
-	s := checkpoint.NewStore(db.SQL, checkpoint.Options{LockTimeout: 300 * time.Millisecond, TxIdleTimeout: time.Second})
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{LockTimeout: 300 * time.Millisecond, TxIdleTimeout: time.Second})
 	if _, err := s.Claim(ctx, run, company, "w"); err != nil {
 		t.Fatal(err)
 	}
 	// A transaction that took the fence lock, then froze.
-	frozen, err := db.SQL.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer frozen.Rollback()
-	if _, err := frozen.ExecContext(ctx, `SET LOCAL idle_in_transaction_session_timeout = '1s'`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := frozen.ExecContext(ctx, `UPDATE sync_fences SET heartbeat_at = now() WHERE company_uuid = $1`, company); err != nil {
+	locked := make(chan error, 1)
+	thaw := make(chan struct{})
+	frozen := make(chan error, 1)
+	go func() {
+		frozen <- postgres.InTx(ctx, db.Gorm, postgres.TxOptions{IdleTimeout: time.Second}, func(tx *gorm.DB) error {
+			err := tx.Exec(`UPDATE sync_fences SET heartbeat_at = now() WHERE company_uuid = ?`, company).Error
+			locked <- err
+			<-thaw
+			return tx.Exec(`SELECT 1`).Error
+		})
+	}()
+	if err := <-locked; err != nil {
 		t.Fatal(err)
 	}
 	// The claim gives up after the lock timeout instead of hanging…
 	if _, err := s.Claim(ctx, run, company, "w2"); err == nil || !strings.Contains(err.Error(), "lock timeout") {
+		close(thaw)
 		t.Fatalf("claim behind a frozen lock holder: %v, want a lock timeout", err)
 	}
 	// …and succeeds once PostgreSQL has ended the frozen session.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitfor.Condition(t, 20*time.Second, "a claim to succeed once the frozen session ended", func() bool {
 		_, err := s.Claim(ctx, run, company, "w2")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("claim still failing: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if _, err := frozen.ExecContext(ctx, `SELECT 1`); err == nil {
+		return err == nil
+	})
+	close(thaw)
+	if err := <-frozen; err == nil {
 		t.Fatal("the frozen session survived its idle timeout")
 	}
 }

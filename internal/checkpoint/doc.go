@@ -18,11 +18,14 @@
 // clocks do not matter), a claim by another run returns a *BusyError.
 //
 // Claims and commits serialize on the company's fence row. Their
-// transactions carry lock_timeout and idle_in_transaction_session_timeout,
-// so a holder frozen inside one (SIGSTOP, a long pause) has its session
-// ended by PostgreSQL instead of blocking the attempt that replaces it.
+// transactions (postgres.InTx) carry lock_timeout and
+// idle_in_transaction_session_timeout, so a holder frozen inside one
+// (SIGSTOP, a long pause) has its session ended by PostgreSQL instead of
+// blocking the attempt that replaces it.
 //
-// The package knows PostgreSQL and nothing of asynq, Redis or Gusto's wire
-// format. It never holds more than one batch: memory is independent of the
+// It is the one writer of sync_fences, sync_runs, sync_checkpoints and the
+// synced rows (gusto_companies, gusto_employees, gusto_payrolls); package
+// companies reads them for operators. The package knows PostgreSQL and
+// nothing of asynq, Redis or Gusto's wire format. It never holds more than one batch: memory is independent of the
 // size of a company.
 package checkpoint

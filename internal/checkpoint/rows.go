@@ -1,13 +1,13 @@
 package checkpoint
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // Resource names what a checkpoint tracks and which table a batch fills.
@@ -83,15 +83,16 @@ func (r *CompanyRow) key() string       { return r.UUID }
 func (r *EmployeeRow) key() string      { return r.UUID }
 func (r *PayrollRow) key() string       { return r.UUID }
 
-// The upserts take one array per column (unnest), so a statement has a fixed
-// number of parameters whatever the batch size. A conflicting row is
+// The upserts take one array per column (unnest, each bound whole with
+// postgres.Array), so a statement has a fixed number of parameters whatever
+// the batch size. A conflicting row is
 // rewritten only when its payload changed: a sync of an unchanged company
 // writes no new row versions.
 const (
 	upsertCompanies = `
 INSERT INTO gusto_companies (uuid, name, trade_name, company_status, payload, synced_at)
 SELECT u, n, t, s, p::jsonb, now()
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(u, n, t, s, p)
+FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[]) AS x(u, n, t, s, p)
 ON CONFLICT (uuid) DO UPDATE SET
     name = excluded.name, trade_name = excluded.trade_name,
     company_status = excluded.company_status,
@@ -100,8 +101,8 @@ WHERE gusto_companies.payload IS DISTINCT FROM excluded.payload`
 
 	upsertEmployees = `
 INSERT INTO gusto_employees (uuid, company_uuid, first_name, last_name, email, terminated, version, payload, synced_at)
-SELECT u, $1::uuid, f, l, e, t, v, p::jsonb, now()
-FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::text[]) AS x(u, f, l, e, t, v, p)
+SELECT u, ?::uuid, f, l, e, t, v, p::jsonb, now()
+FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::bool[], ?::text[], ?::text[]) AS x(u, f, l, e, t, v, p)
 ON CONFLICT (uuid) DO UPDATE SET
     company_uuid = excluded.company_uuid, first_name = excluded.first_name,
     last_name = excluded.last_name, email = excluded.email,
@@ -111,8 +112,8 @@ WHERE gusto_employees.payload IS DISTINCT FROM excluded.payload`
 
 	upsertPayrolls = `
 INSERT INTO gusto_payrolls (uuid, company_uuid, check_date, processed, off_cycle, pay_period_start, pay_period_end, payload, synced_at)
-SELECT u, $1::uuid, NULLIF(c, '')::date, pr, oc, NULLIF(s, '')::date, NULLIF(e, '')::date, p::jsonb, now()
-FROM unnest($2::uuid[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text[], $8::text[]) AS x(u, c, pr, oc, s, e, p)
+SELECT u, ?::uuid, NULLIF(c, '')::date, pr, oc, NULLIF(s, '')::date, NULLIF(e, '')::date, p::jsonb, now()
+FROM unnest(?::uuid[], ?::text[], ?::bool[], ?::bool[], ?::text[], ?::text[], ?::text[]) AS x(u, c, pr, oc, s, e, p)
 ON CONFLICT (uuid) DO UPDATE SET
     company_uuid = excluded.company_uuid, check_date = excluded.check_date,
     processed = excluded.processed, off_cycle = excluded.off_cycle,
@@ -174,14 +175,14 @@ func prepare(company string, r Resource, rows []Row) (*prepared, error) {
 			c := row.(*CompanyRow)
 			name[i], trade[i], status[i] = c.Name, c.TradeName, c.CompanyStatus
 		}
-		return &prepared{query: upsertCompanies, args: []any{ids, name, trade, status, payloads}, n: n}, nil
+		return &prepared{query: upsertCompanies, args: []any{postgres.Array(ids), postgres.Array(name), postgres.Array(trade), postgres.Array(status), postgres.Array(payloads)}, n: n}, nil
 	case ResourceEmployees:
 		first, last, email, term, ver := make([]string, n), make([]string, n), make([]string, n), make([]bool, n), make([]string, n)
 		for i, row := range keep {
 			e := row.(*EmployeeRow)
 			first[i], last[i], email[i], term[i], ver[i] = e.FirstName, e.LastName, e.Email, e.Terminated, e.Version
 		}
-		return &prepared{query: upsertEmployees, args: []any{company, ids, first, last, email, term, ver, payloads}, n: n}, nil
+		return &prepared{query: upsertEmployees, args: []any{company, postgres.Array(ids), postgres.Array(first), postgres.Array(last), postgres.Array(email), postgres.Array(term), postgres.Array(ver), postgres.Array(payloads)}, n: n}, nil
 	default: // ResourcePayrolls; r was checked by the caller
 		check, proc, off, start, end := make([]string, n), make([]bool, n), make([]bool, n), make([]string, n), make([]string, n)
 		for i, row := range keep {
@@ -189,17 +190,8 @@ func prepare(company string, r Resource, rows []Row) (*prepared, error) {
 			check[i], proc[i], off[i] = date(p.CheckDate), p.Processed, p.OffCycle
 			start[i], end[i] = date(p.PayPeriodStart), date(p.PayPeriodEnd)
 		}
-		return &prepared{query: upsertPayrolls, args: []any{company, ids, check, proc, off, start, end, payloads}, n: n}, nil
+		return &prepared{query: upsertPayrolls, args: []any{company, postgres.Array(ids), postgres.Array(check), postgres.Array(proc), postgres.Array(off), postgres.Array(start), postgres.Array(end), postgres.Array(payloads)}, n: n}, nil
 	}
-}
-
-// exec runs the upsert and returns how many rows it inserted or changed.
-func (p *prepared) exec(ctx context.Context, tx *sql.Tx) (int64, error) {
-	res, err := tx.ExecContext(ctx, p.query, p.args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }
 
 func payloadOf(row Row) json.RawMessage {

@@ -2,20 +2,18 @@ package checkpoint
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
-// Defaults of Options.
-const (
-	DefaultLease         = 60 * time.Second
-	DefaultTxIdleTimeout = 15 * time.Second
-	DefaultLockTimeout   = 30 * time.Second
-)
+// DefaultLease is Options.Lease's default.
+const DefaultLease = 60 * time.Second
 
 // Status is a run's status in sync_runs.
 type Status string
@@ -50,51 +48,35 @@ type Options struct {
 	// the claim and commit transactions: a holder frozen inside one (SIGSTOP,
 	// a long GC pause, a partitioned VM) has its session ended and its fence
 	// lock released, so the attempt that replaces it is not blocked. Zero
-	// means DefaultTxIdleTimeout.
+	// means postgres.DefaultIdleTimeout (15 s).
 	TxIdleTimeout time.Duration
 	// LockTimeout bounds the wait for the fence row's lock in those
 	// transactions; past it the claim or commit fails (transient). Zero
-	// means DefaultLockTimeout.
+	// means postgres.DefaultLockTimeout (30 s).
 	LockTimeout time.Duration
 }
 
 // Store claims runs and commits their batches. It is safe for concurrent
 // use; it holds no state beyond the pool.
 type Store struct {
-	db                 *sql.DB
-	lease              time.Duration
-	idleTimeout, lockT string // PostgreSQL interval text, e.g. "15000ms"
+	db    *gorm.DB
+	lease time.Duration
+	tx    postgres.TxOptions
 }
 
-// NewStore returns a Store over db (a pgx database/sql pool whose size
-// should match the number of concurrent syncs).
-func NewStore(db *sql.DB, o Options) *Store {
+// NewStore returns a Store over db (see postgres.Open; its pool size should
+// match the number of concurrent syncs).
+func NewStore(db *gorm.DB, o Options) *Store {
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
 	}
-	if o.TxIdleTimeout <= 0 {
-		o.TxIdleTimeout = DefaultTxIdleTimeout
-	}
-	if o.LockTimeout <= 0 {
-		o.LockTimeout = DefaultLockTimeout
-	}
-	return &Store{db: db, lease: o.Lease, idleTimeout: pgMillis(o.TxIdleTimeout), lockT: pgMillis(o.LockTimeout)}
+	return &Store{db: db, lease: o.Lease, tx: postgres.TxOptions{LockTimeout: o.LockTimeout, IdleTimeout: o.TxIdleTimeout}}
 }
 
-func pgMillis(d time.Duration) string { return fmt.Sprintf("%dms", max(d.Milliseconds(), 1)) }
-
-// begin starts a transaction bounded by the store's idle and lock timeouts.
-func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := tx.ExecContext(ctx, `SELECT set_config('idle_in_transaction_session_timeout', $1, true), set_config('lock_timeout', $2, true)`,
-		s.idleTimeout, s.lockT); err != nil {
-		_ = tx.Rollback()
-		return nil, err
-	}
-	return tx, nil
+// inTx runs fn in one transaction bounded by the store's idle and lock
+// timeouts.
+func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return postgres.InTx(ctx, s.db, s.tx, fn)
 }
 
 // Lease returns the heartbeat lease (Options.Lease after defaults).
@@ -147,106 +129,116 @@ func (s *Store) Claim(ctx context.Context, runID, company, owner string) (*Attem
 }
 
 func (s *Store) claim(ctx context.Context, run, company, owner string) (*Attempt, error) {
-	tx, err := s.begin(ctx)
+	var a *Attempt
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		var err error
+		a, err = s.claimTx(tx, run, company, owner)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = tx.Rollback() }()
+	return a, nil
+}
 
+// claimTx is Claim's transaction.
+func (s *Store) claimTx(tx *gorm.DB, run, company, owner string) (*Attempt, error) {
 	// The company's fence row first, locked: every writer takes it first,
 	// so claims and batch commits of one company serialize on it.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sync_fences (company_uuid, epoch, run_id) VALUES ($1, 0, $2) ON CONFLICT (company_uuid) DO NOTHING`, company, run); err != nil {
+	if err := tx.Exec(`INSERT INTO sync_fences (company_uuid, epoch, run_id) VALUES (?, 0, ?) ON CONFLICT (company_uuid) DO NOTHING`, company, run).Error; err != nil {
 		return nil, err
 	}
-	var (
-		holder  string
-		fresh   bool
-		retryIn float64
-	)
-	err = tx.QueryRowContext(ctx, `
-SELECT run_id::text,
-       COALESCE(heartbeat_at > now() - make_interval(secs => $2), false),
-       COALESCE(EXTRACT(EPOCH FROM heartbeat_at + make_interval(secs => $2) - now())::float8, 0)
-FROM sync_fences WHERE company_uuid = $1 FOR UPDATE`, company, s.lease.Seconds()).Scan(&holder, &fresh, &retryIn)
-	if err != nil {
+	lease := s.lease.Seconds()
+	var fence struct {
+		Holder  string
+		Fresh   bool
+		RetryIn float64
+	}
+	if err := one(tx.Raw(`
+SELECT run_id::text AS holder,
+       COALESCE(heartbeat_at > now() - make_interval(secs => ?), false) AS fresh,
+       COALESCE(EXTRACT(EPOCH FROM heartbeat_at + make_interval(secs => ?) - now())::float8, 0) AS retry_in
+FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan(&fence), "fence"); err != nil {
 		return nil, err
 	}
 
 	// Then the run's row.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sync_runs (id, company_uuid) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, run, company); err != nil {
+	if err := tx.Exec(`INSERT INTO sync_runs (id, company_uuid) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, run, company).Error; err != nil {
 		return nil, err
 	}
-	var (
-		runCompany string
-		status     Status
-		reason     string
-	)
-	if err := tx.QueryRowContext(ctx, `SELECT company_uuid::text, status, error FROM sync_runs WHERE id = $1 FOR UPDATE`, run).Scan(&runCompany, &status, &reason); err != nil {
+	var own struct {
+		Company string
+		Status  Status
+		Error   string
+	}
+	if err := one(tx.Raw(`SELECT company_uuid::text AS company, status, error FROM sync_runs WHERE id = ? FOR UPDATE`, run).Scan(&own), "run"); err != nil {
 		return nil, err
 	}
-	if runCompany != company {
-		return nil, &MismatchError{RunID: run, Company: company, RunCompany: runCompany}
+	if own.Company != company {
+		return nil, &MismatchError{RunID: run, Company: company, RunCompany: own.Company}
 	}
-	if status.final() {
-		return nil, &FinishedError{RunID: run, Status: status, Reason: reason}
+	if own.Status.final() {
+		return nil, &FinishedError{RunID: run, Status: own.Status, Reason: own.Error}
 	}
 
-	if holder != run {
-		var hs Status
-		err := tx.QueryRowContext(ctx, `SELECT status FROM sync_runs WHERE id = $1 FOR UPDATE`, holder).Scan(&hs)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			// The holder's row is gone (deleted by an operator): take over.
-		case err != nil:
+	if fence.Holder != run {
+		var hs []Status // empty: the holder's row is gone (deleted by an operator): take over
+		if err := tx.Raw(`SELECT status FROM sync_runs WHERE id = ? FOR UPDATE`, fence.Holder).Scan(&hs).Error; err != nil {
 			return nil, err
-		case hs == StatusRunning && fresh:
-			return nil, &BusyError{Company: company, Holder: holder, RetryIn: time.Duration(retryIn * float64(time.Second))}
-		case !hs.final():
-			if _, err := tx.ExecContext(ctx, `UPDATE sync_runs SET status = 'stopped', error = $2, finished_at = now() WHERE id = $1`,
-				holder, "superseded by run "+run); err != nil {
+		}
+		switch {
+		case len(hs) == 0:
+		case hs[0] == StatusRunning && fence.Fresh:
+			return nil, &BusyError{Company: company, Holder: fence.Holder, RetryIn: time.Duration(fence.RetryIn * float64(time.Second))}
+		case !hs[0].final():
+			if err := tx.Exec(`UPDATE sync_runs SET status = 'stopped', error = ?, finished_at = now() WHERE id = ?`,
+				"superseded by run "+run, fence.Holder).Error; err != nil {
 				return nil, err
 			}
 		}
 		// A new run starts from the beginning.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sync_checkpoints WHERE company_uuid = $1 AND run_id <> $2`, company, run); err != nil {
+		if err := tx.Exec(`DELETE FROM sync_checkpoints WHERE company_uuid = ? AND run_id <> ?`, company, run).Error; err != nil {
 			return nil, err
 		}
 	}
 
 	a := &Attempt{RunID: run, Company: company, Owner: owner, store: s, positions: map[Resource]Position{}}
-	if err := tx.QueryRowContext(ctx, `
-UPDATE sync_fences SET epoch = epoch + 1, run_id = $2, owner = $3, claimed_at = now(), heartbeat_at = now()
-WHERE company_uuid = $1 RETURNING epoch`, company, run, owner).Scan(&a.Epoch); err != nil {
+	if err := one(tx.Raw(`
+UPDATE sync_fences SET epoch = epoch + 1, run_id = ?, owner = ?, claimed_at = now(), heartbeat_at = now()
+WHERE company_uuid = ? RETURNING epoch`, run, owner, company).Scan(&a.Epoch), "fence"); err != nil {
 		return nil, err
 	}
-	if err := tx.QueryRowContext(ctx, `
-UPDATE sync_runs SET status = 'running', epoch = $2, attempt_owner = $3, attempts = attempts + 1,
+	if err := one(tx.Raw(`
+UPDATE sync_runs SET status = 'running', epoch = ?, attempt_owner = ?, attempts = attempts + 1,
        started_at = COALESCE(started_at, now()), heartbeat_at = now(), finished_at = NULL, error = ''
-WHERE id = $1 RETURNING attempts`, run, a.Epoch, owner).Scan(&a.Number); err != nil {
+WHERE id = ? RETURNING attempts`, a.Epoch, owner, run).Scan(&a.Number), "run"); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT resource, cursor, records, done FROM sync_checkpoints WHERE company_uuid = $1 AND run_id = $2`, company, run)
-	if err != nil {
+	var checkpoints []struct {
+		Resource Resource
+		Position
+	}
+	if err := tx.Raw(`SELECT resource, cursor, records, done FROM sync_checkpoints WHERE company_uuid = ? AND run_id = ?`, company, run).
+		Scan(&checkpoints).Error; err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var (
-			r Resource
-			p Position
-		)
-		if err := rows.Scan(&r, &p.Cursor, &p.Records, &p.Done); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		a.positions[r] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
+	for _, c := range checkpoints {
+		a.positions[c.Resource] = c.Position
 	}
 	return a, nil
+}
+
+// one checks that a statement expected to touch exactly one row did: the
+// rows it reads are created or locked earlier in the same transaction, so a
+// miss is a bug or a concurrent delete, never an answer.
+func one(res *gorm.DB, what string) error {
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("%s row: %d rows, want 1", what, res.RowsAffected)
+	}
+	return nil
 }
 
 func canonical(what, s string) (string, error) {

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
@@ -34,13 +34,19 @@ type TokenStore interface {
 	Put(ctx context.Context, g tokens.Grant, worker string) (int64, error)
 }
 
+// Directory lists the companies for the companies page;
+// *companies.Directory implements it.
+type Directory interface {
+	List(ctx context.Context, status tokens.Status) ([]companies.Company, error)
+}
+
 // Config configures the app. Zero values take the defaults named on each
 // field; New validates it once.
 type Config struct {
 	// Credentials guard every route. Required.
 	Credentials Credentials
-	// DB is read by the companies page. Required.
-	DB *sql.DB
+	// Companies is read by the companies page. Required.
+	Companies Directory
 	// Redis is asynqmon's connection. Required.
 	Redis asynq.RedisConnOpt
 	// ReadOnly keeps asynqmon from changing queues (the default in
@@ -81,8 +87,8 @@ func New(cfg Config) (*App, error) {
 	switch {
 	case !cfg.Credentials.basic() && !cfg.Credentials.bearer():
 		return nil, errors.New("dashboard: credentials are required (basic auth, a bearer token, or both)")
-	case cfg.DB == nil:
-		return nil, errors.New("dashboard: DB is required")
+	case cfg.Companies == nil:
+		return nil, errors.New("dashboard: Companies is required")
 	case cfg.Redis == nil:
 		return nil, errors.New("dashboard: Redis is required")
 	case cfg.OAuth == nil || cfg.Tokens == nil:

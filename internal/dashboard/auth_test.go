@@ -98,8 +98,8 @@ func TestCompaniesPageOrder(t *testing.T) {
 	var ids []string
 	for _, st := range []string{"active", "paused", "needs_reauth", "active"} {
 		var id string
-		if err := e.db.SQL.QueryRow(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, status)
-			VALUES (gen_random_uuid(), '\x00', '\x00', 'k1', now(), $1) RETURNING company_uuid::text`, st).Scan(&id); err != nil {
+		if err := e.db.Gorm.Raw(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, status)
+			VALUES (gen_random_uuid(), '\x00', '\x00', 'k1', now(), ?) RETURNING company_uuid::text`, st).Row().Scan(&id); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)

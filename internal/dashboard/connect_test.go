@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
@@ -103,15 +104,15 @@ func TestConnectStoresCompany(t *testing.T) {
 		t.Fatalf("%d token rows, want 1 (strict access: the token covers one company)", n)
 	}
 	var company, status2, scopes string
-	if err := e.db.SQL.QueryRow(`SELECT company_uuid::text, status, scopes FROM gusto_auth_tokens`).Scan(&company, &status2, &scopes); err != nil {
+	if err := e.db.Gorm.Raw(`SELECT company_uuid::text, status, scopes FROM gusto_auth_tokens`).Row().Scan(&company, &status2, &scopes); err != nil {
 		t.Fatal(err)
 	}
 	if status2 != "active" || len(tokens.MissingScopes(scopes)) != 0 || !strings.Contains(page, company) {
 		t.Fatalf("stored %s %s %q; page:\n%s", company, status2, scopes, page)
 	}
 	// The stored token works: the store hands it back decrypted.
-	if st, _, err := e.store.CompanyStatus(context.Background(), company); err != nil || st != tokens.StatusActive {
-		t.Fatalf("store: %s %v", st, err)
+	if c, err := companies.New(e.db.Gorm).Get(context.Background(), company); err != nil || c.Status != tokens.StatusActive {
+		t.Fatalf("stored company: %+v %v", c, err)
 	}
 	// The callback URL is single-use: replaying it (cookie gone) stores nothing new.
 	if status, _ := f.finish(false); status != http.StatusBadRequest {
@@ -205,10 +206,10 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("first connect: %d\n%s", status, page)
 	}
 	var company string
-	if err := e.db.SQL.QueryRow(`SELECT company_uuid::text FROM gusto_auth_tokens`).Scan(&company); err != nil {
+	if err := e.db.Gorm.Raw(`SELECT company_uuid::text FROM gusto_auth_tokens`).Row().Scan(&company); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.SQL.Exec(`UPDATE gusto_auth_tokens SET status = 'needs_reauth', status_reason = 'revoked in Gusto'`); err != nil {
+	if err := e.db.Gorm.Exec(`UPDATE gusto_auth_tokens SET status = 'needs_reauth', status_reason = 'revoked in Gusto'`).Error; err != nil {
 		t.Fatal(err)
 	}
 	resp := e.get("/companies")
@@ -222,8 +223,8 @@ func TestReconnect(t *testing.T) {
 	if status != http.StatusOK || strings.Contains(page, "still needs to be reconnected") {
 		t.Fatalf("reconnect: %d\n%s", status, page)
 	}
-	if st, _, err := e.store.CompanyStatus(context.Background(), company); err != nil || st != tokens.StatusActive {
-		t.Fatalf("after reconnect: %s %v", st, err)
+	if c, err := companies.New(e.db.Gorm).Get(context.Background(), company); err != nil || c.Status != tokens.StatusActive {
+		t.Fatalf("after reconnect: %+v %v", c, err)
 	}
 	if resp := e.get("/connect?company=not-a-uuid"); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("connect with a bad company: %d", resp.StatusCode)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/dashboard"
 	"github.com/gustosync/gustosync/internal/gusto"
@@ -90,7 +91,7 @@ func newEnv(t *testing.T, mutate func(*dashboard.Config)) *env {
 
 	cfg := dashboard.Config{
 		Credentials: dashboard.Credentials{User: user, Password: password, BearerToken: bearer},
-		DB:          e.db.SQL,
+		Companies:   companies.New(e.db.Gorm),
 		Redis:       asynq.RedisClientOpt{Addr: e.redis.Addr},
 		ReadOnly:    true,
 		OAuth:       client,
@@ -142,7 +143,7 @@ var noRedirect = &http.Client{
 func (e *env) tokenRows() int {
 	e.t.Helper()
 	var n int
-	if err := e.db.SQL.QueryRow(`SELECT count(*) FROM gusto_auth_tokens`).Scan(&n); err != nil {
+	if err := e.db.Gorm.Raw(`SELECT count(*) FROM gusto_auth_tokens`).Row().Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
 	return n

@@ -7,7 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gustosync/gustosync/internal/scheduler"
+	"github.com/gustosync/gustosync/internal/companies"
+	"github.com/gustosync/gustosync/internal/tokens"
 )
 
 const layout = `{{define "top"}}<!doctype html>
@@ -103,7 +104,7 @@ func when(now time.Time, t any) string {
 type companiesPage struct {
 	Title                              string
 	Now                                time.Time
-	Companies                          []scheduler.Company
+	Companies                          []companies.Company
 	Total, Active, NeedsReauth, Paused int
 }
 
@@ -133,22 +134,22 @@ func message(w http.ResponseWriter, status int, ok bool, heading string, lines .
 }
 
 func (a *App) companies(w http.ResponseWriter, r *http.Request) {
-	status := r.URL.Query().Get("status")
+	status := tokens.Status(r.URL.Query().Get("status"))
 	switch status {
-	case "", "active", "needs_reauth", "paused":
+	case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusPaused:
 	default:
 		message(w, http.StatusBadRequest, false, "Unknown status filter", "Use active, needs_reauth or paused.")
 		return
 	}
-	list, err := scheduler.ListCompanies(r.Context(), a.cfg.DB, status)
+	list, err := a.cfg.Companies.List(r.Context(), status)
 	if err != nil {
 		a.cfg.Logger.Error("companies page", "err", err)
 		message(w, http.StatusInternalServerError, false, "Could not read the companies", "The database did not answer; see the dashboard's log.")
 		return
 	}
 	// Companies that need a person first: needs_reauth, then paused.
-	rank := map[string]int{"needs_reauth": 0, "paused": 1}
-	slices.SortStableFunc(list, func(x, y scheduler.Company) int {
+	rank := map[tokens.Status]int{tokens.StatusNeedsReauth: 0, tokens.StatusPaused: 1}
+	slices.SortStableFunc(list, func(x, y companies.Company) int {
 		rx, ok := rank[x.Status]
 		if !ok {
 			rx = 2
@@ -162,11 +163,11 @@ func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 	p := companiesPage{Title: "Companies", Now: a.cfg.Now(), Companies: list, Total: len(list)}
 	for _, c := range list {
 		switch c.Status {
-		case "active":
+		case tokens.StatusActive:
 			p.Active++
-		case "needs_reauth":
+		case tokens.StatusNeedsReauth:
 			p.NeedsReauth++
-		case "paused":
+		case tokens.StatusPaused:
 			p.Paused++
 		}
 	}

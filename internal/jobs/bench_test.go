@@ -50,7 +50,7 @@ func BenchmarkSyncVersusCopy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	copyTime := copyRows(b, e.db.SQL, records)
+	copyTime := copyRows(b, e.pool(), records)
 	syncRate := float64(synced) / syncTime.Seconds()
 	copyRate := float64(len(records)) / copyTime.Seconds()
 	b.ReportMetric(syncRate, "records/s")

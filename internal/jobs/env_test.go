@@ -14,8 +14,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustosim"
@@ -115,7 +117,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.manager = m
-	e.cps = checkpoint.NewStore(e.db.SQL, checkpoint.Options{})
+	e.cps = checkpoint.NewStore(e.db.Gorm, checkpoint.Options{})
 	return e
 }
 
@@ -123,7 +125,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 func (e *env) handler(mod func(*jobs.Config)) *jobs.Handler {
 	e.t.Helper()
 	cfg := jobs.Config{
-		API: e.client, Tokens: e.manager, Checkpoints: e.cps, Reauth: e.store, WorkerID: "w-" + uuid.NewString()[:8],
+		API: e.client, Tokens: e.manager, Checkpoints: e.cps, Reauth: e.manager, WorkerID: "w-" + uuid.NewString()[:8],
 		BatchSize: 500, PageBackoff: 5 * time.Millisecond, PageBackoffMax: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: e.level})),
 	}
@@ -187,14 +189,35 @@ type runRow struct {
 	Error            string
 }
 
-func readRun(t testing.TB, db *sql.DB, run string) runRow {
+func readRun(t testing.TB, db *gorm.DB, run string) runRow {
 	t.Helper()
 	var r runRow
-	if err := db.QueryRow(`SELECT status, records_synced, rows_changed, attempts, error FROM sync_runs WHERE id = $1`, run).
-		Scan(&r.Status, &r.Records, &r.Changed, &r.Attempts, &r.Error); err != nil {
+	if err := db.Raw(`SELECT status, records_synced AS records, rows_changed AS changed, attempts, error FROM sync_runs WHERE id = ?`, run).
+		Scan(&r).Error; err != nil || r.Status == "" {
 		t.Fatalf("run %s: %v", run, err)
 	}
 	return r
+}
+
+// pool is the database/sql pool behind the env's gorm handle, for rowcheck
+// (proof tooling, which reads through database/sql).
+func (e *env) pool() *sql.DB {
+	e.t.Helper()
+	db, err := e.db.Gorm.DB()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return db
+}
+
+// status reads a company's status and reason through the companies read model.
+func (e *env) status(company string) (tokens.Status, string) {
+	e.t.Helper()
+	c, err := companies.New(e.db.Gorm).Get(context.Background(), company)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c.Status, c.StatusReason
 }
 
 // syncBuffer is a goroutine-safe log sink.

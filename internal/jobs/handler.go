@@ -35,10 +35,11 @@ type APIVersionRecorder interface {
 }
 
 // Reauthorizer marks a company as needing a person to authorize the app
-// again, with the reason; it reports whether this call changed the status.
-// *tokens.Store implements it.
+// again, with the reason, guarded by the version of the token that was
+// refused; it reports whether this call changed the status.
+// *tokens.Manager implements it.
 type Reauthorizer interface {
-	MarkNeedsReauth(ctx context.Context, company, reason, worker string) (bool, error)
+	MarkNeedsReauth(ctx context.Context, company, reason string) (bool, error)
 }
 
 // Defaults applied by NewHandler to zero Config fields.

@@ -29,9 +29,9 @@ func TestSyncIsExactAndASecondRunWritesNothing(t *testing.T) {
 	if err := h.ProcessTask(ctx, task(t, company, run)); err != nil {
 		t.Fatal(err)
 	}
-	rowcheck.Require(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.pool(), e.sim, company)
 	total := totalRecords(t, e.sim, company)
-	r := readRun(t, e.db.SQL, run)
+	r := readRun(t, e.db.Gorm, run)
 	if r.Status != "succeeded" || r.Records != total+1 || r.Changed != total+1 || r.Attempts != 1 {
 		t.Fatalf("first run: %+v, want succeeded with %d records", r, total+1)
 	}
@@ -51,10 +51,10 @@ func TestSyncIsExactAndASecondRunWritesNothing(t *testing.T) {
 	}); again != served {
 		t.Fatalf("second run served %d records, the first %d", again, served)
 	}
-	if r := readRun(t, e.db.SQL, run2); r.Status != "succeeded" || r.Changed != 0 || r.Records != total+1 {
+	if r := readRun(t, e.db.Gorm, run2); r.Status != "succeeded" || r.Changed != 0 || r.Records != total+1 {
 		t.Fatalf("second run: %+v, want succeeded, %d records, 0 changed", r, total+1)
 	}
-	rowcheck.Require(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.pool(), e.sim, company)
 
 	// A finished run delivered again (a duplicate) is a no-op.
 	if err := h.ProcessTask(ctx, task(t, company, run2)); err != nil {
@@ -110,8 +110,8 @@ func TestZombieAttemptIsFenced(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "attempt fenced by a newer one") {
 		t.Fatal("no fenced log line")
 	}
-	rowcheck.Require(t, e.db.SQL, e.sim, company)
-	r := readRun(t, e.db.SQL, run)
+	rowcheck.Require(t, e.pool(), e.sim, company)
+	r := readRun(t, e.db.Gorm, run)
 	if r.Status != "succeeded" || r.Attempts != 2 {
 		t.Fatalf("run after the zombie: %+v", r)
 	}
@@ -160,14 +160,14 @@ func TestDrainCommitsAndResumes(t *testing.T) {
 	}
 	var cursor string
 	var records int64
-	if err := e.db.SQL.QueryRow(`SELECT cursor, records FROM sync_checkpoints WHERE company_uuid = $1 AND resource = 'employees'`, company).Scan(&cursor, &records); err != nil {
+	if err := e.db.Gorm.Raw(`SELECT cursor, records FROM sync_checkpoints WHERE company_uuid = ? AND resource = 'employees'`, company).Row().Scan(&cursor, &records); err != nil {
 		t.Fatal(err)
 	}
-	stored := count(t, e, `SELECT count(*) FROM gusto_employees WHERE company_uuid = $1`, company)
+	stored := count(t, e, `SELECT count(*) FROM gusto_employees WHERE company_uuid = ?`, company)
 	if records != 500 || stored != records || cursor != "6" {
 		t.Fatalf("after drain: checkpoint %q/%d, %d rows stored; want page 6, 500 records, rows = checkpoint", cursor, records, stored)
 	}
-	if r := readRun(t, e.db.SQL, run); r.Status != "pending" {
+	if r := readRun(t, e.db.Gorm, run); r.Status != "pending" {
 		t.Fatalf("drained run status %s", r.Status)
 	}
 	// A new task after Drain goes straight back to the queue.
@@ -178,7 +178,7 @@ func TestDrainCommitsAndResumes(t *testing.T) {
 	if err := e.handler(nil).ProcessTask(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
-	rowcheck.Require(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.pool(), e.sim, company)
 	// The drained and resumed run served exactly what an uninterrupted run
 	// serves: nothing fetched was lost and fetched again.
 	served := e.sim.Counters().RecordsServed[company]
@@ -217,10 +217,10 @@ func TestDrainAbandonsAHangingRequest(t *testing.T) {
 		t.Fatalf("drained attempt: %v", err)
 	}
 	var records int64
-	if err := e.db.SQL.QueryRow(`SELECT records FROM sync_checkpoints WHERE company_uuid = $1 AND resource = 'employees'`, company).Scan(&records); err != nil {
+	if err := e.db.Gorm.Raw(`SELECT records FROM sync_checkpoints WHERE company_uuid = ? AND resource = 'employees'`, company).Row().Scan(&records); err != nil {
 		t.Fatal(err)
 	}
-	stored := count(t, e, `SELECT count(*) FROM gusto_employees WHERE company_uuid = $1`, company)
+	stored := count(t, e, `SELECT count(*) FROM gusto_employees WHERE company_uuid = ?`, company)
 	served := e.sim.Counters().RecordsServed[company]
 	// Batch 2 (the first 300 employees; batch 1 is the company record)
 	// committed; the next page, in flight when the grace ran out, was served
@@ -244,15 +244,15 @@ func TestTransientErrorsAndRateLimits(t *testing.T) {
 	if err := e.handler(func(c *jobs.Config) { c.PageAttempts = 10 }).ProcessTask(ctx, task(t, company, run)); err != nil {
 		t.Fatal(err)
 	}
-	rowcheck.Require(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.pool(), e.sim, company)
 	c := e.sim.Counters()
 	if c.InjectedErrors == 0 || c.RateLimited == 0 {
 		t.Fatalf("the test injected nothing: %+v", c)
 	}
-	if status, _, err := e.store.CompanyStatus(ctx, company); err != nil || status != tokens.StatusActive {
-		t.Fatalf("company status %s %v after transient errors", status, err)
+	if status, _ := e.status(company); status != tokens.StatusActive {
+		t.Fatalf("company status %s after transient errors", status)
 	}
-	if r := readRun(t, e.db.SQL, run); r.Status != "succeeded" || r.Attempts != 1 {
+	if r := readRun(t, e.db.Gorm, run); r.Status != "succeeded" || r.Attempts != 1 {
 		t.Fatalf("run %+v", r)
 	}
 }
@@ -274,7 +274,7 @@ func TestPersistentOutageGoesBackToAsynq(t *testing.T) {
 	if !errors.As(err, &re) || re.Failure {
 		t.Fatalf("outage after progress: %v, want a retry that does not count", err)
 	}
-	if r := readRun(t, e.db.SQL, run); r.Status != "pending" || r.Records == 0 || r.Error == "" {
+	if r := readRun(t, e.db.Gorm, run); r.Status != "pending" || r.Records == 0 || r.Error == "" {
 		t.Fatalf("run %+v, want pending with progress and the error", r)
 	}
 	// Without progress, the attempt counts.
@@ -287,8 +287,8 @@ func TestPersistentOutageGoesBackToAsynq(t *testing.T) {
 	if err := e.handler(nil).ProcessTask(ctx, task(t, company, run)); err != nil {
 		t.Fatal(err)
 	}
-	rowcheck.Require(t, e.db.SQL, e.sim, company)
-	if status, _, _ := e.store.CompanyStatus(ctx, company); status != tokens.StatusActive {
+	rowcheck.Require(t, e.pool(), e.sim, company)
+	if status, _ := e.status(company); status != tokens.StatusActive {
 		t.Fatalf("company %s after an outage", status)
 	}
 }
@@ -306,11 +306,11 @@ func TestTerminalErrors(t *testing.T) {
 		if !errors.Is(err, asynq.SkipRetry) {
 			t.Fatalf("403 on payrolls: %v, want SkipRetry", err)
 		}
-		status, reason, err := e.store.CompanyStatus(ctx, company)
-		if err != nil || status != tokens.StatusNeedsReauth || !strings.Contains(reason, "403") {
-			t.Fatalf("company %s (%q) %v, want needs_reauth naming the 403", status, reason, err)
+		status, reason := e.status(company)
+		if status != tokens.StatusNeedsReauth || !strings.Contains(reason, "403") {
+			t.Fatalf("company %s (%q), want needs_reauth naming the 403", status, reason)
 		}
-		if r := readRun(t, e.db.SQL, run); r.Status != "failed" {
+		if r := readRun(t, e.db.Gorm, run); r.Status != "failed" {
 			t.Fatalf("run %+v", r)
 		}
 	})
@@ -326,7 +326,7 @@ func TestTerminalErrors(t *testing.T) {
 		if !errors.Is(err, asynq.SkipRetry) {
 			t.Fatalf("revoked grant: %v, want SkipRetry", err)
 		}
-		if status, _, _ := e.store.CompanyStatus(ctx, company); status != tokens.StatusNeedsReauth {
+		if status, _ := e.status(company); status != tokens.StatusNeedsReauth {
 			t.Fatalf("company %s", status)
 		}
 	})
@@ -383,13 +383,13 @@ func TestOneSyncPerCompany(t *testing.T) {
 	if err := e.handler(nil).ProcessTask(ctx, task(t, company, runB)); err != nil {
 		t.Fatal(err)
 	}
-	rowcheck.Require(t, e.db.SQL, e.sim, company)
+	rowcheck.Require(t, e.pool(), e.sim, company)
 }
 
 func count(t testing.TB, e *env, q string, args ...any) int64 {
 	t.Helper()
 	var n int64
-	if err := e.db.SQL.QueryRow(q, args...).Scan(&n); err != nil {
+	if err := e.db.Gorm.Raw(q, args...).Row().Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -147,7 +147,7 @@ func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started ti
 		// Gusto refused a token the manager just refreshed (the client
 		// retried once after Invalidate), or a scope: a person must act.
 		reason := "gusto refused access: " + err.Error()
-		if _, merr := h.cfg.Reauth.MarkNeedsReauth(fctx, s.a.Company, reason, h.cfg.WorkerID); merr != nil {
+		if _, merr := h.cfg.Reauth.MarkNeedsReauth(fctx, s.a.Company, reason); merr != nil {
 			// Not marked: keep the task so the mark is tried again.
 			finish(checkpoint.StatusPending, reason)
 			log.LogAttrs(ctx, slog.LevelError, "marking needs_reauth failed; retrying", slog.String("error", merr.Error()))

@@ -7,4 +7,7 @@
 // second process waits, then finds the schema up to date. The schema changes
 // only here, through new numbered files; nothing in gustosync calls gorm's
 // AutoMigrate. Applied migrations are never edited: a change is a new file.
+//
+// Up, Status and Verify take the gorm handle of postgres.Open; goose, which
+// speaks database/sql, is given the pool behind it (never a second pool).
 package migrate

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"gorm.io/gorm"
 )
 
 //go:embed sql/*.sql
@@ -54,9 +55,15 @@ func Fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// newProvider builds a goose provider over db with the embedded migrations
-// and a Postgres session locker, so concurrent runs serialize.
-func newProvider(db *sql.DB) (*goose.Provider, error) {
+// newProvider builds a goose provider over db's pool with the embedded
+// migrations and a Postgres session locker, so concurrent runs serialize.
+// goose speaks database/sql: it is handed the pool behind the gorm handle
+// (never a second pool), and this is the only place that unwraps it.
+func newProvider(gdb *gorm.DB) (*goose.Provider, error) {
+	db, err := pool(gdb)
+	if err != nil {
+		return nil, err
+	}
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, lockWait))
 	if err != nil {
 		return nil, fmt.Errorf("migrate: session locker: %w", err)
@@ -71,13 +78,22 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 	return p, nil
 }
 
+// pool returns the database/sql pool behind db, for goose.
+func pool(db *gorm.DB) (*sql.DB, error) {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return sqlDB, nil
+}
+
 // Up applies every migration the database does not have yet, in order, and
 // returns the file names it applied (empty when the schema was up to date).
 // It holds a PostgreSQL advisory lock while it works, so a concurrent Up in
 // another process waits for this one and then applies nothing. Each
 // migration runs in its own transaction: a failure leaves the schema at the
 // last migration that succeeded, and the error names the file.
-func Up(ctx context.Context, db *sql.DB) (applied []string, err error) {
+func Up(ctx context.Context, db *gorm.DB) (applied []string, err error) {
 	p, err := newProvider(db)
 	if err != nil {
 		return nil, err
@@ -110,7 +126,7 @@ type Migration struct {
 // applied it. It takes the same lock as Up, so it waits for a migration in
 // progress and then reports its outcome. It changes nothing but creating
 // goose's version table when it is missing, as goose always does.
-func Status(ctx context.Context, db *sql.DB) ([]Migration, error) {
+func Status(ctx context.Context, db *gorm.DB) ([]Migration, error) {
 	p, err := newProvider(db)
 	if err != nil {
 		return nil, err

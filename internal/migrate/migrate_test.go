@@ -2,7 +2,6 @@ package migrate_test
 
 import (
 	"context"
-	"database/sql"
 	"io/fs"
 	"slices"
 	"strings"
@@ -10,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/gustosync/gustosync/internal/migrate"
 	"github.com/gustosync/gustosync/internal/pgtest"
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 func embeddedNames(t *testing.T) []string {
@@ -31,21 +33,21 @@ func testCtx(t *testing.T) context.Context {
 func TestUpIdempotent(t *testing.T) {
 	db := pgtest.NewEmpty(t)
 	ctx := testCtx(t)
-	applied, err := migrate.Up(ctx, db.SQL)
+	applied, err := migrate.Up(ctx, db.Gorm)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := embeddedNames(t); !slices.Equal(applied, want) {
 		t.Fatalf("first Up applied %v, want %v", applied, want)
 	}
-	again, err := migrate.Up(ctx, db.SQL)
+	again, err := migrate.Up(ctx, db.Gorm)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(again) != 0 {
 		t.Fatalf("second Up applied %v, want nothing", again)
 	}
-	if err := migrate.Verify(context.Background(), db.SQL); err != nil {
+	if err := migrate.Verify(context.Background(), db.Gorm); err != nil {
 		t.Error(err)
 	}
 }
@@ -54,17 +56,17 @@ func TestUpConcurrent(t *testing.T) {
 	db := pgtest.NewEmpty(t)
 	ctx := testCtx(t)
 	// Two pools, as two processes would have.
-	other, err := sql.Open("pgx", db.URL)
+	other, err := postgres.Open(ctx, db.URL, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	defer postgres.Close(other)
 	var (
 		wg      sync.WaitGroup
 		results [2][]string
 		errs    [2]error
 	)
-	for i, pool := range []*sql.DB{db.SQL, other} {
+	for i, pool := range []*gorm.DB{db.Gorm, other} {
 		wg.Go(func() { results[i], errs[i] = migrate.Up(ctx, pool) })
 	}
 	wg.Wait()
@@ -78,7 +80,7 @@ func TestUpConcurrent(t *testing.T) {
 	if want := embeddedNames(t); !slices.Equal(all, want) {
 		t.Fatalf("together the two Ups applied %v (%v and %v), want each of %v once", all, results[0], results[1], want)
 	}
-	if err := migrate.Verify(context.Background(), db.SQL); err != nil {
+	if err := migrate.Verify(context.Background(), db.Gorm); err != nil {
 		t.Error(err)
 	}
 }
@@ -86,7 +88,7 @@ func TestUpConcurrent(t *testing.T) {
 func TestStatus(t *testing.T) {
 	db := pgtest.NewEmpty(t)
 	ctx := testCtx(t)
-	st, err := migrate.Status(ctx, db.SQL)
+	st, err := migrate.Status(ctx, db.Gorm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +101,10 @@ func TestStatus(t *testing.T) {
 			t.Errorf("%s applied in an empty database", m.Name)
 		}
 	}
-	if _, err := migrate.Up(ctx, db.SQL); err != nil {
+	if _, err := migrate.Up(ctx, db.Gorm); err != nil {
 		t.Fatal(err)
 	}
-	st, err = migrate.Status(ctx, db.SQL)
+	st, err = migrate.Status(ctx, db.Gorm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,26 +129,26 @@ func TestFingerprintStable(t *testing.T) {
 func TestVerifyFindsWhatIsWrong(t *testing.T) {
 	ctx := testCtx(t)
 	empty := pgtest.NewEmpty(t)
-	if err := migrate.Verify(ctx, empty.SQL); err == nil {
+	if err := migrate.Verify(ctx, empty.Gorm); err == nil {
 		t.Fatal("Verify passed an unmigrated database")
 	}
 
 	db := pgtest.New(t)
-	if err := migrate.Verify(ctx, db.SQL); err != nil {
+	if err := migrate.Verify(ctx, db.Gorm); err != nil {
 		t.Fatalf("a migrated database: %v", err)
 	}
-	if _, err := db.SQL.ExecContext(ctx, `DROP TABLE gusto_payrolls`); err != nil {
+	if err := db.Gorm.WithContext(ctx).Exec(`DROP TABLE gusto_payrolls`).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate.Verify(ctx, db.SQL); err == nil || !strings.Contains(err.Error(), "gusto_payrolls missing") {
+	if err := migrate.Verify(ctx, db.Gorm); err == nil || !strings.Contains(err.Error(), "gusto_payrolls missing") {
 		t.Fatalf("dropped table: %v", err)
 	}
 
 	dup := pgtest.New(t)
-	if _, err := dup.SQL.ExecContext(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)`, migrate.Latest()); err != nil {
+	if err := dup.Gorm.WithContext(ctx).Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, true)`, migrate.Latest()).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate.Verify(ctx, dup.SQL); err == nil || !strings.Contains(err.Error(), "goose_db_version has") {
+	if err := migrate.Verify(ctx, dup.Gorm); err == nil || !strings.Contains(err.Error(), "goose_db_version has") {
 		t.Fatalf("duplicate goose row: %v", err)
 	}
 }

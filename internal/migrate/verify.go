@@ -2,10 +2,11 @@ package migrate
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"gorm.io/gorm"
 )
 
 // Tables are the tables operators query (SPEC section 4): part of the
@@ -19,11 +20,12 @@ var Tables = []string{
 // migration applied exactly once (no duplicate rows in goose's table), the
 // latest version current, and every table of Tables present. It changes
 // nothing. The error lists everything that is wrong.
-func Verify(ctx context.Context, db *sql.DB) error {
+func Verify(ctx context.Context, db *gorm.DB) error {
+	db = db.WithContext(ctx)
 	var problems []string
 	for _, table := range Tables {
 		var ok bool
-		if err := db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, "public."+table).Scan(&ok); err != nil {
+		if err := db.Raw(`SELECT to_regclass(?) IS NOT NULL`, "public."+table).Scan(&ok).Error; err != nil {
 			return fmt.Errorf("migrate: verify: look up table %s: %w", table, err)
 		}
 		if !ok {
@@ -34,18 +36,20 @@ func Verify(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("migrate: verify: %w", err)
 	}
-	var version sql.NullInt64
-	var rows, distinct int
-	err = db.QueryRowContext(ctx, `SELECT max(version_id), count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0`).
-		Scan(&version, &rows, &distinct)
+	var goose struct {
+		Version          int64 // 0 when the table is empty
+		NRows, NVersions int
+	}
+	err = db.Raw(`SELECT COALESCE(max(version_id), 0) AS version, count(*) AS n_rows, count(DISTINCT version_id) AS n_versions
+		FROM goose_db_version WHERE version_id > 0`).Scan(&goose).Error
 	if err != nil {
 		return fmt.Errorf("migrate: verify: read goose_db_version: %w", err)
 	}
-	if version.Int64 != Latest() {
-		problems = append(problems, fmt.Sprintf("schema version %d, want %d", version.Int64, Latest()))
+	if goose.Version != Latest() {
+		problems = append(problems, fmt.Sprintf("schema version %d, want %d", goose.Version, Latest()))
 	}
-	if rows != distinct || rows != len(names) {
-		problems = append(problems, fmt.Sprintf("goose_db_version has %d rows for %d versions (%d migrations embedded)", rows, distinct, len(names)))
+	if goose.NRows != goose.NVersions || goose.NRows != len(names) {
+		problems = append(problems, fmt.Sprintf("goose_db_version has %d rows for %d versions (%d migrations embedded)", goose.NRows, goose.NVersions, len(names)))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("migrate: schema is not what this binary expects: %s", strings.Join(problems, "; "))

@@ -279,12 +279,12 @@ func buildTemplate(ctx context.Context, a *admin, conn *sql.Conn, name string) e
 	}
 	u := *a.url
 	u.Path = "/" + name
-	db, err := sql.Open("pgx", u.String())
+	db, err := postgres.Open(ctx, u.String(), 1)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
 	_, err = migrate.Up(ctx, db)
-	if cerr := db.Close(); err == nil && cerr != nil {
+	if cerr := postgres.Close(db); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {

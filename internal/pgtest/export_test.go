@@ -3,6 +3,8 @@ package pgtest
 import (
 	"context"
 	"testing"
+
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // OpenAdminForTest runs openAdmin against dsn and closes what it opened.
@@ -38,7 +40,7 @@ func ReapForTest(ctx context.Context) error {
 
 // DropForTest closes db and drops it now rather than at cleanup.
 func DropForTest(t testing.TB, db *DB) {
-	_ = db.SQL.Close()
+	_ = postgres.Close(db.Gorm)
 	a, err := adminDB(context.Background())
 	if err != nil {
 		t.Fatal(err)

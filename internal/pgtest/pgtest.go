@@ -2,7 +2,6 @@ package pgtest
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 
 	"gorm.io/gorm"
@@ -20,13 +19,11 @@ type DB struct {
 	// URL is its DSN, for code under test that opens its own pool (or a
 	// binary under test, through DATABASE_URL).
 	URL string
-	// SQL is a database/sql pool on it (the pool behind Gorm).
-	SQL *sql.DB
 	// Gorm is a gorm handle opened with postgres.Open.
 	Gorm *gorm.DB
 }
 
-// New creates a fresh database holding every migration, opens SQL and Gorm
+// New creates a fresh database holding every migration, opens Gorm
 // on it, and registers a cleanup that closes them and drops the database.
 // Two calls, in the same test or not, never share data; New is safe to call
 // from parallel tests. It fails the test (never skips) when PostgreSQL is
@@ -57,12 +54,8 @@ func create(t testing.TB, withSchema bool) *DB {
 	if err != nil {
 		t.Fatalf("pgtest: open %s: %v", d.Name, err)
 	}
-	sqlDB, err := g.DB()
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	t.Cleanup(func() { _ = sqlDB.Close() })
-	return &DB{Name: d.Name, URL: d.URL, SQL: sqlDB, Gorm: g}
+	t.Cleanup(func() { _ = postgres.Close(g) })
+	return &DB{Name: d.Name, URL: d.URL, Gorm: g}
 }
 
 // drop is the cleanup of a test's database.

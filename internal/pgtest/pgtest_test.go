@@ -23,7 +23,7 @@ func TestNewHasSchema(t *testing.T) {
 	db := pgtest.New(t)
 	for _, table := range specTables {
 		var exists bool
-		if err := db.SQL.QueryRow("SELECT to_regclass($1) IS NOT NULL", "public."+table).Scan(&exists); err != nil {
+		if err := db.Gorm.Raw("SELECT to_regclass(?) IS NOT NULL", "public."+table).Row().Scan(&exists); err != nil {
 			t.Fatal(err)
 		}
 		if !exists {
@@ -31,7 +31,7 @@ func TestNewHasSchema(t *testing.T) {
 		}
 	}
 	var version int64
-	if err := db.SQL.QueryRow("SELECT max(version_id) FROM goose_db_version").Scan(&version); err != nil {
+	if err := db.Gorm.Raw("SELECT max(version_id) FROM goose_db_version").Row().Scan(&version); err != nil {
 		t.Fatal(err)
 	}
 	if version != migrate.Latest() {
@@ -51,21 +51,21 @@ func TestNewIsolated(t *testing.T) {
 	if a.Name == b.Name || a.URL == b.URL {
 		t.Fatalf("two New calls share a database: %s", a.Name)
 	}
-	if _, err := a.SQL.Exec(`INSERT INTO sync_runs (id, company_uuid) VALUES (gen_random_uuid(), gen_random_uuid())`); err != nil {
+	if err := a.Gorm.Exec(`INSERT INTO sync_runs (id, company_uuid) VALUES (gen_random_uuid(), gen_random_uuid())`).Error; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.SQL.Exec(`CREATE TABLE only_in_a (x int)`); err != nil {
+	if err := a.Gorm.Exec(`CREATE TABLE only_in_a (x int)`).Error; err != nil {
 		t.Fatal(err)
 	}
 	var n int
-	if err := a.SQL.QueryRow(`SELECT count(*) FROM sync_runs`).Scan(&n); err != nil || n != 1 {
+	if err := a.Gorm.Raw(`SELECT count(*) FROM sync_runs`).Row().Scan(&n); err != nil || n != 1 {
 		t.Fatalf("a: count = %d, %v; want 1", n, err)
 	}
-	if err := b.SQL.QueryRow(`SELECT count(*) FROM sync_runs`).Scan(&n); err != nil || n != 0 {
+	if err := b.Gorm.Raw(`SELECT count(*) FROM sync_runs`).Row().Scan(&n); err != nil || n != 0 {
 		t.Fatalf("b sees a's row: count = %d, %v; want 0", n, err)
 	}
 	var exists bool
-	if err := b.SQL.QueryRow(`SELECT to_regclass('public.only_in_a') IS NOT NULL`).Scan(&exists); err != nil || exists {
+	if err := b.Gorm.Raw(`SELECT to_regclass('public.only_in_a') IS NOT NULL`).Row().Scan(&exists); err != nil || exists {
 		t.Fatalf("b sees a's table: %v, %v", exists, err)
 	}
 }
@@ -78,7 +78,7 @@ func TestDroppedAtCleanup(t *testing.T) {
 	// The inner test's cleanup has run; its database must be gone.
 	probe := pgtest.NewEmpty(t)
 	var n int
-	if err := probe.SQL.QueryRow(`SELECT count(*) FROM pg_database WHERE datname = $1`, name).Scan(&n); err != nil {
+	if err := probe.Gorm.Raw(`SELECT count(*) FROM pg_database WHERE datname = ?`, name).Row().Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
@@ -89,7 +89,7 @@ func TestDroppedAtCleanup(t *testing.T) {
 func TestNewEmptyHasNoSchema(t *testing.T) {
 	db := pgtest.NewEmpty(t)
 	var n int
-	if err := db.SQL.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&n); err != nil {
+	if err := db.Gorm.Raw(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Row().Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
@@ -129,7 +129,7 @@ func TestReapLeftovers(t *testing.T) {
 	probe := pgtest.NewEmpty(t)
 	exists := func(name string) bool {
 		var n int
-		if err := probe.SQL.QueryRow(`SELECT count(*) FROM pg_database WHERE datname = $1`, name).Scan(&n); err != nil {
+		if err := probe.Gorm.Raw(`SELECT count(*) FROM pg_database WHERE datname = ?`, name).Row().Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n == 1
@@ -142,7 +142,7 @@ func TestReapLeftovers(t *testing.T) {
 		fmt.Sprintf(`COMMENT ON DATABASE %s IS 'pgtest template built %d'`, staleTmpl, time.Now().Add(-2*time.Hour).Unix()),
 		`ALTER DATABASE ` + staleTmpl + ` WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`,
 	} {
-		if _, err := probe.SQL.Exec(stmt); err != nil {
+		if err := probe.Gorm.Exec(stmt).Error; err != nil {
 			t.Fatal(err)
 		}
 	}

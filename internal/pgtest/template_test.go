@@ -26,7 +26,7 @@ func TestHelperNew(t *testing.T) {
 	templateName = func() string { return name }
 	db := New(t)
 	var n int
-	if err := db.SQL.QueryRow(`SELECT count(*) FROM sync_runs`).Scan(&n); err != nil {
+	if err := db.Gorm.Raw(`SELECT count(*) FROM sync_runs`).Row().Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Printf("builds=%d\n", builds.Load())

@@ -19,8 +19,8 @@ func (tokenRow) TableName() string { return "gusto_auth_tokens" }
 
 func seed(b *testing.B, db *pgtest.DB) string {
 	const id = "2b7e1c7a-8f1e-4a51-9a0c-6f1d3c2b9e10"
-	_, err := db.SQL.Exec(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration)
-		VALUES ($1, 'a', 'r', 'k1', now())`, id)
+	err := db.Gorm.Exec(`INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration)
+		VALUES (?, 'a', 'r', 'k1', now())`, id).Error
 	if err != nil {
 		b.Fatal(err)
 	}

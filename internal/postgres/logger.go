@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -36,14 +37,22 @@ var (
 	_ gorm.ParamsFilter    = (*Logger)(nil)
 )
 
-// gorm's Scan and Row traces go through a recorder that consults a
-// package-level filter instead of the logger's ParamsFilter; without this,
-// db.Raw(…).Scan(…) would log its values inline. Importing this package
-// makes every gorm trace in the process placeholder-only.
-func init() {
-	gormlogger.RecorderParamsFilter = func(_ context.Context, sql string, _ ...any) (string, []any) {
-		return sql, nil
-	}
+// recorderOnce guards the one change Open makes to gorm's globals.
+var recorderOnce sync.Once
+
+// placeholderOnlyRecorder makes gorm's trace recorder drop values. gorm's
+// db.Scan traces its statement through a recorder that consults a
+// package-level filter (logger.RecorderParamsFilter) instead of the
+// logger's ParamsFilter, and renders the SQL eagerly on every call: without
+// this, db.Raw(…).Scan(…) would hand the Logger its values inline, and pay
+// for rendering them each time. Open calls it, once per process; importing
+// the package changes nothing.
+func placeholderOnlyRecorder() {
+	recorderOnce.Do(func() {
+		gormlogger.RecorderParamsFilter = func(_ context.Context, sql string, _ ...any) (string, []any) {
+			return sql, nil
+		}
+	})
 }
 
 // leftover matches what gorm's Explain leaves of a $n placeholder when it is

@@ -26,6 +26,11 @@ const DefaultMaxConns = 10
 // themselves. Statements are not prepared by gorm: pgx already caches
 // prepared statements per connection.
 //
+// Its logger (Logger) never prints a bound value; so that db.Raw(…).Scan(…)
+// traces hold none either, the first call of Open in a process sets gorm's
+// package-level recorder filter to drop values (importing this package
+// changes nothing in gorm).
+//
 // Open pings the database with ctx before returning, so a wrong address or a
 // database that does not exist fails here. Errors are *Error values and never
 // hold the DSN's password. The returned handle is safe for concurrent use; close
@@ -38,6 +43,7 @@ func Open(ctx context.Context, url string, maxConns int) (*gorm.DB, error) {
 	if _, err := pgx.ParseConfig(url); err != nil {
 		return nil, newError(OpParse, url, target, err)
 	}
+	placeholderOnlyRecorder()
 	db, err := gorm.Open(gormpg.New(gormpg.Config{DSN: url}), &gorm.Config{
 		SkipDefaultTransaction: true,
 		// Open pings below, with the caller's context.

@@ -27,7 +27,7 @@ func BenchmarkTick10k(b *testing.B) {
 	const n = 10_000
 	db := pgtest.New(b)
 	rs := redistest.Start(b)
-	addCompanies(b, db.SQL, n, "active")
+	addCompanies(b, db.Gorm, n, "active")
 	rdb := rs.Client()
 	cli := asynq.NewClient(asynq.RedisClientOpt{Addr: rs.Addr, PoolSize: 64})
 	b.Cleanup(func() { _ = cli.Close() })
@@ -38,7 +38,7 @@ func BenchmarkTick10k(b *testing.B) {
 		if err := rdb.FlushAll(ctx).Err(); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := db.SQL.Exec(`DELETE FROM company_schedules`); err != nil {
+		if err := db.Gorm.Exec(`DELETE FROM company_schedules`).Error; err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -46,7 +46,7 @@ func BenchmarkTick10k(b *testing.B) {
 	for _, workers := range []int{1, 8, 16, 32} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			c := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-			s, err := scheduler.New(db.SQL, cli, scheduler.Config{
+			s, err := scheduler.New(db.Gorm, cli, scheduler.Config{
 				Interval: time.Hour, Jitter: 0.1, Now: c.Now, Workers: workers,
 				Logger: discardLogger(),
 			})

@@ -16,7 +16,9 @@
 // correctness comes from the task id.
 //
 // Companies whose token status is needs_reauth or paused are never enqueued.
-// The package never reads or writes a token: it selects company uuids and
-// statuses only. It owns the company_schedules table and the read-only
-// company overview that the CLI and the dashboard show.
+// The scheduler learns which companies are active and due from package
+// companies (the read model); it owns company_schedules, the one table it
+// writes (markEnqueued, whose join on gusto_auth_tokens only skips companies
+// deleted meanwhile). It must never read or write a token, a status, or
+// another package's table.
 package scheduler

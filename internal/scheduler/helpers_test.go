@@ -1,7 +1,6 @@
 package scheduler_test
 
 import (
-	"database/sql"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
 )
 
 // clock is a settable clock.
@@ -27,27 +27,18 @@ func (c *clock) Set(t time.Time) {
 
 // addCompanies stores n token rows with the given status and returns their
 // uuids. The ciphertexts are placeholders: the scheduler never reads them.
-func addCompanies(t testing.TB, db *sql.DB, n int, status string) []string {
+func addCompanies(t testing.TB, db *gorm.DB, n int, status string) []string {
 	t.Helper()
-	rows, err := db.Query(`
-		INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes, status, status_reason)
-		SELECT gen_random_uuid(), '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read', $2,
-		       CASE WHEN $2 = 'active' THEN '' ELSE 'test' END
-		FROM generate_series(1, $1)
-		RETURNING company_uuid::text`, n, status)
-	if err != nil {
-		t.Fatal(err)
+	reason := "test"
+	if status == "active" {
+		reason = ""
 	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, id)
-	}
-	if err := rows.Err(); err != nil {
+	if err := db.Raw(`
+		INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes, status, status_reason)
+		SELECT gen_random_uuid(), '\x00', '\x00', 'k1', now() + interval '2 hours', 'companies:read', ?, ?
+		FROM generate_series(1, ?)
+		RETURNING company_uuid::text`, status, reason, n).Scan(&out).Error; err != nil {
 		t.Fatal(err)
 	}
 	return out

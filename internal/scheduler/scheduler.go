@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,8 +9,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
 
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/tokens"
 )
 
 // Enqueuer puts tasks on the queue. *asynq.Client implements it; it must be
@@ -81,20 +83,23 @@ func (c *Config) setDefaults() error {
 // replicas) may tick over the same database and Redis at once: each company
 // gets one task per window.
 type Scheduler struct {
-	db  *sql.DB
-	q   Enqueuer
-	cfg Config
+	db        *gorm.DB
+	companies *companies.Directory
+	q         Enqueuer
+	cfg       Config
 }
 
-// New returns a Scheduler reading companies from db and enqueuing through q.
-func New(db *sql.DB, q Enqueuer, cfg Config) (*Scheduler, error) {
+// New returns a Scheduler over db (see postgres.Open), which reads
+// companies through package companies, records windows in
+// company_schedules, and enqueues through q.
+func New(db *gorm.DB, q Enqueuer, cfg Config) (*Scheduler, error) {
 	if db == nil || q == nil {
 		return nil, errors.New("scheduler: New needs a database and an enqueuer")
 	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Scheduler{db: db, q: q, cfg: cfg}, nil
+	return &Scheduler{db: db, companies: companies.New(db), q: q, cfg: cfg}, nil
 }
 
 // drainTick runs one tick that outlives ctx by at most Config.Drain.
@@ -161,11 +166,12 @@ const tickChunk = 2000
 func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	start := time.Now()
 	now := s.cfg.Now()
-	items, err := readDue(ctx, s.db, now, s.cfg.Interval)
+	list, err := s.companies.Due(ctx, now)
 	if err != nil {
 		s.logTick(Result{}, err)
 		return Result{}, err
 	}
+	items := dues(list, s.cfg.Interval)
 	for i := range items {
 		items[i].window = WindowAt(items[i].company, items[i].interval, s.cfg.Jitter, now)
 	}
@@ -253,29 +259,29 @@ func (s *Scheduler) logTick(res Result, err error) {
 // once (Result.Duplicates is then 1). It does not move the company's
 // schedule.
 func (s *Scheduler) EnqueueCompany(ctx context.Context, company string) (Result, error) {
-	status, reason, interval, err := companyStatus(ctx, s.db, company)
+	c, err := s.companies.Get(ctx, company)
+	var nf *companies.NotFoundError
+	if errors.As(err, &nf) {
+		return Result{}, &UnknownCompanyError{Company: company}
+	}
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("scheduler: %w", err)
 	}
-	if status != "active" {
-		return Result{}, &NotActiveError{Company: company, Status: status, Reason: reason}
+	if c.Status != tokens.StatusActive {
+		return Result{}, &NotActiveError{Company: company, Status: string(c.Status), Reason: c.StatusReason}
 	}
-	if interval <= 0 {
-		interval = s.cfg.Interval
-	}
-	now := s.cfg.Now()
-	items := []due{{company: company, interval: interval}}
-	return s.enqueueManual(ctx, items, now)
+	items := dues([]companies.Schedule{{UUID: c.UUID, Interval: c.Interval}}, s.cfg.Interval)
+	return s.enqueueManual(ctx, items, s.cfg.Now())
 }
 
 // EnqueueAll enqueues a sync of every active company now, outside their
 // schedules, as EnqueueCompany does for one.
 func (s *Scheduler) EnqueueAll(ctx context.Context) (Result, error) {
-	items, err := activeCompanies(ctx, s.db, s.cfg.Interval)
+	list, err := s.companies.Active(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	return s.enqueueManual(ctx, items, s.cfg.Now())
+	return s.enqueueManual(ctx, dues(list, s.cfg.Interval), s.cfg.Now())
 }
 
 func (s *Scheduler) enqueueManual(ctx context.Context, items []due, now time.Time) (Result, error) {

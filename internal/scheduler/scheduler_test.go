@@ -84,7 +84,7 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) scheduler(t *testing.T, c *clock, interval time.Duration, jitter float64) *scheduler.Scheduler {
 	t.Helper()
-	s, err := scheduler.New(e.db.SQL, e.cli, scheduler.Config{Interval: interval, Jitter: jitter, Now: c.Now, Workers: 8})
+	s, err := scheduler.New(e.db.Gorm, e.cli, scheduler.Config{Interval: interval, Jitter: jitter, Now: c.Now, Workers: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +113,9 @@ func TestTwoReplicasOneTaskPerWindow(t *testing.T) {
 	e := newEnv(t)
 	e.runServer(t)
 	const interval = time.Hour
-	active := addCompanies(t, e.db.SQL, 200, "active")
-	paused := addCompanies(t, e.db.SQL, 5, "paused")
-	reauth := addCompanies(t, e.db.SQL, 5, "needs_reauth")
+	active := addCompanies(t, e.db.Gorm, 200, "active")
+	paused := addCompanies(t, e.db.Gorm, 5, "paused")
+	reauth := addCompanies(t, e.db.Gorm, 5, "needs_reauth")
 
 	c := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
 	replicas := []*scheduler.Scheduler{e.scheduler(t, c, interval, 0.5), e.scheduler(t, c, interval, 0.5)}
@@ -196,7 +196,7 @@ func TestTwoReplicasOneTaskPerWindow(t *testing.T) {
 func TestRetentionStopsLateDuplicate(t *testing.T) {
 	e := newEnv(t)
 	e.runServer(t)
-	cos := addCompanies(t, e.db.SQL, 3, "active")
+	cos := addCompanies(t, e.db.Gorm, 3, "active")
 	c := &clock{t: time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC)}
 	s := e.scheduler(t, c, time.Hour, 0.5)
 	ctx := context.Background()
@@ -205,7 +205,7 @@ func TestRetentionStopsLateDuplicate(t *testing.T) {
 	}
 	waitfor.Condition(t, 20*time.Second, "tasks to complete", func() bool { return settled(t, e.insp) })
 	// Forget the schedule, as a replica with a stale read would.
-	if _, err := e.db.SQL.Exec(`DELETE FROM company_schedules`); err != nil {
+	if err := e.db.Gorm.Exec(`DELETE FROM company_schedules`).Error; err != nil {
 		t.Fatal(err)
 	}
 	res, err := s.Tick(ctx)
@@ -222,8 +222,8 @@ func TestRetentionStopsLateDuplicate(t *testing.T) {
 // honoured; pause and resume take effect at the next tick.
 func TestTickReadsOnlyDue(t *testing.T) {
 	e := newEnv(t)
-	cos := addCompanies(t, e.db.SQL, 10, "active")
-	if _, err := e.db.SQL.Exec(`INSERT INTO company_schedules (company_uuid, interval_seconds) VALUES ($1, 600)`, cos[0]); err != nil {
+	cos := addCompanies(t, e.db.Gorm, 10, "active")
+	if err := e.db.Gorm.Exec(`INSERT INTO company_schedules (company_uuid, interval_seconds) VALUES (?, 600)`, cos[0]).Error; err != nil {
 		t.Fatal(err)
 	}
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -245,7 +245,7 @@ func TestTickReadsOnlyDue(t *testing.T) {
 		t.Fatalf("second tick in the same window %+v, want nothing due", res)
 	}
 	var next time.Time
-	if err := e.db.SQL.QueryRow(`SELECT next_due_at FROM company_schedules WHERE company_uuid = $1`, cos[1]).Scan(&next); err != nil {
+	if err := e.db.Gorm.Raw(`SELECT next_due_at FROM company_schedules WHERE company_uuid = ?`, cos[1]).Row().Scan(&next); err != nil {
 		t.Fatal(err)
 	}
 	if w := scheduler.WindowAt(cos[1], time.Hour, 0, start); !next.Equal(w.End) {
@@ -257,14 +257,14 @@ func TestTickReadsOnlyDue(t *testing.T) {
 		t.Fatalf("tick after 20 minutes %+v, want only the 10-minute company", res)
 	}
 	// Pause one company: the next window skips it. Resume: it is due again.
-	if _, err := e.db.SQL.Exec(`UPDATE gusto_auth_tokens SET status = 'paused' WHERE company_uuid = $1`, cos[2]); err != nil {
+	if err := e.db.Gorm.Exec(`UPDATE gusto_auth_tokens SET status = 'paused' WHERE company_uuid = ?`, cos[2]).Error; err != nil {
 		t.Fatal(err)
 	}
 	c.Set(start.Add(2 * time.Hour))
 	if res := tick(); res.Due != 9 || res.Enqueued != 9 {
 		t.Fatalf("tick after 2 hours %+v, want 9 (one paused)", res)
 	}
-	if _, err := e.db.SQL.Exec(`UPDATE gusto_auth_tokens SET status = 'active' WHERE company_uuid = $1`, cos[2]); err != nil {
+	if err := e.db.Gorm.Exec(`UPDATE gusto_auth_tokens SET status = 'active' WHERE company_uuid = ?`, cos[2]).Error; err != nil {
 		t.Fatal(err)
 	}
 	if res := tick(); res.Due != 1 || res.Enqueued != 1 {
@@ -276,9 +276,9 @@ func TestTickReadsOnlyDue(t *testing.T) {
 // tick after Redis is back enqueues them.
 func TestRedisDown(t *testing.T) {
 	e := newEnv(t)
-	addCompanies(t, e.db.SQL, 5, "active")
+	addCompanies(t, e.db.Gorm, 5, "active")
 	c := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := scheduler.New(e.db.SQL, e.cli, scheduler.Config{Interval: time.Hour, Now: c.Now, EnqueueTimeout: 2 * time.Second})
+	s, err := scheduler.New(e.db.Gorm, e.cli, scheduler.Config{Interval: time.Hour, Now: c.Now, EnqueueTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestRedisDown(t *testing.T) {
 		t.Fatalf("tick with Redis down: %+v, %v; want an EnqueueError for 5", res, err)
 	}
 	var due int
-	if err := e.db.SQL.QueryRow(`SELECT count(*) FROM company_schedules`).Scan(&due); err != nil || due != 0 {
+	if err := e.db.Gorm.Raw(`SELECT count(*) FROM company_schedules`).Row().Scan(&due); err != nil || due != 0 {
 		t.Fatalf("%d windows recorded for failed enqueues (%v), want none", due, err)
 	}
 	e.redis.Restart(t)
@@ -306,9 +306,9 @@ func TestRedisDown(t *testing.T) {
 
 func TestEnqueueCompanyAndAll(t *testing.T) {
 	e := newEnv(t)
-	active := addCompanies(t, e.db.SQL, 3, "active")
-	paused := addCompanies(t, e.db.SQL, 1, "paused")
-	reauth := addCompanies(t, e.db.SQL, 1, "needs_reauth")
+	active := addCompanies(t, e.db.Gorm, 3, "active")
+	paused := addCompanies(t, e.db.Gorm, 1, "paused")
+	reauth := addCompanies(t, e.db.Gorm, 1, "needs_reauth")
 	c := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
 	s := e.scheduler(t, c, time.Hour, 0.5)
 	ctx := context.Background()
@@ -344,43 +344,6 @@ func TestEnqueueCompanyAndAll(t *testing.T) {
 	}
 }
 
-func TestListCompanies(t *testing.T) {
-	e := newEnv(t)
-	cos := addCompanies(t, e.db.SQL, 2, "active")
-	reauth := addCompanies(t, e.db.SQL, 1, "needs_reauth")
-	db := e.db.SQL
-	if _, err := db.Exec(`INSERT INTO gusto_companies (uuid, name, payload) VALUES ($1, 'Acme', '{}')`, cos[0]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`
-		INSERT INTO sync_runs (id, company_uuid, status, records_synced, created_at, finished_at) VALUES
-		(gen_random_uuid(), $1, 'succeeded', 40, now() - interval '2 hours', now() - interval '2 hours'),
-		(gen_random_uuid(), $1, 'succeeded', 42, now() - interval '1 hour', now() - interval '1 hour'),
-		(gen_random_uuid(), $1, 'failed', 3, now(), now())`, cos[0]); err != nil {
-		t.Fatal(err)
-	}
-	all, err := scheduler.ListCompanies(context.Background(), db, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 3 {
-		t.Fatalf("%d companies, want 3", len(all))
-	}
-	var acme *scheduler.Company
-	for i := range all {
-		if all[i].UUID == cos[0] {
-			acme = &all[i]
-		}
-	}
-	if acme == nil || acme.Name != "Acme" || acme.LastSyncRows != 42 || acme.LastSyncAt == nil || acme.LastRunStatus != "failed" {
-		t.Fatalf("acme: %+v", acme)
-	}
-	only, err := scheduler.ListCompanies(context.Background(), db, "needs_reauth")
-	if err != nil || len(only) != 1 || only[0].UUID != reauth[0] || only[0].StatusReason != "test" {
-		t.Fatalf("needs_reauth filter: %+v %v", only, err)
-	}
-}
-
 // gate is an Enqueuer that holds its first call until released.
 type gate struct {
 	next    scheduler.Enqueuer
@@ -401,9 +364,9 @@ func (g *gate) EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asy
 // so every due company is enqueued and recorded, and Run returns.
 func TestRunDrainsOnShutdown(t *testing.T) {
 	e := newEnv(t)
-	addCompanies(t, e.db.SQL, 50, "active")
+	addCompanies(t, e.db.Gorm, 50, "active")
 	g := &gate{next: e.cli, entered: make(chan struct{}), release: make(chan struct{})}
-	s, err := scheduler.New(e.db.SQL, g, scheduler.Config{Interval: time.Hour, Tick: time.Hour, Workers: 4, Logger: discardLogger()})
+	s, err := scheduler.New(e.db.Gorm, g, scheduler.Config{Interval: time.Hour, Tick: time.Hour, Workers: 4, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +389,7 @@ func TestRunDrainsOnShutdown(t *testing.T) {
 		t.Fatal("Run did not return after shutdown")
 	}
 	var recorded int
-	if err := e.db.SQL.QueryRow(`SELECT count(*) FROM company_schedules`).Scan(&recorded); err != nil {
+	if err := e.db.Gorm.Raw(`SELECT count(*) FROM company_schedules`).Row().Scan(&recorded); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(allTasks(t, e.insp)); n != 50 || recorded != 50 {

@@ -2,9 +2,13 @@ package scheduler
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/gustosync/gustosync/internal/companies"
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // due is one company that the tick should enqueue.
@@ -16,49 +20,17 @@ type due struct {
 	dup      bool  // the task id was already taken (a sibling enqueued it)
 }
 
-// readDue returns every active company whose next window has opened at now,
-// in one query. Companies without a schedule row are due at once. interval is
-// the default for companies without their own.
-func readDue(ctx context.Context, db *sql.DB, now time.Time, interval time.Duration) ([]due, error) {
-	return readActive(ctx, db, "read due companies", interval,
-		`AND (s.next_due_at IS NULL OR s.next_due_at <= $1)`, now)
-}
-
-// activeCompanies lists every company whose status is active, in uuid
-// order; interval is the default for companies without their own.
-func activeCompanies(ctx context.Context, db *sql.DB, interval time.Duration) ([]due, error) {
-	return readActive(ctx, db, "list active companies", interval, `ORDER BY t.company_uuid`)
-}
-
-// readActive reads active companies with their own interval (or interval),
-// the query completed by tail and args; op names it in errors.
-func readActive(ctx context.Context, db *sql.DB, op string, interval time.Duration, tail string, args ...any) ([]due, error) {
-	rows, err := db.QueryContext(ctx, `
-		SELECT t.company_uuid::text, COALESCE(s.interval_seconds, 0)
-		FROM gusto_auth_tokens t
-		LEFT JOIN company_schedules s ON s.company_uuid = t.company_uuid
-		WHERE t.status = 'active' `+tail, args...)
-	if err != nil {
-		return nil, fmt.Errorf("scheduler: %s: %w", op, err)
-	}
-	defer rows.Close()
-	var out []due
-	for rows.Next() {
-		var d due
-		var secs int64
-		if err := rows.Scan(&d.company, &secs); err != nil {
-			return nil, fmt.Errorf("scheduler: %s: %w", op, err)
+// dues turns the directory's schedules into tick items; interval is the
+// default for companies without their own.
+func dues(list []companies.Schedule, interval time.Duration) []due {
+	out := make([]due, len(list))
+	for i, c := range list {
+		out[i] = due{company: c.UUID, interval: interval}
+		if c.Interval > 0 {
+			out[i].interval = c.Interval
 		}
-		d.interval = interval
-		if secs > 0 {
-			d.interval = time.Duration(secs) * time.Second
-		}
-		out = append(out, d)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scheduler: %s: %w", op, err)
-	}
-	return out, nil
+	return out
 }
 
 // markBatch bounds the array sizes of one markEnqueued statement.
@@ -66,9 +38,10 @@ const markBatch = 5000
 
 // markEnqueued records, for each company, the window just enqueued and when
 // the next one opens, in one statement per markBatch companies. Companies
-// deleted meanwhile are skipped (the join), so the foreign key never fails.
+// deleted meanwhile are skipped (the join on gusto_auth_tokens, the row
+// company_schedules references), so the foreign key never fails.
 // Two replicas writing the same window write the same values.
-func markEnqueued(ctx context.Context, db *sql.DB, now time.Time, done []due) error {
+func markEnqueued(ctx context.Context, db *gorm.DB, now time.Time, done []due) error {
 	for len(done) > 0 {
 		n := min(len(done), markBatch)
 		batch := done[:n]
@@ -81,37 +54,20 @@ func markEnqueued(ctx context.Context, db *sql.DB, now time.Time, done []due) er
 			next[i] = d.window.End
 			windows[i] = d.window.Index
 		}
-		_, err := db.ExecContext(ctx, `
+		err := db.WithContext(ctx).Exec(`
 			INSERT INTO company_schedules AS s (company_uuid, next_due_at, last_window, last_enqueued_at, updated_at)
-			SELECT u.company, u.next_due, u.win, $4, now()
-			FROM unnest($1::uuid[], $2::timestamptz[], $3::bigint[]) AS u(company, next_due, win)
+			SELECT u.company, u.next_due, u.win, ?, now()
+			FROM unnest(?::uuid[], ?::timestamptz[], ?::bigint[]) AS u(company, next_due, win)
 			JOIN gusto_auth_tokens t ON t.company_uuid = u.company
 			ON CONFLICT (company_uuid) DO UPDATE SET
 				next_due_at      = EXCLUDED.next_due_at,
 				last_window      = EXCLUDED.last_window,
 				last_enqueued_at = EXCLUDED.last_enqueued_at,
 				updated_at       = now()`,
-			companies, next, windows, now)
+			now, postgres.Array(companies), postgres.Array(next), postgres.Array(windows)).Error
 		if err != nil {
 			return fmt.Errorf("scheduler: record %d enqueued windows: %w", n, err)
 		}
 	}
 	return nil
-}
-
-// companyStatus reads one company's token status and reason.
-func companyStatus(ctx context.Context, db *sql.DB, company string) (status, reason string, interval time.Duration, err error) {
-	var secs int64
-	err = db.QueryRowContext(ctx, `
-		SELECT t.status, t.status_reason, COALESCE(s.interval_seconds, 0)
-		FROM gusto_auth_tokens t
-		LEFT JOIN company_schedules s ON s.company_uuid = t.company_uuid
-		WHERE t.company_uuid = $1`, company).Scan(&status, &reason, &secs)
-	if err == sql.ErrNoRows {
-		return "", "", 0, &UnknownCompanyError{Company: company}
-	}
-	if err != nil {
-		return "", "", 0, fmt.Errorf("scheduler: read company %s: %w", company, err)
-	}
-	return status, reason, time.Duration(secs) * time.Second, nil
 }

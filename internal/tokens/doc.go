@@ -4,6 +4,15 @@
 // refreshes them safely however many worker processes race and whatever
 // crashes.
 //
+// It is the one writer of gusto_auth_tokens and token_refresh_events: the
+// credential columns, the refresh, and every change of a company's status
+// (active, paused, needs_reauth, with its reason), each a compare-and-swap
+// on the row's version in one transaction with its audit row (status.go;
+// Store.markNeedsReauth is the only writer of needs_reauth). Every
+// transaction goes through postgres.InTx. Other packages read companies
+// through package companies and change a status only by calling Pause,
+// Resume or Manager.MarkNeedsReauth.
+//
 // The Manager implements gusto.TokenSource and gusto.Invalidator. The sync
 // code calls AccessToken before every Gusto request; the Gusto client calls
 // Invalidate once after a 401. Its guarantees (SPEC section 3) and where
@@ -33,7 +42,8 @@
 //     (its Date header), compared with the local clock plus the measured
 //     skew, exported as a metric and logged loudly above 30 s (expiry.go).
 //
-// The package must never refresh without the lock, never hand out a token
+// The package must never refresh without the lock, never change a status
+// without the version guard, never hand out a token
 // before its commit, never retry a refused grant, and never let a token or
 // key reach a log line, an error string or a metric label. It knows nothing
 // of asynq: callers classify its errors with Terminal and RetryAfter.

@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,17 +109,17 @@ func (o *OwnerKeys) resolve(ctx context.Context, company string) (string, error)
 // resourceOwner reads the stored resource owner of company's grant; "" when
 // not known yet.
 func (s *Store) resourceOwner(ctx context.Context, company string) (string, error) {
-	var owner *string
-	err := s.db.WithContext(ctx).Raw(`SELECT resource_owner_uuid::text FROM gusto_auth_tokens WHERE company_uuid = ?`, company).Row().Scan(&owner)
+	var rows []struct{ Owner *string }
+	err := s.db.WithContext(ctx).Raw(`SELECT resource_owner_uuid::text AS owner FROM gusto_auth_tokens WHERE company_uuid = ?`, company).Scan(&rows).Error
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return "", &NotFoundError{Company: company}
 	case err != nil:
 		return "", fmt.Errorf("tokens: read resource owner of %s: %w", company, err)
-	case owner == nil:
+	case len(rows) == 0:
+		return "", &NotFoundError{Company: company}
+	case rows[0].Owner == nil:
 		return "", nil
 	}
-	return *owner, nil
+	return *rows[0].Owner, nil
 }
 
 // setResourceOwner stores the resource owner of company's grant. Only the

@@ -396,8 +396,7 @@ func (m *Manager) onInvalidGrant(ctx context.Context, rec *record, cause *gusto.
 	m.forget(rec.Company, "")
 	if marked {
 		m.metrics.refresh(OutcomeRevoked)
-		m.log.LogAttrs(ctx, slog.LevelError, "company needs re-authorization; it will not be synced until a person authorizes the app again",
-			slog.String("company", rec.Company), slog.String("reason", reason), slog.Int64("version", rec.Version))
+		m.announceReauth(ctx, rec.Company, reason, rec.Version)
 		return nil, &ReauthRequiredError{Company: rec.Company, Reason: reason}
 	}
 	// Someone else marked it, or a sibling committed between our two reads.

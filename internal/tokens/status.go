@@ -2,12 +2,59 @@ package tokens
 
 import (
 	"context"
+	"errors"
 
 	"gorm.io/gorm"
 )
 
-// This file: status changes other than refresh outcomes: an operator's
-// pause and resume, and the sync side's needs_reauth (reauth.go).
+// This file: every change of a company's status (gusto_auth_tokens.status
+// and status_reason) other than the ones a token write implies (Put and
+// commitRefresh make a needs_reauth company active again, under the same
+// version fence). Each goes through changeStatus, a compare-and-swap on the
+// row's version:
+//
+//	active -> paused              Store.Pause (an operator)
+//	paused -> active              Store.Resume (an operator)
+//	active|paused -> needs_reauth Store.markNeedsReauth, the one writer of
+//	                              needs_reauth, called by Manager.onInvalidGrant
+//	                              (refused refresh token) and Manager.MarkNeedsReauth
+//	                              (refused data call, reauth.go)
+//
+// A status change never moves the version: the version fences token
+// writes, and a refresh in flight must still be able to commit the pair
+// Gusto already rotated.
+
+// statusTries bounds how often an operator's change re-reads a row whose
+// version moved under it (a refresh committed meanwhile).
+const statusTries = 3
+
+// transition is one kind of guarded status change.
+type transition struct {
+	// from lists the statuses the change may leave; to is where it goes.
+	from []Status
+	to   Status
+	// failure counts the change against the company's credentials
+	// (consecutive and total failures, last failure time).
+	failure bool
+	// op names the change in a *StoreError.
+	op string
+}
+
+// The transitions.
+var (
+	pause       = transition{from: []Status{StatusActive}, to: StatusPaused, op: "pause"}
+	resume      = transition{from: []Status{StatusPaused}, to: StatusActive, op: "resume"}
+	needsReauth = transition{from: []Status{StatusActive, StatusPaused}, to: StatusNeedsReauth, failure: true, op: "mark needs_reauth"}
+)
+
+func (t transition) leaves(s Status) bool {
+	for _, f := range t.from {
+		if f == s {
+			return true
+		}
+	}
+	return false
+}
 
 // Pause stops a company from being synced until Resume: the scheduler skips
 // it and the Manager refuses its tokens (*PausedError). Only an active
@@ -19,88 +66,116 @@ func (s *Store) Pause(ctx context.Context, company, reason, worker string) (bool
 	if reason == "" {
 		reason = "paused by an operator"
 	}
-	return s.setStatus(ctx, company, transition{from: StatusActive, to: StatusPaused, trigger: TriggerManual, op: "pause"}, reason, worker)
+	return s.operatorChange(ctx, company, pause, reason, worker)
 }
 
 // Resume makes a paused company active again; the scheduler enqueues it at
 // its next tick. A company that is not paused is left alone (false). A
 // missing company is a *NotFoundError.
 func (s *Store) Resume(ctx context.Context, company, worker string) (bool, error) {
-	return s.setStatus(ctx, company, transition{from: StatusPaused, to: StatusActive, trigger: TriggerManual, op: "resume"}, "", worker)
+	return s.operatorChange(ctx, company, resume, "", worker)
 }
 
-// CompanyStatus returns a company's status and status reason; a missing
-// company is a *NotFoundError.
-func (s *Store) CompanyStatus(ctx context.Context, company string) (Status, string, error) {
-	company, err := canonicalCompany(company)
-	if err != nil {
-		return "", "", err
-	}
-	var row struct {
-		Status       string
-		StatusReason string
-	}
-	res := s.db.WithContext(ctx).Raw(`SELECT status, status_reason FROM gusto_auth_tokens WHERE company_uuid = ?`, company).Scan(&row)
-	if res.Error != nil {
-		return "", "", &StoreError{Op: "read status of", Company: company, Err: res.Error}
-	}
-	if res.RowsAffected == 0 {
-		return "", "", &NotFoundError{Company: company}
-	}
-	return Status(row.Status), row.StatusReason, nil
-}
-
-// transition is one guarded status change.
-type transition struct {
-	from, to Status
-	// trigger is recorded in the audit row.
-	trigger Trigger
-	// failure counts the change against the company's credentials
-	// (consecutive and total failures, last failure time).
-	failure bool
-	// op names the change in a *StoreError.
-	op string
-}
-
-// setStatus moves company from t.from to t.to in one guarded statement, with
-// its audit row in the same transaction, and reports whether it changed the
-// row: a company in any other status keeps its status and reason. A missing
-// company is a *NotFoundError. reason must hold no token.
-func (s *Store) setStatus(ctx context.Context, company string, t transition, reason, worker string) (bool, error) {
+// operatorChange reads the row's status and version and makes change t at
+// that version; when a refresh moved the version in between, it reads the
+// row again (statusTries times at most).
+func (s *Store) operatorChange(ctx context.Context, company string, t transition, reason, worker string) (bool, error) {
 	company, err := canonicalCompany(company)
 	if err != nil {
 		return false, err
 	}
+	for range statusTries {
+		st, err := s.status(ctx, company)
+		if err != nil {
+			return false, err
+		}
+		if !t.leaves(st.Status) {
+			return false, nil
+		}
+		detail := string(st.Status) + " -> " + string(t.to)
+		if reason != "" {
+			detail += ": " + reason
+		}
+		changed, err := s.changeStatus(ctx, company, st.Version, t, reason, Event{
+			Worker: worker, Trigger: TriggerManual, Outcome: OutcomeStatusChange, Detail: detail, StartedAt: s.now(),
+		})
+		if err != nil || changed {
+			return changed, err
+		}
+	}
+	return false, &StoreError{Op: t.op, Company: company, Err: errors.New("the row kept changing; try again")}
+}
+
+// markNeedsReauth is the one writer of needs_reauth (invariant 4's write).
+// It marks the company with reason only if the row is still at version (the
+// refused token is still the stored one) and active or paused, and writes
+// ev in the same transaction. It reports whether this call made the change,
+// so exactly one audit event and one alert exist per revocation however
+// many workers saw the refusal.
+func (s *Store) markNeedsReauth(ctx context.Context, company string, version int64, reason string, ev Event) (bool, error) {
+	return s.changeStatus(ctx, company, version, needsReauth, reason, ev)
+}
+
+// changeStatus holds the status fence: in one transaction, it moves company
+// from one of t.from to t.to with reason, only if the row is still at
+// version (`UPDATE … WHERE company_uuid = ? AND version = ? AND status IN ?`,
+// RowsAffected checked), and writes ev (its company and versions filled in)
+// as the audit row. It reports whether it changed the row; a row at another
+// version or in another status is left as it is. A missing company is a
+// *NotFoundError. reason must hold no token.
+func (s *Store) changeStatus(ctx context.Context, company string, version int64, t transition, reason string, ev Event) (bool, error) {
 	failures := ""
 	if t.failure {
 		failures = `, consecutive_failures = consecutive_failures + 1, total_failures = total_failures + 1, last_failure_at = now()`
 	}
-	started := s.now()
+	from := make([]string, len(t.from))
+	for i, f := range t.from {
+		from[i] = string(f)
+	}
 	changed := false
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var out struct{ Version int64 }
-		res := tx.Raw(`UPDATE gusto_auth_tokens SET status = ?, status_reason = ?, status_changed_at = now(), updated_at = now()`+failures+`
-			WHERE company_uuid = ? AND status = ? RETURNING version`, string(t.to), reason, company, string(t.from)).Scan(&out)
-		if res.Error != nil || res.RowsAffected == 0 {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE gusto_auth_tokens SET status = ?, status_reason = ?, status_changed_at = now(), updated_at = now()`+failures+`
+			WHERE company_uuid = ? AND version = ? AND status IN ?`, string(t.to), reason, company, version, from)
+		if res.Error != nil || res.RowsAffected != 1 {
 			return res.Error
 		}
 		changed = true
-		detail := string(t.from) + " -> " + string(t.to)
-		if reason != "" {
-			detail += ": " + reason
+		ev.Company, ev.OldVersion, ev.NewVersion = company, version, version
+		if ev.FinishedAt.IsZero() {
+			ev.FinishedAt = s.now()
 		}
-		return insertEvent(tx, Event{
-			Company: company, Worker: worker, Trigger: t.trigger, Outcome: OutcomeStatusChange,
-			Detail: detail, OldVersion: out.Version, NewVersion: out.Version, StartedAt: started, FinishedAt: s.now(),
-		})
+		return insertEvent(tx, ev)
 	})
 	if err != nil {
 		return false, &StoreError{Op: t.op, Company: company, Err: err}
 	}
 	if !changed {
-		if _, _, err := s.CompanyStatus(ctx, company); err != nil {
+		if _, err := s.status(ctx, company); err != nil {
 			return false, err
 		}
 	}
 	return changed, nil
+}
+
+// rowStatus is a company's status as stored, with the version it is at.
+type rowStatus struct {
+	Status       Status
+	StatusReason string
+	Version      int64
+}
+
+// status reads a company's status, reason and version (company canonical);
+// a missing company is a *NotFoundError. Operators and other packages read
+// statuses through package companies.
+func (s *Store) status(ctx context.Context, company string) (rowStatus, error) {
+	var rows []rowStatus
+	err := s.db.WithContext(ctx).Raw(`SELECT status, status_reason, version FROM gusto_auth_tokens WHERE company_uuid = ?`, company).
+		Scan(&rows).Error
+	if err != nil {
+		return rowStatus{}, &StoreError{Op: "read status of", Company: company, Err: err}
+	}
+	if len(rows) == 0 {
+		return rowStatus{}, &NotFoundError{Company: company}
+	}
+	return rows[0], nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // Status is a company's token status (gusto_auth_tokens.status).
@@ -133,6 +135,12 @@ type Store struct {
 // NewStore returns a Store over db (see internal/postgres.Open) sealing with keys.
 func NewStore(db *gorm.DB, keys *Keyring) *Store {
 	return &Store{db: db, keys: keys, now: time.Now}
+}
+
+// inTx runs fn in one transaction with postgres.InTx's default lock and
+// idle timeouts.
+func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return postgres.InTx(ctx, s.db, postgres.TxOptions{}, fn)
 }
 
 // record is a decrypted row. Never log it.
@@ -260,7 +268,7 @@ func (s *Store) Put(ctx context.Context, g Grant, worker string) (int64, error) 
 		return 0, err
 	}
 	var version int64
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
 		var out struct{ Version int64 }
 		res := tx.Raw(`INSERT INTO gusto_auth_tokens AS t (company_uuid, access_token, refresh_token, key_id,
 				access_token_expiration, issued_at, expires_in, scopes, clock_skew_ms)
@@ -311,7 +319,7 @@ func (s *Store) commitRefresh(ctx context.Context, old *record, next *record, ev
 		return false, err
 	}
 	committed := false
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
 		var out struct {
 			Version      int64
 			Status       string
@@ -358,37 +366,6 @@ func (s *Store) commitRefresh(ctx context.Context, old *record, next *record, ev
 // errCASLost rolls back commitRefresh's transaction when no row matched.
 var errCASLost = errors.New("compare-and-swap lost")
 
-// markNeedsReauth sets status needs_reauth with reason, only if the row is
-// still at version (the refused refresh token is still the stored one) and
-// not already marked, and writes ev in the same transaction. It reports
-// whether this call made the change, so exactly one audit event and one
-// alert exist per revocation however many workers saw the refusal.
-func (s *Store) markNeedsReauth(ctx context.Context, company string, version int64, reason string, ev Event) (bool, error) {
-	marked := false
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE gusto_auth_tokens SET status = 'needs_reauth', status_reason = ?,
-				status_changed_at = now(), updated_at = now(), consecutive_failures = consecutive_failures + 1,
-				total_failures = total_failures + 1, last_failure_at = now()
-			WHERE company_uuid = ? AND version = ? AND status <> 'needs_reauth'`, reason, company, version)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return nil
-		}
-		ev.OldVersion, ev.NewVersion = version, version
-		if err := insertEvent(tx, ev); err != nil {
-			return err
-		}
-		marked = true
-		return nil
-	})
-	if err != nil {
-		return false, &StoreError{Op: "mark needs_reauth", Company: company, Err: err}
-	}
-	return marked, nil
-}
-
 // markInvalidated flags the access token of version as refused by Gusto, so
 // that every process refreshes it on its next AccessToken. It changes
 // nothing if a sibling already replaced that version.
@@ -404,7 +381,7 @@ func (s *Store) markInvalidated(ctx context.Context, company string, version int
 // recordFailure counts a failed refresh attempt on the row and writes its
 // audit event, in one transaction.
 func (s *Store) recordFailure(ctx context.Context, ev Event) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		res := tx.Exec(`UPDATE gusto_auth_tokens SET consecutive_failures = consecutive_failures + 1,
 				total_failures = total_failures + 1, last_failure_at = now(), updated_at = now()
 			WHERE company_uuid = ?`, ev.Company)
@@ -536,7 +513,7 @@ func (s *Store) Rekey(ctx context.Context, batchSize int, worker string) (RekeyR
 			break
 		}
 		after = rows[len(rows)-1].CompanyUUID
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := s.inTx(ctx, func(tx *gorm.DB) error {
 			for _, r := range rows {
 				ok, err := s.rekeyRow(tx, r, worker)
 				switch {

@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/pgtest"
@@ -56,7 +56,7 @@ func TestStorePutEncryptsAndValidates(t *testing.T) {
 	if got := rec.Expiration.Sub(rec.IssuedAt); got != 7140*time.Second {
 		t.Fatalf("expiration - issued = %s, want 7140s", got)
 	}
-	assertNoPlaintext(t, db.SQL, g.AccessToken, g.RefreshToken)
+	assertNoPlaintext(t, db.Gorm, g.AccessToken, g.RefreshToken)
 
 	// Replacing bumps the version and reactivates a needs_reauth company.
 	if ok, err := s.markNeedsReauth(ctx, c, 1, "test revoked", Event{Company: c, Worker: "w", Trigger: TriggerExpiry, Outcome: OutcomeRevoked, StartedAt: time.Now()}); !ok || err != nil {
@@ -197,7 +197,7 @@ func TestRekey(t *testing.T) {
 			t.Fatalf("company %s after rekey: %v", c, err)
 		}
 	}
-	assertNoPlaintext(t, db.SQL, lost.AccessToken)
+	assertNoPlaintext(t, db.Gorm, lost.AccessToken)
 }
 
 func countOutcome(events []Event, o Outcome) int {
@@ -212,39 +212,27 @@ func countOutcome(events []Event, o Outcome) int {
 
 // assertNoPlaintext fails if any row of any table holds one of the secrets,
 // as text or as bytes (bytea prints as hex).
-func assertNoPlaintext(t *testing.T, db *sql.DB, secrets ...string) {
+func assertNoPlaintext(t *testing.T, db *gorm.DB, secrets ...string) {
 	t.Helper()
-	ctx := context.Background()
-	tables, err := db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables
-		WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)
-	if err != nil {
+	var names []string
+	if err := db.Raw(`SELECT table_name FROM information_schema.tables
+		WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`).Scan(&names).Error; err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for tables.Next() {
-		var n string
-		tables.Scan(&n)
-		names = append(names, n)
-	}
-	tables.Close()
 	if len(names) == 0 {
 		t.Fatal("no tables to scan")
 	}
 	for _, n := range names {
-		rows, err := db.QueryContext(ctx, `SELECT t::text FROM `+pgx.Identifier{n}.Sanitize()+` t`)
-		if err != nil {
+		var texts []string
+		if err := db.Raw(`SELECT t::text FROM ` + pgx.Identifier{n}.Sanitize() + ` t`).Scan(&texts).Error; err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var text string
-			rows.Scan(&text)
+		for _, text := range texts {
 			for _, s := range secrets {
 				if strings.Contains(text, s) || strings.Contains(text, hex.EncodeToString([]byte(s))) {
-					rows.Close()
 					t.Fatalf("table %s holds a plaintext token", n)
 				}
 			}
 		}
-		rows.Close()
 	}
 }

@@ -88,13 +88,12 @@ func TestRecreateDatabaseAndTerminateBackends(t *testing.T) {
 	}
 }
 
-// wrap gives a test database the stack's own pool.
+// wrap gives a test database the stack's Database over pgtest's pool.
 func wrap(t *testing.T, db *pgtest.DB) *Database {
-	pool, err := openPool(context.Background(), db.URL, 4)
+	pool, err := db.Gorm.DB()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = pool.Close() })
 	return &Database{Name: db.Name, URL: db.URL, SQL: pool}
 }
 

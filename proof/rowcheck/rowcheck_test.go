@@ -15,6 +15,10 @@ import (
 func TestCompare(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
+	pool, err := db.Gorm.DB() // rowcheck reads through database/sql
+	if err != nil {
+		t.Fatal(err)
+	}
 	sim, err := gustosim.New(gustosim.Config{ClientID: "id", ClientSecret: "secret", RedirectURI: "http://127.0.0.1/cb", Seed: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -48,9 +52,9 @@ func TestCompare(t *testing.T) {
 					payload = string(b)
 				}
 				if r.Name == "company" {
-					_, err = db.SQL.Exec(`INSERT INTO gusto_companies (uuid, payload) VALUES ($1, $2)`, m["uuid"], payload)
+					_, err = pool.Exec(`INSERT INTO gusto_companies (uuid, payload) VALUES ($1, $2)`, m["uuid"], payload)
 				} else {
-					_, err = db.SQL.Exec(`INSERT INTO `+r.Table+` (uuid, company_uuid, payload) VALUES ($1, $2, $3)`, m["uuid"], company, payload)
+					_, err = pool.Exec(`INSERT INTO `+r.Table+` (uuid, company_uuid, payload) VALUES ($1, $2, $3)`, m["uuid"], company, payload)
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -61,7 +65,7 @@ func TestCompare(t *testing.T) {
 	good, bad := companies[0], companies[1]
 	store(good, false, false)
 	store(bad, true, true)
-	mm, total, err := Compare(ctx, db.SQL, sim, companies)
+	mm, total, err := Compare(ctx, pool, sim, companies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,13 +80,13 @@ func TestCompare(t *testing.T) {
 		t.Fatalf("String() = %s", mm[1])
 	}
 	var ok, failing recorder
-	Require(&ok, db.SQL, sim, good)
-	Require(&failing, db.SQL, sim, good, bad)
+	Require(&ok, pool, sim, good)
+	Require(&failing, pool, sim, good, bad)
 	if ok.failed || !failing.failed || len(failing.errors) != 2 {
 		t.Fatalf("Require: exact company failed=%v; differing company failed=%v with %d errors, want 2",
 			ok.failed, failing.failed, len(failing.errors))
 	}
-	if _, err := Stored(ctx, db.SQL, good, "contractors"); err == nil {
+	if _, err := Stored(ctx, pool, good, "contractors"); err == nil {
 		t.Fatal("an unknown resource compared without error")
 	}
 }
