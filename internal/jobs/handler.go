@@ -40,6 +40,9 @@ type APIVersionRecorder interface {
 // *tokens.Manager implements it.
 type Reauthorizer interface {
 	MarkNeedsReauth(ctx context.Context, company, reason string) (bool, error)
+	// MarkMissingScope marks a company whose grant lacks a scope (not a
+	// revocation), naming the scopes when Gusto did.
+	MarkMissingScope(ctx context.Context, company string, scopes []string, cause string) (bool, error)
 }
 
 // Defaults applied by NewHandler to zero Config fields.

@@ -306,12 +306,28 @@ func TestTerminalErrors(t *testing.T) {
 		if !errors.Is(err, asynq.SkipRetry) {
 			t.Fatalf("403 on payrolls: %v, want SkipRetry", err)
 		}
+		// Not a revocation: the company waits for a person to grant the
+		// scope, named in its reason, with one alert.
 		status, reason := e.status(company)
-		if status != tokens.StatusNeedsReauth || !strings.Contains(reason, "403") {
-			t.Fatalf("company %s (%q), want needs_reauth naming the 403", status, reason)
+		if status != tokens.StatusMissingScope || !strings.Contains(reason, "payrolls:read") {
+			t.Fatalf("company %s (%q), want missing_scope naming payrolls:read", status, reason)
 		}
 		if r := readRun(t, e.db.Gorm, run); r.Status != "failed" {
 			t.Fatalf("run %+v", r)
+		}
+		var alerts []string
+		if err := e.db.Gorm.Raw(`SELECT kind FROM alert_outbox WHERE company_uuid = ?`, company).Scan(&alerts).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(alerts) != 1 || alerts[0] != "company.missing_scope" {
+			t.Fatalf("alerts %v, want one company.missing_scope", alerts)
+		}
+		// A second task of the company ends at once, without a call to Gusto.
+		if err := h.ProcessTask(ctx, task(t, company, uuid.NewString())); !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("task of a missing_scope company: %v, want SkipRetry", err)
+		}
+		if st, _ := e.status(company); st != tokens.StatusMissingScope {
+			t.Fatalf("status %s after a second task", st)
 		}
 	})
 	t.Run("revoked", func(t *testing.T) {

@@ -81,6 +81,7 @@ func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started ti
 		forbid  *gusto.ForbiddenError
 		reauth  *tokens.ReauthRequiredError
 		version *gusto.APIVersionError
+		scope   *gusto.MissingScopeError
 	)
 	switch {
 	case err == nil:
@@ -141,6 +142,21 @@ func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started ti
 		finish(checkpoint.StatusFailed, err.Error())
 		log.LogAttrs(ctx, slog.LevelWarn, "company cannot be synced; sync ended", slog.String("error", err.Error()))
 		h.cfg.Metrics.attempt("failed", took)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+
+	case errors.As(err, &scope):
+		// Gusto refused a call for a scope the grant lacks: not a
+		// revocation and not retried; a person grants the scope.
+		if _, merr := h.cfg.Reauth.MarkMissingScope(fctx, s.a.Company, scope.Scopes, err.Error()); merr != nil {
+			finish(checkpoint.StatusPending, err.Error())
+			log.LogAttrs(ctx, slog.LevelError, "marking missing_scope failed; retrying", slog.String("error", merr.Error()))
+			h.cfg.Metrics.attempt("retry", took)
+			return &RetryError{Err: fmt.Errorf("%w (and marking missing_scope failed: %v)", err, merr), Failure: true}
+		}
+		finish(checkpoint.StatusFailed, err.Error())
+		log.LogAttrs(ctx, slog.LevelError, "gusto refused a call for a missing scope; company marked missing_scope",
+			slog.String("error", err.Error()), slog.Any("scopes", scope.Scopes))
+		h.cfg.Metrics.attempt("missing_scope", took)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 
 	case errors.As(err, &unauth) || errors.As(err, &forbid):

@@ -30,6 +30,20 @@ func (e *ReauthRequiredError) Error() string {
 	return fmt.Sprintf("tokens: company %s needs re-authorization: %s", e.Company, e.Reason)
 }
 
+// ScopeRequiredError means the company's grant lacks a scope a sync needs
+// (status missing_scope): a person must grant it. It is terminal for the
+// current sync, and not a revocation.
+type ScopeRequiredError struct {
+	// Company is the company uuid.
+	Company string
+	// Reason is the stored status reason, naming the scope.
+	Reason string
+}
+
+func (e *ScopeRequiredError) Error() string {
+	return fmt.Sprintf("tokens: company %s lacks a scope: %s", e.Company, e.Reason)
+}
+
 // PausedError means an operator paused the company. It is terminal for the
 // current sync: the company is not synced until it is resumed.
 type PausedError struct {
@@ -144,13 +158,15 @@ type GrantError struct {
 func (e *GrantError) Error() string { return e.Field + ": " + e.Reason }
 
 // Terminal reports whether err means the company cannot be synced until a
-// person acts (re-authorize, resume, onboard): a *ReauthRequiredError, a
-// *PausedError, or a *NotFoundError. The job layer does not retry these.
+// person acts (re-authorize, grant a scope, resume, onboard): a
+// *ReauthRequiredError, a *ScopeRequiredError, a *PausedError, or a
+// *NotFoundError. The job layer does not retry these.
 func Terminal(err error) bool {
 	var re *ReauthRequiredError
+	var se *ScopeRequiredError
 	var pe *PausedError
 	var nf *NotFoundError
-	return errors.As(err, &re) || errors.As(err, &pe) || errors.As(err, &nf)
+	return errors.As(err, &re) || errors.As(err, &se) || errors.As(err, &pe) || errors.As(err, &nf)
 }
 
 // RetryAfter returns how long Gusto asked to wait before the next attempt,

@@ -3,6 +3,7 @@ package tokens
 import (
 	"context"
 	"log/slog"
+	"strings"
 )
 
 // MarkNeedsReauth marks company needs_reauth because Gusto refused, for a
@@ -20,11 +21,46 @@ import (
 // call made the change. reason must hold no token. A missing company is a
 // *NotFoundError. It is safe for concurrent use.
 func (m *Manager) MarkNeedsReauth(ctx context.Context, company, reason string) (bool, error) {
-	company, err := canonicalCompany(company)
-	if err != nil {
-		return false, err
+	marked, version, err := m.markRefused(ctx, company, m.store.markNeedsReauth, reason, "needs_reauth: "+reason)
+	if marked {
+		m.announceReauth(ctx, company, reason, version)
 	}
-	var version int64
+	return marked, err
+}
+
+// MarkMissingScope marks company missing_scope because Gusto refused a data
+// call for a scope its grant lacks (scopes, when Gusto named them). The grant
+// is not revoked: the company is not synced until a person grants the scope
+// and it is added again or resumed. Like MarkNeedsReauth it changes the row
+// only at the version of the refused token and while it is active, records
+// one audit event, and reports whether this call made the change (one alert
+// per transition, written by the database trigger).
+func (m *Manager) MarkMissingScope(ctx context.Context, company string, scopes []string, cause string) (bool, error) {
+	reason := "Gusto refused a call for a missing scope"
+	if len(scopes) > 0 {
+		reason += " (" + strings.Join(scopes, " ") + ")"
+	}
+	if cause != "" {
+		reason += ": " + cause
+	}
+	marked, version, err := m.markRefused(ctx, company, m.store.markMissingScope, reason, "missing_scope: "+reason)
+	if marked {
+		m.log.LogAttrs(ctx, slog.LevelError, "company lacks a scope; it will not be synced until a person grants it",
+			slog.String("company", company), slog.String("reason", reason), slog.Int64("version", version))
+	}
+	return marked, err
+}
+
+// markRefused makes a guarded status change (mark) at the version of the token this process
+// handed out for company (the stored one when nothing is cached), with one
+// audit event, and drops the cached token when it changed the row.
+func (m *Manager) markRefused(ctx context.Context, company string,
+	mark func(ctx context.Context, company string, version int64, reason string, ev Event) (bool, error),
+	reason, detail string) (marked bool, version int64, err error) {
+	company, err = canonicalCompany(company)
+	if err != nil {
+		return false, 0, err
+	}
 	m.mu.RLock()
 	if e := m.cache[company]; e != nil {
 		version = e.version
@@ -33,21 +69,19 @@ func (m *Manager) MarkNeedsReauth(ctx context.Context, company, reason string) (
 	if version == 0 {
 		st, err := m.store.status(ctx, company)
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		version = st.Version
 	}
-	started := m.now()
-	marked, err := m.store.markNeedsReauth(ctx, company, version, reason, Event{Worker: m.cfg.WorkerID,
-		Trigger: TriggerUnauthorized, Outcome: OutcomeStatusChange, Detail: "needs_reauth: " + reason, StartedAt: started})
+	marked, err = mark(ctx, company, version, reason, Event{Worker: m.cfg.WorkerID,
+		Trigger: TriggerUnauthorized, Outcome: OutcomeStatusChange, Detail: detail, StartedAt: m.now()})
 	if err != nil {
-		return false, err
+		return false, version, err
 	}
 	if marked {
 		m.forget(company, "")
-		m.announceReauth(ctx, company, reason, version)
 	}
-	return marked, nil
+	return marked, version, nil
 }
 
 // announceReauth is the one log line (the operators' alert besides the

@@ -63,6 +63,8 @@ func usable(rec *record) error {
 		return &ReauthRequiredError{Company: rec.Company, Reason: rec.StatusReason}
 	case StatusPaused:
 		return &PausedError{Company: rec.Company, Reason: rec.StatusReason}
+	case StatusMissingScope:
+		return &ScopeRequiredError{Company: rec.Company, Reason: rec.StatusReason}
 	default:
 		return &StoreError{Op: "load", Company: rec.Company, Err: fmt.Errorf("unknown status %q", rec.Status)}
 	}

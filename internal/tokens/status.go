@@ -14,7 +14,9 @@ import (
 // row's version:
 //
 //	active -> paused              Store.Pause (an operator)
-//	paused -> active              Store.Resume (an operator)
+//	paused|missing_scope -> active Store.Resume (an operator)
+//	active -> missing_scope       Manager.MarkMissingScope (a data call
+//	                              refused for a missing scope, reauth.go)
 //	active|paused -> needs_reauth Store.markNeedsReauth, the one writer of
 //	                              needs_reauth, called by Manager.onInvalidGrant
 //	                              (refused refresh token) and Manager.MarkNeedsReauth
@@ -42,9 +44,10 @@ type transition struct {
 
 // The transitions.
 var (
-	pause       = transition{from: []Status{StatusActive}, to: StatusPaused, op: "pause"}
-	resume      = transition{from: []Status{StatusPaused}, to: StatusActive, op: "resume"}
-	needsReauth = transition{from: []Status{StatusActive, StatusPaused}, to: StatusNeedsReauth, failure: true, op: "mark needs_reauth"}
+	pause        = transition{from: []Status{StatusActive}, to: StatusPaused, op: "pause"}
+	resume       = transition{from: []Status{StatusPaused, StatusMissingScope}, to: StatusActive, op: "resume"}
+	missingScope = transition{from: []Status{StatusActive}, to: StatusMissingScope, op: "mark missing_scope"}
+	needsReauth  = transition{from: []Status{StatusActive, StatusPaused}, to: StatusNeedsReauth, failure: true, op: "mark needs_reauth"}
 )
 
 func (t transition) leaves(s Status) bool {
@@ -69,8 +72,9 @@ func (s *Store) Pause(ctx context.Context, company, reason, worker string) (bool
 	return s.operatorChange(ctx, company, pause, reason, worker)
 }
 
-// Resume makes a paused company active again; the scheduler enqueues it at
-// its next tick. A company that is not paused is left alone (false). A
+// Resume makes a paused company, or one whose missing scope a person has
+// since granted, active again; the scheduler enqueues it at its next tick.
+// A company in another status is left alone (false). A
 // missing company is a *NotFoundError.
 func (s *Store) Resume(ctx context.Context, company, worker string) (bool, error) {
 	return s.operatorChange(ctx, company, resume, "", worker)
@@ -114,6 +118,12 @@ func (s *Store) operatorChange(ctx context.Context, company string, t transition
 // many workers saw the refusal.
 func (s *Store) markNeedsReauth(ctx context.Context, company string, version int64, reason string, ev Event) (bool, error) {
 	return s.changeStatus(ctx, company, version, needsReauth, reason, ev)
+}
+
+// markMissingScope is the one writer of missing_scope: as markNeedsReauth,
+// for a grant that lacks a scope rather than one that is gone.
+func (s *Store) markMissingScope(ctx context.Context, company string, version int64, reason string, ev Event) (bool, error) {
+	return s.changeStatus(ctx, company, version, missingScope, reason, ev)
 }
 
 // changeStatus holds the status fence: in one transaction, it moves company

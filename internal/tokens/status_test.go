@@ -203,3 +203,36 @@ func TestManagerMarkNeedsReauth(t *testing.T) {
 		t.Fatalf("unknown company: %v, want a *NotFoundError", err)
 	}
 }
+
+// TestMissingScopeIsGuardedAndResumable: missing_scope is written only at
+// the refused token's version, and an operator's Resume (after the scope was
+// granted) makes the company active again.
+func TestMissingScopeIsGuardedAndResumable(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	c := newCompany()
+	if _, err := s.Put(ctx, testGrant(c), "test"); err != nil {
+		t.Fatal(err)
+	}
+	ev := Event{Worker: "w", Trigger: TriggerUnauthorized, Outcome: OutcomeStatusChange, StartedAt: time.Now()}
+	if ok, err := s.markMissingScope(ctx, c, 7, "lacks payrolls:read", ev); ok || err != nil {
+		t.Fatalf("mark at a stale version = %v, %v; want no change", ok, err)
+	}
+	if ok, err := s.markMissingScope(ctx, c, 1, "lacks payrolls:read", ev); !ok || err != nil {
+		t.Fatalf("mark at the stored version = %v, %v", ok, err)
+	}
+	rec, err := s.load(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se *ScopeRequiredError
+	if rec.Status != StatusMissingScope || !errors.As(usable(rec), &se) || !Terminal(usable(rec)) {
+		t.Fatalf("status %s, usable %v; want missing_scope and a terminal *ScopeRequiredError", rec.Status, usable(rec))
+	}
+	if ok, err := s.Resume(ctx, c, "operator"); !ok || err != nil {
+		t.Fatalf("Resume of a missing_scope company = %v, %v", ok, err)
+	}
+	if rec, _ := s.load(ctx, c); rec.Status != StatusActive {
+		t.Fatalf("status %s after Resume, want active", rec.Status)
+	}
+}

@@ -26,6 +26,11 @@ const (
 	StatusNeedsReauth Status = "needs_reauth"
 	// StatusPaused companies were paused by an operator.
 	StatusPaused Status = "paused"
+	// StatusMissingScope companies' grants lack a scope a sync needs (Gusto
+	// answered missing_permissions); status_reason names it. The grant is
+	// not revoked: it is synced again once a person grants the scope (the
+	// company re-consents and is added again, or an operator resumes it).
+	StatusMissingScope Status = "missing_scope"
 )
 
 // Trigger says what asked for a refresh (token_refresh_events.trigger).
@@ -459,7 +464,7 @@ func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 	if res.Error != nil {
 		return nil, &StoreError{Op: "count companies by status", Err: res.Error}
 	}
-	out := map[Status]int64{StatusActive: 0, StatusNeedsReauth: 0, StatusPaused: 0}
+	out := map[Status]int64{StatusActive: 0, StatusNeedsReauth: 0, StatusPaused: 0, StatusMissingScope: 0}
 	for _, r := range rows {
 		out[Status(r.Status)] = r.N
 	}
