@@ -38,7 +38,7 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, config.Environ())
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, config.Environ(), time.Now)
 	stop()
 	os.Exit(code)
 }
@@ -59,19 +59,21 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-// run is the whole program; it returns the exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[string]string) int {
+// run is the whole program; it returns the exit status. vars is the
+// environment and now the clock (time.Now; tests pass their own, so that
+// what a command does never depends on the second it runs in).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[string]string, now func() time.Time) int {
 	var err error
 	switch {
 	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help"):
 		fmt.Fprint(stdout, usageText)
 		return exitOK
 	case len(args) > 0 && args[0] == "enqueue":
-		err = enqueueCmd(ctx, args[1:], stdout, stderr, vars)
+		err = enqueueCmd(ctx, args[1:], stdout, stderr, vars, now)
 	case len(args) > 0:
 		err = &usageError{msg: fmt.Sprintf("unknown argument %q", args[0])}
 	default:
-		err = serve(ctx, stderr, vars)
+		err = serve(ctx, stderr, vars, now)
 	}
 	if err == nil {
 		return exitOK
@@ -105,10 +107,11 @@ type deps struct {
 	log   *slog.Logger
 	db    *gorm.DB
 	sched *scheduler.Scheduler
+	now   func() time.Time
 	close func()
 }
 
-func open(ctx context.Context, stderr io.Writer, vars map[string]string, reg prometheus.Registerer) (*deps, error) {
+func open(ctx context.Context, stderr io.Writer, vars map[string]string, now func() time.Time, reg prometheus.Registerer) (*deps, error) {
 	var cfg config.Scheduler
 	if err := config.ParseFrom(&cfg, vars); err != nil {
 		return nil, err
@@ -131,7 +134,7 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, reg pro
 	}
 	client := asynq.NewClient(opt)
 	sched, err := scheduler.New(db, client, scheduler.Config{
-		Interval: cfg.Interval, Jitter: cfg.Jitter, Tick: cfg.Tick, Logger: log,
+		Interval: cfg.Interval, Jitter: cfg.Jitter, Tick: cfg.Tick, Logger: log, Now: now,
 		Metrics: scheduler.NewMetrics(reg),
 	})
 	if err != nil {
@@ -139,15 +142,15 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, reg pro
 		_ = postgres.Close(db)
 		return nil, err
 	}
-	return &deps{cfg: cfg, log: log, db: db, sched: sched, close: func() { _ = client.Close(); _ = postgres.Close(db) }}, nil
+	return &deps{cfg: cfg, log: log, db: db, sched: sched, now: now, close: func() { _ = client.Close(); _ = postgres.Close(db) }}, nil
 }
 
 // serve ticks until ctx ends, delivers alerts when configured, and serves
 // /healthz and /metrics.
-func serve(ctx context.Context, stderr io.Writer, vars map[string]string) error {
+func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now func() time.Time) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d, err := open(ctx, stderr, vars, reg)
+	d, err := open(ctx, stderr, vars, now, reg)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopped while still starting: nothing was started, nothing failed.
@@ -198,12 +201,13 @@ func alertDispatcher(d *deps) (*alerts.Dispatcher, error) {
 	return alerts.NewDispatcher(d.db, alerts.Config{
 		URL:    d.cfg.AlertWebhookURL,
 		Secret: []byte(d.cfg.AlertWebhookSecret.Reveal()),
+		Now:    d.now,
 		Logger: d.log,
 	})
 }
 
 // enqueueCmd is `scheduler enqueue --company UUID | --all`.
-func enqueueCmd(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[string]string) error {
+func enqueueCmd(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[string]string, now func() time.Time) error {
 	fs := flag.NewFlagSet("scheduler enqueue", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	company := fs.String("company", "", "enqueue a sync of this company (uuid) now")
@@ -228,7 +232,7 @@ func enqueueCmd(ctx context.Context, args []string, stdout, stderr io.Writer, va
 		}
 		*company = u.String()
 	}
-	d, err := open(ctx, stderr, vars, nil)
+	d, err := open(ctx, stderr, vars, now, nil)
 	if err != nil {
 		return err
 	}

@@ -363,51 +363,68 @@ func mustQueues(t *testing.T, insp *asynq.Inspector) []string {
 	return q
 }
 
-// runCLI runs the scheduler to completion within a deadline.
-func runCLI(t *testing.T, args []string, vars ...string) (int, string, string) {
+// runCLI runs the scheduler's run in this process, to completion within a
+// deadline, on the clock now (so the outcome never depends on which second
+// the test runs in); vars are KEY=VALUE.
+func runCLI(t *testing.T, now func() time.Time, args []string, vars ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append([]string{childEnv + "=1", "PATH=" + os.Getenv("PATH")}, vars...)
+	env := map[string]string{}
+	for _, kv := range vars {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	_ = cmd.Run()
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	code := run(ctx, args, &stdout, &stderr, env, now)
+	return code, stdout.String(), stderr.String()
 }
 
+// TestEnqueueCommand runs `scheduler enqueue` on an injected clock. A manual
+// task id is one per company per second (a repeated command enqueues once),
+// so --all in the same second as --company finds that company already
+// queued, and --all a second later enqueues every active company: both are
+// asserted, whatever second the test runs in.
 func TestEnqueueCommand(t *testing.T) {
 	db := pgtest.New(t)
 	rs := redistest.Start(t)
 	active := addCompanies(t, db, 3, "active")
 	paused := addCompanies(t, db, 1, "paused")
 	vars := []string{"DATABASE_URL=" + db.URL, "REDIS_URL=" + rs.URL}
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 900_000_000, time.UTC) // 100 ms before a second ends
+	now := t0
+	clock := func() time.Time { return now }
 
 	cases := []struct {
 		args   []string
 		vars   []string
+		at     time.Duration // clock offset from t0
 		code   int
 		stdout string
 		stderr string
 	}{
-		{[]string{"--help"}, nil, 0, "scheduler enqueue --all", ""},
-		{[]string{"enqueue", "--help"}, nil, 0, "scheduler enqueue --company UUID", ""},
-		{[]string{"enqueue"}, vars, 2, "", "give exactly one of --company UUID and --all"},
-		{[]string{"enqueue", "--all", "--company", active[0]}, vars, 2, "", "give exactly one of"},
-		{[]string{"enqueue", "--company", "nope"}, vars, 2, "", "--company: not a uuid"},
-		{[]string{"enqueue", "--bogus"}, vars, 2, "", "flag provided but not defined"},
-		{[]string{"frobnicate"}, vars, 2, "", "unknown argument"},
-		{[]string{"enqueue", "--all"}, []string{"REDIS_URL=http://x", "DATABASE_URL=" + db.URL}, 2, "", "REDIS_URL"},
-		{[]string{"enqueue", "--company", paused[0]}, vars, 1, "", "is paused; resume it first"},
-		{[]string{"enqueue", "--company", "00000000-0000-0000-0000-0000000000aa"}, vars, 2, "", "onboard it first"},
-		{[]string{"enqueue", "--company", active[0]}, vars, 0, "enqueued 1, already queued 0, failed 0", ""},
-		{[]string{"enqueue", "--all"}, vars, 0, "enqueued 3,", ""},
+		{[]string{"--help"}, nil, 0, 0, "scheduler enqueue --all", ""},
+		{[]string{"enqueue", "--help"}, nil, 0, 0, "scheduler enqueue --company UUID", ""},
+		{[]string{"enqueue"}, vars, 0, 2, "", "give exactly one of --company UUID and --all"},
+		{[]string{"enqueue", "--all", "--company", active[0]}, vars, 0, 2, "", "give exactly one of"},
+		{[]string{"enqueue", "--company", "nope"}, vars, 0, 2, "", "--company: not a uuid"},
+		{[]string{"enqueue", "--bogus"}, vars, 0, 2, "", "flag provided but not defined"},
+		{[]string{"frobnicate"}, vars, 0, 2, "", "unknown argument"},
+		{[]string{"enqueue", "--all"}, []string{"REDIS_URL=http://x", "DATABASE_URL=" + db.URL}, 0, 2, "", "REDIS_URL"},
+		{[]string{"enqueue", "--company", paused[0]}, vars, 0, 1, "", "is paused; resume it first"},
+		{[]string{"enqueue", "--company", "00000000-0000-0000-0000-0000000000aa"}, vars, 0, 2, "", "onboard it first"},
+		{[]string{"enqueue", "--company", active[0]}, vars, 0, 0, "enqueued 1, already queued 0, failed 0", ""},
+		// The same second (50 ms later): the company just queued is a duplicate.
+		{[]string{"enqueue", "--all"}, vars, 50 * time.Millisecond, 0, "enqueued 2, already queued 1, failed 0", ""},
+		// The next second (150 ms later): a new manual sync of every company.
+		{[]string{"enqueue", "--all"}, vars, 150 * time.Millisecond, 0, "enqueued 3, already queued 0, failed 0", ""},
 	}
 	for _, c := range cases {
-		code, stdout, stderr := runCLI(t, c.args, c.vars...)
+		now = t0.Add(c.at)
+		code, stdout, stderr := runCLI(t, clock, c.args, c.vars...)
 		if code != c.code || !strings.Contains(stdout, c.stdout) || !strings.Contains(stderr, c.stderr) {
-			t.Errorf("scheduler %v: exit %d\nstdout: %s\nstderr: %s\nwant exit %d, stdout ~ %q, stderr ~ %q",
-				c.args, code, stdout, stderr, c.code, c.stdout, c.stderr)
+			t.Errorf("scheduler %v at t0+%s: exit %d\nstdout: %s\nstderr: %s\nwant exit %d, stdout ~ %q, stderr ~ %q",
+				c.args, c.at, code, stdout, stderr, c.code, c.stdout, c.stderr)
 		}
 		if c.code != 0 && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("scheduler %v: the error is not one line:\n%s", c.args, stderr)
@@ -415,8 +432,9 @@ func TestEnqueueCommand(t *testing.T) {
 	}
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr})
 	defer insp.Close()
-	if _, n := windowsByCompanyAny(t, insp); n != 4 {
-		t.Fatalf("%d tasks after one --company and one --all over 3 companies, want 4", n)
+	perCompany, n := windowsByCompanyAny(t, insp)
+	if n != 6 || perCompany[active[0]] != 2 || perCompany[active[1]] != 2 || perCompany[active[2]] != 2 {
+		t.Fatalf("%d tasks %v after --company, --all in the same second and --all in the next; want 2 per active company", n, perCompany)
 	}
 }
 
