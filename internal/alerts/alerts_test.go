@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/alerts"
+	"github.com/gustosync/gustosync/internal/backoff"
 	"github.com/gustosync/gustosync/internal/pgtest"
 )
 
@@ -33,6 +34,7 @@ func (c *clock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // addCompany stores a token row for a new company. The ciphertexts are
 // placeholders: alerts never read them.
@@ -130,7 +132,7 @@ func newDispatcher(t *testing.T, db *gorm.DB, url string, c *clock) *alerts.Disp
 	t.Helper()
 	d, err := alerts.NewDispatcher(db, alerts.Config{
 		URL: url, Secret: secret, Now: c.Now, Timeout: 10 * time.Second,
-		Backoff: func(n int) time.Duration { return time.Duration(n) * time.Minute },
+		Backoff: backoff.Policy{Base: time.Minute, Max: 2 * time.Minute},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -280,14 +282,20 @@ func TestRetryAfterHonoured(t *testing.T) {
 	if err := db.Raw(`SELECT next_attempt_at FROM alert_outbox`).Row().Scan(&next); err != nil {
 		t.Fatal(err)
 	}
-	if want := c.Now().Add(120 * time.Second); !next.Equal(want) {
-		t.Fatalf("next attempt at %s, want %s (Retry-After: 120)", next, want)
+	// Never before Retry-After, at most a tenth later (spread, so that a
+	// fleet told the same instant does not return together).
+	if lo, hi := c.Now().Add(120*time.Second), c.Now().Add(132*time.Second); next.Before(lo) || next.After(hi) {
+		t.Fatalf("next attempt at %s, want within [%s, %s] (Retry-After: 120)", next, lo, hi)
 	}
 	c.Advance(119 * time.Second)
 	if st, _ := d.DeliverDue(ctx); st != (alerts.Stats{}) {
 		t.Fatalf("attempted before Retry-After passed: %+v", st)
 	}
-	c.Advance(time.Second)
+	c.Set(next.Add(-time.Microsecond))
+	if st, _ := d.DeliverDue(ctx); st != (alerts.Stats{}) {
+		t.Fatalf("attempted before the scheduled time: %+v", st)
+	}
+	c.Set(next)
 	if st, err := d.DeliverDue(ctx); err != nil || st.Delivered != 1 {
 		t.Fatalf("after Retry-After: %+v %v", st, err)
 	}
@@ -309,7 +317,7 @@ func TestGivesUpAndExpires(t *testing.T) {
 	c := &clock{t: time.Now()}
 	d, err := alerts.NewDispatcher(db, alerts.Config{
 		URL: dead, Secret: secret, Now: c.Now, MaxAttempts: 3,
-		Backoff: func(int) time.Duration { return time.Second },
+		Backoff: backoff.Policy{Base: time.Second, Max: time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

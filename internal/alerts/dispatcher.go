@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/gustosync/gustosync/internal/backoff"
 	"github.com/gustosync/gustosync/internal/postgres"
 )
 
@@ -35,12 +35,13 @@ type Config struct {
 	// Poll is how often Run looks for due events. Default 5s.
 	Poll time.Duration
 	// MaxAttempts is how many attempts an event gets before it is marked
-	// failed. Default 20 (with the default backoff, about a day and a half).
+	// failed. Default 20 (with the default backoff, 9 to 19 hours of retries).
 	MaxAttempts int
-	// Backoff returns the wait after the n-th failed attempt (n ≥ 1) when the
-	// receiver gave no Retry-After. Default: 5s × 2^(n-1), capped at 2h, with
-	// ±20% jitter.
-	Backoff func(n int) time.Duration
+	// Backoff is the wait after a failed attempt: the receiver's
+	// Retry-After when it sent one, otherwise the policy's schedule (see
+	// backoff.Policy). Default: waits of up to 5 s, 10 s, 20 s, … capped at
+	// 2 h.
+	Backoff backoff.Policy
 	// Expire drops (status expired) events older than this instead of
 	// sending them, so enabling alerts on an old database does not replay
 	// stale transitions. Default 72h.
@@ -51,16 +52,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultBackoff is the default Config.Backoff: 5s, 10s, 20s, … capped at 2h,
-// each ±20%.
-func DefaultBackoff(n int) time.Duration {
-	d := 5 * time.Second
-	for i := 1; i < n && d < 2*time.Hour; i++ {
-		d *= 2
-	}
-	d = min(d, 2*time.Hour)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
+// defaultBackoff is the default Config.Backoff: waits of up to 5 s, 10 s,
+// 20 s, … capped at 2 h, each between half and all of that.
+var defaultBackoff = backoff.Policy{Base: 5 * time.Second, Max: 2 * time.Hour}
 
 func (c *Config) setDefaults() error {
 	u, err := url.Parse(c.URL)
@@ -85,8 +79,11 @@ func (c *Config) setDefaults() error {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 20
 	}
-	if c.Backoff == nil {
-		c.Backoff = DefaultBackoff
+	if c.Backoff == (backoff.Policy{}) {
+		c.Backoff = defaultBackoff
+	}
+	if err := c.Backoff.Validate(); err != nil {
+		return fmt.Errorf("alerts: Backoff: %w", err)
 	}
 	if c.Expire <= 0 {
 		c.Expire = 72 * time.Hour
@@ -254,10 +251,7 @@ func (d *Dispatcher) deliverOne(ctx context.Context) (outcome, error) {
 				attempts, sendErr.Error(), row.ID).Error
 			out = outcomeFailed
 		default:
-			wait := retryAfter
-			if wait <= 0 {
-				wait = d.cfg.Backoff(attempts)
-			}
+			wait := d.cfg.Backoff.Delay(attempts, retryAfter)
 			err = tx.Exec(`
 				UPDATE alert_outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?`,
 				attempts, sendErr.Error(), now.Add(wait), row.ID).Error

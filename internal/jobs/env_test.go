@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 	"gorm.io/gorm"
 
+	"github.com/gustosync/gustosync/internal/backoff"
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
@@ -126,7 +127,7 @@ func (e *env) handler(mod func(*jobs.Config)) *jobs.Handler {
 	e.t.Helper()
 	cfg := jobs.Config{
 		API: e.client, Tokens: e.manager, Checkpoints: e.cps, Reauth: e.manager, WorkerID: "w-" + uuid.NewString()[:8],
-		BatchSize: 500, PageBackoff: 5 * time.Millisecond, PageBackoffMax: 50 * time.Millisecond,
+		BatchSize: 500, PageBackoff: backoff.Policy{Base: 5 * time.Millisecond, Max: 50 * time.Millisecond},
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: e.level})),
 	}
 	if mod != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gustosync/gustosync/internal/backoff"
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/gusto"
 )
@@ -100,11 +101,12 @@ type Config struct {
 	// a year (Gusto's maximum). Default DefaultPayrollHistory.
 	PayrollHistory int
 	// PageAttempts is how many times a request failing transiently (429,
-	// 5xx, transport) is tried inside an attempt, with backoff from
-	// PageBackoff up to PageBackoffMax (Retry-After when Gusto sent one).
-	// Defaults DefaultPageAttempts, 500 ms and 10 s.
-	PageAttempts                int
-	PageBackoff, PageBackoffMax time.Duration
+	// 5xx, transport) is tried inside an attempt. Default
+	// DefaultPageAttempts.
+	PageAttempts int
+	// PageBackoff is the wait between those tries when Gusto sent no
+	// Retry-After (see backoff.Policy). Default Base 500 ms, Max 10 s.
+	PageBackoff backoff.Policy
 	// MaxInlineWait is the longest Retry-After waited inside an attempt.
 	// Default DefaultMaxInlineWait.
 	MaxInlineWait time.Duration
@@ -157,7 +159,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	case cfg.Reauth == nil:
 		return nil, errors.New("jobs: config: Reauth is required")
 	case cfg.BatchSize < 0 || cfg.PageSize < 0 || cfg.RunTimeout < 0 || cfg.PayrollHistory < 0 ||
-		cfg.PageAttempts < 0 || cfg.PageBackoff < 0 || cfg.PageBackoffMax < 0 || cfg.MaxInlineWait < 0 || cfg.Heartbeat < 0 ||
+		cfg.PageAttempts < 0 || cfg.MaxInlineWait < 0 || cfg.Heartbeat < 0 ||
 		cfg.DrainGrace < 0:
 		return nil, errors.New("jobs: config: sizes and durations must not be negative")
 	}
@@ -177,14 +179,14 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.PageAttempts == 0 {
 		cfg.PageAttempts = DefaultPageAttempts
 	}
-	if cfg.PageBackoff == 0 {
-		cfg.PageBackoff = 500 * time.Millisecond
+	if cfg.PageBackoff.Base == 0 {
+		cfg.PageBackoff.Base = 500 * time.Millisecond
 	}
-	if cfg.PageBackoffMax == 0 {
-		cfg.PageBackoffMax = 10 * time.Second
+	if cfg.PageBackoff.Max == 0 {
+		cfg.PageBackoff.Max = 10 * time.Second
 	}
-	if cfg.PageBackoffMax < cfg.PageBackoff {
-		return nil, errors.New("jobs: config: PageBackoffMax must not be below PageBackoff")
+	if err := cfg.PageBackoff.Validate(); err != nil {
+		return nil, fmt.Errorf("jobs: config: PageBackoff: %w", err)
 	}
 	if cfg.MaxInlineWait == 0 {
 		cfg.MaxInlineWait = DefaultMaxInlineWait

@@ -2,10 +2,11 @@ package jobs
 
 import (
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/backoff"
 )
 
 // RetryError hands a task back to asynq: the handler wraps every retryable
@@ -28,18 +29,15 @@ func (e *RetryError) Error() string { return e.Err.Error() }
 
 func (e *RetryError) Unwrap() error { return e.Err }
 
-// Backoff bounds of the default retry delay (attempt n waits about
-// BackoffBase·2^n, with equal jitter, at most BackoffMax).
-const (
-	BackoffBase = 2 * time.Second
-	BackoffMax  = 10 * time.Minute
-)
+// retryBackoff is the default retry delay of a sync task (see
+// backoff.Policy): the n-th retry waits about 2 s·2^(n-1), capped at 10 min.
+var retryBackoff = backoff.Policy{Base: 2 * time.Second, Max: 10 * time.Minute}
 
 // RetryDelay is the server's asynq.RetryDelayFunc: a *RetryError's Delay
 // when it has one; zero for asynq.ErrLeaseExpired (the worker died: resume at
-// once, the checkpoint says where); otherwise exponential backoff with
-// jitter over n, the retries counted so far: about 2 s, 4 s, 8 s … capped
-// at 10 min.
+// once, the checkpoint says where); otherwise retryBackoff over n, the
+// retries counted so far (0 before the first retry): about 2 s, 4 s, 8 s …
+// capped at 10 min.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	var re *RetryError
 	if errors.As(err, &re) && re.Delay > 0 {
@@ -48,7 +46,7 @@ func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	if errors.Is(err, asynq.ErrLeaseExpired) {
 		return 0
 	}
-	return backoff(n, BackoffBase, BackoffMax, rand.Float64())
+	return retryBackoff.Delay(n+1, 0)
 }
 
 // IsFailure is the server's IsFailure: a *RetryError counts only when its
@@ -59,15 +57,4 @@ func IsFailure(err error) bool {
 		return re.Failure
 	}
 	return true
-}
-
-// backoff returns base·2^n capped at max, with equal jitter (between half
-// and all of it); r is a random number in [0, 1).
-func backoff(n int, base, max time.Duration, r float64) time.Duration {
-	d := base
-	for i := 0; i < n && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	return d/2 + time.Duration(r*float64(d/2))
 }

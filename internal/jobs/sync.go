@@ -5,7 +5,6 @@ import (
 	"errors"
 	"iter"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -352,10 +351,8 @@ func (s *syncRun) backoff(ctx context.Context, err error, rs *retryState) error 
 		if rs.tries >= s.h.cfg.PageAttempts || wait > s.h.cfg.MaxInlineWait {
 			return err
 		}
-		if wait <= 0 {
-			wait = backoff(rs.tries-1, s.h.cfg.PageBackoff, s.h.cfg.PageBackoffMax, rand.Float64())
-		}
 	}
+	wait = s.h.cfg.PageBackoff.Delay(max(rs.tries, 1), wait)
 	tries := rs.tries + rs.waits
 	reason := retryReason(err)
 	s.h.cfg.Metrics.pageRetry(reason)

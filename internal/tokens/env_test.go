@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gustosync/gustosync/internal/backoff"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustosim"
@@ -113,12 +114,13 @@ func (r *recorder) pairs() []gusto.Token {
 // timeouts and backoff so the suite stays fast.
 func testConfig(worker string) Config {
 	return Config{
-		WorkerID:       worker,
-		RefreshTimeout: 3 * time.Second,
-		LockExpiry:     6 * time.Second,
-		LockWait:       15 * time.Second,
-		Backoff:        Backoff{Base: 50 * time.Millisecond, Max: 400 * time.Millisecond, Attempts: 4},
-		Logger:         testLogger(),
+		WorkerID:        worker,
+		RefreshTimeout:  3 * time.Second,
+		LockExpiry:      6 * time.Second,
+		LockWait:        15 * time.Second,
+		Backoff:         backoff.Policy{Base: 50 * time.Millisecond, Max: 400 * time.Millisecond},
+		RefreshAttempts: 4,
+		Logger:          testLogger(),
 	}
 }
 

@@ -51,22 +51,3 @@ func TestMeasureSkew(t *testing.T) {
 		t.Fatalf("issuedAt with Date = %s, want the Date", got)
 	}
 }
-
-func TestBackoffSchedule(t *testing.T) {
-	b := Backoff{Base: 2 * time.Second, Max: 30 * time.Second, Attempts: 4}
-	for n, want := range map[int]time.Duration{1: 2 * time.Second, 2: 4 * time.Second, 3: 8 * time.Second, 4: 16 * time.Second, 5: 30 * time.Second, 9: 30 * time.Second} {
-		if got := b.Delay(n, 0, 0.999999); (got - want).Abs() > time.Millisecond {
-			t.Errorf("attempt %d, r≈1: %s, want %s", n, got, want)
-		}
-		if got := b.Delay(n, 0, 0); got != want/2 {
-			t.Errorf("attempt %d, r=0: %s, want %s (equal jitter)", n, got, want/2)
-		}
-	}
-	// Retry-After is honoured: never less, at most 10% more.
-	for _, r := range []float64{0, 0.5, 0.99} {
-		got := b.Delay(1, 7*time.Second, r)
-		if got < 7*time.Second || got > 7700*time.Millisecond {
-			t.Errorf("Retry-After 7s, r=%v: %s", r, got)
-		}
-	}
-}

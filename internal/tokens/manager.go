@@ -16,6 +16,7 @@ import (
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gustosync/gustosync/internal/backoff"
 	"github.com/gustosync/gustosync/internal/gusto"
 )
 
@@ -67,8 +68,16 @@ type Config struct {
 	// (polling the row, not the lock) before giving up with a *LockError.
 	// Default LockExpiry + RefreshTimeout.
 	LockWait time.Duration
-	// Backoff is the retry schedule for transient token-endpoint failures.
-	Backoff Backoff
+	// Backoff is the schedule of retries of transient token-endpoint
+	// failures (429, 5xx, timeouts; invariant 5): a failed attempt waits
+	// Gusto's Retry-After when it sent one, otherwise the policy's
+	// exponential backoff with jitter (see backoff.Policy). Default Base 2 s,
+	// Max 30 s: about 2 s, 4 s, 8 s.
+	Backoff backoff.Policy
+	// RefreshAttempts is the number of token requests one refresh makes
+	// before it gives up with a *RefreshError (the company keeps its
+	// status). Default 4.
+	RefreshAttempts int
 	// InvalidateGrace ignores Invalidate for a token issued less than this
 	// long ago (capped to a tenth of its lifetime), so that an endpoint that
 	// keeps answering 401 (a missing scope) cannot trigger a refresh per
@@ -98,35 +107,6 @@ type Hooks struct {
 	// the pair is committed: kill the process here to test a crash between
 	// refresh and commit, or block here to test a paused lock holder.
 	AfterRefreshBeforeCommit func(company string)
-}
-
-// Backoff is the schedule of retries of transient token-endpoint failures
-// (429, 5xx, timeouts; invariant 5). Attempt n (1-based) that fails waits
-// Retry-After when Gusto sent one (never less; up to 10% more), otherwise
-// Base·2^(n-1) capped at Max, with equal jitter (between half and all of
-// it): by default about 2 s, 4 s, 8 s. After Attempts attempts the refresh
-// gives up with a *RefreshError; the company keeps its status.
-type Backoff struct {
-	// Base is the first wait. Default 2 s.
-	Base time.Duration
-	// Max caps a wait. Default 30 s.
-	Max time.Duration
-	// Attempts is the number of token requests per refresh. Default 4.
-	Attempts int
-}
-
-// Delay returns the wait after failed attempt n (1-based), given Gusto's
-// Retry-After (zero if none) and r, a random number in [0, 1).
-func (b Backoff) Delay(n int, retryAfter time.Duration, r float64) time.Duration {
-	if retryAfter > 0 {
-		return retryAfter + time.Duration(r*float64(retryAfter)/10)
-	}
-	d := b.Base
-	for i := 1; i < n && d < b.Max; i++ {
-		d *= 2
-	}
-	d = min(d, b.Max)
-	return d/2 + time.Duration(r*float64(d/2))
 }
 
 // Manager hands out access tokens for companies and refreshes them safely
@@ -203,8 +183,8 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Backoff.Max == 0 {
 		cfg.Backoff.Max = 30 * time.Second
 	}
-	if cfg.Backoff.Attempts == 0 {
-		cfg.Backoff.Attempts = 4
+	if cfg.RefreshAttempts == 0 {
+		cfg.RefreshAttempts = 4
 	}
 	if cfg.InvalidateGrace == 0 {
 		cfg.InvalidateGrace = DefaultInvalidateGrace
@@ -214,8 +194,11 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("tokens: config: durations must not be negative")
 	case cfg.LockExpiry <= cfg.RefreshTimeout:
 		return nil, fmt.Errorf("tokens: config: LockExpiry (%s) must be longer than RefreshTimeout (%s)", cfg.LockExpiry, cfg.RefreshTimeout)
-	case cfg.Backoff.Base < 0 || cfg.Backoff.Max < cfg.Backoff.Base || cfg.Backoff.Attempts < 1:
-		return nil, errors.New("tokens: config: Backoff needs 0 <= Base <= Max and Attempts >= 1")
+	case cfg.RefreshAttempts < 1:
+		return nil, errors.New("tokens: config: RefreshAttempts must be at least 1")
+	}
+	if err := cfg.Backoff.Validate(); err != nil {
+		return nil, fmt.Errorf("tokens: config: %w", err)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -344,7 +327,7 @@ type flight struct {
 // its backoff, and the commit.
 func (m *Manager) flightBudget() time.Duration {
 	b := m.cfg.Backoff
-	return m.cfg.LockWait + time.Duration(b.Attempts)*(m.cfg.RefreshTimeout+b.Max+b.Max/10) + commitBudget
+	return m.cfg.LockWait + time.Duration(m.cfg.RefreshAttempts)*(m.cfg.RefreshTimeout+b.Max+b.Max/10) + commitBudget
 }
 
 func (m *Manager) join(company string) *flight {

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/go-redsync/redsync/v4"
 
+	"github.com/gustosync/gustosync/internal/backoff"
 	"github.com/gustosync/gustosync/internal/gusto"
 )
 
@@ -20,18 +20,18 @@ import (
 //	2 commit before use          Manager.commit
 //	3 double-checked refresh     Manager.refreshLocked (and the waiters in Manager.lock)
 //	4 invalid_grant ≠ revocation Manager.onInvalidGrant
-//	5 transient ≠ terminal       Manager.exchange, with Backoff.Delay
+//	5 transient ≠ terminal       Manager.exchange, with backoff.Policy.Delay
 //	9 skew measured              Manager.nextRecord (and ObserveSkew)
 
 const (
 	// commitBudget bounds storing a pair Gusto already issued, whatever the
 	// callers' contexts: losing it would cost the grant under strict rules.
 	commitBudget = 10 * time.Second
-	// lockPollMin and lockPollMax bound the wait between two looks at the row
-	// while another worker holds the refresh lock.
-	lockPollMin = 20 * time.Millisecond
-	lockPollMax = 250 * time.Millisecond
 )
+
+// lockPoll is the wait between two looks at the row while another worker
+// holds the refresh lock: 10–20 ms, growing to 125–250 ms.
+var lockPoll = backoff.Policy{Base: 20 * time.Millisecond, Max: 250 * time.Millisecond}
 
 // obtain is one flight's slow path: read the row, hand out its token if it is
 // fresh, refresh it under the lock otherwise.
@@ -118,8 +118,7 @@ func (m *Manager) lock(ctx context.Context, stale *record) (*redsync.Mutex, *rec
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.LockWait)
 	defer cancel()
-	pause := lockPollMin
-	for {
+	for polls := 1; ; polls++ {
 		err := mutex.TryLockContext(ctx)
 		if err == nil {
 			m.metrics.observeLockWait(time.Since(start))
@@ -145,12 +144,11 @@ func (m *Manager) lock(ctx context.Context, stale *record) (*redsync.Mutex, *rec
 				return nil, nil, err
 			}
 		}
-		if !sleep(ctx, pause/2+rand.N(pause/2+1)) {
+		if !sleep(ctx, lockPoll.Delay(polls, 0)) {
 			m.metrics.observeLockWait(time.Since(start))
 			return nil, nil, &LockError{Company: company, Waited: time.Since(start),
 				Err: fmt.Errorf("refresh lock held by another worker and the token stayed stale: %w", context.Cause(ctx))}
 		}
-		pause = min(2*pause, lockPollMax)
 	}
 }
 
@@ -188,7 +186,7 @@ func (m *Manager) refresh(ctx context.Context, lock *redsync.Mutex, rec *record,
 
 // exchange holds invariant 5 (transient is not terminal): it calls the token
 // endpoint, and on a 429, a 5xx or a timeout waits (Retry-After, else
-// exponential backoff with jitter) and tries again, up to Backoff.Attempts
+// exponential backoff with jitter) and tries again, up to RefreshAttempts
 // times, never marking the company. Each attempt that fails writes an audit
 // event. A wait that would outlast the lock, the caller's deadline or ctx
 // ends the refresh with a *RefreshError carrying RetryAfter for the job layer.
@@ -220,10 +218,10 @@ func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record
 		m.failed(ctx, ev, err)
 		retryAfter := gusto.RetryAfter(err)
 		giveUp := &RefreshError{Company: rec.Company, Attempts: attempt, RetryAfter: retryAfter, Err: err}
-		if attempt >= m.cfg.Backoff.Attempts {
+		if attempt >= m.cfg.RefreshAttempts {
 			return gusto.Token{}, nil, attempt, giveUp
 		}
-		wait := m.cfg.Backoff.Delay(attempt, retryAfter, rand.Float64())
+		wait := m.cfg.Backoff.Delay(attempt, retryAfter)
 		if wait+m.cfg.RefreshTimeout >= m.cfg.LockExpiry {
 			// Waiting this long would outlast the lock: leave it to the job
 			// layer, which honours RetryAfter.
