@@ -21,8 +21,9 @@ const (
 	DefaultTimeout = 30 * time.Second
 	// DefaultMaxBodyBytes bounds a response body (16 MiB).
 	DefaultMaxBodyBytes int64 = 16 << 20
-	// SkewWarnThreshold is the clock skew above which the client logs a warning.
-	SkewWarnThreshold = 30 * time.Second
+	// SkewThreshold is the clock skew (either way) above which the client
+	// logs an error: the one threshold of the skew (docs/invariants.md, 9).
+	SkewThreshold = 30 * time.Second
 	// DefaultMaxPages bounds the pages of one list walk (see Options.MaxPages).
 	DefaultMaxPages = 10000
 )
@@ -60,11 +61,13 @@ type Options struct {
 	Limiter Limiter
 	// Now is the local clock. Default time.Now.
 	Now func() time.Time
-	// Logger receives debug lines per request and a warning when the skew
-	// crosses SkewWarnThreshold. It never receives a token. Default: discard.
+	// Logger receives debug lines per request, an error when the skew goes
+	// above SkewThreshold and an info line when it comes back. It never
+	// receives a token. Default: discard.
 	Logger *slog.Logger
-	// OnSkew, when set, is called with each clock-skew measurement (Gusto's
-	// clock minus the local clock), from the goroutine that made the request.
+	// OnSkew, when set, is called with each clock-skew measurement (see
+	// Client.Skew), from the goroutine that made the request: wire it to
+	// tokens.Manager.ObserveSkew so that expiries are on Gusto's clock.
 	OnSkew func(skew time.Duration)
 	// MaxPages bounds the pages one list walk fetches, so that a server
 	// that never ends a listing (no X-Total-Pages, never an empty page)
@@ -170,10 +173,11 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
-// Skew returns the latest measured clock skew: Gusto's clock (from a
-// response's Date header, centred within its one-second resolution) minus
-// the local clock at the midpoint of the round trip. Zero before the first
-// response with a Date header.
+// Skew returns the latest measured clock skew (see measureSkew): Gusto's
+// clock minus the local clock. Zero before the first response with a Date
+// header. It is the one skew estimate of gustosync: measured once per
+// response, here, passed to Options.OnSkew and carried with every token
+// (Token.Skew).
 func (c *Client) Skew() time.Duration { return time.Duration(c.skew.Load()) }
 
 // request describes one HTTP exchange.
@@ -193,6 +197,7 @@ type response struct {
 	body       []byte
 	serverDate time.Time // zero when Date was missing or malformed
 	receivedAt time.Time
+	skew       time.Duration // measureSkew; zero when serverDate is
 	tooLarge   bool
 }
 
@@ -232,7 +237,8 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	out := &response{status: resp.StatusCode, header: resp.Header, receivedAt: end}
 	if d, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
 		out.serverDate = d
-		c.recordSkew(d, start, end)
+		out.skew = measureSkew(d, start, end)
+		c.recordSkew(ctx, out.skew)
 	}
 
 	limit := c.maxBody
@@ -260,25 +266,31 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	return out, nil
 }
 
-// recordSkew stores and reports Gusto's clock minus ours. The Date header
-// truncates to the second, so half a second is added to centre it.
-func (c *Client) recordSkew(serverDate, start, end time.Time) {
+// measureSkew is the one formula of the clock skew: Gusto's clock minus
+// ours, for one response whose Date header said serverDate, sent at start
+// and received at end on the local clock. The Date header truncates to the
+// second, so half a second is added to centre it; it is compared with the
+// midpoint of the round trip, when Gusto most likely wrote it.
+func measureSkew(serverDate, start, end time.Time) time.Duration {
 	mid := start.Add(end.Sub(start) / 2)
-	skew := serverDate.Add(500 * time.Millisecond).Sub(mid)
+	return serverDate.Add(500 * time.Millisecond).Sub(mid)
+}
+
+// recordSkew stores and reports one measurement. The one log line of the
+// skew is an error when it goes above SkewThreshold (either way), once per
+// crossing, and an info line when it comes back within.
+func (c *Client) recordSkew(ctx context.Context, skew time.Duration) {
 	c.skew.Store(int64(skew))
 	if c.opts.OnSkew != nil {
 		c.opts.OnSkew(skew)
 	}
-	abs := skew
-	if abs < 0 {
-		abs = -abs
-	}
-	if abs > SkewWarnThreshold {
+	if skew.Abs() > SkewThreshold {
 		if !c.skewWarned.Swap(true) {
-			c.log.Warn("gusto clock skew above threshold", slog.Duration("skew", skew), slog.Duration("threshold", SkewWarnThreshold))
+			c.log.LogAttrs(ctx, slog.LevelError, "clock skew with gusto above threshold; expiries are corrected for it",
+				slog.Duration("skew", skew), slog.Duration("threshold", SkewThreshold))
 		}
 	} else if c.skewWarned.Swap(false) {
-		c.log.Info("gusto clock skew back within threshold", slog.Duration("skew", skew))
+		c.log.LogAttrs(ctx, slog.LevelInfo, "clock skew with gusto back within threshold", slog.Duration("skew", skew))
 	}
 }
 

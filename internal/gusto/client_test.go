@@ -150,8 +150,27 @@ func TestRefreshTokenRequestAndResponse(t *testing.T) {
 	if !tok.ServerDate.Equal(t0.Add(90*time.Second)) || !tok.ReceivedAt.Equal(t0) {
 		t.Errorf("ServerDate %v ReceivedAt %v", tok.ServerDate, tok.ReceivedAt)
 	}
-	if got := c.Skew(); got != 90*time.Second+500*time.Millisecond {
-		t.Errorf("Skew = %v, want 90.5s", got)
+	if got := c.Skew(); got != 90*time.Second+500*time.Millisecond || tok.Skew != got {
+		t.Errorf("Skew = %v, token carries %v; want 90.5s both", got, tok.Skew)
+	}
+}
+
+// TestMeasureSkew pins the one skew formula: the Date header, centred in
+// its second, minus the midpoint of the round trip.
+func TestMeasureSkew(t *testing.T) {
+	date := t0.Add(90 * time.Second)
+	for _, c := range []struct {
+		start, end time.Time
+		want       time.Duration
+	}{
+		{t0, t0, 90500 * time.Millisecond},
+		{t0, t0.Add(2 * time.Second), 89500 * time.Millisecond},                       // midpoint t0+1s
+		{t0.Add(-time.Minute), t0.Add(-time.Minute), 150500 * time.Millisecond},       // we are behind
+		{t0.Add(3 * time.Minute), t0.Add(3 * time.Minute), -89500 * time.Millisecond}, // Gusto is behind
+	} {
+		if got := measureSkew(date, c.start, c.end); got != c.want {
+			t.Errorf("measureSkew(Date %s, %s…%s) = %s, want %s", date, c.start, c.end, got, c.want)
+		}
 	}
 }
 
@@ -688,8 +707,9 @@ func TestSkewMeasuredOnEveryResponse(t *testing.T) {
 	logMu.Lock()
 	out := logs.String()
 	logMu.Unlock()
-	if strings.Count(out, "skew above threshold") != 1 || !strings.Contains(out, "back within threshold") {
-		t.Errorf("skew warnings not logged once:\n%s", out)
+	if strings.Count(out, "skew with gusto above threshold") != 1 || strings.Count(out, "level=ERROR msg=\"clock skew with gusto above threshold") != 1 ||
+		!strings.Contains(out, "skew with gusto back within threshold") {
+		t.Errorf("skew above the threshold not logged once at error level, or its return not logged:\n%s", out)
 	}
 	assertNoSecret(t, "log output", out)
 }

@@ -103,6 +103,7 @@ func (c *Client) tokenRequest(ctx context.Context, fields map[string]string, gra
 	}
 	t.ServerDate = r.serverDate
 	t.ReceivedAt = r.receivedAt
+	t.Skew = r.skew
 	return t, nil
 }
 

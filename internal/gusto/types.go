@@ -24,6 +24,10 @@ type Token struct {
 	ServerDate time.Time `json:"-"`
 	// ReceivedAt is the local clock when the response arrived.
 	ReceivedAt time.Time `json:"-"`
+	// Skew is the clock skew the client measured on this response (Gusto's
+	// clock minus ours; see Client.Skew): the estimate a token carries, so
+	// its expiry is computed on Gusto's clock. Zero when ServerDate is.
+	Skew time.Duration `json:"-"`
 }
 
 // String redacts the tokens.

@@ -34,13 +34,15 @@
 //     needs_reauth, once (Manager.onInvalidGrant).
 //   - Transient is not terminal (invariant 5): 429, 5xx and timeouts back
 //     off (Retry-After, else exponential with jitter) and never change the
-//     company's status (Manager.exchange, Backoff).
+//     company's status (Manager.exchange, with a backoff.Policy).
 //   - Secrets stay secret (invariant 8): AES-256-GCM with a key id per row and
 //     the company uuid as associated data (Keyring); no token in any log,
 //     error, event or metric.
 //   - Clock skew is measured (invariant 9): expiries are on Gusto's clock
-//     (its Date header), compared with the local clock plus the measured
-//     skew, exported as a metric and logged loudly above 30 s (expiry.go).
+//     (its Date header), compared with the local clock plus the skew the
+//     Gusto client measured (gusto.Client.Skew, carried by each token and
+//     fed through Manager.ObserveSkew; the client logs it above 30 s), and
+//     exported as a metric (expiry.go, Manager.nextRecord).
 //
 // The package must never refresh without the lock, never change a status
 // without the version guard, never hand out a token

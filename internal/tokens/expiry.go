@@ -6,7 +6,8 @@ import (
 
 // Expiry policy (SPEC section 1 and invariant 9). All instants here are on
 // Gusto's clock: a token's issue time is the Date header of the response that
-// carried it, and "now" is the local clock plus the measured skew.
+// carried it, and "now" is the local clock plus the skew the Gusto client
+// measured (gusto.Client.Skew).
 //
 // A token that lives L is stored as expiring at issued + L - margin(L), and is
 // refreshed from expiration - ahead(L) on. Both are capped to a fraction of L
@@ -47,17 +48,6 @@ func expiration(issued time.Time, lifetime time.Duration) time.Time {
 // refreshAt is when a token starts being refreshed before use (Gusto's clock).
 func refreshAt(issued time.Time, lifetime, window time.Duration) time.Time {
 	return expiration(issued, lifetime).Add(-refreshAhead(window, lifetime))
-}
-
-// measureSkew is Gusto's clock minus ours for one response: the Date header
-// (which truncates to the second, so half a second is added to centre it)
-// minus the local time the response arrived. ok is false when the response
-// had no Date header.
-func measureSkew(serverDate, receivedAt time.Time) (skew time.Duration, ok bool) {
-	if serverDate.IsZero() || receivedAt.IsZero() {
-		return 0, false
-	}
-	return serverDate.Add(500 * time.Millisecond).Sub(receivedAt), true
 }
 
 // issuedAt is when Gusto issued a token, on Gusto's clock. It prefers the

@@ -3,6 +3,8 @@ package tokens
 import (
 	"testing"
 	"time"
+
+	"github.com/gustosync/gustosync/internal/gusto"
 )
 
 func TestExpiryPolicy(t *testing.T) {
@@ -34,20 +36,47 @@ func TestExpiryPolicy(t *testing.T) {
 	}
 }
 
-func TestMeasureSkew(t *testing.T) {
+// TestIssuedAt: a token's issue time is Gusto's Date header when the
+// response had one, else the local arrival time corrected by the skew.
+func TestIssuedAt(t *testing.T) {
 	local := time.Date(2025, 6, 15, 12, 0, 0, 300_000_000, time.UTC)
 	server := local.Add(90 * time.Second).Truncate(time.Second) // Date header resolution
-	skew, ok := measureSkew(server, local)
-	if !ok || (skew-90*time.Second).Abs() > 500*time.Millisecond {
-		t.Fatalf("skew = %s, %v; want 90s ± 0.5s", skew, ok)
-	}
-	if _, ok := measureSkew(time.Time{}, local); ok {
-		t.Fatal("skew measured without a Date header")
-	}
 	if got := issuedAt(time.Time{}, local, -90*time.Second); !got.Equal(local.Add(-90 * time.Second)) {
 		t.Fatalf("issuedAt without Date = %s", got)
 	}
 	if got := issuedAt(server, local, 0); !got.Equal(server) {
 		t.Fatalf("issuedAt with Date = %s, want the Date", got)
+	}
+}
+
+// TestNextRecordTakesTheTokensSkew (invariant 9): the manager never measures
+// the skew itself. A refreshed pair's row carries the skew the Gusto client
+// measured on that response (gusto.Token.Skew), which the manager adopts and
+// exports; a response without a Date keeps the skew already applied.
+func TestNextRecordTakesTheTokensSkew(t *testing.T) {
+	local := time.Date(2025, 6, 15, 12, 0, 0, 300_000_000, time.UTC)
+	metrics, err := NewMetrics(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Manager{now: func() time.Time { return local }, log: testLogger(), metrics: metrics}
+	prev := &record{Company: "c", Lifetime: time.Hour}
+
+	// The client measured 89.5 s on the response (say, over a 2 s round
+	// trip): that, not Date minus arrival (90.2 s), is the skew.
+	server := local.Add(90 * time.Second).Truncate(time.Second)
+	next := m.nextRecord(prev, gusto.Token{AccessToken: "a", RefreshToken: "r", ExpiresIn: 300,
+		ServerDate: server, ReceivedAt: local, Skew: 89500 * time.Millisecond})
+	if next.Skew != 89500*time.Millisecond || m.Skew() != next.Skew || metricValue(t, metrics.skew) != 89.5 {
+		t.Fatalf("row skew %s, manager %s, metric %v; want the token's 89.5s everywhere", next.Skew, m.Skew(), metricValue(t, metrics.skew))
+	}
+	if !next.IssuedAt.Equal(server) || !next.Expiration.Equal(server.Add(270*time.Second)) {
+		t.Fatalf("issued %s expires %s; want Gusto's Date and Date + 300 s - 30 s", next.IssuedAt, next.Expiration)
+	}
+
+	// No Date header: the skew already applied corrects the arrival time.
+	next = m.nextRecord(prev, gusto.Token{AccessToken: "a", RefreshToken: "r", ExpiresIn: 300, ReceivedAt: local})
+	if next.Skew != 89500*time.Millisecond || !next.IssuedAt.Equal(local.Add(89500*time.Millisecond)) {
+		t.Fatalf("without Date: skew %s issued %s; want 89.5s and arrival + 89.5s", next.Skew, next.IssuedAt)
 	}
 }

@@ -33,8 +33,6 @@ const (
 	DefaultRefreshAhead    = 5 * time.Minute
 	DefaultRefreshTimeout  = 30 * time.Second
 	DefaultInvalidateGrace = 30 * time.Second
-	// SkewAlertThreshold is the clock skew above which the manager logs an error.
-	SkewAlertThreshold = 30 * time.Second
 )
 
 // lockKeyPrefix prefixes the per-company redsync mutex key.
@@ -133,9 +131,8 @@ type Manager struct {
 	fmu     sync.Mutex
 	flights map[string]*flight
 
-	skew          atomic.Int64 // nanoseconds; Gusto's clock minus ours
-	skewMeasured  atomic.Bool
-	skewAlertedAt atomic.Int64 // unix nanoseconds of the last loud log
+	skew         atomic.Int64 // nanoseconds; Gusto's clock minus ours (gusto.Client.Skew)
+	skewMeasured atomic.Bool
 
 	// afterStaleRead, for this package's tests, runs when a flight found the
 	// row stale, before it takes the lock.
@@ -407,23 +404,17 @@ func (m *Manager) Invalidate(ctx context.Context, company, accessToken string) e
 	return nil
 }
 
-// ObserveSkew records a clock-skew measurement (Gusto's clock minus ours):
-// wire it to gusto.Options.OnSkew so every response's Date header counts.
-// The manager also measures the skew from each refresh response itself.
-// Above SkewAlertThreshold it logs an error, at most once a minute.
+// ObserveSkew adopts the Gusto client's latest skew measurement (Gusto's
+// clock minus ours; see gusto.Client.Skew): wire it to gusto.Options.OnSkew
+// so that every response counts. The manager never measures the skew
+// itself: it applies the client's estimate (also carried by each refreshed
+// token, gusto.Token.Skew) to decide expiry on Gusto's clock, and exports it
+// as gustosync_gusto_clock_skew_seconds. The client logs it above
+// gusto.SkewThreshold.
 func (m *Manager) ObserveSkew(skew time.Duration) {
 	m.skew.Store(int64(skew))
 	m.skewMeasured.Store(true)
 	m.metrics.setSkew(skew)
-	if skew.Abs() <= SkewAlertThreshold {
-		return
-	}
-	now := time.Now().UnixNano()
-	last := m.skewAlertedAt.Load()
-	if now-last >= int64(time.Minute) && m.skewAlertedAt.CompareAndSwap(last, now) {
-		m.log.LogAttrs(context.Background(), slog.LevelError, "clock skew with gusto above threshold; expiries are corrected for it",
-			slog.Duration("skew", skew), slog.Duration("threshold", SkewAlertThreshold))
-	}
 }
 
 // Skew returns the skew the manager currently applies.

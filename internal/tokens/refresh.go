@@ -21,7 +21,7 @@ import (
 //	3 double-checked refresh     Manager.refreshLocked (and the waiters in Manager.lock)
 //	4 invalid_grant ≠ revocation Manager.onInvalidGrant
 //	5 transient ≠ terminal       Manager.exchange, with backoff.Policy.Delay
-//	9 skew measured              Manager.nextRecord (and ObserveSkew)
+//	9 skew measured              gusto.Client.recordSkew; applied by Manager.nextRecord
 
 const (
 	// commitBudget bounds storing a pair Gusto already issued, whatever the
@@ -266,18 +266,18 @@ func (m *Manager) failed(ctx context.Context, ev Event, err error) {
 }
 
 // nextRecord builds the row for a pair Gusto just issued. Invariant 9: the
-// issue time is Gusto's Date header, the skew is measured on the same
-// response, and the expiry is on Gusto's clock.
+// issue time is Gusto's Date header, the skew is the one the client
+// measured on the same response (carried by the token), and the expiry is
+// on Gusto's clock.
 func (m *Manager) nextRecord(rec *record, tok gusto.Token) *record {
 	received := tok.ReceivedAt
 	if received.IsZero() {
 		received = m.now()
 	}
-	skew, ok := measureSkew(tok.ServerDate, received)
-	if ok {
+	skew := m.Skew()
+	if !tok.ServerDate.IsZero() {
+		skew = tok.Skew
 		m.ObserveSkew(skew)
-	} else {
-		skew = m.Skew()
 	}
 	issued := issuedAt(tok.ServerDate, received, skew)
 	lifetime := time.Duration(tok.ExpiresIn) * time.Second
