@@ -233,7 +233,7 @@ func TestTokensRekey(t *testing.T) {
 		t.Fatal(err)
 	}
 	redis := redistest.Start(t)
-	m, err := tokens.New(tokens.Config{Store: tokens.NewStore(db.Gorm, ring), Refresher: noRefresh{t}, Redis: redis.Client()})
+	m, err := tokens.New(tokens.Config{Store: tokens.NewStore(db.Gorm, ring), Refresher: noRefresh{t}, Redis: redis.Client(), WorkerID: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestTokensRekey(t *testing.T) {
 	}
 	// The old key alone can no longer open them.
 	oldRing, _ := tokens.NewKeyring(config.Keys{oldKey})
-	m2, _ := tokens.New(tokens.Config{Store: tokens.NewStore(db.Gorm, oldRing), Refresher: noRefresh{t}, Redis: redis.Client()})
+	m2, _ := tokens.New(tokens.Config{Store: tokens.NewStore(db.Gorm, oldRing), Refresher: noRefresh{t}, Redis: redis.Client(), WorkerID: "test"})
 	var ke *tokens.KeyError
 	if _, err := m2.AccessToken(context.Background(), gs[0].CompanyUUID); !errors.As(err, &ke) || ke.KeyID != "new" {
 		t.Fatalf("old key alone: %v; want a *tokens.KeyError naming key new", err)

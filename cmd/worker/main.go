@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -98,10 +97,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := config.Parse(&cfg); err != nil {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return exitUsage
-	}
-	if cfg.ID == "" {
-		host, _ := os.Hostname()
-		cfg.ID = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	log := newLogger(stdout, cfg.LogLevel).With(slog.String("worker", cfg.ID))
 	sigs := make(chan os.Signal, 2)

@@ -3,6 +3,8 @@ package config
 import (
 	"net"
 	"net/url"
+	"os"
+	"strconv"
 	"time"
 )
 
@@ -20,7 +22,9 @@ type Worker struct {
 	Tokens
 	// Concurrency is how many sync tasks run at once.
 	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"10"`
-	// ID names this worker in audit rows and logs; defaults to the host name.
+	// ID names this worker in sync_runs, token_refresh_events, the API
+	// version record and logs. Default DefaultWorkerID() (applied by Parse:
+	// the one place a worker id is defaulted; packages take it as given).
 	ID string `env:"WORKER_ID"`
 	// HTTPAddr serves /healthz, /readyz and /metrics.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
@@ -87,7 +91,20 @@ type Dashboard struct {
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }
 
+// DefaultWorkerID is WORKER_ID's default: the host name and the process id,
+// "host-pid", unique among the processes of a fleet.
+func DefaultWorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	return host + "-" + strconv.Itoa(os.Getpid())
+}
+
 func (w *Worker) validate() error {
+	if w.ID == "" {
+		w.ID = DefaultWorkerID()
+	}
 	switch {
 	case w.Concurrency < 1:
 		return &Error{Var: "WORKER_CONCURRENCY", Reason: "must be at least 1"}

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"maps"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +137,25 @@ func TestBinaries(t *testing.T) {
 	var ce *Error
 	if err := ParseFrom(&Dashboard{}, e); !errors.As(err, &ce) || ce.Var != "DASHBOARD_USER" {
 		t.Fatalf("dashboard without auth: %v", err)
+	}
+}
+
+// TestWorkerID: WORKER_ID defaults to host-pid here, the one place a worker
+// id is defaulted, and a value given is kept.
+func TestWorkerID(t *testing.T) {
+	var w Worker
+	if err := ParseFrom(&w, full()); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	if want := host + "-" + strconv.Itoa(os.Getpid()); w.ID != want || DefaultWorkerID() != want {
+		t.Fatalf("default WORKER_ID = %q (DefaultWorkerID %q), want %q", w.ID, DefaultWorkerID(), want)
+	}
+	e := full()
+	e["WORKER_ID"] = "worker-7"
+	w = Worker{}
+	if err := ParseFrom(&w, e); err != nil || w.ID != "worker-7" {
+		t.Fatalf("WORKER_ID=worker-7: ID %q, %v", w.ID, err)
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -86,7 +84,7 @@ type Config struct {
 	// APIVersions after a successful sync.
 	APIVersion string
 	// WorkerID names this process in sync_runs, audit rows and logs.
-	// Default hostname-pid.
+	// Required: the binary's configuration defaults it (config.Worker.ID).
 	WorkerID string
 	// BatchSize is how many records one checkpointed transaction holds, at
 	// least (batches end on page boundaries). Default DefaultBatchSize.
@@ -158,14 +156,12 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, errors.New("jobs: config: Checkpoints is required")
 	case cfg.Reauth == nil:
 		return nil, errors.New("jobs: config: Reauth is required")
+	case cfg.WorkerID == "":
+		return nil, errors.New("jobs: config: WorkerID is required")
 	case cfg.BatchSize < 0 || cfg.PageSize < 0 || cfg.RunTimeout < 0 || cfg.PayrollHistory < 0 ||
 		cfg.PageAttempts < 0 || cfg.MaxInlineWait < 0 || cfg.Heartbeat < 0 ||
 		cfg.DrainGrace < 0:
 		return nil, errors.New("jobs: config: sizes and durations must not be negative")
-	}
-	if cfg.WorkerID == "" {
-		host, _ := os.Hostname()
-		cfg.WorkerID = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize

@@ -410,3 +410,13 @@ func count(t testing.TB, e *env, q string, args ...any) int64 {
 	}
 	return n
 }
+
+// TestWorkerIDRequired: the handler takes the worker id as given (config
+// defaults it) and refuses to run without one.
+func TestWorkerIDRequired(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cfg := jobs.Config{API: e.client, Tokens: e.manager, Checkpoints: e.cps, Reauth: e.manager}
+	if _, err := jobs.NewHandler(cfg); err == nil || !strings.Contains(err.Error(), "WorkerID is required") {
+		t.Fatalf("NewHandler without WorkerID: %v, want WorkerID is required", err)
+	}
+}

@@ -24,12 +24,7 @@ import (
 // Invalidate after a 401.
 func ExampleManager() {
 	ctx := context.Background()
-	var cfg struct {
-		config.Database
-		config.Redis
-		config.Gusto
-		config.Tokens
-	}
+	var cfg config.Worker // the database, Redis, Gusto, tokens and WORKER_ID
 	if err := config.Parse(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -63,6 +58,7 @@ func ExampleManager() {
 	}
 	m, err = tokens.New(tokens.Config{
 		Store:        store,
+		WorkerID:     cfg.ID,
 		Refresher:    client,
 		Redis:        redis.NewClient(opt),
 		RefreshAhead: cfg.RefreshAhead,

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,8 +48,8 @@ type Config struct {
 	// refreshed (a *LockError), while fresh tokens keep being served.
 	Redis redis.UniversalClient
 
-	// WorkerID identifies this process in token_refresh_events. Default
-	// hostname-pid.
+	// WorkerID identifies this process in token_refresh_events and logs.
+	// Required: the binary's configuration defaults it (config.Worker.ID).
 	WorkerID string
 	// RefreshAhead is the refresh-ahead window (TOKEN_REFRESH_AHEAD), capped
 	// to a fifth of a token's lifetime. Default 5 min.
@@ -159,8 +157,7 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("tokens: config: Redis is required (refresh lock)")
 	}
 	if cfg.WorkerID == "" {
-		host, _ := os.Hostname()
-		cfg.WorkerID = host + "-" + strconv.Itoa(os.Getpid())
+		return nil, errors.New("tokens: config: WorkerID is required (it names this process in the audit trail)")
 	}
 	if cfg.RefreshAhead == 0 {
 		cfg.RefreshAhead = DefaultRefreshAhead

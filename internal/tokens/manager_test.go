@@ -686,3 +686,15 @@ func outcomes(evs []Event) []string {
 	}
 	return out
 }
+
+// TestWorkerIDRequired: the manager takes the worker id as given (config
+// defaults it): without one its audit rows would name nobody.
+func TestWorkerIDRequired(t *testing.T) {
+	e := newEnv(t, gustosim.Config{}, nil)
+	_, rec, _ := e.manager("w", nil)
+	cfg := testConfig("")
+	cfg.Store, cfg.Refresher, cfg.Redis = NewStore(e.db.Gorm, e.ring), rec, e.redis.Client()
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "WorkerID is required") {
+		t.Fatalf("New without WorkerID: %v, want WorkerID is required", err)
+	}
+}

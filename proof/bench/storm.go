@@ -127,12 +127,7 @@ func storm(ctx context.Context, b *bencher) error {
 // stormChild is a storm process: it hammers AccessToken and prints a
 // stormResult.
 func stormChild() int {
-	var cfg struct {
-		config.Database
-		config.Redis
-		config.Gusto
-		config.Tokens
-	}
+	var cfg config.Worker // WORKER_ID (defaulted), the database, Redis, Gusto and tokens
 	if err := config.Parse(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -176,7 +171,7 @@ func stormChild() int {
 		return 1
 	}
 	m, err = tokens.New(tokens.Config{
-		Store: tokens.NewStore(db, ring), Refresher: client, Redis: rdb, WorkerID: os.Getenv("WORKER_ID"),
+		Store: tokens.NewStore(db, ring), Refresher: client, Redis: rdb, WorkerID: cfg.ID,
 		RefreshAhead: cfg.RefreshAhead, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
