@@ -132,10 +132,15 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, now fun
 		_ = postgres.Close(db)
 		return nil, err
 	}
+	metrics, err := scheduler.NewMetrics(reg)
+	if err != nil {
+		_ = postgres.Close(db)
+		return nil, err
+	}
 	client := asynq.NewClient(opt)
 	sched, err := scheduler.New(db, client, scheduler.Config{
 		Interval: cfg.Interval, Jitter: cfg.Jitter, Tick: cfg.Tick, Logger: log, Now: now,
-		Metrics: scheduler.NewMetrics(reg),
+		Metrics: metrics,
 	})
 	if err != nil {
 		_ = client.Close()

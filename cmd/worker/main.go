@@ -186,12 +186,10 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	if err != nil {
 		return nil, err
 	}
-	syncMetrics, err := jobs.NewMetrics(reg)
+	syncMetrics, err := jobs.NewMetrics(reg, asynq.NewInspectorFromRedisClient(rdb))
 	if err != nil {
 		return nil, err
 	}
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	reg.MustRegister(jobs.NewQueueCollector(inspector))
 
 	var (
 		manager   *tokens.Manager

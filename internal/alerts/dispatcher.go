@@ -129,7 +129,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if _, err := d.DeliverDue(ctx); err != nil && ctx.Err() == nil {
-			d.cfg.Logger.Error("alert delivery failed", "err", err)
+			d.cfg.Logger.Error("alert delivery failed", "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -277,9 +277,9 @@ func (d *Dispatcher) deliverOne(ctx context.Context) (outcome, error) {
 	case outcomeDelivered:
 		log.Info("alert delivered")
 	case outcomeFailed:
-		log.Error("alert failed, giving up", "err", sendErr)
+		log.Error("alert failed, giving up", "error", sendErr)
 	default:
-		log.Warn("alert attempt failed, will retry", "err", sendErr)
+		log.Warn("alert attempt failed, will retry", "error", sendErr)
 	}
 	return out, nil
 }

@@ -45,7 +45,7 @@ func (a *App) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	st, encoded, err := a.states.New(company)
 	if err != nil {
-		a.cfg.Logger.Error("oauth connect: state", "err", err)
+		a.cfg.Logger.Error("oauth connect: state", "error", err)
 		message(w, http.StatusInternalServerError, false, "Could not start the connection", "See the dashboard's log.")
 		return
 	}
@@ -108,7 +108,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tok, err := a.cfg.OAuth.ExchangeCode(ctx, code)
 	if err != nil {
-		log.Warn("oauth code exchange failed", "err", err)
+		log.Warn("oauth code exchange failed", "error", err)
 		var ig *gusto.InvalidGrantError
 		switch {
 		case errors.As(err, &ig):
@@ -125,7 +125,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	info, err := a.cfg.OAuth.TokenInfo(ctx, tok.AccessToken)
 	if err != nil {
-		log.Warn("oauth token_info failed", "err", err)
+		log.Warn("oauth token_info failed", "error", err)
 		message(w, http.StatusBadGateway, false, "Could not read what the grant covers",
 			"GET /v1/token_info failed (see the dashboard's log). Nothing was stored.")
 		return
@@ -154,7 +154,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	var who, name string
 	if me, err := a.cfg.OAuth.Me(ctx, tok.AccessToken); err != nil {
-		log.Warn("oauth /v1/me failed; continuing", "err", err)
+		log.Warn("oauth /v1/me failed; continuing", "error", err)
 	} else {
 		who = me.Email
 		for _, c := range me.Companies {
@@ -173,7 +173,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		CreatedAt:    tok.CreatedAt,
 	}, "dashboard")
 	if err != nil {
-		log.Error("oauth store tokens failed", "company", company, "err", err)
+		log.Error("oauth store tokens failed", "company", company, "error", err)
 		var ms *tokens.MissingScopesError
 		if errors.As(err, &ms) {
 			message(w, http.StatusForbidden, false, "Missing permissions",

@@ -143,7 +143,7 @@ func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := a.cfg.Companies.List(r.Context(), status)
 	if err != nil {
-		a.cfg.Logger.Error("companies page", "err", err)
+		a.cfg.Logger.Error("companies page", "error", err)
 		message(w, http.StatusInternalServerError, false, "Could not read the companies", "The database did not answer; see the dashboard's log.")
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gustosync/gustosync/internal/checkpoint"
@@ -28,8 +29,11 @@ type Metrics struct {
 	now    func() time.Time
 }
 
-// NewMetrics creates the metrics and registers them with reg.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+// NewMetrics creates the metrics and registers them on reg (a registry the
+// binary owns, not the global one). When inspector is not nil, a collector
+// reading asynq's queues from Redis at each scrape is registered too. A nil
+// reg creates unregistered metrics (for tests and tools).
+func NewMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) (*Metrics, error) {
 	m := &Metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gustosync_sync_records_total",
@@ -84,7 +88,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		defer m.mu.Unlock()
 		return float64(len(m.active))
 	})
-	for _, c := range []prometheus.Collector{m.records, m.changed, m.batches, m.commitTime, m.runs, m.runDuration, m.pageRetries, m.versionRej, m.mismatches, lag, running} {
+	if reg == nil {
+		return m, nil
+	}
+	cs := []prometheus.Collector{m.records, m.changed, m.batches, m.commitTime, m.runs, m.runDuration, m.pageRetries, m.versionRej, m.mismatches, lag, running}
+	if inspector != nil {
+		cs = append(cs, newQueueCollector(inspector))
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

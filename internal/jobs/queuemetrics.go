@@ -10,12 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// QueueCollector exports asynq's queue state on every scrape, under the
+// queueCollector exports asynq's queue state on every scrape, under the
 // metric names of asynq's x/metrics collector (that module is not
 // versioned, so this is a small copy over the Inspector): tasks per queue
 // and state, queue size, latency, memory, processed and failed totals,
-// paused.
-type QueueCollector struct {
+// paused. A scrape that cannot reach Redis exports nothing and counts the
+// failure in asynq_queue_collect_errors_total. NewMetrics registers it.
+type queueCollector struct {
 	inspector *asynq.Inspector
 	errors    prometheus.Counter
 }
@@ -30,18 +31,15 @@ var (
 	queuePausedDesc    = prometheus.NewDesc("asynq_queue_paused_total", "1 when the queue is paused.", []string{"queue"}, nil)
 )
 
-// NewQueueCollector returns a collector over inspector; register it with the
-// worker's registry. A scrape that cannot reach Redis exports nothing and
-// counts the failure in asynq_queue_collect_errors_total.
-func NewQueueCollector(inspector *asynq.Inspector) *QueueCollector {
-	return &QueueCollector{inspector: inspector, errors: prometheus.NewCounter(prometheus.CounterOpts{
+func newQueueCollector(inspector *asynq.Inspector) *queueCollector {
+	return &queueCollector{inspector: inspector, errors: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "asynq_queue_collect_errors_total",
 		Help: "Scrapes that could not read asynq's queues from Redis.",
 	})}
 }
 
 // Describe implements prometheus.Collector.
-func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{queueTasksDesc, queueSizeDesc, queueLatencyDesc, queueMemoryDesc, queueProcessedDesc, queueFailedDesc, queuePausedDesc} {
 		ch <- d
 	}
@@ -49,7 +47,7 @@ func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect implements prometheus.Collector.
-func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	defer c.errors.Collect(ch)
 	queues, err := c.inspector.Queues()
 	if err != nil {

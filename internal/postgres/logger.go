@@ -68,13 +68,13 @@ func placeholders(sql string) string { return leftover.ReplaceAllString(sql, "$$
 func errAttr(err error) slog.Attr {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
-		return slog.String("err", err.Error())
+		return slog.String("error", err.Error())
 	}
 	msg := pgErr.Message
 	if strings.HasPrefix(pgErr.Code, "22") {
 		msg = "data exception (message withheld: it may quote a value)"
 	}
-	return slog.Group("err",
+	return slog.Group("error",
 		slog.String("sqlstate", pgErr.Code),
 		slog.String("msg", msg),
 		slog.String("table", pgErr.TableName),

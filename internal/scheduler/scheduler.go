@@ -46,7 +46,7 @@ type Config struct {
 	// Logger receives one line per tick that enqueued something, and errors.
 	// Default slog.Default().
 	Logger *slog.Logger
-	// Metrics, when set, are updated by every tick.
+	// Metrics, when set, are updated by every tick (see NewMetrics).
 	Metrics *Metrics
 }
 
@@ -218,10 +218,7 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	rec := <-recorded
 	res.Record = rec.took
 
-	if m := s.cfg.Metrics; m != nil {
-		m.Due.Set(float64(res.Due))
-		m.TickSeconds.Observe(time.Since(start).Seconds())
-	}
+	s.cfg.Metrics.ticked(res.Due, time.Since(start))
 	if first != nil {
 		err = &EnqueueError{Failed: res.Failed, Total: res.Due, Err: first}
 	}
@@ -230,9 +227,7 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if m := s.cfg.Metrics; m != nil {
-		m.LastTick.Set(float64(now.Unix()))
-	}
+	s.cfg.Metrics.succeeded(now)
 	return res, nil
 }
 
@@ -246,7 +241,7 @@ func (s *Scheduler) logTick(res Result, err error) {
 		"read", res.Read.Round(time.Millisecond), "enqueue", res.Enqueue.Round(time.Millisecond),
 		"record", res.Record.Round(time.Millisecond)}
 	if err != nil {
-		s.cfg.Logger.Error("scheduler tick", append(attrs, "err", err)...)
+		s.cfg.Logger.Error("scheduler tick", append(attrs, "error", err)...)
 		return
 	}
 	s.cfg.Logger.Info("scheduler tick", attrs...)
@@ -337,11 +332,7 @@ func (s *Scheduler) enqueue(ctx context.Context, items []due, taskID func(*due) 
 			res.Enqueued++
 		}
 	}
-	if m := s.cfg.Metrics; m != nil {
-		m.Enqueues.WithLabelValues("enqueued").Add(float64(res.Enqueued))
-		m.Enqueues.WithLabelValues("duplicate").Add(float64(res.Duplicates))
-		m.Enqueues.WithLabelValues("error").Add(float64(res.Failed))
-	}
+	s.cfg.Metrics.enqueued(res)
 	return res, first
 }
 
