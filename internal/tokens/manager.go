@@ -237,10 +237,6 @@ func (m *Manager) AccessToken(ctx context.Context, company string) (string, erro
 	return m.slowPath(ctx, company)
 }
 
-// gustoNow is the local clock plus the measured skew: Gusto's clock, in unix
-// nanoseconds.
-func (m *Manager) gustoNow() int64 { return m.now().UnixNano() + m.skew.Load() }
-
 // refreshAtOf is when rec's access token enters its refresh-ahead window, on
 // Gusto's clock.
 func (m *Manager) refreshAtOf(rec *record) time.Time {
@@ -275,88 +271,6 @@ func (m *Manager) forget(company, token string) {
 		delete(m.cache, company)
 	}
 	m.mu.Unlock()
-}
-
-// slowPath coalesces the process's callers for one company into one flight
-// (obtain) and waits for it or for ctx.
-func (m *Manager) slowPath(ctx context.Context, key string) (string, error) {
-	company, err := canonicalCompany(key)
-	if err != nil {
-		return "", err
-	}
-	if company != key {
-		m.mu.RLock()
-		e := m.cache[company]
-		m.mu.RUnlock()
-		if e != nil && m.gustoNow() < e.refreshAt {
-			return e.token, nil
-		}
-	}
-	f := m.join(company)
-	select {
-	case <-f.done:
-		if f.err != nil {
-			return "", f.err
-		}
-		return f.val.token, nil
-	case <-ctx.Done():
-		m.leave(company, f)
-		return "", fmt.Errorf("tokens: access token for company %s: %w", company, context.Cause(ctx))
-	}
-}
-
-// flight is one in-process slow path for a company, shared by its callers.
-// Its context is cancelled when every caller has gone (so lock waits and
-// backoff stop), but a token request already sent and the commit after it
-// always run to completion.
-type flight struct {
-	done    chan struct{}
-	val     *cached
-	err     error
-	waiters int
-	cancel  context.CancelFunc
-}
-
-// flightBudget bounds one flight: waiting for the lock, every attempt and
-// its backoff, and the commit.
-func (m *Manager) flightBudget() time.Duration {
-	b := m.cfg.Backoff
-	return m.cfg.LockWait + time.Duration(m.cfg.RefreshAttempts)*(m.cfg.RefreshTimeout+b.Max+b.Max/10) + commitBudget
-}
-
-func (m *Manager) join(company string) *flight {
-	m.fmu.Lock()
-	defer m.fmu.Unlock()
-	if f := m.flights[company]; f != nil {
-		f.waiters++
-		return f
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), m.flightBudget())
-	f := &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
-	m.flights[company] = f
-	go func() {
-		defer cancel()
-		f.val, f.err = m.obtain(ctx, company)
-		m.fmu.Lock()
-		if m.flights[company] == f {
-			delete(m.flights, company)
-		}
-		m.fmu.Unlock()
-		close(f.done)
-	}()
-	return f
-}
-
-func (m *Manager) leave(company string, f *flight) {
-	m.fmu.Lock()
-	defer m.fmu.Unlock()
-	f.waiters--
-	if f.waiters == 0 {
-		f.cancel()
-		if m.flights[company] == f {
-			delete(m.flights, company)
-		}
-	}
 }
 
 // Invalidate is called by the Gusto client after a data call got a 401 with
@@ -399,29 +313,4 @@ func (m *Manager) Invalidate(ctx context.Context, company, accessToken string) e
 			slog.String("company", company), slog.Int64("version", rec.Version))
 	}
 	return nil
-}
-
-// ObserveSkew adopts the Gusto client's latest skew measurement (Gusto's
-// clock minus ours; see gusto.Client.Skew): wire it to gusto.Options.OnSkew
-// so that every response counts. The manager never measures the skew
-// itself: it applies the client's estimate (also carried by each refreshed
-// token, gusto.Token.Skew) to decide expiry on Gusto's clock, and exports it
-// as gustosync_gusto_clock_skew_seconds. The client logs it above
-// gusto.SkewThreshold.
-func (m *Manager) ObserveSkew(skew time.Duration) {
-	m.skew.Store(int64(skew))
-	m.skewMeasured.Store(true)
-	m.metrics.setSkew(skew)
-}
-
-// Skew returns the skew the manager currently applies.
-func (m *Manager) Skew() time.Duration { return time.Duration(m.skew.Load()) }
-
-// adoptSkew uses the skew stored with a row until this process has measured
-// its own.
-func (m *Manager) adoptSkew(rec *record) {
-	if !m.skewMeasured.Load() && rec.Skew != 0 {
-		m.skew.Store(int64(rec.Skew))
-		m.metrics.setSkew(rec.Skew)
-	}
 }

@@ -1,0 +1,132 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// RekeyResult reports what Rekey did.
+type RekeyResult struct {
+	// Rekeyed rows are now sealed under the primary key.
+	Rekeyed int
+	// Current rows were already sealed under the primary key.
+	Current int
+	// Failed rows could not be opened with any key of the keyring; Failures
+	// holds one *KeyError (or *StoreError) per failed row.
+	Failed   int
+	Failures []error
+}
+
+// Rekey re-encrypts every row not sealed under the primary key, in batches
+// of batchSize rows (one transaction per batch). It is idempotent and safe to
+// run while workers refresh: each row is rewritten only if its ciphertext is
+// still the one read (a row refreshed meanwhile is read again). Rows that no
+// key opens are reported in the result and left as they are; the error is
+// non-nil when any row failed.
+func (s *Store) Rekey(ctx context.Context, batchSize int, worker string) (RekeyResult, error) {
+	if batchSize <= 0 {
+		batchSize = 100
+	}
+	var result RekeyResult
+	primary := s.keys.PrimaryID()
+	var current int64
+	if err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM gusto_auth_tokens WHERE key_id = ?`, primary).Scan(&current).Error; err != nil {
+		return result, &StoreError{Op: "rekey", Err: err}
+	}
+	result.Current = int(current)
+	after := "00000000-0000-0000-0000-000000000000"
+	first := true
+	for {
+		var rows []tokenRow
+		q := `SELECT company_uuid, access_token, refresh_token, key_id FROM gusto_auth_tokens
+			WHERE key_id <> ? AND company_uuid > ? ORDER BY company_uuid LIMIT ?`
+		if first {
+			q = `SELECT company_uuid, access_token, refresh_token, key_id FROM gusto_auth_tokens
+			WHERE key_id <> ? AND company_uuid >= ? ORDER BY company_uuid LIMIT ?`
+		}
+		first = false
+		if err := s.db.WithContext(ctx).Raw(q, primary, after, batchSize).Scan(&rows).Error; err != nil {
+			return result, &StoreError{Op: "rekey", Err: err}
+		}
+		if len(rows) == 0 {
+			break
+		}
+		after = rows[len(rows)-1].CompanyUUID
+		err := s.inTx(ctx, func(tx *gorm.DB) error {
+			for _, r := range rows {
+				ok, err := s.rekeyRow(tx, r, worker)
+				switch {
+				case err != nil:
+					var ke *KeyError
+					if !errors.As(err, &ke) {
+						return err
+					}
+					result.Failed++
+					result.Failures = append(result.Failures, err)
+				case ok:
+					result.Rekeyed++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return result, &StoreError{Op: "rekey", Err: err}
+		}
+	}
+	if result.Failed > 0 {
+		return result, fmt.Errorf("tokens: rekey: %d rows could not be opened with any key; first: %w", result.Failed, result.Failures[0])
+	}
+	return result, nil
+}
+
+// rekeyRow re-seals one row under the primary key, guarded by the ciphertext
+// it read; if a refresh replaced the row meanwhile it reads it again (a few
+// times) and reports whether it rewrote it.
+func (s *Store) rekeyRow(tx *gorm.DB, r tokenRow, worker string) (bool, error) {
+	for range 3 {
+		if r.KeyID == s.keys.PrimaryID() {
+			return false, nil // a refresh already sealed it under the primary key
+		}
+		access, err := s.keys.open(r.CompanyUUID, colAccess, r.KeyID, r.AccessToken)
+		if err != nil {
+			return false, err
+		}
+		refresh, err := s.keys.open(r.CompanyUUID, colRefresh, r.KeyID, r.RefreshToken)
+		if err != nil {
+			return false, err
+		}
+		accessCT, err := s.keys.seal(r.CompanyUUID, colAccess, access)
+		if err != nil {
+			return false, err
+		}
+		refreshCT, err := s.keys.seal(r.CompanyUUID, colRefresh, refresh)
+		if err != nil {
+			return false, err
+		}
+		res := tx.Exec(`UPDATE gusto_auth_tokens SET access_token = ?, refresh_token = ?, key_id = ?, updated_at = now()
+			WHERE company_uuid = ? AND key_id = ? AND access_token = ? AND refresh_token = ?`,
+			accessCT, refreshCT, s.keys.PrimaryID(), r.CompanyUUID, r.KeyID, r.AccessToken, r.RefreshToken)
+		if res.Error != nil {
+			return false, res.Error
+		}
+		if res.RowsAffected == 1 {
+			now := s.now()
+			return true, insertEvent(tx, Event{Company: r.CompanyUUID, Worker: worker, Trigger: TriggerRekey,
+				Outcome: OutcomeStatusChange, Detail: "re-encrypted from key " + r.KeyID + " to key " + s.keys.PrimaryID(),
+				StartedAt: now, FinishedAt: now})
+		}
+		var fresh tokenRow
+		if err := tx.Raw(`SELECT company_uuid, access_token, refresh_token, key_id FROM gusto_auth_tokens WHERE company_uuid = ?`,
+			r.CompanyUUID).Scan(&fresh).Error; err != nil {
+			return false, err
+		}
+		if fresh.CompanyUUID == "" {
+			return false, nil // deleted meanwhile
+		}
+		r = fresh
+	}
+	return false, &StoreError{Op: "rekey (row kept changing)", Company: r.CompanyUUID, Err: errors.New("giving up after 3 tries")}
+}
