@@ -113,6 +113,19 @@ func decodeRecord(raw json.RawMessage, p record, companyUUID string) error {
 	return p.validate(companyUUID)
 }
 
+// ownRecord is the check every record of a company shares: it has its own
+// uuid, and field (the record's company uuid as sent in that field, or ""
+// when absent) names the requested company.
+func ownRecord(uuid, field, company, companyUUID string) error {
+	if uuid == "" {
+		return errMissing("uuid")
+	}
+	if !sameCompany(company, companyUUID) {
+		return decodeError(field + " is not the requested company")
+	}
+	return nil
+}
+
 // sameCompany reports whether got names the company want (case-insensitive,
 // as UUIDs are). An empty got is accepted: the field is optional.
 func sameCompany(got, want string) bool {

@@ -22,13 +22,7 @@ type Company struct {
 func (c *Company) setRaw(raw json.RawMessage) { c.Raw = raw }
 
 func (c *Company) validate(companyUUID string) error {
-	if c.UUID == "" {
-		return errMissing("uuid")
-	}
-	if !sameCompany(c.UUID, companyUUID) {
-		return decodeError("uuid is not the requested company")
-	}
-	return nil
+	return ownRecord(c.UUID, "uuid", c.UUID, companyUUID)
 }
 
 // Employee is one item of GET /v1/companies/{company_id}/employees.
@@ -51,13 +45,7 @@ type Employee struct {
 func (e *Employee) setRaw(raw json.RawMessage) { e.Raw = raw }
 
 func (e *Employee) validate(companyUUID string) error {
-	if e.UUID == "" {
-		return errMissing("uuid")
-	}
-	if !sameCompany(e.CompanyUUID, companyUUID) {
-		return decodeError("company_uuid is not the requested company")
-	}
-	return nil
+	return ownRecord(e.UUID, "company_uuid", e.CompanyUUID, companyUUID)
 }
 
 // PayPeriod is a payroll's pay period.
@@ -147,10 +135,7 @@ func (p *Payroll) validate(companyUUID string) error {
 	default:
 		p.UUID = p.altUUID
 	}
-	if !sameCompany(p.CompanyUUID, companyUUID) {
-		return decodeError("company_uuid is not the requested company")
-	}
-	return nil
+	return ownRecord(p.UUID, "company_uuid", p.CompanyUUID, companyUUID)
 }
 
 // Me is GET /v1/me (app integrations): the user and the companies it can

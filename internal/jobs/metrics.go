@@ -35,44 +35,30 @@ type Metrics struct {
 // reg creates unregistered metrics (for tests and tools).
 func NewMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) (*Metrics, error) {
 	m := &Metrics{
-		records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gustosync_sync_records_total",
-			Help: "Records fetched from Gusto and committed with their checkpoint, by resource.",
-		}, []string{"resource"}),
-		changed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gustosync_sync_rows_changed_total",
-			Help: "Rows inserted or whose payload changed, by resource (zero for unchanged companies).",
-		}, []string{"resource"}),
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gustosync_sync_batches_total",
-			Help: "Batches committed (rows and checkpoint in one transaction), by resource.",
-		}, []string{"resource"}),
+		records: counterVec("gustosync_sync_records_total",
+			"Records fetched from Gusto and committed with their checkpoint, by resource.", "resource"),
+		changed: counterVec("gustosync_sync_rows_changed_total",
+			"Rows inserted or whose payload changed, by resource (zero for unchanged companies).", "resource"),
+		batches: counterVec("gustosync_sync_batches_total",
+			"Batches committed (rows and checkpoint in one transaction), by resource.", "resource"),
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "gustosync_sync_batch_commit_seconds",
 			Help:    "Time to commit one batch and its checkpoint.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 12),
 		}),
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gustosync_sync_attempts_total",
-			Help: "Sync attempts by outcome: succeeded, retry, failed, needs_reauth, missing_scope, api_version_rejected, fenced, busy, drained, finished, malformed.",
-		}, []string{"outcome"}),
+		runs: counterVec("gustosync_sync_attempts_total",
+			"Sync attempts by outcome: succeeded, retry, failed, needs_reauth, missing_scope, api_version_rejected, fenced, busy, drained, finished, malformed.", "outcome"),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gustosync_sync_run_duration_seconds",
 			Help:    "Duration of sync attempts, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2.5, 12),
 		}, []string{"outcome"}),
-		pageRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gustosync_sync_page_retries_total",
-			Help: "Gusto requests retried inside an attempt, by reason (rate_limited, server_error, transport).",
-		}, []string{"reason"}),
-		versionRej: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gustosync_api_version_rejected_total",
-			Help: "Sync attempts Gusto answered 406 Not Acceptable: it refuses the X-Gusto-API-Version sent (set GUSTO_API_VERSION), by version.",
-		}, []string{"version"}),
-		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gustosync_pagination_mismatches_total",
-			Help: "Page walks whose record counts disagreed with Gusto's pagination headers (the resource is walked again by the next run), by resource.",
-		}, []string{"resource"}),
+		pageRetries: counterVec("gustosync_sync_page_retries_total",
+			"Gusto requests retried inside an attempt, by reason (rate_limited, server_error, transport).", "reason"),
+		versionRej: counterVec("gustosync_api_version_rejected_total",
+			"Sync attempts Gusto answered 406 Not Acceptable: it refuses the X-Gusto-API-Version sent (set GUSTO_API_VERSION), by version.", "version"),
+		mismatches: counterVec("gustosync_pagination_mismatches_total",
+			"Page walks whose record counts disagreed with Gusto's pagination headers (the resource is walked again by the next run), by resource.", "resource"),
 		active: map[*tracker]struct{}{},
 		now:    time.Now,
 	}
@@ -101,6 +87,11 @@ func NewMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) (*Metrics
 		}
 	}
 	return m, nil
+}
+
+// counterVec is a counter of the sync with one label.
+func counterVec(name, help, label string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
 }
 
 // tracker follows one running attempt for the checkpoint-lag gauge.
