@@ -1,6 +1,7 @@
 // Command gustosync is the operator's tool: it applies the schema
 // migrations, onboards companies from Gusto token responses, lists them, and
-// runs the other chores that operators script against (SPEC section 4).
+// runs the other chores that operators script against (their names and
+// shapes are stable: see the README).
 //
 // Usage:
 //

@@ -82,7 +82,8 @@ type Result struct {
 }
 
 // Commit stores a batch and advances the resource's checkpoint in one
-// transaction, fenced by the attempt's epoch (SPEC invariants 6 and 7). It
+// transaction, fenced by the attempt's epoch (invariants 6 and 7 in
+// docs/invariants.md). It
 // is the only function that writes synced rows.
 //
 // The transaction first updates the company's fence row where the epoch and

@@ -1,6 +1,6 @@
 // Package checkpoint owns a sync run's claim on a company and the one
 // function that commits a batch of synced rows together with the checkpoint
-// that says they are done (SPEC invariants 6 and 7).
+// that says they are done (invariants 6 and 7 in docs/invariants.md).
 //
 // A run is one sync of one company (one asynq task); each attempt of it
 // (a retry, a crash recovery, a lease-expiry re-run) calls Store.Claim, which

@@ -49,7 +49,8 @@ func (h *Handler) claimFailed(ctx context.Context, log *slog.Logger, err error, 
 }
 
 // outcome records how an attempt ended (sync_runs) and maps it to asynq.
-// This is the one place where errors become retry decisions.
+// This is the one place where errors become retry decisions; it holds
+// invariant 10 (a refused API version is fleet-wide; docs/invariants.md).
 func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started time.Time) error {
 	log := s.log.With(slog.Int("batches", s.batches), slog.Int64("records", s.records), slog.Int64("changed", s.changed))
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)

@@ -31,9 +31,10 @@ const (
 // PayrollWindow is one [Start, End] request range, both inclusive dates.
 type PayrollWindow struct{ Start, End time.Time }
 
-// PayrollWindows returns the windows a sync started on today requests, in
-// order, for years of history: each at most a year long, overlapping the
-// next by payrollWindowOverlapDays, the last ending at the horizon. Tests
+// PayrollWindows holds invariant 11 (docs/invariants.md): it returns the
+// windows a sync started on today requests, in order, for years of
+// history: each at most a year long, overlapping the next by
+// payrollWindowOverlapDays, the last ending at the horizon. Tests
 // use it to tell the payrolls an uninterrupted sync fetches twice by design
 // from those an interruption fetches again.
 func PayrollWindows(today time.Time, years int) []PayrollWindow {

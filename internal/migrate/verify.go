@@ -9,8 +9,8 @@ import (
 	"gorm.io/gorm"
 )
 
-// Tables are the tables operators query (SPEC section 4): part of the
-// interface, so Verify checks that each exists.
+// Tables are the tables operators query: part of the interface (their
+// names are stable), so Verify checks that each exists.
 var Tables = []string{
 	"gusto_auth_tokens", "token_refresh_events", "sync_runs", "sync_checkpoints",
 	"gusto_companies", "gusto_employees", "gusto_payrolls",

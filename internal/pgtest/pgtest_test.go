@@ -13,7 +13,7 @@ import (
 	"github.com/gustosync/gustosync/internal/pgtest"
 )
 
-// The tables of SPEC section 4.
+// The tables operators query (migrate.Tables).
 var specTables = []string{
 	"gusto_auth_tokens", "token_refresh_events", "sync_runs", "sync_checkpoints",
 	"gusto_companies", "gusto_employees", "gusto_payrolls",

@@ -15,8 +15,8 @@
 //
 // The Manager implements gusto.TokenSource and gusto.Invalidator. The sync
 // code calls AccessToken before every Gusto request; the Gusto client calls
-// Invalidate once after a 401. Its guarantees (SPEC section 3) and where
-// each lives:
+// Invalidate once after a 401. Its guarantees (numbered as in
+// docs/invariants.md, which names the test of each) and where each lives:
 //
 //   - Fenced refresh (invariant 1): the redsync mutex per company only keeps
 //     refreshes from piling up; correctness comes from the row's version,

@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// Expiry policy (SPEC section 1 and invariant 9). All instants here are on
+// Expiry policy (invariant 9 in docs/invariants.md). All instants here are on
 // Gusto's clock: a token's issue time is the Date header of the response that
 // carried it, and "now" is the local clock plus the skew the Gusto client
 // measured (gusto.Client.Skew).

@@ -10,11 +10,11 @@ import (
 	"github.com/gustosync/gustosync/internal/config"
 )
 
-// Invariant 8 (secrets stay secret) at rest: every token is sealed with
-// AES-256-GCM under a key of the keyring, the key id is stored beside the
-// row, and the company uuid and the column name are bound as associated data,
-// so a ciphertext copied to another company's row, or from the refresh column
-// to the access column, fails to open.
+// Invariant 8 (secrets stay secret; docs/invariants.md) at rest: every token
+// is sealed with AES-256-GCM under a key of the keyring, the key id is
+// stored beside the row, and the company uuid and the column name are bound
+// as associated data, so a ciphertext copied to another company's row, or
+// from the refresh column to the access column, fails to open.
 
 // Keyring seals and opens tokens. The first key seals; every key opens, so
 // keys can be rotated: add the new key first, run `gustosync tokens rekey`,

@@ -28,13 +28,14 @@ func (m *Manager) MarkNeedsReauth(ctx context.Context, company, reason string) (
 	return marked, err
 }
 
-// MarkMissingScope marks company missing_scope because Gusto refused a data
-// call for a scope its grant lacks (scopes, when Gusto named them). The grant
-// is not revoked: the company is not synced until a person grants the scope
-// and it is added again or resumed. Like MarkNeedsReauth it changes the row
-// only at the version of the refused token and while it is active, records
-// one audit event, and reports whether this call made the change (one alert
-// per transition, written by the database trigger).
+// MarkMissingScope holds invariant 13 (docs/invariants.md): it marks company
+// missing_scope because Gusto refused a data call for a scope its grant
+// lacks (scopes, when Gusto named them). The grant is not revoked: the
+// company is not synced until a person grants the scope and it is added
+// again or resumed. Like MarkNeedsReauth it changes the row only at the
+// version of the refused token and while it is active, records one audit
+// event, and reports whether this call made the change (one alert per
+// transition, written by the database trigger).
 func (m *Manager) MarkMissingScope(ctx context.Context, company string, scopes []string, cause string) (bool, error) {
 	reason := "Gusto refused a call for a missing scope"
 	if len(scopes) > 0 {

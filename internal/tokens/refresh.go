@@ -14,7 +14,8 @@ import (
 	"github.com/gustosync/gustosync/internal/gusto"
 )
 
-// The refresh path. Each invariant of SPEC section 3 lives in one function:
+// The refresh path. Each invariant it holds lives in one function (the
+// numbers and their tests: docs/invariants.md):
 //
 //	1 fenced refresh             Store.commitRefresh, and Manager.commit for the loser
 //	2 commit before use          Manager.commit

@@ -126,7 +126,8 @@ func (s *Store) markMissingScope(ctx context.Context, company string, version in
 	return s.changeStatus(ctx, company, version, missingScope, reason, ev)
 }
 
-// changeStatus holds the status fence: in one transaction, it moves company
+// changeStatus holds the status fence (invariant 12 in docs/invariants.md):
+// in one transaction, it moves company
 // from one of t.from to t.to with reason, only if the row is still at
 // version (`UPDATE … WHERE company_uuid = ? AND version = ? AND status IN ?`,
 // RowsAffected checked), and writes ev (its company and versions filled in)

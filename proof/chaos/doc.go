@@ -28,7 +28,7 @@
 // Under the strict and family rules a worker killed between the token
 // endpoint's answer and its commit takes the only valid refresh token with
 // it: no design can save that grant (under Gusto's own rule it is harmless,
-// SPEC invariant 2). Such a loss is told apart from a bug — the last pair
+// invariant 2 in docs/invariants.md). Such a loss is told apart from a bug — the last pair
 // issued for the company went to a worker killed within 2 s and was never
 // used — and reported as such; --crash-window allow lets it pass.
 //
