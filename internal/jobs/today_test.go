@@ -3,6 +3,10 @@ package jobs_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +154,45 @@ func TestPayrollsExactUnderEveryFilterReading(t *testing.T) {
 			}
 			e.requireExact(company)
 		})
+	}
+}
+
+// overstateTotal adds one to X-Total-Count on employee pages, as a Gusto
+// whose count and pages disagree would.
+func overstateTotal(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/employees") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		if n, err := strconv.Atoi(rec.Header().Get("X-Total-Count")); err == nil {
+			w.Header().Set("X-Total-Count", strconv.Itoa(n+1))
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
+// TestPaginationMismatchIsNotedNotAccepted: a walk whose record count
+// disagrees with X-Total-Count keeps every record and leaves a note on the
+// run saying the resource is walked again.
+func TestPaginationMismatchIsNotedNotAccepted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}, wrap: overstateTotal})
+	ctx := testCtx(t, time.Minute)
+	company := e.company(120, 10, nil)
+	run := uuid.NewString()
+	if err := e.handler(nil).ProcessTask(ctx, task(t, company, run)); err != nil {
+		t.Fatal(err)
+	}
+	e.requireExact(company)
+	notes := e.scalar(`SELECT notes FROM sync_runs WHERE id = ?`, run)
+	if !strings.Contains(notes, "employees: pagination disagrees with Gusto's headers") || strings.Contains(notes, "payrolls:") {
+		t.Fatalf("run notes %q, want one note on employees only", notes)
 	}
 }
