@@ -55,8 +55,8 @@ type env struct {
 type envOptions struct {
 	sim       gustosim.Config
 	wrap      func(http.Handler) http.Handler // in front of the simulator, when set
-	rateLimit int        // GUSTO_RATE_LIMIT; 0 = no limiter
-	logLevel  slog.Level // default debug
+	rateLimit int                             // GUSTO_RATE_LIMIT; 0 = no limiter
+	logLevel  slog.Level                      // default debug
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
