@@ -13,9 +13,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gustosync/gustosync/internal/apiversion"
+	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/ratelimit"
+	"github.com/gustosync/gustosync/internal/tokens"
 	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
@@ -194,5 +197,69 @@ func TestPaginationMismatchIsNotedNotAccepted(t *testing.T) {
 	notes := e.scalar(`SELECT notes FROM sync_runs WHERE id = ?`, run)
 	if !strings.Contains(notes, "employees: pagination disagrees with Gusto's headers") || strings.Contains(notes, "payrolls:") {
 		t.Fatalf("run notes %q, want one note on employees only", notes)
+	}
+}
+
+// TestRateLimitKeyOwner: when Gusto's limit is per user-application pair
+// (the simulator's owner scope), two companies authorized by one user share
+// one budget. Keyed per grant, the limiter lets both spend a full budget and
+// Gusto answers 429; keyed per resource owner (GUSTO_RATE_LIMIT_KEY=owner,
+// the owner learned from GET /v1/token_info), no request is refused.
+func TestRateLimitKeyOwner(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{config.RateLimitKeyGrant, config.RateLimitKeyOwner} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: 10, RateWindow: 4 * time.Second, RateLimitScope: gustosim.RateLimitPerOwner}})
+			ctx := testCtx(t, 2*time.Minute)
+			owner := uuid.NewString()
+			var ids []string
+			for range 2 {
+				g, err := e.sim.CreateCompany(gustosim.CompanyOptions{Employees: 60, Payrolls: 12, ResourceOwner: owner})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.store.Put(ctx, tokens.Grant{CompanyUUID: g.CompanyUUID, AccessToken: g.Token.AccessToken,
+					RefreshToken: g.Token.RefreshToken, ExpiresIn: g.Token.ExpiresIn, CreatedAt: g.Token.CreatedAt}, "test"); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, g.CompanyUUID)
+			}
+			// 90 a minute with no burst sends at most ~7 requests in any 4 s:
+			// under the simulator's 10 per 4 s with the two token_info calls
+			// for one budget, over it for two.
+			opts := ratelimit.Options{PerMinute: 90, Burst: 1}
+			if mode == config.RateLimitKeyOwner {
+				opts.Keys = tokens.NewOwnerKeys(e.store, e.manager, e.client, nil)
+			}
+			limiter, err := ratelimit.New(e.redis.Client(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := e.handler(func(c *jobs.Config) { c.API = e.clientWith(func(o *gusto.Options) { o.Limiter = limiter }) })
+			errs := make(chan error, len(ids))
+			for _, id := range ids {
+				go func() { errs <- h.ProcessTask(ctx, task(t, id, uuid.NewString())) }()
+			}
+			for range ids {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, id := range ids {
+				e.requireExact(id)
+			}
+			refused := e.sim.Counters().RateLimited
+			switch mode {
+			case config.RateLimitKeyOwner:
+				if refused != 0 {
+					t.Fatalf("%d × 429 with the limiter keyed per resource owner, want 0", refused)
+				}
+			default:
+				if refused == 0 {
+					t.Fatal("no 429 with the limiter keyed per grant: the test does not show that the key matters")
+				}
+			}
+		})
 	}
 }
