@@ -122,7 +122,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
+	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns, postgres.WithLogger(log))
 	if err != nil {
 		return err
 	}

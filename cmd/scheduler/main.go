@@ -108,19 +108,26 @@ type deps struct {
 	close func()
 }
 
-func open(ctx context.Context, stderr io.Writer, vars map[string]string, reg prometheus.Registerer) (*deps, error) {
+// open connects what both modes need. A one-shot command (enqueue) keeps
+// the database's statement log out of stderr, which holds its one-line
+// error.
+func open(ctx context.Context, stderr io.Writer, vars map[string]string, reg prometheus.Registerer, oneShot bool) (*deps, error) {
 	var cfg config.Scheduler
 	if err := config.ParseFrom(&cfg, vars); err != nil {
 		return nil, err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	dbLog := log
+	if oneShot {
+		dbLog = slog.New(slog.DiscardHandler)
+	}
 	maxConns := cfg.MaxConns
 	if maxConns <= 0 {
 		maxConns = 4
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
+	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns, postgres.WithLogger(dbLog))
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +154,7 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, reg pro
 func serve(ctx context.Context, stderr io.Writer, vars map[string]string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d, err := open(ctx, stderr, vars, reg)
+	d, err := open(ctx, stderr, vars, reg, false)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopped while still starting: nothing was started, nothing failed.
@@ -228,7 +235,7 @@ func enqueueCmd(ctx context.Context, args []string, stdout, stderr io.Writer, va
 		}
 		*company = u.String()
 	}
-	d, err := open(ctx, stderr, vars, nil)
+	d, err := open(ctx, stderr, vars, nil, true)
 	if err != nil {
 		return err
 	}
