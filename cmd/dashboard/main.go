@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/dashboard"
@@ -121,7 +122,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
+	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns, postgres.WithLogger(log))
 	if err != nil {
 		return err
 	}
@@ -132,6 +133,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 			User: cfg.User, Password: cfg.Password.Reveal(), BearerToken: cfg.BearerToken.Reveal(),
 		},
 		Companies:     companies.New(db),
+		APIVersions:   apiversion.NewStore(db, 0),
 		Redis:         redisOpt,
 		ReadOnly:      cfg.ReadOnly,
 		OAuth:         client,

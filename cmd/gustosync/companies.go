@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/tokens"
@@ -20,19 +21,21 @@ import (
 
 // setupCompaniesList is `gustosync companies list [--json] [--status S]`:
 // every onboarded company with its status, token expiry, last successful
-// sync, rows synced, last run, next due time and needs_reauth/paused
-// reason. It reads PostgreSQL only (DATABASE_URL) and never a token.
+// sync, rows synced, last run, next due time and needs_reauth, missing_scope
+// or paused reason; above it, on stderr, a line for each API version Gusto
+// currently refuses. It reads PostgreSQL only (DATABASE_URL) and never a
+// token.
 func setupCompaniesList(fs *flag.FlagSet, e *env) runFunc {
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
-	status := fs.String("status", "", "only companies with this status: active, needs_reauth or paused")
+	status := fs.String("status", "", "only companies with this status: active, needs_reauth, missing_scope or paused")
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
 		}
 		switch tokens.Status(*status) {
-		case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusPaused:
+		case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusMissingScope, tokens.StatusPaused:
 		default:
-			return usagef("--status: want active, needs_reauth or paused")
+			return usagef("--status: want active, needs_reauth, missing_scope or paused")
 		}
 		db, err := openDB(ctx, e, 2)
 		if err != nil {
@@ -42,6 +45,15 @@ func setupCompaniesList(fs *flag.FlagSet, e *env) runFunc {
 		list, err := companies.New(db).List(ctx, tokens.Status(*status))
 		if err != nil {
 			return err
+		}
+		// A version Gusto refuses stops every company: say so first, on
+		// stderr, so --json stays a plain array.
+		refused, err := apiversion.NewStore(db, 0).Current(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range refused {
+			fmt.Fprintln(e.stderr, r.Advice())
 		}
 		if *asJSON {
 			enc := json.NewEncoder(e.stdout)

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/jobs"
 	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/redistest"
@@ -78,6 +80,18 @@ func TestCompaniesList(t *testing.T) {
 	for _, k := range []string{"access_token", "refresh_token"} {
 		if _, ok := got[0][k]; ok {
 			t.Fatalf("--json shows %s", k)
+		}
+	}
+	// Gusto refusing the fleet's API version is the first thing the list
+	// says, on stderr (stdout stays the table or the JSON array).
+	if err := apiversion.NewStore(db.Gorm, 0).Rejected(context.Background(), "2025-06-15", "version retired", "worker-1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"companies", "list"}, {"companies", "list", "--json"}} {
+		r := gustosync(t, args, dbVar)
+		if r.code != 0 || !strings.Contains(r.stderr, "Gusto refuses API version 2025-06-15") || !strings.Contains(r.stderr, "set GUSTO_API_VERSION") ||
+			strings.Contains(r.stdout, "GUSTO_API_VERSION") {
+			t.Fatalf("%v with a refused API version: %+v", args, r)
 		}
 	}
 	if r := gustosync(t, []string{"companies", "list", "--status", "bogus"}, dbVar); r.code != 2 || !strings.Contains(r.stderr, "--status") {

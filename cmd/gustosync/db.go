@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 
 	"gorm.io/gorm"
@@ -23,7 +24,8 @@ func openDB(ctx context.Context, e *env, maxConns int) (*gorm.DB, error) {
 	if cfg.MaxConns > 0 {
 		maxConns = cfg.MaxConns
 	}
-	db, err := postgres.Open(ctx, cfg.URL, maxConns)
+	// The commands' stderr is their one-line error: no statement log there.
+	db, err := postgres.Open(ctx, cfg.URL, maxConns, postgres.WithLogger(slog.New(slog.DiscardHandler)))
 	var pe *postgres.Error
 	if errors.As(err, &pe) && pe.Op == postgres.OpParse {
 		return nil, &config.Error{Var: "DATABASE_URL", Reason: "not a valid PostgreSQL DSN: " + parseReason(pe)}

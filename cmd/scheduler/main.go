@@ -111,19 +111,26 @@ type deps struct {
 	close func()
 }
 
-func open(ctx context.Context, stderr io.Writer, vars map[string]string, now func() time.Time, reg prometheus.Registerer) (*deps, error) {
+// open connects what both modes need, on the clock now. A one-shot command
+// (enqueue) keeps the database's statement log out of stderr, which holds
+// its one-line error.
+func open(ctx context.Context, stderr io.Writer, vars map[string]string, now func() time.Time, reg prometheus.Registerer, oneShot bool) (*deps, error) {
 	var cfg config.Scheduler
 	if err := config.ParseFrom(&cfg, vars); err != nil {
 		return nil, err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	dbLog := log
+	if oneShot {
+		dbLog = slog.New(slog.DiscardHandler)
+	}
 	maxConns := cfg.MaxConns
 	if maxConns <= 0 {
 		maxConns = 4
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns)
+	db, err := postgres.Open(openCtx, cfg.Database.URL, maxConns, postgres.WithLogger(dbLog))
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +162,7 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, now fun
 func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now func() time.Time) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d, err := open(ctx, stderr, vars, now, reg)
+	d, err := open(ctx, stderr, vars, now, reg, false)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopped while still starting: nothing was started, nothing failed.
@@ -237,7 +244,7 @@ func enqueueCmd(ctx context.Context, args []string, stdout, stderr io.Writer, va
 		}
 		*company = u.String()
 	}
-	d, err := open(ctx, stderr, vars, now, nil)
+	d, err := open(ctx, stderr, vars, now, nil, true)
 	if err != nil {
 		return err
 	}

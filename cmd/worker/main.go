@@ -159,7 +159,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		// manager and the readiness probe.
 		maxConns = 2*cfg.Concurrency + 4
 	}
-	db, err := postgres.Open(ctx, cfg.Database.URL, maxConns)
+	db, err := postgres.Open(ctx, cfg.Database.URL, maxConns, postgres.WithLogger(log.With(slog.String("component", "postgres"))))
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/alerts"
+	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/backoff"
 	"github.com/gustosync/gustosync/internal/pgtest"
 )
@@ -385,5 +386,26 @@ func TestSignVerify(t *testing.T) {
 		if got := alerts.Verify(tc.secret, tc.body, tc.sig); got != tc.want {
 			t.Errorf("%s: Verify = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestFleetEventHasNoCompany: Gusto refusing the API version is one
+// delivered event without a company uuid.
+func TestFleetEventHasNoCompany(t *testing.T) {
+	db := pgtest.New(t).Gorm
+	rcv, srv := newReceiver(t)
+	d := newDispatcher(t, db, srv.URL+"/hook", &clock{t: time.Now()})
+	if err := apiversion.NewStore(db, 0).Rejected(context.Background(), "2025-06-15", "retired", "w1"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if st, err := d.DeliverDue(ctx); err != nil || st.Delivered != 1 {
+		t.Fatalf("DeliverDue = %+v, %v; want 1 delivered", st, err)
+	}
+	got := rcv.receipts()
+	if len(got) != 1 || got[0].event.Type != alerts.KindAPIVersionRejected || got[0].event.CompanyUUID != "" ||
+		!strings.Contains(got[0].event.Reason, "GUSTO_API_VERSION") {
+		t.Fatalf("received %+v, want one %s event without a company", got, alerts.KindAPIVersionRejected)
 	}
 }

@@ -211,7 +211,7 @@ func (d *Dispatcher) deliverOne(ctx context.Context) (outcome, error) {
 			Attempts       int
 		}
 		err := tx.Raw(`
-			SELECT id, event_id::text, kind, company_uuid::text, previous_status, reason, occurred_at, attempts
+			SELECT id, event_id::text, kind, COALESCE(company_uuid::text, '') AS company_uuid, previous_status, reason, occurred_at, attempts
 			FROM alert_outbox
 			WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
 			ORDER BY next_attempt_at NULLS FIRST, id

@@ -8,8 +8,18 @@ import (
 	"time"
 )
 
-// KindNeedsReauth is the event type sent when a company enters needs_reauth.
-const KindNeedsReauth = "company.needs_reauth"
+// The event types. The outbox rows are written by database triggers
+// (migrations 5 and 6), in the transaction of the change they report.
+const (
+	// KindNeedsReauth: a company entered needs_reauth (its grant is gone).
+	KindNeedsReauth = "company.needs_reauth"
+	// KindMissingScope: a company entered missing_scope (its grant lacks a
+	// scope a sync needs).
+	KindMissingScope = "company.missing_scope"
+	// KindAPIVersionRejected: Gusto refuses the API version the workers
+	// send (406); fleet-wide, so the event names no company.
+	KindAPIVersionRejected = "gusto.api_version_rejected"
+)
 
 // Headers set on every delivery.
 const (
@@ -30,8 +40,9 @@ type Event struct {
 	ID string `json:"id"`
 	// Type is the event type, e.g. "company.needs_reauth".
 	Type string `json:"type"`
-	// CompanyUUID is the company concerned.
-	CompanyUUID string `json:"company_uuid"`
+	// CompanyUUID is the company concerned; absent from fleet-wide events
+	// (gusto.api_version_rejected).
+	CompanyUUID string `json:"company_uuid,omitempty"`
 	// PreviousStatus is the status the company left.
 	PreviousStatus string `json:"previous_status"`
 	// Reason is the stored status reason (never a token).

@@ -202,6 +202,27 @@ WHERE id = (SELECT run_id FROM f)`, string(status), clip(reason), status.final()
 	return nil
 }
 
+// Note appends note to the run's notes (sync_runs.notes): what went wrong
+// without failing the run, e.g. a page walk that disagreed with Gusto's
+// pagination headers. Fenced like every write of the attempt; notes are
+// bounded in size. note must hold no secret.
+func (a *Attempt) Note(ctx context.Context, note string) error {
+	ok, err := a.fencedUpdate(ctx, `
+WITH f AS (SELECT run_id FROM sync_fences WHERE company_uuid = ? AND epoch = ? AND run_id = ?)
+UPDATE sync_runs SET notes = left(CASE WHEN notes = '' THEN ? ELSE notes || E'\n' || ? END, ?)
+WHERE id = (SELECT run_id FROM f)`, clip(note), clip(note), maxNotes)
+	if err != nil {
+		return fmt.Errorf("checkpoint: note on run %s: %w", a.RunID, err)
+	}
+	if !ok {
+		return a.fenced("note")
+	}
+	return nil
+}
+
+// maxNotes bounds a run's notes, in characters.
+const maxNotes = 4000
+
 // fencedUpdate runs an autocommit statement whose first three parameters
 // are the company, epoch and run, and reports whether it touched a row.
 func (a *Attempt) fencedUpdate(ctx context.Context, query string, more ...any) (bool, error) {

@@ -19,9 +19,10 @@ type Company struct {
 	UUID string `json:"company_uuid"`
 	// Name is the company's name from the last sync, or empty.
 	Name string `json:"name"`
-	// Status is active, needs_reauth or paused.
+	// Status is active, needs_reauth, missing_scope or paused.
 	Status tokens.Status `json:"status"`
-	// StatusReason says why the company needs re-authorization or is paused.
+	// StatusReason says why the company needs re-authorization, lacks a
+	// scope, or is paused.
 	StatusReason string `json:"status_reason"`
 	// StatusChangedAt is when the status last changed.
 	StatusChangedAt time.Time `json:"status_changed_at"`

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 
+	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/tokens"
@@ -40,6 +41,12 @@ type Directory interface {
 	List(ctx context.Context, status tokens.Status) ([]companies.Company, error)
 }
 
+// APIVersions reports the API versions Gusto currently refuses (406), for
+// the banner on the companies page; *apiversion.Store implements it.
+type APIVersions interface {
+	Current(ctx context.Context) ([]apiversion.Rejection, error)
+}
+
 // Config configures the app. Zero values take the defaults named on each
 // field; New validates it once.
 type Config struct {
@@ -47,6 +54,9 @@ type Config struct {
 	Credentials Credentials
 	// Companies is read by the companies page. Required.
 	Companies Directory
+	// APIVersions, when set, puts a banner on the companies page for each
+	// API version Gusto refuses.
+	APIVersions APIVersions
 	// Redis is asynqmon's connection. Required.
 	Redis asynq.RedisConnOpt
 	// ReadOnly keeps asynqmon from changing queues (the default in

@@ -1,11 +1,13 @@
 package dashboard_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/dashboard"
 )
 
@@ -121,5 +123,30 @@ func TestCompaniesPageOrder(t *testing.T) {
 	filtered, _ := io.ReadAll(e.get("/companies?status=paused").Body)
 	if !strings.Contains(string(filtered), ids[1]) || strings.Contains(string(filtered), ids[0]) {
 		t.Fatal("status filter not applied")
+	}
+}
+
+// TestCompaniesPageShowsRefusedAPIVersion: while Gusto refuses the fleet's
+// API version, the companies page says so, with what to set, above the list.
+func TestCompaniesPageShowsRefusedAPIVersion(t *testing.T) {
+	e := newEnv(t, nil)
+	read := func() string {
+		resp := e.get("/companies")
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("companies page: %d", resp.StatusCode)
+		}
+		return string(body)
+	}
+	if page := read(); strings.Contains(page, "api-version-refused") {
+		t.Fatal("banner shown while no version is refused")
+	}
+	if err := apiversion.NewStore(e.db.Gorm, 0).Rejected(context.Background(), "2025-06-15", "version retired", "worker-1"); err != nil {
+		t.Fatal(err)
+	}
+	page := read()
+	if !strings.Contains(page, `id="api-version-refused"`) || !strings.Contains(page, "Gusto refuses API version 2025-06-15") ||
+		!strings.Contains(page, "set GUSTO_API_VERSION") {
+		t.Fatalf("no refused-version banner on the companies page:\n%s", page)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/dashboard"
@@ -92,6 +93,7 @@ func newEnv(t *testing.T, mutate func(*dashboard.Config)) *env {
 	cfg := dashboard.Config{
 		Credentials: dashboard.Credentials{User: user, Password: password, BearerToken: bearer},
 		Companies:   companies.New(e.db.Gorm),
+		APIVersions: apiversion.NewStore(e.db.Gorm, 0),
 		Redis:       asynq.RedisClientOpt{Addr: e.redis.Addr},
 		ReadOnly:    true,
 		OAuth:       client,

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
@@ -28,6 +29,8 @@ th{background:#eef1f4;font-weight:600}
 code{font-size:12px;color:#555}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
 .active{background:#d7f5e3;color:#11663a}.needs_reauth{background:#fde2e1;color:#9b1c1c}.paused{background:#eceff3;color:#4a5462}
+.missing_scope{background:#fff1d6;color:#8a5a00}
+.banner{background:#fde2e1;color:#9b1c1c;border-left:5px solid #c0392b;padding:10px 14px;margin:0 0 14px;border-radius:4px}
 .summary{margin:0 0 14px;display:flex;gap:18px}
 .box{background:#fff;border-radius:6px;padding:22px;box-shadow:0 1px 2px #0002;max-width:720px}
 .ok{border-left:5px solid #1b9e5a}.err{border-left:5px solid #c0392b}
@@ -43,9 +46,11 @@ var templates = template.Must(template.New("pages").Funcs(template.FuncMap{
 }).Parse(layout + `
 {{define "companies"}}{{template "top" .}}
 <h1>Companies</h1>
+{{range .Refused}}<p class="banner" id="api-version-refused">{{.Advice}}</p>{{end}}
 <p class="summary"><span>{{.Total}} companies</span>
 <span><span class="badge active">active</span> {{.Active}}</span>
 <span><span class="badge needs_reauth">needs_reauth</span> {{.NeedsReauth}}</span>
+<span><span class="badge missing_scope">missing_scope</span> {{.MissingScope}}</span>
 <span><span class="badge paused">paused</span> {{.Paused}}</span></p>
 <table id="companies">
 <thead><tr><th>Company</th><th>Status</th><th>Token expires</th><th>Last sync</th><th>Rows</th><th>Last run</th><th>Next due</th><th></th></tr></thead>
@@ -102,10 +107,11 @@ func when(now time.Time, t any) string {
 }
 
 type companiesPage struct {
-	Title                              string
-	Now                                time.Time
-	Companies                          []companies.Company
-	Total, Active, NeedsReauth, Paused int
+	Title                                            string
+	Now                                              time.Time
+	Refused                                          []apiversion.Rejection
+	Companies                                        []companies.Company
+	Total, Active, NeedsReauth, MissingScope, Paused int
 }
 
 type messagePage struct {
@@ -136,9 +142,9 @@ func message(w http.ResponseWriter, status int, ok bool, heading string, lines .
 func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 	status := tokens.Status(r.URL.Query().Get("status"))
 	switch status {
-	case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusPaused:
+	case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusMissingScope, tokens.StatusPaused:
 	default:
-		message(w, http.StatusBadRequest, false, "Unknown status filter", "Use active, needs_reauth or paused.")
+		message(w, http.StatusBadRequest, false, "Unknown status filter", "Use active, needs_reauth, missing_scope or paused.")
 		return
 	}
 	list, err := a.cfg.Companies.List(r.Context(), status)
@@ -147,26 +153,33 @@ func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 		message(w, http.StatusInternalServerError, false, "Could not read the companies", "The database did not answer; see the dashboard's log.")
 		return
 	}
-	// Companies that need a person first: needs_reauth, then paused.
-	rank := map[tokens.Status]int{tokens.StatusNeedsReauth: 0, tokens.StatusPaused: 1}
+	// Companies that need a person first: needs_reauth, missing_scope, then paused.
+	rank := map[tokens.Status]int{tokens.StatusNeedsReauth: 0, tokens.StatusMissingScope: 1, tokens.StatusPaused: 2}
 	slices.SortStableFunc(list, func(x, y companies.Company) int {
 		rx, ok := rank[x.Status]
 		if !ok {
-			rx = 2
+			rx = len(rank)
 		}
 		ry, ok := rank[y.Status]
 		if !ok {
-			ry = 2
+			ry = len(rank)
 		}
 		return rx - ry
 	})
 	p := companiesPage{Title: "Companies", Now: a.cfg.Now(), Companies: list, Total: len(list)}
+	if a.cfg.APIVersions != nil {
+		if p.Refused, err = a.cfg.APIVersions.Current(r.Context()); err != nil {
+			a.cfg.Logger.Error("companies page: refused API versions", "error", err)
+		}
+	}
 	for _, c := range list {
 		switch c.Status {
 		case tokens.StatusActive:
 			p.Active++
 		case tokens.StatusNeedsReauth:
 			p.NeedsReauth++
+		case tokens.StatusMissingScope:
+			p.MissingScope++
 		case tokens.StatusPaused:
 			p.Paused++
 		}

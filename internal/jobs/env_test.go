@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -54,8 +55,9 @@ type env struct {
 
 type envOptions struct {
 	sim       gustosim.Config
-	rateLimit int        // GUSTO_RATE_LIMIT; 0 = no limiter
-	logLevel  slog.Level // default debug
+	wrap      func(http.Handler) http.Handler // in front of the simulator, when set
+	rateLimit int                             // GUSTO_RATE_LIMIT; 0 = no limiter
+	logLevel  slog.Level                      // default debug
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -70,7 +72,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.sim = sim
-	srv := httptest.NewServer(sim)
+	var h http.Handler = sim
+	if o.wrap != nil {
+		h = o.wrap(sim)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 	e.db = pgtest.New(t)

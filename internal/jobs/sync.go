@@ -26,7 +26,7 @@ type syncRun struct {
 	batches int              // committed by this attempt
 	records int64            // committed by this attempt
 	changed int64
-	notes   []string // what went wrong without failing the run, for sync_runs.notes
+	notes   []string // noted on the run (sync_runs.notes) by this attempt
 }
 
 // mismatch notes a page whose item count disagrees with Gusto's pagination
@@ -40,8 +40,12 @@ func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what stri
 			return
 		}
 	}
-	s.notes = append(s.notes, prefix+"pagination disagrees with Gusto's headers ("+what+"); walked again by the next run")
+	note := prefix + "pagination disagrees with Gusto's headers (" + what + "); walked again by the next run"
+	s.notes = append(s.notes, note)
 	s.h.cfg.Metrics.mismatch(r)
+	if err := s.a.Note(ctx, note); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "recording a note on the run failed", slog.String("error", err.Error()))
+	}
 	s.log.LogAttrs(ctx, slog.LevelWarn, "pagination disagrees with Gusto's headers; records kept, resource walked again next run",
 		slog.String("resource", string(r)), slog.String("mismatch", what))
 }

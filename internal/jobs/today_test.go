@@ -3,15 +3,22 @@ package jobs_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/gustosync/gustosync/internal/apiversion"
+	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/ratelimit"
+	"github.com/gustosync/gustosync/internal/tokens"
 	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
@@ -149,6 +156,110 @@ func TestPayrollsExactUnderEveryFilterReading(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.requireExact(company)
+		})
+	}
+}
+
+// overstateTotal adds one to X-Total-Count on employee pages, as a Gusto
+// whose count and pages disagree would.
+func overstateTotal(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/employees") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		if n, err := strconv.Atoi(rec.Header().Get("X-Total-Count")); err == nil {
+			w.Header().Set("X-Total-Count", strconv.Itoa(n+1))
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
+// TestPaginationMismatchIsNotedNotAccepted: a walk whose record count
+// disagrees with X-Total-Count keeps every record and leaves a note on the
+// run saying the resource is walked again.
+func TestPaginationMismatchIsNotedNotAccepted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}, wrap: overstateTotal})
+	ctx := testCtx(t, time.Minute)
+	company := e.company(120, 10, nil)
+	run := uuid.NewString()
+	if err := e.handler(nil).ProcessTask(ctx, task(t, company, run)); err != nil {
+		t.Fatal(err)
+	}
+	e.requireExact(company)
+	notes := e.scalar(`SELECT notes FROM sync_runs WHERE id = ?`, run)
+	if !strings.Contains(notes, "employees: pagination disagrees with Gusto's headers") || strings.Contains(notes, "payrolls:") {
+		t.Fatalf("run notes %q, want one note on employees only", notes)
+	}
+}
+
+// TestRateLimitKeyOwner: when Gusto's limit is per user-application pair
+// (the simulator's owner scope), two companies authorized by one user share
+// one budget. Keyed per grant, the limiter lets both spend a full budget and
+// Gusto answers 429; keyed per resource owner (GUSTO_RATE_LIMIT_KEY=owner,
+// the owner learned from GET /v1/token_info), no request is refused.
+func TestRateLimitKeyOwner(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{config.RateLimitKeyGrant, config.RateLimitKeyOwner} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: 10, RateWindow: 4 * time.Second, RateLimitScope: gustosim.RateLimitPerOwner}})
+			ctx := testCtx(t, 2*time.Minute)
+			owner := uuid.NewString()
+			var ids []string
+			for range 2 {
+				g, err := e.sim.CreateCompany(gustosim.CompanyOptions{Employees: 60, Payrolls: 12, ResourceOwner: owner})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.store.Put(ctx, tokens.Grant{CompanyUUID: g.CompanyUUID, AccessToken: g.Token.AccessToken,
+					RefreshToken: g.Token.RefreshToken, ExpiresIn: g.Token.ExpiresIn, CreatedAt: g.Token.CreatedAt}, "test"); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, g.CompanyUUID)
+			}
+			// 90 a minute with no burst sends at most ~7 requests in any 4 s:
+			// under the simulator's 10 per 4 s with the two token_info calls
+			// for one budget, over it for two.
+			opts := ratelimit.Options{PerMinute: 90, Burst: 1}
+			if mode == config.RateLimitKeyOwner {
+				opts.Keys = tokens.NewOwnerKeys(e.store, e.manager, e.client, nil)
+			}
+			limiter, err := ratelimit.New(e.redis.Client(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := e.handler(func(c *jobs.Config) { c.API = e.clientWith(func(o *gusto.Options) { o.Limiter = limiter }) })
+			errs := make(chan error, len(ids))
+			for _, id := range ids {
+				go func() { errs <- h.ProcessTask(ctx, task(t, id, uuid.NewString())) }()
+			}
+			for range ids {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, id := range ids {
+				e.requireExact(id)
+			}
+			refused := e.sim.Counters().RateLimited
+			switch mode {
+			case config.RateLimitKeyOwner:
+				if refused != 0 {
+					t.Fatalf("%d × 429 with the limiter keyed per resource owner, want 0", refused)
+				}
+			default:
+				if refused == 0 {
+					t.Fatal("no 429 with the limiter keyed per grant: the test does not show that the key matters")
+				}
+			}
 		})
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -35,7 +36,16 @@ const DefaultMaxConns = 10
 // database that does not exist fails here. Errors are *Error values and never
 // hold the DSN's password. The returned handle is safe for concurrent use; close
 // it with Close.
-func Open(ctx context.Context, url string, maxConns int) (*gorm.DB, error) {
+//
+// The statements' log (failures, and statements slower than
+// DefaultSlowThreshold) goes to slog.Default() unless WithLogger says
+// otherwise: a daemon passes its own logger; a one-shot command, whose
+// stderr is its one-line error, passes a discarding one.
+func Open(ctx context.Context, url string, maxConns int, opts ...Option) (*gorm.DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns
 	}
@@ -48,7 +58,7 @@ func Open(ctx context.Context, url string, maxConns int) (*gorm.DB, error) {
 		SkipDefaultTransaction: true,
 		// Open pings below, with the caller's context.
 		DisableAutomaticPing: true,
-		Logger:               NewLogger(nil, DefaultSlowThreshold),
+		Logger:               NewLogger(o.log, DefaultSlowThreshold),
 	})
 	if err != nil {
 		return nil, newError(OpOpen, url, target, err)
@@ -69,6 +79,16 @@ func Open(ctx context.Context, url string, maxConns int) (*gorm.DB, error) {
 	}
 	return db, nil
 }
+
+// Option adjusts Open.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger sends the statements' log to log instead of slog.Default().
+func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
 
 // Close closes the connection pool behind db.
 func Close(db *gorm.DB) error {

@@ -157,3 +157,32 @@ func TestLoggerNeverPrintsValues(t *testing.T) {
 		t.Errorf("record-not-found was logged: %s", buf.String())
 	}
 }
+
+// TestOpenWithLogger: the statement log of a handle goes where WithLogger
+// says, not to slog.Default(): a one-shot command passes a discarding logger
+// so that a slow statement cannot add a line to its one-line error (found
+// when `scheduler enqueue` printed "sql slow" on stderr under load).
+func TestOpenWithLogger(t *testing.T) {
+	db := pgtest.New(t)
+	var def, own bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&def, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
+	ctx := context.Background()
+	g, err := postgres.Open(ctx, db.URL, 1, postgres.WithLogger(slog.New(slog.NewTextHandler(&own, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer postgres.Close(g)
+	// Slower than DefaultSlowThreshold.
+	if err := g.Exec(`SELECT pg_sleep(?)`, (postgres.DefaultSlowThreshold + 50*time.Millisecond).Seconds()).Error; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(own.String(), "sql slow") {
+		t.Fatalf("the handle's logger did not get the slow statement: %q", own.String())
+	}
+	if def.Len() != 0 {
+		t.Fatalf("slog.Default() got the statement log: %q", def.String())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustosim"
+	"github.com/gustosync/gustosync/internal/pgtest"
+	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
@@ -696,5 +699,72 @@ func TestWorkerIDRequired(t *testing.T) {
 	cfg.Store, cfg.Refresher, cfg.Redis = NewStore(e.db.Gorm, e.ring), rec, e.redis.Client()
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "WorkerID is required") {
 		t.Fatalf("New without WorkerID: %v, want WorkerID is required", err)
+	}
+}
+
+// TestCommitSurvivesAnOutage (invariant 2, found by the chaos suite): Gusto
+// answered with a new pair and, as it is being stored, PostgreSQL ends every
+// backend of the pool again and again for most of a second (a failover,
+// pg_terminate_backend). The commit keeps trying within its budget and
+// stores the pair: under the strict rule the old refresh token is already
+// spent, so losing the pair would lose the grant.
+func TestCommitSurvivesAnOutage(t *testing.T) {
+	e := newEnv(t, gustosim.Config{TokenLifetime: 120 * time.Second, Revocation: gustosim.RuleStrict}, nil)
+	co := e.addCompany()
+	e.expire(co)
+	admin, err := postgres.Open(context.Background(), pgtest.AdminURL(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = postgres.Close(admin) })
+	var terminated atomic.Int64
+	outageOver := make(chan struct{})
+	var once sync.Once
+	m, rec, _ := e.manager("worker-a", func(c *Config) {
+		c.Hooks.AfterRefreshBeforeCommit = func(string) {
+			once.Do(func() {
+				begun := make(chan struct{})
+				go func() {
+					defer close(outageOver)
+					for end := time.Now().Add(800 * time.Millisecond); time.Now().Before(end); {
+						var n int64
+						if err := admin.Raw(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid()`,
+							e.db.Name).Scan(&n).Error; err == nil {
+							terminated.Add(n)
+						}
+						select {
+						case <-begun:
+						default:
+							close(begun)
+						}
+					}
+				}()
+				<-begun // the commit starts inside the outage
+			})
+		}
+	})
+	tok, err := m.AccessToken(context.Background(), co)
+	<-outageOver
+	if err != nil {
+		t.Fatalf("AccessToken through an outage between Gusto's answer and the commit: %v", err)
+	}
+	if terminated.Load() == 0 {
+		t.Fatal("no backend was terminated: the test did not exercise the outage")
+	}
+	if got := len(rec.pairs()); got != 1 {
+		t.Fatalf("%d refreshes, want 1", got)
+	}
+	if err := e.use(co, tok); err != nil {
+		t.Fatalf("the committed token was refused: %v", err)
+	}
+	// The pool may still hold connections the outage ended: each fails one
+	// statement before the pool drops it.
+	var stored *record
+	waitfor.Condition(t, 10*time.Second, "the row to be readable after the outage", func() bool {
+		stored, err = e.store.load(context.Background(), co)
+		return err == nil
+	})
+	if stored.Version != 2 || stored.AccessToken != tok {
+		t.Fatalf("stored version %d, want the new pair at version 2", stored.Version)
 	}
 }

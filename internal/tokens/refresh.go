@@ -315,13 +315,18 @@ func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, 
 	defer cancel()
 	ev := Event{Company: rec.Company, Worker: m.cfg.WorkerID, Trigger: trigger, Outcome: OutcomeRefreshed,
 		Detail: fmt.Sprintf("attempts=%d", attempts), StartedAt: started}
+	// Gusto has already rotated the grant: keep trying for the whole
+	// budget. Each failed try may only have drawn a dead pooled connection
+	// (a failover, or backends terminated: each dead connection fails one
+	// statement before the pool drops it), and a retry of a commit that did
+	// land loses the compare-and-swap to itself and reads its own pair back.
 	var ok bool
 	var err error
 	for try := 0; ; try++ {
 		ev.FinishedAt = m.now()
 		ok, err = m.store.commitRefresh(ctx, rec, next, ev)
 		var ke *KeyError
-		if err == nil || errors.As(err, &ke) || try == 2 || !sleep(ctx, time.Duration(100<<try)*time.Millisecond) {
+		if err == nil || errors.As(err, &ke) || !sleep(ctx, min(time.Duration(50<<min(try, 5))*time.Millisecond, time.Second)) {
 			break
 		}
 	}

@@ -1,8 +1,6 @@
 package devstack
 
 import (
-	"fmt"
-	"net"
 	"os"
 )
 
@@ -66,11 +64,3 @@ func (e *Env) Clone() *Env {
 
 // List returns the variables as exec.Cmd.Env wants them.
 func (e *Env) List() []string { return append([]string(nil), e.vars...) }
-
-func splitHostPort(addr string) (host, port string, err error) {
-	host, port, err = net.SplitHostPort(addr)
-	if err != nil {
-		return "", "", fmt.Errorf("devstack: address %q: %w", addr, err)
-	}
-	return host, port, nil
-}
