@@ -30,6 +30,10 @@ const (
 	commitBudget = 10 * time.Second
 )
 
+// commitRetry is the wait between two tries to store a pair Gusto already
+// issued: 50–100 ms, growing to 0.5–1 s, within commitBudget.
+var commitRetry = backoff.Policy{Base: 100 * time.Millisecond, Max: time.Second}
+
 // lockPoll is the wait between two looks at the row while another worker
 // holds the refresh lock: 10–20 ms, growing to 125–250 ms.
 var lockPoll = backoff.Policy{Base: 20 * time.Millisecond, Max: 250 * time.Millisecond}
@@ -326,7 +330,7 @@ func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, 
 		ev.FinishedAt = m.now()
 		ok, err = m.store.commitRefresh(ctx, rec, next, ev)
 		var ke *KeyError
-		if err == nil || errors.As(err, &ke) || !sleep(ctx, min(time.Duration(50<<min(try, 5))*time.Millisecond, time.Second)) {
+		if err == nil || errors.As(err, &ke) || !sleep(ctx, commitRetry.Delay(try+1, 0)) {
 			break
 		}
 	}
