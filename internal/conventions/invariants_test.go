@@ -131,10 +131,10 @@ func declared(fset *token.FileSet, path string) (pkg string, names map[string]bo
 	return strings.TrimSuffix(f.Name.Name, "_test"), names, nil
 }
 
-// checkInvariants parses doc and checks every reference against the module
-// at root: the file exists, its package is the name's package, it declares
+// checkInvariants parses doc and checks every reference against the
+// module: the file exists, its package is the name's package, it declares
 // the function, and a test is a Test function in a _test.go file.
-func checkInvariants(root, doc string) ([]invariant, []error) {
+func checkInvariants(doc string) ([]invariant, []error) {
 	invs, errs := parseInvariants(doc)
 	fset := token.NewFileSet()
 	type decls struct {
@@ -179,12 +179,11 @@ func checkInvariants(root, doc string) ([]invariant, []error) {
 // TestInvariantsResolve: every function and test docs/invariants.md names
 // exists where it says, and every invariant names one holder and a test.
 func TestInvariantsResolve(t *testing.T) {
-	root := moduleRoot(t)
 	doc, err := os.ReadFile(filepath.Join(root, "docs", "invariants.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	invs, errs := checkInvariants(root, string(doc))
+	invs, errs := checkInvariants(string(doc))
 	for _, err := range errs {
 		t.Error(err)
 	}
@@ -203,12 +202,11 @@ func TestInvariantsResolve(t *testing.T) {
 // test was renamed, one that points at the wrong file or package, one
 // without a test, and numbers out of order; and passes a good entry.
 func TestInvariantCheckerCatches(t *testing.T) {
-	root := moduleRoot(t)
 	good := "## 1. Fenced refresh\n\n" +
 		"- Held by: `tokens.Store.commitRefresh` in internal/tokens/store.go\n" +
 		"- Test: `tokens.TestCommitRefreshIsFenced` in internal/tokens/store_test.go\n" +
 		"- Also: `tokens.Manager.commit` in internal/tokens/refresh.go; `jobs.TestZombieAttemptIsFenced` in internal/jobs/handler_test.go\n"
-	if _, errs := checkInvariants(root, good); len(errs) != 0 {
+	if _, errs := checkInvariants(good); len(errs) != 0 {
 		t.Fatalf("a good entry fails: %v", errs)
 	}
 	for _, c := range []struct {
@@ -229,7 +227,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 		{"numbers out of order", strings.Replace(good, "## 1.", "## 2.", 1), "number them"},
 		{"role without a name", good + "- Also: see the README\n", "names no `name`"},
 	} {
-		_, errs := checkInvariants(root, c.doc)
+		_, errs := checkInvariants(c.doc)
 		found := false
 		for _, err := range errs {
 			found = found || strings.Contains(err.Error(), c.want)

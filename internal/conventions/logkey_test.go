@@ -46,14 +46,13 @@ func badLogKeys(fset *token.FileSet, f *ast.File) []token.Position {
 // TestOneLogKeyForErrors fails when product code logs an error under any
 // key but "error".
 func TestOneLogKeyForErrors(t *testing.T) {
-	root := moduleRoot(t)
-	files := goFiles(t, root, false, "internal", "cmd")
+	files := goFiles(t, false, "internal", "cmd")
 	if !slices.Contains(files, "internal/alerts/dispatcher.go") || !slices.Contains(files, "cmd/worker/main.go") {
 		t.Fatalf("the scan of product packages misses files (%d found)", len(files))
 	}
 	fset := token.NewFileSet()
 	for _, rel := range files {
-		for _, pos := range badLogKeys(fset, parse(t, fset, root, rel)) {
+		for _, pos := range badLogKeys(fset, parse(t, fset, rel)) {
 			t.Errorf("%s: log key \"err\": the key of an error is \"error\"", pos)
 		}
 	}

@@ -1,17 +1,21 @@
 package conventions
 
 import (
-	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
+
+// root is the module root: a test runs in its package's directory,
+// internal/conventions.
+const root = "../.."
 
 // notProduct are the directories under internal/ and cmd/ that hold test or
 // proof infrastructure rather than product code.
@@ -19,61 +23,37 @@ var notProduct = []string{
 	"internal/pgtest", "internal/redistest", "internal/gustosim", "internal/waitfor", "internal/conventions",
 }
 
-// moduleRoot walks up from the working directory to go.mod.
-func moduleRoot(t *testing.T) string {
+// goFiles lists the Go files below the module's top directories tops, as
+// slash paths from the module root: with tests, every one; without, the
+// non-test files of product packages only.
+func goFiles(t *testing.T, tests bool, tops ...string) []string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("the module root is not %s: %v", root, err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// goFiles lists the Go files below root/tops as slash paths relative to
-// root: with tests, every file; without, the non-test files of product
-// packages only.
-func goFiles(t *testing.T, root string, tests bool, tops ...string) []string {
-	t.Helper()
 	var files []string
+	module := os.DirFS(root)
 	for _, top := range tops {
-		err := filepath.WalkDir(filepath.Join(root, top), func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
+		err := fs.WalkDir(module, top, func(p string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
 				return err
-			}
-			rel, err := filepath.Rel(root, path)
-			if err != nil {
-				return err
-			}
-			rel = filepath.ToSlash(rel)
-			if d.IsDir() {
-				if d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") || (!tests && slices.Contains(notProduct, rel)) {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if strings.HasSuffix(rel, ".go") && (tests || !strings.HasSuffix(rel, "_test.go")) {
-				files = append(files, rel)
+			case d.IsDir() && (d.Name() == "testdata" || (!tests && slices.Contains(notProduct, p))):
+				return fs.SkipDir
+			case !d.IsDir() && path.Ext(p) == ".go" && (tests || !strings.HasSuffix(p, "_test.go")):
+				files = append(files, p)
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	return files
 }
 
-// parse parses root/rel.
-func parse(t *testing.T, fset *token.FileSet, root, rel string) *ast.File {
+// parse parses the module's file rel.
+func parse(t *testing.T, fset *token.FileSet, rel string) *ast.File {
 	t.Helper()
 	f, err := parser.ParseFile(fset, filepath.Join(root, filepath.FromSlash(rel)), nil, parser.SkipObjectResolution)
 	if err != nil {
