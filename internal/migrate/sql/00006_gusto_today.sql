@@ -52,23 +52,27 @@ ALTER TABLE gusto_auth_tokens ADD CONSTRAINT gusto_auth_tokens_status_check
 -- user-application pair rather than per grant (GUSTO_RATE_LIMIT_KEY=owner).
 ALTER TABLE gusto_auth_tokens ADD COLUMN resource_owner_uuid uuid;
 
--- One outbox row per transition into missing_scope, as for needs_reauth.
+-- One outbox row per transition into a status a person must act on
+-- (needs_reauth, missing_scope), kind "company.<status>": one function for
+-- both, replacing migration 5's needs_reauth-only one.
+DROP TRIGGER gusto_auth_tokens_alert_needs_reauth ON gusto_auth_tokens;
+DROP FUNCTION alert_outbox_needs_reauth();
 -- +goose StatementBegin
-CREATE FUNCTION alert_outbox_missing_scope() RETURNS trigger
+CREATE FUNCTION alert_outbox_status() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO alert_outbox (kind, company_uuid, previous_status, reason)
-    VALUES ('company.missing_scope', NEW.company_uuid, OLD.status, NEW.status_reason);
+    VALUES ('company.' || NEW.status, NEW.company_uuid, OLD.status, NEW.status_reason);
     RETURN NULL;
 END
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER gusto_auth_tokens_alert_missing_scope
+CREATE TRIGGER gusto_auth_tokens_alert_status
     AFTER UPDATE OF status ON gusto_auth_tokens
     FOR EACH ROW
-    WHEN (NEW.status = 'missing_scope' AND OLD.status IS DISTINCT FROM NEW.status)
-    EXECUTE FUNCTION alert_outbox_missing_scope();
+    WHEN (NEW.status IN ('needs_reauth', 'missing_scope') AND OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION alert_outbox_status();
 
 -- Notes on a run that finished but not cleanly, e.g. a page walk whose
 -- record count disagreed with Gusto's X-Total-Count (the resource is walked
@@ -77,8 +81,23 @@ ALTER TABLE sync_runs ADD COLUMN notes text NOT NULL DEFAULT '';
 
 -- +goose Down
 ALTER TABLE sync_runs DROP COLUMN notes;
-DROP TRIGGER gusto_auth_tokens_alert_missing_scope ON gusto_auth_tokens;
-DROP FUNCTION alert_outbox_missing_scope();
+DROP TRIGGER gusto_auth_tokens_alert_status ON gusto_auth_tokens;
+DROP FUNCTION alert_outbox_status();
+-- +goose StatementBegin
+CREATE FUNCTION alert_outbox_needs_reauth() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO alert_outbox (kind, company_uuid, previous_status, reason)
+    VALUES ('company.needs_reauth', NEW.company_uuid, OLD.status, NEW.status_reason);
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER gusto_auth_tokens_alert_needs_reauth
+    AFTER UPDATE OF status ON gusto_auth_tokens
+    FOR EACH ROW
+    WHEN (NEW.status = 'needs_reauth' AND OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION alert_outbox_needs_reauth();
 ALTER TABLE gusto_auth_tokens DROP COLUMN resource_owner_uuid;
 UPDATE gusto_auth_tokens SET status = 'needs_reauth' WHERE status = 'missing_scope';
 ALTER TABLE gusto_auth_tokens DROP CONSTRAINT gusto_auth_tokens_status_check;
