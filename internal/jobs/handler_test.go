@@ -207,9 +207,16 @@ func TestDrainAbandonsAHangingRequest(t *testing.T) {
 		c.BatchSize = 300 // pages of 100: three per batch
 		c.Hooks.BeforeCommit = func(_ context.Context, _ string, _ int64, _ checkpoint.Resource, batch int) {
 			if batch == 2 {
-				// From now on every answer takes 2 s; SIGTERM arrives meanwhile.
-				e.sim.Update(func(c *gustosim.Config) { c.LatencyRate, c.Latency = 1, 2*time.Second })
-				time.AfterFunc(1500*time.Millisecond, h.Drain)
+				// From now on every answer takes a minute; SIGTERM arrives
+				// once the next page's request has reached Gusto (it is
+				// served, and hangs), however long the commit before it took.
+				e.sim.Update(func(c *gustosim.Config) { c.LatencyRate, c.Latency = 1, time.Minute })
+				go func() {
+					for e.sim.Counters().RecordsServed[company] < 400 && ctx.Err() == nil {
+						time.Sleep(5 * time.Millisecond) // polling the simulator's counter
+					}
+					h.Drain()
+				}()
 			}
 		}
 	})
