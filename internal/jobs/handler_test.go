@@ -3,8 +3,10 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,9 +207,16 @@ func TestDrainAbandonsAHangingRequest(t *testing.T) {
 		c.BatchSize = 300 // pages of 100: three per batch
 		c.Hooks.BeforeCommit = func(_ context.Context, _ string, _ int64, _ checkpoint.Resource, batch int) {
 			if batch == 2 {
-				// From now on every answer takes 2 s; SIGTERM arrives meanwhile.
-				e.sim.Update(func(c *gustosim.Config) { c.LatencyRate, c.Latency = 1, 2*time.Second })
-				time.AfterFunc(1500*time.Millisecond, h.Drain)
+				// From now on every answer takes a minute; SIGTERM arrives
+				// once the next page's request has reached Gusto (it is
+				// served, and hangs), however long the commit before it took.
+				e.sim.Update(func(c *gustosim.Config) { c.LatencyRate, c.Latency = 1, time.Minute })
+				go func() {
+					for e.sim.Counters().RecordsServed[company] < 400 && ctx.Err() == nil {
+						time.Sleep(5 * time.Millisecond) // polling the simulator's counter
+					}
+					h.Drain()
+				}()
 			}
 		}
 	})
@@ -235,9 +244,27 @@ func TestDrainAbandonsAHangingRequest(t *testing.T) {
 
 func TestTransientErrorsAndRateLimits(t *testing.T) {
 	t.Parallel()
-	// 20% injected 5xx, and a limit of 8 requests per second window that
-	// the client does not pace for: 429s with Retry-After are waited inline.
-	e := newEnv(t, envOptions{sim: gustosim.Config{ErrorRate: 0.2, RateLimit: 8, RateWindow: time.Second}})
+	// 20% injected 5xx, and every fifth API request answered 429 with
+	// Retry-After: 1 (Gusto's answer once a grant's window is spent), which
+	// the attempt waits inline. The 429s are injected by count, not by a
+	// requests-per-second window, so that they happen however fast or slow
+	// the machine runs the test.
+	var limited atomic.Int64
+	var apiCalls atomic.Int64
+	rateLimit := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/v1/") && apiCalls.Add(1)%5 == 0 {
+				limited.Add(1)
+				w.Header().Set("Retry-After", "1")
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = w.Write([]byte(`{"message":"API rate limit exceeded"}`))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	e := newEnv(t, envOptions{sim: gustosim.Config{ErrorRate: 0.2}, wrap: rateLimit})
 	ctx := testCtx(t, 2*time.Minute)
 	company := e.company(3000, 200, nil)
 	run := uuid.NewString()
@@ -246,8 +273,8 @@ func TestTransientErrorsAndRateLimits(t *testing.T) {
 	}
 	rowcheck.Require(t, e.pool(), e.sim, company)
 	c := e.sim.Counters()
-	if c.InjectedErrors == 0 || c.RateLimited == 0 {
-		t.Fatalf("the test injected nothing: %+v", c)
+	if c.InjectedErrors == 0 || limited.Load() == 0 {
+		t.Fatalf("the test injected nothing: %d × 429, %+v", limited.Load(), c)
 	}
 	if status, _ := e.status(company); status != tokens.StatusActive {
 		t.Fatalf("company status %s after transient errors", status)
