@@ -14,5 +14,5 @@
 // It must never write a table, never select a token column (access_token,
 // refresh_token, key_id) and never decide a status: a company's status
 // changes through tokens.Store (Pause, Resume) or tokens.Manager
-// (MarkNeedsReauth) only.
+// (VerifyGrant, MarkMissingScope) only.
 package companies

@@ -258,6 +258,15 @@ func as[T error](t *testing.T, err error) T {
 	return target
 }
 
+// notGrant fails when an answer was read as a refused grant.
+func notGrant(t *testing.T, err error) {
+	t.Helper()
+	var ig *InvalidGrantError
+	if errors.As(err, &ig) {
+		t.Errorf("%v classified as invalid_grant", err)
+	}
+}
+
 func TestTokenEndpointErrors(t *testing.T) {
 	cases := []errorCase{
 		{name: "invalid_grant", status: 400, body: `{"error":"invalid_grant","error_description":"The refresh token ` + testRefresh + ` is revoked"}`,
@@ -267,7 +276,13 @@ func TestTokenEndpointErrors(t *testing.T) {
 					t.Errorf("InvalidGrantError %+v", e)
 				}
 			}},
-		{name: "401 without body", status: 401, check: func(t *testing.T, err error) { as[*InvalidGrantError](t, err) }},
+		{name: "invalid_grant as 401", status: 401, body: `{"error":"invalid_grant"}`, check: func(t *testing.T, err error) { as[*InvalidGrantError](t, err) }},
+		// RFC 6749 §5.2: the token endpoint's 401 is client authentication;
+		// one with no OAuth body is a gateway's or a WAF's answer. Neither
+		// is a verdict on the grant.
+		{name: "401 without body", status: 401, check: func(t *testing.T, err error) { notGrant(t, as[*EdgeError](t, err)) }},
+		{name: "401 html", status: 401, body: `<html>401 Authorization Required</html>`, check: func(t *testing.T, err error) { notGrant(t, as[*EdgeError](t, err)) }},
+		{name: "403 WAF", status: 403, body: `{"message":"Request blocked"}`, check: func(t *testing.T, err error) { notGrant(t, as[*EdgeError](t, err)) }},
 		{name: "invalid_client", status: 401, body: `{"error":"invalid_client","error_description":"Client authentication failed: ` + testSecret + `"}`,
 			check: func(t *testing.T, err error) {
 				var ig *InvalidGrantError
@@ -316,7 +331,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 			}
 		}},
 	}
-	transient := map[string]bool{"429 seconds": true, "429 date": true, "500": true, "503 retry-after": true}
+	transient := map[string]bool{"429 seconds": true, "429 date": true, "500": true, "503 retry-after": true,
+		"401 without body": true, "401 html": true, "403 WAF": true}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var n atomic.Int32

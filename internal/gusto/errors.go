@@ -118,10 +118,19 @@ func (e *PageLimitError) Error() string {
 	return fmt.Sprintf("gusto: %s: walk stopped after %d pages (MaxPages) before page %d: the server sent no X-Total-Pages that ends it and no empty page", e.Op, e.Limit, e.NextPage)
 }
 
-// InvalidGrantError is the token endpoint refusing the grant: OAuth error
-// invalid_grant (or a 401 from /oauth/token). It is not yet proof of
-// revocation: a sibling worker may have rotated the refresh token.
+// InvalidGrantError is the token endpoint refusing the grant with an
+// explicit OAuth error invalid_grant, whatever the status. It is not yet
+// proof of revocation: a sibling worker may have rotated the refresh token.
 type InvalidGrantError struct{ HTTPError }
+
+// EdgeError is a 401 or 403 that carries no verdict from Gusto: on the token
+// endpoint, one without an OAuth error body; on a data call, a 403 without
+// Gusto's {"errors": [...]} body. Such answers come from something in front
+// of Gusto (a gateway, a WAF, a proxy in the deployment's own network), and
+// say nothing about the company's grant. It is Transient and must never
+// mark a company: retried with backoff like a 5xx, and counted, so that a
+// persistent one alerts an operator rather than every company.
+type EdgeError struct{ HTTPError }
 
 // RateLimitedError is a 429. RetryAfter is Gusto's Retry-After (zero when
 // absent or unparsable).
@@ -146,6 +155,9 @@ func (e *ForbiddenError) Unwrap() error { return &e.HTTPError }
 
 // Unwrap exposes the embedded *HTTPError.
 func (e *InvalidGrantError) Unwrap() error { return &e.HTTPError }
+
+// Unwrap exposes the embedded *HTTPError.
+func (e *EdgeError) Unwrap() error { return &e.HTTPError }
 
 // Unwrap exposes the embedded *HTTPError.
 func (e *APIVersionError) Unwrap() error { return &e.HTTPError }
@@ -187,13 +199,15 @@ func (e *TransportError) Error() string { return fmt.Sprintf("gusto: %s: %v", e.
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // Transient reports whether err is worth retrying later with the same
-// credentials: a 429, a 5xx, a transport failure or timeout. A transient
-// error must never mark a company as needing re-authorization.
+// credentials: a 429, a 5xx, a 401 or 403 without Gusto's verdict
+// (*EdgeError), a transport failure or timeout. A transient error must never
+// mark a company as needing re-authorization.
 func Transient(err error) bool {
 	var rl *RateLimitedError
 	var se *ServerError
+	var ee *EdgeError
 	var te *TransportError
-	return errors.As(err, &rl) || errors.As(err, &se) || errors.As(err, &te)
+	return errors.As(err, &rl) || errors.As(err, &se) || errors.As(err, &ee) || errors.As(err, &te)
 }
 
 // RetryAfter returns the wait Gusto asked for with Retry-After, or zero.

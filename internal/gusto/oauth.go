@@ -24,11 +24,13 @@ const maxExpiresIn = 10 * 365 * 24 * 3600
 // refresh token (grant_type=refresh_token). It sends one request and never
 // retries: the caller owns backoff, and a refresh token must not be replayed.
 //
-// Errors: *InvalidGrantError for invalid_grant or a 401, *APIVersionError
-// for a 406 (never an *InvalidGrantError), *HTTPError with Code
-// "invalid_client" for bad client credentials, *RateLimitedError (429),
-// *ServerError (5xx), *TransportError, *MalformedResponseError when the
-// answer lacks access_token, refresh_token or a positive expires_in.
+// Errors: *InvalidGrantError only for an explicit OAuth invalid_grant,
+// *APIVersionError for a 406 (never an *InvalidGrantError), *HTTPError with
+// Code "invalid_client" for bad client credentials, *EdgeError for a 401 or
+// 403 without an OAuth error body (transient: a gateway's answer, not a
+// verdict on the grant), *RateLimitedError (429), *ServerError (5xx),
+// *TransportError, *MalformedResponseError when the answer lacks
+// access_token, refresh_token or a positive expires_in.
 func (c *Client) RefreshToken(ctx context.Context, refreshToken string) (Token, error) {
 	if refreshToken == "" {
 		return Token{}, errors.New("gusto: " + opToken + ": empty refresh token")
@@ -110,7 +112,13 @@ func (c *Client) tokenRequest(ctx context.Context, fields map[string]string, gra
 // tokenStatusError classifies a non-2xx token endpoint answer: 429 and 5xx
 // first (transient whatever the body says), then a refused API version (a
 // 406 is the version, never the grant), then invalid_client (our
-// configuration, never the company's grant), then invalid_grant or any 401.
+// configuration, never the company's grant), then an explicit
+// invalid_grant, the only answer that can mean a refused grant. A 401 or 403
+// without an OAuth error body is an *EdgeError: RFC 6749 §5.2 has the token
+// endpoint answer 401 only for client authentication (invalid_client), and
+// an answer with no OAuth body at all is a gateway's, a WAF's or a proxy's;
+// reading it as invalid_grant would mark every company refreshed meanwhile
+// as needing a person.
 func (c *Client) tokenStatusError(r *response, secrets []string) error {
 	if r.status == http.StatusTooManyRequests || r.status >= 500 {
 		return c.statusError(opToken, r, secrets...)
@@ -122,8 +130,10 @@ func (c *Client) tokenStatusError(r *response, secrets []string) error {
 		return &APIVersionError{HTTPError: he, Version: c.version}
 	case info.code == "invalid_client":
 		return &he
-	case info.code == "invalid_grant" || r.status == http.StatusUnauthorized:
+	case info.code == "invalid_grant":
 		return &InvalidGrantError{HTTPError: he}
+	case (r.status == http.StatusUnauthorized || r.status == http.StatusForbidden) && !info.oauthError:
+		return &EdgeError{HTTPError: he}
 	default:
 		return c.statusError(opToken, r, secrets...)
 	}

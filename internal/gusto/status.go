@@ -35,6 +35,11 @@ type errorInfo struct {
 	// versionRefused reports an error of category (or error_key)
 	// invalid_api_version or deprecated_endpoint.
 	versionRefused bool
+	// gustoErrors reports Gusto's API error body ({"errors": [...]} with at
+	// least one entry); oauthError an OAuth error body ({"error": "..."}).
+	// An answer with neither came from something in front of Gusto, or
+	// from Gusto without a verdict (see EdgeError).
+	gustoErrors, oauthError bool
 }
 
 // errorEntry is one item of Gusto's {"errors": [...]} array.
@@ -68,7 +73,7 @@ func errorDetails(h http.Header, body []byte, secrets ...string) errorInfo {
 	}
 	oauthErr := looseString(top["error"])
 
-	var info errorInfo
+	info := errorInfo{gustoErrors: len(entries) > 0, oauthError: oauthErr != ""}
 	switch {
 	case len(entries) > 0:
 		info.code, info.category = entries[0].key, entries[0].category
@@ -176,7 +181,9 @@ func retryAfter(h http.Header, serverDate, now time.Time, skew time.Duration) ti
 // order matters: 429 and 5xx are transient whatever the body says; then a
 // refused API version (406, or a version category), which is never a
 // company's fault; then a missing scope (401, 403 or 404 whose body says
-// so); then 401, 403, and any other status as a plain *HTTPError.
+// so); then 401 (Gusto's 401 has no guaranteed body), a 403 without Gusto's
+// error body (*EdgeError, transient), a 403 in Gusto's words, and any other
+// status as a plain *HTTPError.
 func (c *Client) statusError(op string, r *response, secrets ...string) error {
 	info := errorDetails(r.header, r.body, secrets...)
 	he := HTTPError{Op: op, StatusCode: r.status, Code: info.code, Category: info.category, Message: info.message}
@@ -191,6 +198,11 @@ func (c *Client) statusError(op string, r *response, secrets ...string) error {
 		return &MissingScopeError{HTTPError: he, Scopes: info.scopes}
 	case r.status == http.StatusUnauthorized:
 		return &UnauthorizedError{HTTPError: he}
+	case r.status == http.StatusForbidden && !info.gustoErrors && !info.oauthError:
+		// Gusto's own 403s say why in {"errors": [...]} (an OAuth
+		// server in {"error": ...}); one with neither is a gateway's or a
+		// WAF's, and says nothing about the grant.
+		return &EdgeError{HTTPError: he}
 	case r.status == http.StatusForbidden:
 		return &ForbiddenError{HTTPError: he}
 	default:

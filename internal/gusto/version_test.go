@@ -201,8 +201,12 @@ func TestMissingScope(t *testing.T) {
 		{name: "secret-shaped scopes dropped", status: 403,
 			body:   `{"errors":[{"category":"missing_permissions","metadata":{"scopes":["` + testAccess + `","abc:` + testAccess + `","x:y:z","UP:read","employees:read"]}}]}`,
 			scopes: []string{"employees:read"}},
-		{name: "bare 403 stays forbidden", status: 403, other: func(t *testing.T, err error) { as[*ForbiddenError](t, err) }},
-		{name: "403 html stays forbidden", status: 403, body: "<html>missing_permissions</html>", other: func(t *testing.T, err error) { as[*ForbiddenError](t, err) }},
+		{name: "bare 403 is the edge's, transient", status: 403, other: func(t *testing.T, err error) {
+			if as[*EdgeError](t, err); !Transient(err) {
+				t.Errorf("%v is not transient", err)
+			}
+		}},
+		{name: "403 html is the edge's", status: 403, body: "<html>missing_permissions</html>", other: func(t *testing.T, err error) { as[*EdgeError](t, err) }},
 		{name: "403 other category stays forbidden", status: 403, body: `{"errors":[{"error_key":"base","category":"forbidden","message":"Missing scope companies:read"}]}`,
 			other: func(t *testing.T, err error) { as[*ForbiddenError](t, err) }},
 		{name: "404 not_found stays an HTTPError", status: 404, body: `{"errors":[{"error_key":"request","category":"not_found","message":"Not found"}]}`,

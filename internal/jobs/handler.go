@@ -33,12 +33,15 @@ type APIVersionRecorder interface {
 	Accepted(ctx context.Context, version string) error
 }
 
-// Reauthorizer marks a company as needing a person to authorize the app
-// again, with the reason, guarded by the version of the token that was
-// refused; it reports whether this call changed the status.
-// *tokens.Manager implements it.
+// Reauthorizer settles what a refused data call means. *tokens.Manager
+// implements it.
 type Reauthorizer interface {
-	MarkNeedsReauth(ctx context.Context, company, reason string) (bool, error)
+	// VerifyGrant asks the token endpoint whether company's grant is alive
+	// after Gusto refused a data call: *tokens.ReauthRequiredError when
+	// it refused the grant (the company is then marked needs_reauth, once,
+	// version-guarded), nil when the grant refreshed, another error when
+	// the question could not be asked (transient).
+	VerifyGrant(ctx context.Context, company string) error
 	// MarkMissingScope marks a company whose grant lacks a scope (not a
 	// revocation), naming the scopes when Gusto did.
 	MarkMissingScope(ctx context.Context, company string, scopes []string, cause string) (bool, error)
@@ -74,8 +77,8 @@ type Config struct {
 	Tokens gusto.TokenSource
 	// Checkpoints claims runs and commits batches. Required.
 	Checkpoints *checkpoint.Store
-	// Reauth marks companies needs_reauth when Gusto refuses a fresh token
-	// (401 after the client's refresh and retry) or a scope (403). Required.
+	// Reauth asks the token endpoint about a grant after Gusto refused a
+	// data call (VerifyGrant), and marks missing scopes. Required.
 	Reauth Reauthorizer
 	// APIVersions records 406 answers and clears them after a success;
 	// nil records nothing (the attempt still backs off).

@@ -364,8 +364,10 @@ func TestTerminalErrors(t *testing.T) {
 		}
 		run := uuid.NewString()
 		err := h.ProcessTask(ctx, task(t, company, run))
-		// Either the refresh after the 401 is refused (the manager marks the
-		// company) or the retried call is refused again (the handler does).
+		// Either the refresh after the 401 is refused, or the retried call
+		// is refused again and the handler asks the token endpoint
+		// (VerifyGrant): either way the manager marks the company, on
+		// Gusto's explicit invalid_grant.
 		if !errors.Is(err, asynq.SkipRetry) {
 			t.Fatalf("revoked grant: %v, want SkipRetry", err)
 		}
@@ -396,6 +398,46 @@ func TestTerminalErrors(t *testing.T) {
 			t.Fatalf("run id reused for another company: %v", err)
 		}
 	})
+}
+
+// TestRefusalsWithoutVerdictMarkNobody (invariant 4, data-call half): a 403
+// on a data call without Gusto's error body (a WAF's) is transient, and a 401
+// that the token endpoint then contradicts (the grant refreshes) is retried:
+// neither marks the company. Before, both marked it needs_reauth.
+func TestRefusalsWithoutVerdictMarkNobody(t *testing.T) {
+	t.Parallel()
+	var status atomic.Int32 // answered bare on the employees list while set
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}, wrap: func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if code := int(status.Load()); code != 0 && strings.HasSuffix(r.URL.Path, "/employees") {
+				w.WriteHeader(code)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}})
+	ctx := testCtx(t, time.Minute)
+	h := e.handler(func(c *jobs.Config) { c.PageAttempts = 2 })
+	for _, code := range []int{http.StatusForbidden, http.StatusUnauthorized} {
+		t.Run(http.StatusText(code), func(t *testing.T) {
+			company := e.company(10, 10, nil)
+			status.Store(int32(code))
+			run := uuid.NewString()
+			err := h.ProcessTask(ctx, task(t, company, run))
+			var re *jobs.RetryError
+			if !errors.As(err, &re) || errors.Is(err, asynq.SkipRetry) {
+				t.Fatalf("bare %d on a data call: %v, want a retry", code, err)
+			}
+			if st, reason := e.status(company); st != tokens.StatusActive {
+				t.Fatalf("company %s (%q) after a bare %d, want active", st, reason, code)
+			}
+			status.Store(0)
+			if err := h.ProcessTask(ctx, task(t, company, run)); err != nil {
+				t.Fatalf("after the refusals stopped: %v", err)
+			}
+			rowcheck.Require(t, e.pool(), e.sim, company)
+		})
+	}
 }
 
 func TestOneSyncPerCompany(t *testing.T) {

@@ -161,20 +161,30 @@ func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started ti
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 
 	case errors.As(err, &unauth) || errors.As(err, &forbid):
-		// Gusto refused a token the manager just refreshed (the client
-		// retried once after Invalidate), or a scope: a person must act.
-		reason := "gusto refused access: " + err.Error()
-		if _, merr := h.cfg.Reauth.MarkNeedsReauth(fctx, s.a.Company, reason); merr != nil {
-			// Not marked: keep the task so the mark is tried again.
-			finish(checkpoint.StatusPending, reason)
-			log.LogAttrs(ctx, slog.LevelError, "marking needs_reauth failed; retrying", slog.String("error", merr.Error()))
-			h.cfg.Metrics.attempt("retry", took)
-			return &RetryError{Err: fmt.Errorf("%w (and marking needs_reauth failed: %v)", err, merr), Failure: true}
+		// Gusto refused a data call (a 401 that the client's invalidation
+		// and retry did not cure, or a 403 in Gusto's words). That alone
+		// marks nobody (invariant 4): the token endpoint decides. A refused
+		// grant is marked needs_reauth there, once; a grant that refreshes
+		// is alive, and the refusal is retried like any failure.
+		verr := h.cfg.Reauth.VerifyGrant(fctx, s.a.Company)
+		switch {
+		case errors.As(verr, &reauth):
+			finish(checkpoint.StatusFailed, verr.Error())
+			log.LogAttrs(ctx, slog.LevelError, "gusto refused access and the grant is gone; company marked needs_reauth",
+				slog.String("error", err.Error()))
+			h.cfg.Metrics.attempt("needs_reauth", took)
+			return fmt.Errorf("%w: %w", verr, asynq.SkipRetry)
+		case tokens.Terminal(verr):
+			finish(checkpoint.StatusFailed, verr.Error())
+			log.LogAttrs(ctx, slog.LevelWarn, "company cannot be synced; sync ended", slog.String("error", verr.Error()))
+			h.cfg.Metrics.attempt("failed", took)
+			return fmt.Errorf("%w: %w", verr, asynq.SkipRetry)
+		case verr != nil:
+			err = fmt.Errorf("%w (and asking the token endpoint whether the grant is alive failed: %w)", err, verr)
+		default:
+			log.LogAttrs(ctx, slog.LevelWarn, "gusto refused a data call, but the grant refreshed: not a revocation; retrying",
+				slog.String("error", err.Error()))
 		}
-		finish(checkpoint.StatusFailed, reason)
-		log.LogAttrs(ctx, slog.LevelError, "gusto refused access; company marked needs_reauth", slog.String("error", err.Error()))
-		h.cfg.Metrics.attempt("needs_reauth", took)
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 
 	// Everything else goes back to asynq. A transient failure (429, 5xx,

@@ -11,7 +11,7 @@
 // Store.markNeedsReauth is the only writer of needs_reauth). Every
 // transaction goes through postgres.InTx. Other packages read companies
 // through package companies and change a status only by calling Pause,
-// Resume or Manager.MarkNeedsReauth.
+// Resume or Manager.VerifyGrant.
 //
 // The Manager implements gusto.TokenSource and gusto.Invalidator. The sync
 // code calls AccessToken before every Gusto request; the Gusto client calls

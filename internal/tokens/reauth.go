@@ -6,33 +6,49 @@ import (
 	"strings"
 )
 
-// MarkNeedsReauth marks company needs_reauth because Gusto refused, for a
-// reason only a person can fix, the access token this manager handed out: a
-// 403 for a missing scope, or a 401 for a token the manager had just
-// refreshed. It is the data-call counterpart of the refused refresh token
-// (onInvalidGrant) and goes through the same guarded write
-// (Store.markNeedsReauth): the row changes only while it is still at the
-// version of that token (the one this process has cached; the stored one
-// when nothing is cached) and active or paused. A sibling's refresh or an
-// operator's new tokens committed meanwhile win, and nothing changes.
-//
-// It records one audit event (trigger unauthorized, outcome status_change)
-// in the same transaction, drops the cached token, and reports whether this
-// call made the change. reason must hold no token. A missing company is a
-// *NotFoundError. It is safe for concurrent use.
-func (m *Manager) MarkNeedsReauth(ctx context.Context, company, reason string) (bool, error) {
-	marked, version, err := m.markRefused(ctx, company, m.store.markNeedsReauth, reason, "needs_reauth: "+reason)
-	if marked {
-		m.announceReauth(ctx, company, reason, version)
+// VerifyGrant is the data-call half of invariant 4: Gusto refused a data
+// call (a 401 the client's one invalidation and retry did not cure, or a 403
+// in Gusto's own words) with a token this manager handed out for company.
+// Such an answer alone never marks the company: only the token endpoint can
+// say the grant is gone. VerifyGrant asks it. It flags the token of the
+// version this process handed out (the stored one when nothing is cached)
+// as refused, grace or not, and obtains a token the usual way: lock,
+// double-check, one refresh for the whole fleet, version CAS. An explicit
+// invalid_grant for the refresh token that is still the stored one marks
+// the company needs_reauth through onInvalidGrant (the one guarded writer,
+// one audit event, one alert) and VerifyGrant returns its
+// *ReauthRequiredError. It returns nil when the grant is alive: the refresh
+// succeeded, or a sibling or an operator had stored a newer pair meanwhile;
+// the refusal was then the endpoint's, not the grant's. Any other error
+// (the token endpoint or Redis unavailable) is transient: nothing is
+// marked. A missing company is a *NotFoundError; a paused company a
+// *PausedError. It is safe for concurrent use.
+func (m *Manager) VerifyGrant(ctx context.Context, company string) error {
+	company, err := canonicalCompany(company)
+	if err != nil {
+		return err
 	}
-	return marked, err
+	version, err := m.refusedVersion(ctx, company)
+	if err != nil {
+		return err
+	}
+	if _, err := m.store.markInvalidated(ctx, company, version); err != nil {
+		return err
+	}
+	m.forget(company, "")
+	m.log.LogAttrs(ctx, slog.LevelInfo, "gusto refused a data call; asking the token endpoint whether the grant is alive",
+		slog.String("company", company), slog.Int64("version", version))
+	if _, err := m.AccessToken(ctx, company); err != nil {
+		return err
+	}
+	return nil
 }
 
 // MarkMissingScope holds invariant 13 (docs/invariants.md): it marks company
 // missing_scope because Gusto refused a data call for a scope its grant
 // lacks (scopes, when Gusto named them). The grant is not revoked: the
 // company is not synced until a person grants the scope and it is added
-// again or resumed. Like MarkNeedsReauth it changes the row only at the
+// again or resumed. It changes the row only at the
 // version of the refused token and while it is active, records one audit
 // event, and reports whether this call made the change (one alert per
 // transition, written by the database trigger).
@@ -44,45 +60,41 @@ func (m *Manager) MarkMissingScope(ctx context.Context, company string, scopes [
 	if cause != "" {
 		reason += ": " + cause
 	}
-	marked, version, err := m.markRefused(ctx, company, m.store.markMissingScope, reason, "missing_scope: "+reason)
+	company, err := canonicalCompany(company)
+	if err != nil {
+		return false, err
+	}
+	version, err := m.refusedVersion(ctx, company)
+	if err != nil {
+		return false, err
+	}
+	marked, err := m.store.markMissingScope(ctx, company, version, reason, Event{Worker: m.cfg.WorkerID,
+		Trigger: TriggerUnauthorized, Outcome: OutcomeStatusChange, Detail: "missing_scope: " + reason, StartedAt: m.now()})
+	if err != nil {
+		return false, err
+	}
 	if marked {
+		m.forget(company, "")
 		m.log.LogAttrs(ctx, slog.LevelError, "company lacks a scope; it will not be synced until a person grants it",
 			slog.String("company", company), slog.String("reason", reason), slog.Int64("version", version))
 	}
 	return marked, err
 }
 
-// markRefused makes a guarded status change (mark) at the version of the token this process
-// handed out for company (the stored one when nothing is cached), with one
-// audit event, and drops the cached token when it changed the row.
-func (m *Manager) markRefused(ctx context.Context, company string,
-	mark func(ctx context.Context, company string, version int64, reason string, ev Event) (bool, error),
-	reason, detail string) (marked bool, version int64, err error) {
-	company, err = canonicalCompany(company)
-	if err != nil {
-		return false, 0, err
-	}
+// refusedVersion is the version of the token Gusto refused: the one this
+// process handed out for company (cached), else the stored one.
+func (m *Manager) refusedVersion(ctx context.Context, company string) (int64, error) {
 	m.mu.RLock()
-	if e := m.cache[company]; e != nil {
-		version = e.version
-	}
+	e := m.cache[company]
 	m.mu.RUnlock()
-	if version == 0 {
-		st, err := m.store.status(ctx, company)
-		if err != nil {
-			return false, 0, err
-		}
-		version = st.Version
+	if e != nil {
+		return e.version, nil
 	}
-	marked, err = mark(ctx, company, version, reason, Event{Worker: m.cfg.WorkerID,
-		Trigger: TriggerUnauthorized, Outcome: OutcomeStatusChange, Detail: detail, StartedAt: m.now()})
+	st, err := m.store.status(ctx, company)
 	if err != nil {
-		return false, version, err
+		return 0, err
 	}
-	if marked {
-		m.forget(company, "")
-	}
-	return marked, version, nil
+	return st.Version, nil
 }
 
 // announceReauth is the one log line (the operators' alert besides the

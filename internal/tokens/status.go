@@ -19,8 +19,9 @@ import (
 //	                              refused for a missing scope, reauth.go)
 //	active|paused -> needs_reauth Store.markNeedsReauth, the one writer of
 //	                              needs_reauth, called by Manager.onInvalidGrant
-//	                              (refused refresh token) and Manager.MarkNeedsReauth
-//	                              (refused data call, reauth.go)
+//	                              (a refresh token refused with an explicit
+//	                              invalid_grant, also when Manager.VerifyGrant
+//	                              asked after a refused data call, reauth.go)
 //
 // A status change never moves the version: the version fences token
 // writes, and a refresh in flight must still be able to commit the pair

@@ -3,6 +3,8 @@ package tokens
 import (
 	"context"
 	"errors"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,61 +147,111 @@ func mustEvents(t *testing.T, s *Store, c string) []Event {
 	return evs
 }
 
-// TestManagerMarkNeedsReauth: a refused data call marks the company at the
-// version of the token the manager handed out, once, and the manager stops
-// handing that token out; when a newer pair was stored meanwhile, the mark
-// is refused (the new pair may well work).
-func TestManagerMarkNeedsReauth(t *testing.T) {
-	e := newEnv(t, gustosim.Config{}, nil)
-	m, _, _ := e.manager("w1", nil)
+// TestVerifyGrant: a refused data call marks nobody by itself. VerifyGrant
+// asks the token endpoint: a grant that refreshes is alive (nil, company
+// active, a new version); an explicit invalid_grant marks needs_reauth once
+// through onInvalidGrant; a newer pair stored meanwhile is used without a
+// refresh; a token endpoint answering a bare 401 (a gateway, not Gusto's
+// verdict) marks nobody and is transient.
+func TestVerifyGrant(t *testing.T) {
+	var edge atomic.Bool
+	e := newEnv(t, gustosim.Config{}, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if edge.Load() && r.URL.Path == "/oauth/token" {
+				w.WriteHeader(http.StatusUnauthorized) // no OAuth body
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	m, rec, _ := e.manager("w1", nil)
 	ctx := context.Background()
-	c := e.addCompany()
-	if _, err := m.AccessToken(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range []bool{true, false} {
-		ok, err := m.MarkNeedsReauth(ctx, c, "gusto refused access: 403 missing scope")
-		if err != nil || ok != want {
-			t.Fatalf("call %d: %v, %v; want %v", i, ok, err, want)
-		}
-	}
-	if st, reason := e.status(c); st != StatusNeedsReauth || reason != "gusto refused access: 403 missing scope" {
-		t.Fatalf("status %s (%q)", st, reason)
-	}
-	evs := e.events(c)
-	last := evs[len(evs)-1]
-	if last.Trigger != TriggerUnauthorized || last.Outcome != OutcomeStatusChange || last.Worker != "w1" || last.OldVersion != 1 {
-		t.Fatalf("audit row %+v", last)
-	}
-	var rr *ReauthRequiredError
-	if _, err := m.AccessToken(ctx, c); !errors.As(err, &rr) {
-		t.Fatalf("AccessToken after the mark: %v, want a *ReauthRequiredError", err)
-	}
 
-	// A token handed out at version 1, then an operator stores a new pair
-	// (version 2): the refusal of the old token marks nothing.
-	d := e.addCompany()
-	if _, err := m.AccessToken(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	g, err := e.sim.CreateCompany(gustosim.CompanyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noteSecret(g.Token.AccessToken, g.Token.RefreshToken)
-	if _, err := e.store.Put(ctx, Grant{CompanyUUID: d, AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken,
-		ExpiresIn: g.Token.ExpiresIn, Scope: g.Token.Scope}, "test"); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := m.MarkNeedsReauth(ctx, d, "refused"); ok || err != nil {
-		t.Fatalf("mark at a stale version: %v, %v; want no change", ok, err)
-	}
-	if st, _ := e.status(d); st != StatusActive {
-		t.Fatalf("status %s, want active", st)
-	}
+	t.Run("alive", func(t *testing.T) {
+		c := e.addCompany()
+		if _, err := m.AccessToken(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		calls := rec.calls.Load()
+		if err := m.VerifyGrant(ctx, c); err != nil {
+			t.Fatalf("VerifyGrant of a live grant: %v", err)
+		}
+		if st, reason := e.status(c); st != StatusActive {
+			t.Fatalf("status %s (%q), want active", st, reason)
+		}
+		if rec.calls.Load() != calls+1 {
+			t.Fatalf("%d token requests, want 1", rec.calls.Load()-calls)
+		}
+	})
+
+	t.Run("revoked", func(t *testing.T) {
+		c := e.addCompany()
+		if _, err := m.AccessToken(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.Revoke(c); err != nil {
+			t.Fatal(err)
+		}
+		var rr *ReauthRequiredError
+		for i := range 2 {
+			if err := m.VerifyGrant(ctx, c); !errors.As(err, &rr) {
+				t.Fatalf("call %d: %v, want a *ReauthRequiredError", i, err)
+			}
+		}
+		if st, _ := e.status(c); st != StatusNeedsReauth {
+			t.Fatalf("status %s, want needs_reauth", st)
+		}
+		if n := countOutcome(e.events(c), OutcomeRevoked); n != 1 {
+			t.Fatalf("%d revoked events, want 1", n)
+		}
+	})
+
+	t.Run("newer pair stored meanwhile", func(t *testing.T) {
+		d := e.addCompany()
+		if _, err := m.AccessToken(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		g, err := e.sim.CreateCompany(gustosim.CompanyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		noteSecret(g.Token.AccessToken, g.Token.RefreshToken)
+		if _, err := e.store.Put(ctx, Grant{CompanyUUID: d, AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken,
+			ExpiresIn: g.Token.ExpiresIn, Scope: g.Token.Scope}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		calls := rec.calls.Load()
+		if err := m.VerifyGrant(ctx, d); err != nil {
+			t.Fatalf("VerifyGrant after a newer pair: %v", err)
+		}
+		if st, _ := e.status(d); st != StatusActive || rec.calls.Load() != calls {
+			t.Fatalf("status %s, %d token requests; want active and none", st, rec.calls.Load()-calls)
+		}
+	})
+
+	t.Run("bare 401 from the token endpoint", func(t *testing.T) {
+		c := e.addCompany()
+		if _, err := m.AccessToken(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		edge.Store(true)
+		defer edge.Store(false)
+		err := m.VerifyGrant(ctx, c)
+		var rr *ReauthRequiredError
+		var re *RefreshError
+		if err == nil || errors.As(err, &rr) || Terminal(err) || !errors.As(err, &re) {
+			t.Fatalf("VerifyGrant with the token endpoint answering a bare 401: %v, want a transient *RefreshError", err)
+		}
+		if st, _ := e.status(c); st != StatusActive {
+			t.Fatalf("status %s, want active: a gateway's 401 is no verdict on the grant", st)
+		}
+		if n := countOutcome(e.events(c), OutcomeRevoked); n != 0 {
+			t.Fatalf("%d revoked events", n)
+		}
+	})
 
 	var nf *NotFoundError
-	if _, err := m.MarkNeedsReauth(ctx, newCompany(), "refused"); !errors.As(err, &nf) {
+	if err := m.VerifyGrant(ctx, newCompany()); !errors.As(err, &nf) {
 		t.Fatalf("unknown company: %v, want a *NotFoundError", err)
 	}
 }
