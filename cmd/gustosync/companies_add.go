@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -201,6 +202,9 @@ func parseGrant(raw json.RawMessage) (tokens.Grant, string, error) {
 		// Gusto's reference says unix seconds; responses have also carried
 		// a numeric string or an RFC 3339 timestamp.
 		return g, "", fmt.Errorf("created_at: want unix seconds or an RFC 3339 timestamp")
+	}
+	if err := tokens.CheckCreatedAt(g.CreatedAt, time.Now()); err != nil {
+		return g, "", err
 	}
 	if tt, err := str("token_type", false); err != nil {
 		return g, "", err

@@ -175,6 +175,7 @@ func TestCompaniesAddBadInput(t *testing.T) {
 		"scope missing":   {mustJSON(t, mut(func(g *grantJSON) { g.Scope = "companies:read" })), "item 1: scope: lacks required scopes employees:read, payrolls:read"},
 		"token type":      {mustJSON(t, mut(func(g *grantJSON) { g.TokenType = "mac" })), "item 1: token_type"},
 		"created garbage": {mustJSON(t, mut(func(g *grantJSON) { g.CreatedAt = "yesterday" })), "item 1: created_at: want unix seconds or an RFC 3339 timestamp"},
+		"created future":  {mustJSON(t, mut(func(g *grantJSON) { g.CreatedAt = time.Now().Add(time.Hour).Unix() })), "in the future (more than 2m0s ahead"},
 		"duplicate":       {`[` + mustJSON(t, good) + `,` + mustJSON(t, good) + `]`, "item 2: company_uuid: same company as item 1"},
 	} {
 		t.Run(name, func(t *testing.T) {

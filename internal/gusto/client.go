@@ -117,7 +117,8 @@ type Client struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	skew       atomic.Int64 // nanoseconds, latest measurement
+	skews      skewEstimator
+	skew       atomic.Int64 // nanoseconds, the estimate (skews)
 	skewWarned atomic.Bool
 }
 
@@ -173,11 +174,12 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
-// Skew returns the latest measured clock skew (see measureSkew): Gusto's
-// clock minus the local clock. Zero before the first response with a Date
-// header. It is the one skew estimate of gustosync: measured once per
-// response, here, passed to Options.OnSkew and carried with every token
-// (Token.Skew).
+// Skew returns the estimated clock skew: Gusto's clock minus the local
+// clock, the median of the recent responses' measurements (measureSkew,
+// skewEstimator), so that one bad Date header cannot move it. Zero before
+// the first response with a Date header. It is the one skew estimate of
+// gustosync: measured on every response, here, passed to Options.OnSkew and
+// carried with every token (Token.Skew).
 func (c *Client) Skew() time.Duration { return time.Duration(c.skew.Load()) }
 
 // request describes one HTTP exchange.
@@ -197,7 +199,6 @@ type response struct {
 	body       []byte
 	serverDate time.Time // zero when Date was missing or malformed
 	receivedAt time.Time
-	skew       time.Duration // measureSkew; zero when serverDate is
 	tooLarge   bool
 }
 
@@ -237,8 +238,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	out := &response{status: resp.StatusCode, header: resp.Header, receivedAt: end}
 	if d, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
 		out.serverDate = d
-		out.skew = measureSkew(d, start, end)
-		c.recordSkew(ctx, out.skew)
+		c.recordSkew(ctx, measureSkew(d, start, end))
 	}
 
 	limit := c.maxBody
@@ -276,10 +276,12 @@ func measureSkew(serverDate, start, end time.Time) time.Duration {
 	return serverDate.Add(500 * time.Millisecond).Sub(mid)
 }
 
-// recordSkew stores and reports one measurement. The one log line of the
-// skew is an error when it goes above SkewThreshold (either way), once per
-// crossing, and an info line when it comes back within.
-func (c *Client) recordSkew(ctx context.Context, skew time.Duration) {
+// recordSkew adds one measurement to the estimate, stores and reports the
+// estimate. The one log line of the skew is an error when the estimate goes
+// above SkewThreshold (either way), once per crossing, and an info line when
+// it comes back within.
+func (c *Client) recordSkew(ctx context.Context, measured time.Duration) {
+	skew := c.skews.add(measured)
 	c.skew.Store(int64(skew))
 	if c.opts.OnSkew != nil {
 		c.opts.OnSkew(skew)

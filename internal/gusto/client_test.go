@@ -816,3 +816,49 @@ func TestCleanNeverLeaksASecret(t *testing.T) {
 		t.Errorf("clean = %q", s)
 	}
 }
+
+// TestSkewIgnoresOneBadDate (#13: skew from the last single response): one
+// answer whose Date header is an hour off does not move the estimate, which
+// follows a real change of Gusto's clock once most recent answers agree.
+func TestSkewIgnoresOneBadDate(t *testing.T) {
+	var offset atomic.Int64
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", t0.Add(time.Duration(offset.Load())).Format(http.TimeFormat))
+		writeJSON(w, 500, `{}`)
+	}), nil)
+	call := func(d time.Duration) {
+		offset.Store(int64(d))
+		c.Company(context.Background(), StaticToken(testAccess), testCompany)
+	}
+	for range 5 {
+		call(0)
+	}
+	call(time.Hour)
+	if got := c.Skew(); got != 500*time.Millisecond {
+		t.Fatalf("Skew after one bad Date = %v, want 0.5s", got)
+	}
+	call(-time.Hour)
+	if got := c.Skew(); got != 500*time.Millisecond {
+		t.Fatalf("Skew after a second bad Date = %v, want 0.5s", got)
+	}
+	for range skewSamples {
+		call(10 * time.Second)
+	}
+	if got := c.Skew(); got != 10500*time.Millisecond {
+		t.Fatalf("Skew after Gusto's clock moved = %v, want 10.5s", got)
+	}
+}
+
+func TestSkewEstimator(t *testing.T) {
+	var e skewEstimator
+	for i, tc := range []struct{ add, want time.Duration }{
+		{time.Hour, time.Hour},             // one measurement: it
+		{2 * time.Second, time.Second * 2}, // two: the least correction
+		{3 * time.Second, 3 * time.Second}, // three: the median
+		{-time.Hour, 2500 * time.Millisecond},
+	} {
+		if got := e.add(tc.add); got != tc.want {
+			t.Fatalf("add #%d (%v) = %v, want %v", i, tc.add, got, tc.want)
+		}
+	}
+}

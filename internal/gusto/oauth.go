@@ -105,7 +105,7 @@ func (c *Client) tokenRequest(ctx context.Context, fields map[string]string, gra
 	}
 	t.ServerDate = r.serverDate
 	t.ReceivedAt = r.receivedAt
-	t.Skew = r.skew
+	t.Skew = c.Skew()
 	return t, nil
 }
 

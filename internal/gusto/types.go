@@ -24,9 +24,9 @@ type Token struct {
 	ServerDate time.Time `json:"-"`
 	// ReceivedAt is the local clock when the response arrived.
 	ReceivedAt time.Time `json:"-"`
-	// Skew is the clock skew the client measured on this response (Gusto's
-	// clock minus ours; see Client.Skew): the estimate a token carries, so
-	// its expiry is computed on Gusto's clock. Zero when ServerDate is.
+	// Skew is the client's clock skew estimate (Gusto's clock minus ours;
+	// see Client.Skew) once this response was measured: the estimate a
+	// token carries, so its expiry is computed on Gusto's clock.
 	Skew time.Duration `json:"-"`
 }
 

@@ -50,13 +50,22 @@ func refreshAt(issued time.Time, lifetime, window time.Duration) time.Time {
 	return expiration(issued, lifetime).Add(-refreshAhead(window, lifetime))
 }
 
-// issuedAt is when Gusto issued a token, on Gusto's clock. It prefers the
-// response's Date header (truncated to the second, so never later than the
-// true issue time: the error makes the token look older, which is safe);
-// without one, it is the local arrival time corrected by the skew.
+// dateAgreement is how far a response's Date header may be from the
+// skew-corrected arrival time and still be taken as the issue time: the
+// header's one-second truncation plus a round trip.
+const dateAgreement = 2 * time.Second
+
+// issuedAt is when Gusto issued a token, on Gusto's clock: the local arrival
+// time corrected by the skew estimate (the median over recent responses,
+// gusto.Client.Skew). The response's own Date header, more precise
+// (truncated to the second, so never later than the true issue time: the
+// error makes the token look older, which is safe), is preferred only when
+// it agrees with that within dateAgreement: one bad Date header must not
+// make an expired token look fresh, nor a fresh one expired.
 func issuedAt(serverDate, receivedAt time.Time, skew time.Duration) time.Time {
-	if !serverDate.IsZero() {
+	estimate := receivedAt.Add(skew)
+	if !serverDate.IsZero() && serverDate.Sub(estimate).Abs() <= dateAgreement {
 		return serverDate
 	}
-	return receivedAt.Add(skew)
+	return estimate
 }

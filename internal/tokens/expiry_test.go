@@ -37,15 +37,20 @@ func TestExpiryPolicy(t *testing.T) {
 }
 
 // TestIssuedAt: a token's issue time is Gusto's Date header when the
-// response had one, else the local arrival time corrected by the skew.
+// response had one that agrees with the skew estimate, else the local
+// arrival time corrected by the estimate: one bad Date header (an hour
+// ahead) would otherwise make the token look fresh an hour past its expiry.
 func TestIssuedAt(t *testing.T) {
 	local := time.Date(2025, 6, 15, 12, 0, 0, 300_000_000, time.UTC)
 	server := local.Add(90 * time.Second).Truncate(time.Second) // Date header resolution
 	if got := issuedAt(time.Time{}, local, -90*time.Second); !got.Equal(local.Add(-90 * time.Second)) {
 		t.Fatalf("issuedAt without Date = %s", got)
 	}
-	if got := issuedAt(server, local, 0); !got.Equal(server) {
-		t.Fatalf("issuedAt with Date = %s, want the Date", got)
+	if got := issuedAt(server, local, 90*time.Second); !got.Equal(server) {
+		t.Fatalf("issuedAt with an agreeing Date = %s, want the Date", got)
+	}
+	if got := issuedAt(server.Add(time.Hour), local, 90*time.Second); !got.Equal(local.Add(90 * time.Second)) {
+		t.Fatalf("issuedAt with a Date an hour off = %s, want the skew-corrected arrival", got)
 	}
 }
 

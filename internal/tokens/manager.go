@@ -298,7 +298,9 @@ func (m *Manager) Invalidate(ctx context.Context, company, accessToken string) e
 		return nil
 	}
 	grace := min(m.cfg.InvalidateGrace, rec.Lifetime/invalidateGraceDivisor)
-	if age := time.Duration(m.gustoNow() - rec.IssuedAt.UnixNano()); age < grace {
+	// A negative age (an issue time in the future: a bad clock somewhere)
+	// is read as old: the refusal is believed.
+	if age := time.Duration(m.gustoNow() - rec.IssuedAt.UnixNano()); age >= 0 && age < grace {
 		m.log.LogAttrs(ctx, slog.LevelWarn, "gusto refused a token issued moments ago; not refreshing again (missing scope?)",
 			slog.String("company", company), slog.Int64("version", rec.Version), slog.Duration("age", age))
 		return nil

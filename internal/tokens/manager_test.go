@@ -626,6 +626,18 @@ func TestInvalidate(t *testing.T) {
 	if got, _ := b.AccessToken(ctx, co); got != fresh || bRec.calls.Load() != 1 {
 		t.Fatal("an invalidation within the grace refreshed again")
 	}
+	// An issue time in the future (a bad clock) is a negative age, read as
+	// old: the 401 is believed and the token refreshed.
+	if err := e.db.Gorm.Exec(`UPDATE gusto_auth_tokens SET issued_at = now() + interval '1 hour' WHERE company_uuid = ?`, co).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Invalidate(ctx, co, fresh); err != nil {
+		t.Fatal(err)
+	}
+	b.forget(co, "")
+	if got, err := b.AccessToken(ctx, co); err != nil || got == fresh || bRec.calls.Load() != 2 {
+		t.Fatalf("a 401 for a token issued in the future: %v (refreshes %d), want a refresh", err, bRec.calls.Load())
+	}
 }
 
 // TestMetricsRegistry: the metrics register on a private registry, and the

@@ -102,6 +102,26 @@ func (s *Store) load(ctx context.Context, company string) (*record, error) {
 	}, nil
 }
 
+// MaxCreatedAtLead is how far in the future a grant's created_at may be (a
+// clock difference with Gusto) before it is refused.
+const MaxCreatedAtLead = 2 * time.Minute
+
+// CheckCreatedAt refuses a grant's created_at (unix seconds, 0 = unknown)
+// that lies more than MaxCreatedAtLead after now with a *GrantError naming
+// the field: a future issue time would make the token look fresh past its
+// expiry. Put checks it; onboarding tools call it before storing anything.
+func CheckCreatedAt(createdAt int64, now time.Time) error {
+	if createdAt <= 0 {
+		return nil
+	}
+	if lead := time.Unix(createdAt, 0).Sub(now); lead > MaxCreatedAtLead {
+		return &GrantError{Field: "created_at", Reason: fmt.Sprintf("is %s in the future (more than %s ahead of this machine's clock): "+
+			"the value is wrong, or a clock is; a future issue time would make the token look fresh past its expiry",
+			lead.Round(time.Second), MaxCreatedAtLead)}
+	}
+	return nil
+}
+
 // Put stores a company's tokens given by an operator, replacing any stored
 // pair (the version moves, so a refresh in flight elsewhere loses its
 // compare-and-swap and adopts these). A needs_reauth company becomes active;
@@ -133,6 +153,9 @@ func (s *Store) Put(ctx context.Context, g Grant, worker string) (int64, error) 
 	issued := now
 	if g.CreatedAt > 0 {
 		issued = time.Unix(g.CreatedAt, 0)
+		if err := CheckCreatedAt(g.CreatedAt, now); err != nil {
+			return 0, err
+		}
 	}
 	lifetime := time.Duration(g.ExpiresIn) * time.Second
 	accessCT, err := s.keys.seal(company, colAccess, g.AccessToken)

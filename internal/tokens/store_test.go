@@ -78,6 +78,9 @@ func TestStorePutEncryptsAndValidates(t *testing.T) {
 		"access_token":  func(g *Grant) { g.AccessToken = "" },
 		"refresh_token": func(g *Grant) { g.RefreshToken = "" },
 		"expires_in":    func(g *Grant) { g.ExpiresIn = 0 },
+		// An issue time in the future would make the token look fresh past
+		// its expiry (#13: created_at in the future accepted at onboarding).
+		"created_at": func(g *Grant) { g.CreatedAt = time.Now().Add(time.Hour).Unix() },
 	} {
 		bad := testGrant(newCompany())
 		mutate(&bad)
