@@ -17,7 +17,7 @@ func (m *Manager) slowPath(ctx context.Context, key string) (string, error) {
 		m.mu.RLock()
 		e := m.cache[company]
 		m.mu.RUnlock()
-		if e != nil && m.gustoNow() < e.refreshAt {
+		if m.handOut(e) {
 			return e.token, nil
 		}
 	}

@@ -31,6 +31,8 @@ const (
 	DefaultRefreshAhead    = 5 * time.Minute
 	DefaultRefreshTimeout  = 30 * time.Second
 	DefaultInvalidateGrace = 30 * time.Second
+	// DefaultStatusRecheck is Config.StatusRecheck's default.
+	DefaultStatusRecheck = 5 * time.Second
 )
 
 // lockKeyPrefix prefixes the per-company redsync mutex key.
@@ -79,6 +81,13 @@ type Config struct {
 	// keeps answering 401 (a missing scope) cannot trigger a refresh per
 	// request. Default 30 s.
 	InvalidateGrace time.Duration
+	// StatusRecheck is how long a cached token is handed out before the
+	// company's row is read again: a pause, a needs_reauth or a
+	// missing_scope written by another process (an operator's command, a
+	// sibling worker) stops this one from using the company's token within
+	// it. Default DefaultStatusRecheck: one read per company in use per
+	// period.
+	StatusRecheck time.Duration
 	// Now is the local clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives structured logs with the company uuid, never a token.
@@ -110,7 +119,8 @@ type Hooks struct {
 // It is safe for concurrent use.
 //
 // AccessToken's fast path is a read of an in-process cache; the slow path
-// (a stale or unknown token) reads PostgreSQL and, when a refresh is due,
+// (a stale or unknown token, or one whose company's status was read more
+// than StatusRecheck ago) reads PostgreSQL and, when a refresh is due,
 // coalesces callers per company in the process, takes a redsync mutex per
 // company, re-reads the row, refreshes only if still stale, commits with a
 // version compare-and-swap and only then hands the token out (refresh.go).
@@ -138,11 +148,21 @@ type Manager struct {
 }
 
 // cached is an access token the fast path may hand out until refreshAt
-// (Gusto's clock, unix nanoseconds). Immutable once stored.
+// (Gusto's clock, unix nanoseconds) and until recheckAt (the local clock,
+// unix nanoseconds: StatusRecheck after the row was read). Immutable once
+// stored.
 type cached struct {
 	token     string
 	version   int64
 	refreshAt int64
+	recheckAt int64
+}
+
+// handOut reports whether the fast path may hand out e's token now: not
+// yet due for a refresh, and its company's status read recently enough.
+func (m *Manager) handOut(e *cached) bool {
+	now := m.now().UnixNano()
+	return e != nil && now+m.skew.Load() < e.refreshAt && now < e.recheckAt
 }
 
 // New validates cfg, applies defaults and returns a Manager.
@@ -183,8 +203,11 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.InvalidateGrace == 0 {
 		cfg.InvalidateGrace = DefaultInvalidateGrace
 	}
+	if cfg.StatusRecheck == 0 {
+		cfg.StatusRecheck = DefaultStatusRecheck
+	}
 	switch {
-	case cfg.RefreshAhead < 0 || cfg.RefreshTimeout < 0 || cfg.LockWait < 0 || cfg.InvalidateGrace < 0:
+	case cfg.RefreshAhead < 0 || cfg.RefreshTimeout < 0 || cfg.LockWait < 0 || cfg.InvalidateGrace < 0 || cfg.StatusRecheck < 0:
 		return nil, errors.New("tokens: config: durations must not be negative")
 	case cfg.LockExpiry <= cfg.RefreshTimeout:
 		return nil, fmt.Errorf("tokens: config: LockExpiry (%s) must be longer than RefreshTimeout (%s)", cfg.LockExpiry, cfg.RefreshTimeout)
@@ -231,7 +254,7 @@ func (m *Manager) AccessToken(ctx context.Context, company string) (string, erro
 	m.mu.RLock()
 	e := m.cache[company]
 	m.mu.RUnlock()
-	if e != nil && m.gustoNow() < e.refreshAt {
+	if m.handOut(e) {
 		return e.token, nil
 	}
 	return m.slowPath(ctx, company)
@@ -251,7 +274,8 @@ func (m *Manager) fresh(rec *record) bool {
 // remember returns rec's token as a cache entry, and caches it when it is
 // fresh and not older than what is cached.
 func (m *Manager) remember(rec *record) *cached {
-	e := &cached{token: rec.AccessToken, version: rec.Version, refreshAt: m.refreshAtOf(rec).UnixNano()}
+	e := &cached{token: rec.AccessToken, version: rec.Version, refreshAt: m.refreshAtOf(rec).UnixNano(),
+		recheckAt: m.now().Add(m.cfg.StatusRecheck).UnixNano()}
 	if !m.fresh(rec) {
 		return e
 	}

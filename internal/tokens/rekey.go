@@ -10,33 +10,72 @@ import (
 
 // RekeyResult reports what Rekey did.
 type RekeyResult struct {
-	// Rekeyed rows are now sealed under the primary key.
+	// Rekeyed counts the rows rewritten under the primary key (a row
+	// resealed under an old key behind one pass and caught by the next
+	// counts twice).
 	Rekeyed int
-	// Current rows were already sealed under the primary key.
+	// Current rows were already sealed under the primary key when Rekey
+	// started.
 	Current int
 	// Failed rows could not be opened with any key of the keyring; Failures
 	// holds one *KeyError (or *StoreError) per failed row.
 	Failed   int
 	Failures []error
+	// Passes is how many walks of the table Rekey made (the last one
+	// rekeyed nothing).
+	Passes int
 }
+
+// maxRekeyPasses bounds Rekey's passes over the table.
+const maxRekeyPasses = 10
 
 // Rekey re-encrypts every row not sealed under the primary key, in batches
 // of batchSize rows (one transaction per batch). It is idempotent and safe to
 // run while workers refresh: each row is rewritten only if its ciphertext is
-// still the one read (a row refreshed meanwhile is read again). Rows that no
-// key opens are reported in the result and left as they are; the error is
-// non-nil when any row failed.
+// still the one read (a row refreshed meanwhile is read again). A pass walks
+// the table once in company order, so a row that a worker still configured
+// with the old primary key reseals behind the pass is missed by it: Rekey
+// makes passes until one rekeys nothing (at most maxRekeyPasses; more means
+// some process keeps sealing under another key, an error naming the
+// figure). Rows that no key opens are reported in the result (from the
+// last pass) and left as they are; the error is non-nil when any row
+// failed.
 func (s *Store) Rekey(ctx context.Context, batchSize int, worker string) (RekeyResult, error) {
 	if batchSize <= 0 {
 		batchSize = 100
 	}
 	var result RekeyResult
-	primary := s.keys.PrimaryID()
 	var current int64
-	if err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM gusto_auth_tokens WHERE key_id = ?`, primary).Scan(&current).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM gusto_auth_tokens WHERE key_id = ?`, s.keys.PrimaryID()).Scan(&current).Error; err != nil {
 		return result, &StoreError{Op: "rekey", Err: err}
 	}
 	result.Current = int(current)
+	for {
+		pass, err := s.rekeyPass(ctx, batchSize, worker)
+		result.Passes++
+		result.Rekeyed += pass.Rekeyed
+		result.Failed, result.Failures = pass.Failed, pass.Failures
+		if err != nil {
+			return result, err
+		}
+		if pass.Rekeyed == 0 {
+			break
+		}
+		if result.Passes == maxRekeyPasses {
+			return result, fmt.Errorf("tokens: rekey: pass %d still rekeyed %d rows: a process keeps sealing tokens under another key (is every worker running with the new TOKEN_ENCRYPTION_KEYS?)",
+				result.Passes, pass.Rekeyed)
+		}
+	}
+	if result.Failed > 0 {
+		return result, fmt.Errorf("tokens: rekey: %d rows could not be opened with any key; first: %w", result.Failed, result.Failures[0])
+	}
+	return result, nil
+}
+
+// rekeyPass is one walk of the table in company order.
+func (s *Store) rekeyPass(ctx context.Context, batchSize int, worker string) (RekeyResult, error) {
+	var result RekeyResult
+	primary := s.keys.PrimaryID()
 	after := "00000000-0000-0000-0000-000000000000"
 	first := true
 	for {
@@ -52,7 +91,7 @@ func (s *Store) Rekey(ctx context.Context, batchSize int, worker string) (RekeyR
 			return result, &StoreError{Op: "rekey", Err: err}
 		}
 		if len(rows) == 0 {
-			break
+			return result, nil
 		}
 		after = rows[len(rows)-1].CompanyUUID
 		err := s.inTx(ctx, func(tx *gorm.DB) error {
@@ -75,11 +114,10 @@ func (s *Store) Rekey(ctx context.Context, batchSize int, worker string) (RekeyR
 		if err != nil {
 			return result, &StoreError{Op: "rekey", Err: err}
 		}
+		if s.afterRekeyBatch != nil {
+			s.afterRekeyBatch()
+		}
 	}
-	if result.Failed > 0 {
-		return result, fmt.Errorf("tokens: rekey: %d rows could not be opened with any key; first: %w", result.Failed, result.Failures[0])
-	}
-	return result, nil
 }
 
 // rekeyRow re-seals one row under the primary key, guarded by the ciphertext

@@ -288,3 +288,58 @@ func TestMissingScopeIsGuardedAndResumable(t *testing.T) {
 		t.Fatalf("status %s after Resume, want active", rec.Status)
 	}
 }
+
+// TestStatusChangeReachesTheCache (#13 item 7): a token cached by one
+// process stops being handed out within StatusRecheck once another process
+// pauses the company or marks it needs_reauth; before, it was handed out
+// until its refresh was due (up to its lifetime).
+func TestStatusChangeReachesTheCache(t *testing.T) {
+	e := newEnv(t, gustosim.Config{}, nil)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	m, rec, _ := e.manager("w1", func(c *Config) { c.Now, c.StatusRecheck = now, 5*time.Second })
+	ctx := context.Background()
+	operator := NewStore(e.db.Gorm, e.ring)
+
+	for _, change := range []struct {
+		name string
+		do   func(company string)
+		want func(error) bool
+	}{
+		{"pause", func(c string) {
+			if ok, err := operator.Pause(ctx, c, "maintenance", "operator"); !ok || err != nil {
+				t.Fatalf("pause: %v %v", ok, err)
+			}
+		}, func(err error) bool { var pe *PausedError; return errors.As(err, &pe) }},
+		{"needs_reauth", func(c string) {
+			if err := e.sim.Revoke(c); err != nil {
+				t.Fatal(err)
+			}
+			other, _, _ := e.manager("w2", nil)
+			if err := other.VerifyGrant(ctx, c); err == nil {
+				t.Fatal("VerifyGrant of a revoked grant succeeded")
+			}
+		}, func(err error) bool { var rr *ReauthRequiredError; return errors.As(err, &rr) }},
+	} {
+		t.Run(change.name, func(t *testing.T) {
+			c := e.addCompany()
+			tok, err := m.AccessToken(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			change.do(c)
+			if got, err := m.AccessToken(ctx, c); err != nil || got != tok {
+				t.Fatalf("within the recheck period: %v; want the cached token", err)
+			}
+			clock.Add(int64(5 * time.Second))
+			calls := rec.calls.Load()
+			if _, err := m.AccessToken(ctx, c); !change.want(err) {
+				t.Fatalf("after the recheck period: %v, want the %s error", err, change.name)
+			}
+			if rec.calls.Load() != calls {
+				t.Fatal("the recheck called the token endpoint")
+			}
+		})
+	}
+}

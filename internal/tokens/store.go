@@ -23,6 +23,10 @@ type Store struct {
 	db   *gorm.DB
 	keys *Keyring
 	now  func() time.Time
+
+	// afterRekeyBatch, for this package's tests, runs after each committed
+	// batch of a Rekey pass.
+	afterRekeyBatch func()
 }
 
 // NewStore returns a Store over db (see internal/postgres.Open) sealing with keys.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,48 @@ func assertNoPlaintext(t *testing.T, db *gorm.DB, secrets ...string) {
 				}
 			}
 		}
+	}
+}
+
+// TestRekeyCatchesRowsResealedBehindIt (#13 item 7): a worker still running
+// with the old primary key reseals a row the pass has already walked past;
+// Rekey makes another pass and leaves no row under the old key. Before, one
+// pass ended with that row still sealed under the old key.
+func TestRekeyCatchesRowsResealedBehindIt(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	oldKey, newKey := testKey(t, "old"), testKey(t, "new")
+	oldRing, _ := NewKeyring(config.Keys{oldKey})
+	oldWorker := NewStore(db.Gorm, oldRing)
+	var grants []Grant
+	for range 6 {
+		g := testGrant(newCompany())
+		grants = append(grants, g)
+		if _, err := oldWorker.Put(ctx, g, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.SortFunc(grants, func(a, b Grant) int { return strings.Compare(a.CompanyUUID, b.CompanyUUID) })
+	rotated, _ := NewKeyring(config.Keys{newKey, oldKey})
+	s := NewStore(db.Gorm, rotated)
+	once := false
+	s.afterRekeyBatch = func() {
+		if once {
+			return
+		}
+		once = true
+		// The first company, behind the pass's cursor, refreshed by a
+		// worker that still seals under the old key.
+		if _, err := oldWorker.Put(ctx, grants[0], "old-worker"); err != nil {
+			t.Error(err)
+		}
+	}
+	res, err := s.Rekey(ctx, 2, "test")
+	if err != nil || res.Rekeyed != 7 || res.Passes != 3 || res.Current != 0 {
+		t.Fatalf("Rekey = %+v, %v; want 7 rekeyed over 3 passes", res, err)
+	}
+	var left int64
+	if err := db.Gorm.Raw(`SELECT count(*) FROM gusto_auth_tokens WHERE key_id <> 'new'`).Scan(&left).Error; err != nil || left != 0 {
+		t.Fatalf("%d rows left under another key (%v)", left, err)
 	}
 }
