@@ -145,16 +145,19 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, now fun
 		return nil, err
 	}
 	client := asynq.NewClient(opt)
+	// The inspector lets each tick re-enqueue the windows Redis lost.
+	inspector := asynq.NewInspector(opt)
 	sched, err := scheduler.New(db, client, scheduler.Config{
 		Interval: cfg.Interval, Jitter: cfg.Jitter, Tick: cfg.Tick, Logger: log, Now: now,
-		Metrics: metrics,
+		Metrics: metrics, Lookup: inspector,
 	})
 	if err != nil {
 		_ = client.Close()
+		_ = inspector.Close()
 		_ = postgres.Close(db)
 		return nil, err
 	}
-	return &deps{cfg: cfg, log: log, db: db, sched: sched, now: now, close: func() { _ = client.Close(); _ = postgres.Close(db) }}, nil
+	return &deps{cfg: cfg, log: log, db: db, sched: sched, now: now, close: func() { _ = client.Close(); _ = inspector.Close(); _ = postgres.Close(db) }}, nil
 }
 
 // serve ticks until ctx ends, delivers alerts when configured, and serves

@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
+
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // maxReason bounds the error text stored on a run.
@@ -79,6 +85,10 @@ type Result struct {
 	Changed int64
 	// Position is where the run now stands in the batch's resource.
 	Position Position
+	// Foreign lists the batch's records (uuids) that another company owns:
+	// they were left as they are and noted on the run (invariant 14: rows
+	// never change company); the rest of the batch was stored.
+	Foreign []string
 }
 
 // Commit stores a batch and advances the resource's checkpoint in one
@@ -101,7 +111,7 @@ func (a *Attempt) Commit(ctx context.Context, b Batch) (Result, error) {
 	if !b.Resource.valid() {
 		return Result{}, &BatchError{Resource: b.Resource, Reason: "unknown resource"}
 	}
-	p, err := prepare(a.Company, b.Resource, b.Rows)
+	p, err := prepare(b.Resource, b.Rows)
 	if err != nil {
 		return Result{}, err
 	}
@@ -137,11 +147,9 @@ func (a *Attempt) commit(ctx context.Context, r Resource, p *prepared, pos Posit
 			return a.fenced("commit")
 		}
 		if p != nil {
-			up := tx.Exec(p.query, p.args...)
-			if up.Error != nil {
-				return up.Error
+			if err := a.upsert(tx, p, res); err != nil {
+				return err
 			}
-			res.Changed = up.RowsAffected
 		}
 		if err := tx.Exec(`
 INSERT INTO sync_checkpoints (company_uuid, resource, run_id, epoch, cursor, records, done, updated_at)
@@ -156,6 +164,77 @@ ON CONFLICT (company_uuid, resource) DO UPDATE SET
 UPDATE sync_runs SET records_synced = records_synced + ?, rows_changed = rows_changed + ?, heartbeat_at = now()
 WHERE id = ?`, res.Records, res.Changed, a.RunID).Error
 	})
+}
+
+// upsert stores a prepared batch inside the commit's transaction
+// (invariant 14 in docs/invariants.md for the ownership rule):
+//
+//  1. one query finds which of the batch's records already have a row, and
+//     whose;
+//  2. the new ones are copied into the table with COPY (pgx CopyFrom on the
+//     transaction's connection): a first sync writes at COPY's speed;
+//  3. the company's existing ones go through the update statement, which
+//     rewrites a row only when its payload changed;
+//  4. another company's are left untouched, listed in res.Foreign and
+//     noted on the run.
+//
+// The commit holds the company's fence row, so no other attempt of the
+// company writes between 1 and 2. A row another company inserts meanwhile
+// under the same uuid (which only malformed data can do) makes the COPY
+// fail with a unique violation: the batch rolls back, and its retry reports
+// that row as another company's.
+func (a *Attempt) upsert(tx *gorm.DB, p *prepared, res *Result) error {
+	var found []struct{ UUID, Company string }
+	if err := tx.Raw(p.sql.existing, postgres.Array(p.ids)).Scan(&found).Error; err != nil {
+		return err
+	}
+	owner := make(map[string]string, len(found))
+	for _, f := range found {
+		owner[f.UUID] = f.Company
+	}
+	var fresh, mine []int
+	for i, id := range p.ids {
+		c, ok := owner[id]
+		switch {
+		case !ok:
+			fresh = append(fresh, i)
+		case !p.sql.table.owned || c == a.Company:
+			mine = append(mine, i)
+		default:
+			res.Foreign = append(res.Foreign, id)
+		}
+	}
+	if len(fresh) > 0 {
+		n, err := postgres.CopyFrom(tx, p.sql.table.name, p.sql.copyColumns, pgx.CopyFromRows(p.copyRows([16]byte(uuid.MustParse(a.Company)), fresh)))
+		if err != nil {
+			return err
+		}
+		res.Changed += n
+	}
+	if len(mine) > 0 {
+		up := tx.Exec(p.sql.update, p.arrays(a.Company, mine)...)
+		if up.Error != nil {
+			return up.Error
+		}
+		res.Changed += up.RowsAffected
+	}
+	if len(res.Foreign) == 0 {
+		return nil
+	}
+	slices.Sort(res.Foreign)
+	note := clip(foreignNote(p.sql.table.name, res.Foreign))
+	return tx.Exec(`UPDATE sync_runs SET notes = left(CASE WHEN notes = '' THEN ? ELSE notes || E'\n' || ? END, ?) WHERE id = ?`,
+		note, note, maxNotes, a.RunID).Error
+}
+
+// foreignNote says which records of a batch belong to another company.
+func foreignNote(table string, ids []string) string {
+	const show = 5
+	list := strings.Join(ids[:min(len(ids), show)], ", ")
+	if len(ids) > show {
+		list += fmt.Sprintf(" and %d more", len(ids)-show)
+	}
+	return fmt.Sprintf("%s: %d record(s) belong to another company and were left untouched: %s", table, len(ids), list)
 }
 
 // Heartbeat tells other runs of the company that this attempt is alive. It

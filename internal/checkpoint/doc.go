@@ -6,7 +6,9 @@
 // (a retry, a crash recovery, a lease-expiry re-run) calls Store.Claim, which
 // bumps the company's epoch in sync_fences and returns an *Attempt holding
 // it. Attempt.Commit upserts a batch (Gusto uuid as key, key columns plus the
-// JSON payload, rewriting a row only when its payload changed) and advances
+// JSON payload; new rows are copied in with COPY, existing ones rewritten only
+// when their payload changed, and a row another company owns is never
+// touched: it is reported on the run instead) and advances
 // the resource's checkpoint in ONE transaction, fenced by the epoch: when a
 // newer attempt of the run, or any newer run of the company, has claimed
 // since, the commit changes nothing and returns a *FencedError, and the

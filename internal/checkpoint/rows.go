@@ -3,9 +3,11 @@ package checkpoint
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gustosync/gustosync/internal/postgres"
 )
@@ -83,63 +85,246 @@ func (r *CompanyRow) key() string       { return r.UUID }
 func (r *EmployeeRow) key() string      { return r.UUID }
 func (r *PayrollRow) key() string       { return r.UUID }
 
-// The upserts take one array per column (unnest, each bound whole with
-// postgres.Array), so a statement has a fixed number of parameters whatever
-// the batch size. A conflicting row is
-// rewritten only when its payload changed: a sync of an unchanged company
-// writes no new row versions.
-const (
-	upsertCompanies = `
-INSERT INTO gusto_companies (uuid, name, trade_name, company_status, payload, synced_at)
-SELECT u, n, t, s, p::jsonb, now()
-FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[]) AS x(u, n, t, s, p)
-ON CONFLICT (uuid) DO UPDATE SET
-    name = excluded.name, trade_name = excluded.trade_name,
-    company_status = excluded.company_status,
-    payload = excluded.payload, synced_at = excluded.synced_at
-WHERE gusto_companies.payload IS DISTINCT FROM excluded.payload`
-
-	upsertEmployees = `
-INSERT INTO gusto_employees (uuid, company_uuid, first_name, last_name, email, terminated, version, payload, synced_at)
-SELECT u, ?::uuid, f, l, e, t, v, p::jsonb, now()
-FROM unnest(?::uuid[], ?::text[], ?::text[], ?::text[], ?::bool[], ?::text[], ?::text[]) AS x(u, f, l, e, t, v, p)
-ON CONFLICT (uuid) DO UPDATE SET
-    company_uuid = excluded.company_uuid, first_name = excluded.first_name,
-    last_name = excluded.last_name, email = excluded.email,
-    terminated = excluded.terminated, version = excluded.version,
-    payload = excluded.payload, synced_at = excluded.synced_at
-WHERE gusto_employees.payload IS DISTINCT FROM excluded.payload`
-
-	upsertPayrolls = `
-INSERT INTO gusto_payrolls (uuid, company_uuid, check_date, processed, off_cycle, pay_period_start, pay_period_end, payload, synced_at)
-SELECT u, ?::uuid, NULLIF(c, '')::date, pr, oc, NULLIF(s, '')::date, NULLIF(e, '')::date, p::jsonb, now()
-FROM unnest(?::uuid[], ?::text[], ?::bool[], ?::bool[], ?::text[], ?::text[], ?::text[]) AS x(u, c, pr, oc, s, e, p)
-ON CONFLICT (uuid) DO UPDATE SET
-    company_uuid = excluded.company_uuid, check_date = excluded.check_date,
-    processed = excluded.processed, off_cycle = excluded.off_cycle,
-    pay_period_start = excluded.pay_period_start, pay_period_end = excluded.pay_period_end,
-    payload = excluded.payload, synced_at = excluded.synced_at
-WHERE gusto_payrolls.payload IS DISTINCT FROM excluded.payload`
-)
-
-// prepared is a batch checked and turned into the upsert's arguments.
-type prepared struct {
-	query string
-	args  []any
-	n     int // distinct rows
+// table describes one synced-rows table and the columns a batch fills
+// beside uuid, company_uuid and synced_at.
+type table struct {
+	// name is the synced table (gusto_employees).
+	name string
+	// owned: the table has company_uuid, and a row never changes company.
+	owned bool
+	// columns are the batch's columns, in the order of a prepared row
+	// (after its uuid); payload is last.
+	columns []column
 }
 
-// prepare validates rows (all of resource r, uuids that parse, payloads
-// that are JSON) and builds the column arrays. A uuid repeated inside the
-// batch keeps its last occurrence: Gusto's offset pagination can repeat a
-// record when data shifts, and one statement cannot update a row twice.
-func prepare(company string, r Resource, rows []Row) (*prepared, error) {
+// column is one column a batch fills.
+type column struct {
+	name string
+	kind kind
+}
+
+// kind is how a column's value travels: a prepared row holds a string for
+// kindText and kindDate (YYYY-MM-DD or "" for NULL), a bool for kindBool,
+// and a json.RawMessage for kindJSON.
+type kind int
+
+const (
+	kindText kind = iota
+	kindBool
+	kindDate
+	kindJSON
+)
+
+// onWrite are assignments made to every row the update path writes,
+// whatever the batch holds ({column, SQL value}; new rows get the columns'
+// defaults). A row that exists is rewritten when its payload or one of
+// these columns differs from what would be written; Result.Changed counts
+// those rows. A column added here must exist in every synced table; e.g.
+// {"deleted_at", "NULL"} makes a row Gusto returns again undeleted.
+var onWrite = []struct{ name, value string }{}
+
+var (
+	companiesTable = table{name: "gusto_companies", columns: []column{
+		{"name", kindText}, {"trade_name", kindText}, {"company_status", kindText}, {"payload", kindJSON},
+	}}
+	employeesTable = table{name: "gusto_employees", owned: true, columns: []column{
+		{"first_name", kindText}, {"last_name", kindText}, {"email", kindText}, {"terminated", kindBool},
+		{"version", kindText}, {"payload", kindJSON},
+	}}
+	payrollsTable = table{name: "gusto_payrolls", owned: true, columns: []column{
+		{"check_date", kindDate}, {"processed", kindBool}, {"off_cycle", kindBool},
+		{"pay_period_start", kindDate}, {"pay_period_end", kindDate}, {"payload", kindJSON},
+	}}
+)
+
+func tableOf(r Resource) *table {
+	switch r {
+	case ResourceCompany:
+		return &companiesTable
+	case ResourceEmployees:
+		return &employeesTable
+	default: // ResourcePayrolls; r was checked by the caller
+		return &payrollsTable
+	}
+}
+
+// existing finds which of a batch's records already have a row, and their
+// company (its one parameter is the batch's uuids).
+func (t *table) existing() string {
+	owner := "NULL"
+	if t.owned {
+		owner = "company_uuid::text"
+	}
+	return "SELECT uuid::text AS uuid, " + owner + " AS company FROM " + t.name + " WHERE uuid = ANY(?::uuid[])"
+}
+
+// copyColumns are the columns the insert path copies, in a copy row's order.
+func (t *table) copyColumns() []string {
+	cols := []string{"uuid"}
+	if t.owned {
+		cols = append(cols, "company_uuid")
+	}
+	for _, c := range t.columns {
+		cols = append(cols, c.name)
+	}
+	return cols
+}
+
+// update is the update path's statement: the batch's records that exist
+// and belong to the company, one array parameter per column (after the
+// company, for owned tables). For gusto_employees it reads:
+//
+//	INSERT INTO gusto_employees AS t (uuid, company_uuid, first_name, …, payload, synced_at)
+//	SELECT x.uuid, ?::uuid, x.first_name, …, x.payload::jsonb, now()
+//	FROM unnest(?::uuid[], ?::text[], …, ?::text[]) AS x(uuid, first_name, …, payload)
+//	ON CONFLICT (uuid) DO UPDATE SET first_name = excluded.first_name, …, payload = excluded.payload, synced_at = excluded.synced_at
+//	WHERE t.company_uuid = excluded.company_uuid
+//	  AND (t.payload) IS DISTINCT FROM (excluded.payload)
+//
+// A row is rewritten only when its payload (or an onWrite column) changed:
+// a sync of an unchanged company writes no new row versions. A row of
+// another company is never rewritten (invariant 14: rows never change
+// company), whatever raced the existence check.
+func (t *table) update() string {
+	var cols, vals, types, names, set, old, new []string
+	cols, vals = append(cols, "uuid"), append(vals, "x.uuid")
+	types, names = append(types, "?::uuid[]"), append(names, "uuid")
+	if t.owned {
+		cols, vals = append(cols, "company_uuid"), append(vals, "?::uuid")
+	}
+	for _, c := range t.columns {
+		v, typ := "x."+c.name, "text"
+		switch c.kind {
+		case kindBool:
+			typ = "boolean"
+		case kindDate:
+			v = "NULLIF(x." + c.name + ", '')::date"
+		case kindJSON:
+			v = "x." + c.name + "::jsonb"
+		}
+		cols, vals = append(cols, c.name), append(vals, v)
+		types, names = append(types, "?::"+typ+"[]"), append(names, c.name)
+		set = append(set, c.name+" = excluded."+c.name)
+	}
+	cols, vals = append(cols, "synced_at"), append(vals, "now()")
+	set = append(set, "synced_at = excluded.synced_at")
+	old, new = append(old, "t.payload"), append(new, "excluded.payload")
+	for _, c := range onWrite {
+		cols, vals = append(cols, c.name), append(vals, c.value)
+		set = append(set, c.name+" = excluded."+c.name)
+		old, new = append(old, "t."+c.name), append(new, "excluded."+c.name)
+	}
+	where := "(" + strings.Join(old, ", ") + ") IS DISTINCT FROM (" + strings.Join(new, ", ") + ")"
+	if t.owned {
+		where = "t.company_uuid = excluded.company_uuid\n  AND " + where
+	}
+	return "INSERT INTO " + t.name + " AS t (" + strings.Join(cols, ", ") + ")\n" +
+		"SELECT " + strings.Join(vals, ", ") + "\n" +
+		"FROM unnest(" + strings.Join(types, ", ") + ") AS x(" + strings.Join(names, ", ") + ")\n" +
+		"ON CONFLICT (uuid) DO UPDATE SET " + strings.Join(set, ", ") + "\n" +
+		"WHERE " + where
+}
+
+// tableSQL is a table's statements, built once.
+type tableSQL struct {
+	table            *table
+	existing, update string
+	copyColumns      []string
+}
+
+var statements = func() map[Resource]tableSQL {
+	m := map[Resource]tableSQL{}
+	for _, r := range Resources {
+		t := tableOf(r)
+		m[r] = tableSQL{table: t, existing: t.existing(), update: t.update(), copyColumns: t.copyColumns()}
+	}
+	return m
+}()
+
+// prepared is a batch checked and turned into rows: each row is its uuid
+// ([16]byte) followed by the table's columns (see kind).
+type prepared struct {
+	sql  tableSQL
+	ids  []string // canonical uuids, in rows' order
+	rows [][]any
+	n    int // distinct rows
+}
+
+// arrays returns the update path's parameters for the rows at idx: the
+// company (owned tables), then one array per column.
+func (p *prepared) arrays(company string, idx []int) []any {
+	var args []any
+	if p.sql.table.owned {
+		args = append(args, company)
+	}
+	ids := make([][16]byte, len(idx))
+	for i, j := range idx {
+		ids[i] = p.rows[j][0].([16]byte)
+	}
+	args = append(args, postgres.Array(ids))
+	for c, col := range p.sql.table.columns {
+		switch col.kind {
+		case kindBool:
+			v := make([]bool, len(idx))
+			for i, j := range idx {
+				v[i] = p.rows[j][c+1].(bool)
+			}
+			args = append(args, postgres.Array(v))
+		case kindJSON:
+			v := make([]string, len(idx))
+			for i, j := range idx {
+				v[i] = string(p.rows[j][c+1].(json.RawMessage))
+			}
+			args = append(args, postgres.Array(v))
+		default:
+			v := make([]string, len(idx))
+			for i, j := range idx {
+				v[i] = p.rows[j][c+1].(string)
+			}
+			args = append(args, postgres.Array(v))
+		}
+	}
+	return args
+}
+
+// copyRows returns the insert path's COPY rows for the rows at idx, in
+// copyColumns order.
+func (p *prepared) copyRows(company [16]byte, idx []int) [][]any {
+	out := make([][]any, len(idx))
+	for i, j := range idx {
+		row := p.rows[j]
+		r := make([]any, 0, len(row)+1)
+		r = append(r, row[0])
+		if p.sql.table.owned {
+			r = append(r, company)
+		}
+		for c, col := range p.sql.table.columns {
+			v := row[c+1]
+			if col.kind == kindDate {
+				d := pgtype.Date{}
+				if t, err := time.Parse(time.DateOnly, v.(string)); err == nil {
+					d = pgtype.Date{Time: t, Valid: true}
+				}
+				v = d
+			}
+			r = append(r, v)
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// prepare validates rows (all of resource r, uuids that parse, non-empty
+// payloads) and builds the prepared rows. A uuid repeated inside the batch
+// keeps its last occurrence: Gusto's offset pagination can repeat a record
+// when data shifts, and one statement cannot write a row twice.
+func prepare(r Resource, rows []Row) (*prepared, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	index := make(map[string]int, len(rows))
+	index := make(map[uuid.UUID]int, len(rows))
 	keep := make([]Row, 0, len(rows))
-	ids := make([]string, 0, len(rows))
+	ids := make([]uuid.UUID, 0, len(rows))
 	for i, row := range rows {
 		if row == nil || row.resource() != r {
 			return nil, &BatchError{Resource: r, Reason: fmt.Sprintf("row %d is not a %s row", i, r)}
@@ -148,50 +333,35 @@ func prepare(company string, r Resource, rows []Row) (*prepared, error) {
 		if err != nil {
 			return nil, &BatchError{Resource: r, Reason: fmt.Sprintf("row %d: uuid %q does not parse", i, truncate(row.key()))}
 		}
-		k := id.String()
-		if j, dup := index[k]; dup {
+		if j, dup := index[id]; dup {
 			keep[j] = row
 			continue
 		}
-		index[k] = len(keep)
+		index[id] = len(keep)
 		keep = append(keep, row)
-		ids = append(ids, k)
+		ids = append(ids, id)
 	}
-	n := len(keep)
-	payloads := make([]string, n)
+	out := &prepared{sql: statements[r], ids: make([]string, len(keep)), rows: make([][]any, len(keep)), n: len(keep)}
 	for i, row := range keep {
+		// The payload is not re-validated here: the client decoded it, and
+		// PostgreSQL's jsonb input refuses anything else (the whole batch
+		// then fails).
 		p := payloadOf(row)
 		if len(p) == 0 {
 			return nil, &BatchError{Resource: r, Reason: fmt.Sprintf("record %s: empty payload", ids[i])}
 		}
-		// Not re-validated here: the client decoded it, and PostgreSQL's
-		// jsonb cast refuses anything else (the whole batch then fails).
-		payloads[i] = string(p)
+		id := [16]byte(ids[i])
+		out.ids[i] = ids[i].String()
+		switch row := row.(type) {
+		case *CompanyRow:
+			out.rows[i] = []any{id, row.Name, row.TradeName, row.CompanyStatus, p}
+		case *EmployeeRow:
+			out.rows[i] = []any{id, row.FirstName, row.LastName, row.Email, row.Terminated, row.Version, p}
+		case *PayrollRow:
+			out.rows[i] = []any{id, date(row.CheckDate), row.Processed, row.OffCycle, date(row.PayPeriodStart), date(row.PayPeriodEnd), p}
+		}
 	}
-	switch r {
-	case ResourceCompany:
-		name, trade, status := make([]string, n), make([]string, n), make([]string, n)
-		for i, row := range keep {
-			c := row.(*CompanyRow)
-			name[i], trade[i], status[i] = c.Name, c.TradeName, c.CompanyStatus
-		}
-		return &prepared{query: upsertCompanies, args: []any{postgres.Array(ids), postgres.Array(name), postgres.Array(trade), postgres.Array(status), postgres.Array(payloads)}, n: n}, nil
-	case ResourceEmployees:
-		first, last, email, term, ver := make([]string, n), make([]string, n), make([]string, n), make([]bool, n), make([]string, n)
-		for i, row := range keep {
-			e := row.(*EmployeeRow)
-			first[i], last[i], email[i], term[i], ver[i] = e.FirstName, e.LastName, e.Email, e.Terminated, e.Version
-		}
-		return &prepared{query: upsertEmployees, args: []any{company, postgres.Array(ids), postgres.Array(first), postgres.Array(last), postgres.Array(email), postgres.Array(term), postgres.Array(ver), postgres.Array(payloads)}, n: n}, nil
-	default: // ResourcePayrolls; r was checked by the caller
-		check, proc, off, start, end := make([]string, n), make([]bool, n), make([]bool, n), make([]string, n), make([]string, n)
-		for i, row := range keep {
-			p := row.(*PayrollRow)
-			check[i], proc[i], off[i] = date(p.CheckDate), p.Processed, p.OffCycle
-			start[i], end[i] = date(p.PayPeriodStart), date(p.PayPeriodEnd)
-		}
-		return &prepared{query: upsertPayrolls, args: []any{company, postgres.Array(ids), postgres.Array(check), postgres.Array(proc), postgres.Array(off), postgres.Array(start), postgres.Array(end), postgres.Array(payloads)}, n: n}, nil
-	}
+	return out, nil
 }
 
 func payloadOf(row Row) json.RawMessage {

@@ -1,7 +1,8 @@
 // Package companies is the read model of onboarded companies: what
 // operators see (the CLI's `companies list`, the dashboard's companies page)
 // and what the scheduler needs (which companies are active, which are due,
-// and each one's own sync interval). One query each, joining the tables
+// each one's own sync interval, and which recorded windows are still open
+// with their run unfinished). One query each, joining the tables
 // their owners write:
 //
 //   - gusto_auth_tokens: written only by package tokens, which owns the

@@ -23,6 +23,7 @@ type Metrics struct {
 	pageRetries *prometheus.CounterVec
 	versionRej  *prometheus.CounterVec
 	mismatches  *prometheus.CounterVec
+	foreign     *prometheus.CounterVec
 
 	mu     sync.Mutex
 	active map[*tracker]struct{}
@@ -59,6 +60,8 @@ func NewMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) (*Metrics
 			"Sync attempts Gusto answered 406 Not Acceptable: it refuses the X-Gusto-API-Version sent (set GUSTO_API_VERSION), by version.", "version"),
 		mismatches: counterVec("gustosync_pagination_mismatches_total",
 			"Page walks whose record counts disagreed with Gusto's pagination headers (the resource is walked again by the next run), by resource.", "resource"),
+		foreign: counterVec("gustosync_sync_foreign_records_total",
+			"Records Gusto returned for a company whose row another company owns: left untouched and noted on the run (invariant 14), by resource.", "resource"),
 		active: map[*tracker]struct{}{},
 		now:    time.Now,
 	}
@@ -77,7 +80,7 @@ func NewMetrics(reg prometheus.Registerer, inspector *asynq.Inspector) (*Metrics
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.records, m.changed, m.batches, m.commitTime, m.runs, m.runDuration, m.pageRetries, m.versionRej, m.mismatches, lag, running}
+	cs := []prometheus.Collector{m.records, m.changed, m.batches, m.commitTime, m.runs, m.runDuration, m.pageRetries, m.versionRej, m.mismatches, m.foreign, lag, running}
 	if inspector != nil {
 		cs = append(cs, newQueueCollector(inspector))
 	}
@@ -146,6 +149,9 @@ func (m *Metrics) batch(r checkpoint.Resource, res checkpoint.Result, took time.
 	m.records.WithLabelValues(string(r)).Add(float64(res.Records))
 	m.changed.WithLabelValues(string(r)).Add(float64(res.Changed))
 	m.batches.WithLabelValues(string(r)).Inc()
+	if len(res.Foreign) > 0 {
+		m.foreign.WithLabelValues(string(r)).Add(float64(len(res.Foreign)))
+	}
 	m.commitTime.Observe(took.Seconds())
 }
 

@@ -47,7 +47,7 @@ var (
 		[]string{"internal/migrate/migrate.go"}} // goose takes a *sql.DB
 	// ruleUnwrap: the database/sql pool taken from the gorm handle.
 	ruleUnwrap = rule{"the database/sql pool unwrapped from the gorm handle (.DB())",
-		[]string{"internal/postgres/postgres.go", "internal/migrate/migrate.go"}}
+		[]string{"internal/postgres/postgres.go", "internal/postgres/tx.go", "internal/migrate/migrate.go"}}
 	// ruleDollar: a $n placeholder in a string: gorm takes `?`.
 	ruleDollar = rule{"$n placeholder in a string (gorm takes ?)",
 		[]string{"internal/postgres/logger.go"}} // restores $n in logged SQL

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -57,18 +58,87 @@ func (o TxOptions) settings() (lock, idle string) {
 // timeouts cannot be set; fn's error is returned as is, so callers classify
 // it with errors.As.
 //
+// The transaction runs on one connection taken from the pool for its
+// duration, so CopyFrom can stream rows into it over the same connection.
+//
 // It is the one way product code opens a transaction: fn must do all its
 // work through tx and must not keep tx after it returns. On a db that is
 // already a transaction, fn runs inside a savepoint of it.
 func InTx(ctx context.Context, db *gorm.DB, o TxOptions, fn func(tx *gorm.DB) error) error {
 	lock, idle := o.settings()
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	run := func(tx *gorm.DB) error {
 		if err := tx.Exec(`SELECT set_config('lock_timeout', ?, true), set_config('idle_in_transaction_session_timeout', ?, true)`,
 			lock, idle).Error; err != nil {
 			return fmt.Errorf("postgres: set transaction timeouts: %w", err)
 		}
 		return fn(tx)
+	}
+	if _, nested := db.Statement.ConnPool.(gorm.TxCommitter); nested {
+		if c := pinnedConn(db); c != nil && ctx.Value(pinKey{}) == nil {
+			ctx = context.WithValue(ctx, pinKey{}, c)
+		}
+		return db.WithContext(ctx).Transaction(run)
+	}
+	pool, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("postgres: transaction: %w", err)
+	}
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: transaction: take a connection: %w", err)
+	}
+	defer conn.Close() // returns it to the pool; the transaction has ended
+	pinned := db.Session(&gorm.Session{Context: context.WithValue(ctx, pinKey{}, conn)})
+	pinned.Statement.ConnPool = conn
+	return pinned.Transaction(run)
+}
+
+// rawConn is the pool connection InTx pins a transaction to (a *sql.Conn):
+// Raw reaches the driver's connection under it.
+type rawConn interface {
+	Raw(func(driverConn any) error) error
+}
+
+// pinKey is the context key under which InTx keeps its connection.
+type pinKey struct{}
+
+func pinnedConn(tx *gorm.DB) rawConn {
+	if tx.Statement == nil || tx.Statement.Context == nil {
+		return nil
+	}
+	c, _ := tx.Statement.Context.Value(pinKey{}).(rawConn)
+	return c
+}
+
+// CopyFrom streams rows into table (its columns named in order) with
+// PostgreSQL's COPY, inside tx, a transaction InTx opened: the COPY runs on
+// the transaction's own connection, so its rows commit or roll back with
+// it. It returns how many rows were copied. It is for bulk writes into
+// staging tables (COPY cannot upsert); row values are encoded by pgx in the
+// binary format (uuid.UUID or [16]byte for uuid, []byte or
+// json.RawMessage for jsonb, string, bool…).
+func CopyFrom(tx *gorm.DB, table string, columns []string, rows pgx.CopyFromSource) (int64, error) {
+	if _, ok := tx.Statement.ConnPool.(gorm.TxCommitter); !ok {
+		return 0, fmt.Errorf("postgres: copy into %s: not inside a transaction of InTx", table)
+	}
+	conn := pinnedConn(tx)
+	if conn == nil {
+		return 0, fmt.Errorf("postgres: copy into %s: the transaction was not opened by InTx", table)
+	}
+	var n int64
+	err := conn.Raw(func(dc any) error {
+		pc, ok := dc.(interface{ Conn() *pgx.Conn })
+		if !ok {
+			return fmt.Errorf("driver connection %T is not pgx's", dc)
+		}
+		var err error
+		n, err = pc.Conn().CopyFrom(tx.Statement.Context, pgx.Identifier{table}, columns, rows)
+		return err
 	})
+	if err != nil {
+		return n, fmt.Errorf("postgres: copy into %s: %w", table, err)
+	}
+	return n, nil
 }
 
 // Array binds a Go slice as one parameter, a PostgreSQL array, for

@@ -15,6 +15,12 @@
 // duplicate, not as a second task. PostgreSQL only makes the next tick cheap;
 // correctness comes from the task id.
 //
+// A window is recorded only after asynq accepted its task, and each tick
+// first re-enqueues, under the same task id, the recorded windows that are
+// still open, whose run has not finished and whose task Redis no longer
+// holds (a FLUSHALL, a restart without persistence): see restore.go and
+// Config.Lookup.
+//
 // Companies whose token status is needs_reauth or paused are never enqueued.
 // The scheduler learns which companies are active and due from package
 // companies (the read model); it owns company_schedules, the one table it

@@ -48,6 +48,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, are updated by every tick (see NewMetrics).
 	Metrics *Metrics
+	// Lookup, when set (an *asynq.Inspector on the same Redis), lets each
+	// tick re-enqueue the recorded windows whose task Redis lost, e.g. to a
+	// FLUSHALL or a restart without persistence (see restore.go). Without
+	// it, such windows wait for their next window.
+	Lookup TaskLookup
 }
 
 func (c *Config) setDefaults() error {
@@ -130,9 +135,14 @@ type Result struct {
 	Duplicates int
 	// Failed is how many could not be enqueued; they stay due.
 	Failed int
+	// Restored is how many recorded windows whose task Redis had lost were
+	// enqueued again (Tick only; see Config.Lookup).
+	Restored int
 	// Read, Enqueue and Record are how long each phase of a tick took:
 	// reading the due companies, enqueuing, and recording the windows.
 	Read, Enqueue, Record time.Duration
+	// Restore is how long the check for lost tasks took (Tick only).
+	Restore time.Duration
 }
 
 // Run ticks at once and then every Config.Tick until ctx ends. A failed tick
@@ -166,16 +176,22 @@ const tickChunk = 2000
 func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	start := time.Now()
 	now := s.cfg.Now()
+	// Windows recorded earlier whose task Redis lost, first: the companies
+	// due now are not among them (their recorded window has closed).
+	restored, restoreErr := s.restore(ctx, now)
+	restoreTook := time.Since(start)
+	start = time.Now()
 	list, err := s.companies.Due(ctx, now)
 	if err != nil {
-		s.logTick(Result{}, err)
-		return Result{}, err
+		err = errors.Join(err, restoreErr)
+		s.logTick(Result{Restored: restored.Restored, Restore: restoreTook}, err)
+		return Result{Restored: restored.Restored, Restore: restoreTook}, err
 	}
 	items := dues(list, s.cfg.Interval)
 	for i := range items {
 		items[i].window = WindowAt(items[i].company, items[i].interval, s.cfg.Jitter, now)
 	}
-	res := Result{Due: len(items), Read: time.Since(start)}
+	res := Result{Due: len(items), Read: time.Since(start), Restored: restored.Restored, Restore: restoreTook}
 
 	type recordResult struct {
 		took time.Duration
@@ -222,7 +238,7 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	if first != nil {
 		err = &EnqueueError{Failed: res.Failed, Total: res.Due, Err: first}
 	}
-	err = errors.Join(err, rec.err)
+	err = errors.Join(err, rec.err, restoreErr)
 	s.logTick(res, err)
 	if err != nil {
 		return res, err
@@ -234,12 +250,12 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 // logTick writes one line per tick that enqueued something or failed, with
 // the counts even when it failed (the tasks it did enqueue are on the queue).
 func (s *Scheduler) logTick(res Result, err error) {
-	if err == nil && res.Enqueued == 0 && res.Duplicates == 0 {
+	if err == nil && res.Enqueued == 0 && res.Duplicates == 0 && res.Restored == 0 {
 		return
 	}
-	attrs := []any{"due", res.Due, "enqueued", res.Enqueued, "duplicates", res.Duplicates, "failed", res.Failed,
+	attrs := []any{"due", res.Due, "enqueued", res.Enqueued, "duplicates", res.Duplicates, "failed", res.Failed, "restored", res.Restored,
 		"read", res.Read.Round(time.Millisecond), "enqueue", res.Enqueue.Round(time.Millisecond),
-		"record", res.Record.Round(time.Millisecond)}
+		"record", res.Record.Round(time.Millisecond), "restore", res.Restore.Round(time.Millisecond)}
 	if err != nil {
 		s.cfg.Logger.Error("scheduler tick", append(attrs, "error", err)...)
 		return

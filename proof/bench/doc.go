@@ -10,7 +10,9 @@
 //     and parsed — AccessToken's fast path against the slow read (one
 //     PostgreSQL read and decrypt) and a refresh (internal/tokens); the
 //     scheduler's enqueue rate over 10,000 due companies against asynq's raw
-//     enqueue rate (internal/scheduler); the simulator's raw HTTP ceiling
+//     enqueue rate (internal/scheduler); checkpoint.Attempt.Commit of 20k
+//     new records in batches of 500 against a pgx CopyFrom of the same rows
+//     (internal/checkpoint, goal ≥ 0.70); the simulator's raw HTTP ceiling
 //     (internal/gustosim).
 //   - storm: 4 processes × 16 goroutines calling AccessToken on 20 companies
 //     whose tokens live 10 s, for 30 s: token-endpoint calls per company per

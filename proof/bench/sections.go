@@ -61,6 +61,16 @@ func goBenches(ctx context.Context, b *bencher) error {
 			fmt.Sprintf("vs 20k records: %.1f MiB (streaming: memory does not grow with the company)", small.Metrics["peak-heap-MiB"]))
 	}
 
+	cp, err := runGoBench(ctx, b.modDir, "./internal/checkpoint", "^BenchmarkCommitVersusCopy$", "1x", &b.log)
+	if err != nil {
+		return err
+	}
+	if r, ok := find(cp, "BenchmarkCommitVersusCopy"); ok {
+		b.info("throughput", "checkpoint commit, 20k new records in batches of 500",
+			fmt.Sprintf("%.0f records/s", r.Metrics["rows/s"]),
+			fmt.Sprintf("vs pgx CopyFrom of the same rows: %.0f rows/s (ratio %.2f, goal ≥ 0.70)", r.Metrics["copyfrom-rows/s"], r.Metrics["commit/copyfrom"]))
+	}
+
 	sim, err := runGoBench(ctx, b.modDir, "./internal/gustosim", "^BenchmarkEmployeesRawHTTP$", "2s", &b.log)
 	if err != nil {
 		return err
@@ -135,9 +145,9 @@ func endToEnd(ctx context.Context, b *bencher) error {
 		return err
 	}
 	copyRate := float64(rows) / copyTook.Seconds()
-	b.check("throughput", "end-to-end sync", len(mm) == 0 && snap.Records() == int64(rows),
+	b.check("throughput", "end-to-end sync", len(mm) == 0 && snap.Records() == int64(rows) && e2e/copyRate >= 0.7,
 		fmt.Sprintf("%.0f records/s", e2e),
-		fmt.Sprintf("vs pgx CopyFrom of the same rows: %.0f rows/s (ratio %.2f)", copyRate, e2e/copyRate),
+		fmt.Sprintf("vs pgx CopyFrom of the same rows: %.0f rows/s (ratio %.2f, goal ≥ 0.70)", copyRate, e2e/copyRate),
 		fmt.Sprintf("%d companies × (%d employees + %d payrolls + 1), %d records in %s by %d workers × 4, no rate limit; rows equal the simulator's: %v",
 			len(companies), e2eEmployees, e2ePayrolls, snap.Records(), took.Round(10*time.Millisecond), e2eWorkers, len(mm) == 0))
 	b.mu.Lock()
