@@ -24,6 +24,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/jobs"
@@ -177,7 +178,7 @@ func (w *world) company(employees, payrolls int) string {
 // enqueue puts a sync of company, run id run, on the queue.
 func (w *world) enqueue(company, run string) {
 	w.t.Helper()
-	task, err := jobs.NewSyncTask(company, run)
+	task, err := jobs.NewSyncTask(company, run, checkpoint.KindFull)
 	if err != nil {
 		w.t.Fatal(err)
 	}

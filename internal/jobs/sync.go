@@ -21,6 +21,9 @@ type syncRun struct {
 	log     *slog.Logger
 	tracker *tracker
 
+	requested checkpoint.Kind // the payload's kind
+	kind      checkpoint.Kind // the run's kind (fixKind, kind.go)
+
 	rows    []checkpoint.Row // the batch being filled
 	next    string           // cursor after rows
 	batches int              // committed by this attempt
@@ -112,11 +115,15 @@ func (s *syncRun) runWithHeartbeat(ctx context.Context) error {
 	return err
 }
 
-// run walks every resource not yet done, in order.
+// run walks every resource not yet done, in order, then completes a full
+// run (kind.go).
 func (s *syncRun) run(ctx context.Context) error {
+	if err := s.fixKind(ctx); err != nil {
+		return err
+	}
 	for _, r := range checkpoint.Resources {
 		pos := s.a.Position(r)
-		if pos.Done {
+		if pos.Done || !s.walks(r) {
 			continue
 		}
 		if s.h.draining() {
@@ -135,7 +142,7 @@ func (s *syncRun) run(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return s.complete(ctx)
 }
 
 func (s *syncRun) company(ctx context.Context) error {
@@ -178,13 +185,14 @@ func (s *syncRun) employees(ctx context.Context, pos checkpoint.Position) error 
 	return s.commit(ctx, checkpoint.ResourceEmployees, true)
 }
 
-// payrolls walks the payroll history in overlapping windows (windows.go),
+// payrolls walks the payroll history (a full run) or the recent payrolls
+// (an incremental run; payrollStart) in overlapping windows (windows.go),
 // every processing status and payroll type, ascending. The cursor is
 // "<window start>/<next page>".
 func (s *syncRun) payrolls(ctx context.Context, pos checkpoint.Position) error {
 	today := s.h.now().UTC()
 	horizon := payrollHorizon(today)
-	from := payrollHistoryStart(today, s.h.cfg.PayrollHistory)
+	from := s.payrollStart(today)
 	page := 1
 	if pos.Cursor != "" {
 		w, p, ok := parsePayrollCursor(pos.Cursor)
