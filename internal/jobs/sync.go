@@ -34,8 +34,9 @@ type syncRun struct {
 
 // mismatch notes a page whose item count disagrees with Gusto's pagination
 // headers: every record is kept, the walk is counted and noted on the run,
-// and the next run walks the resource again (every run walks every resource
-// from its first page). One note per resource and attempt.
+// and the next run walks the resource again (every run walks employees from
+// their first page; payroll history older than the incremental range is
+// walked again by the next full run). One note per resource and attempt.
 func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what string) {
 	prefix := string(r) + ": "
 	for _, n := range s.notes {
