@@ -86,6 +86,8 @@ type world struct {
 
 	mu     sync.Mutex
 	issued []string // every token the simulator handed out
+
+	faults faults // injected in front of the simulator (reconcile_test.go)
 }
 
 // captureTokens remembers the tokens in every answer of the token endpoint,
@@ -140,7 +142,7 @@ func newWorld(t *testing.T, sc gustosim.Config) *world {
 		t.Fatal(err)
 	}
 	w := &world{t: t, sim: sim}
-	srv := httptest.NewServer(w.captureTokens(sim))
+	srv := httptest.NewServer(w.captureTokens(w.faults.wrap(sim)))
 	t.Cleanup(srv.Close)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
