@@ -31,7 +31,13 @@ func (s *syncRun) fixKind(ctx context.Context) error {
 // walks reports whether the run walks resource r: an incremental run leaves
 // the company record to the full walks (one record that rarely changes,
 // re-read by every full walk), and reads every employee and the recent
-// payrolls.
+// payrolls. Every employee, because Gusto documents no way to ask for the
+// changed ones only: GET /v1/companies/{company_id}/employees (operation
+// get-v1-companies-company_id-employees in gusto/openapi.yaml) filters by
+// location, payroll, search term, onboarding and termination, and sorts by
+// created_at, name or onboarding_status; no updated-since filter, no
+// updated_at sort. Unchanged employees cost no write (the upsert rewrites
+// a row only when its payload changed).
 func (s *syncRun) walks(r checkpoint.Resource) bool {
 	return s.kind != checkpoint.KindIncremental || r != checkpoint.ResourceCompany
 }
