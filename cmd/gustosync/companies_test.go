@@ -191,3 +191,46 @@ func TestSyncNow(t *testing.T) {
 		t.Fatalf("retention %s, want SYNC_INTERVAL (1h)", tasks[0].Retention)
 	}
 }
+
+// TestSyncNowFull: `sync now` enqueues the kind the company's cadence says
+// (incremental right after a full walk), `sync now --full` a full
+// reconciliation whatever the cadence; the kind is on the task's payload.
+func TestSyncNowFull(t *testing.T) {
+	db := pgtest.New(t)
+	rs := redistest.Start(t)
+	vars := []string{"DATABASE_URL=" + db.URL, "REDIS_URL=" + rs.URL}
+	ids := seedCompanies(t, db, "active", "active", "active")
+	if err := db.Gorm.Exec(`INSERT INTO company_full_syncs (company_uuid, run_id, completed_at)
+		SELECT u, gen_random_uuid(), now() FROM unnest(?::uuid[]) AS u`, "{"+ids[0]+","+ids[1]+"}").Error; err != nil {
+		t.Fatal(err)
+	}
+	if r := gustosync(t, []string{"sync", "now", ids[0]}, vars...); r.code != 0 || !strings.Contains(r.stdout, "enqueued a sync of "+ids[0]) {
+		t.Fatalf("sync now: %+v", r)
+	}
+	if r := gustosync(t, []string{"sync", "now", "--full", ids[1]}, vars...); r.code != 0 || !strings.Contains(r.stdout, "enqueued a full sync of "+ids[1]) {
+		t.Fatalf("sync now --full: %+v", r)
+	}
+	if r := gustosync(t, []string{"sync", "now", ids[2]}, vars...); r.code != 0 {
+		t.Fatalf("sync now: %+v", r)
+	}
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr})
+	defer insp.Close()
+	tasks, err := insp.ListPendingTasks(jobs.QueueCritical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, ti := range tasks {
+		p, err := jobs.ParsePayload(ti.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds[p.CompanyUUID] = string(p.Kind)
+	}
+	want := map[string]string{ids[0]: "incremental", ids[1]: "full", ids[2]: "full"}
+	for id, k := range want {
+		if kinds[id] != k {
+			t.Errorf("company %s: kind %q, want %q (fully synced: %v)", id, kinds[id], k, id != ids[2])
+		}
+	}
+}

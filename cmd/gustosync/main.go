@@ -27,7 +27,7 @@ var commands = []command{
 	{"companies list", "", "list companies: status, token expiry, last sync, rows, needs_reauth reason", setupCompaniesList},
 	{"companies pause", "UUID", "stop syncing a company until it is resumed", setupCompaniesPause},
 	{"companies resume", "UUID", "sync a paused company again", setupCompaniesResume},
-	{"sync now", "UUID", "enqueue a sync of one company now (critical queue)", setupSyncNow},
+	{"sync now", "[--full] UUID", "enqueue a sync of one company now (critical queue); --full forces a full reconciliation", setupSyncNow},
 }
 
 // command is one entry of the table.

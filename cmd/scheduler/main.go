@@ -47,9 +47,10 @@ const usageText = `Usage:
   scheduler                          enqueue syncs for companies that are due, until stopped
   scheduler enqueue --company UUID   enqueue a sync of one company now and exit
   scheduler enqueue --all            enqueue a sync of every active company now and exit
+      add --full to either to force a full reconciliation
 
 Environment: DATABASE_URL, REDIS_URL, SCHEDULER_TICK (30s), SYNC_INTERVAL (1h),
-SYNC_JITTER (0.1), HTTP_ADDR (:8081, serves /healthz and /metrics),
+SYNC_JITTER (0.1), SYNC_FULL_EVERY (168h), HTTP_ADDR (:8081, serves /healthz and /metrics),
 ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET (signed needs_reauth alerts), LOG_LEVEL (info).
 Exit status: 0 success, 1 failure, 2 bad input.
 `
@@ -148,7 +149,7 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, now fun
 	// The inspector lets each tick re-enqueue the windows Redis lost.
 	inspector := asynq.NewInspector(opt)
 	sched, err := scheduler.New(db, client, scheduler.Config{
-		Interval: cfg.Interval, Jitter: cfg.Jitter, Tick: cfg.Tick, Logger: log, Now: now,
+		Interval: cfg.Interval, Jitter: cfg.Jitter, Tick: cfg.Tick, Logger: log, Now: now, FullEvery: cfg.FullEvery,
 		Metrics: metrics, Lookup: inspector,
 	})
 	if err != nil {
@@ -227,6 +228,7 @@ func enqueueCmd(ctx context.Context, args []string, stdout, stderr io.Writer, va
 	fs.SetOutput(io.Discard)
 	company := fs.String("company", "", "enqueue a sync of this company (uuid) now")
 	all := fs.Bool("all", false, "enqueue a sync of every active company now")
+	full := fs.Bool("full", false, "a full reconciliation, whatever the company's cadence")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
@@ -254,9 +256,9 @@ func enqueueCmd(ctx context.Context, args []string, stdout, stderr io.Writer, va
 	defer d.close()
 	var res scheduler.Result
 	if *all {
-		res, err = d.sched.EnqueueAll(ctx)
+		res, err = d.sched.EnqueueAll(ctx, *full)
 	} else {
-		res, err = d.sched.EnqueueCompany(ctx, *company)
+		res, err = d.sched.EnqueueCompany(ctx, *company, *full)
 	}
 	fmt.Fprintf(stdout, "enqueued %d, already queued %d, failed %d\n", res.Enqueued, res.Duplicates, res.Failed)
 	return err

@@ -418,6 +418,8 @@ func TestEnqueueCommand(t *testing.T) {
 		{[]string{"enqueue", "--all"}, vars, 50 * time.Millisecond, 0, "enqueued 2, already queued 1, failed 0", ""},
 		// The next second (150 ms later): a new manual sync of every company.
 		{[]string{"enqueue", "--all"}, vars, 150 * time.Millisecond, 0, "enqueued 3, already queued 0, failed 0", ""},
+		// Two seconds later: a forced full reconciliation of one company.
+		{[]string{"enqueue", "--full", "--company", active[1]}, vars, 2 * time.Second, 0, "enqueued 1, already queued 0, failed 0", ""},
 	}
 	for _, c := range cases {
 		now = t0.Add(c.at)
@@ -433,9 +435,57 @@ func TestEnqueueCommand(t *testing.T) {
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr})
 	defer insp.Close()
 	perCompany, n := windowsByCompanyAny(t, insp)
-	if n != 6 || perCompany[active[0]] != 2 || perCompany[active[1]] != 2 || perCompany[active[2]] != 2 {
-		t.Fatalf("%d tasks %v after --company, --all in the same second and --all in the next; want 2 per active company", n, perCompany)
+	if n != 7 || perCompany[active[0]] != 2 || perCompany[active[1]] != 3 || perCompany[active[2]] != 2 {
+		t.Fatalf("%d tasks %v after --company, --all in the same second, --all in the next and --full --company; want 2, 3 and 2", n, perCompany)
 	}
+	// None of them has completed a full walk: every task is full. Then one
+	// has, and --all enqueues it incremental, the others full; --full
+	// overrides the cadence.
+	if err := db.Gorm.Exec(`INSERT INTO company_full_syncs (company_uuid, run_id, completed_at) VALUES (?, gen_random_uuid(), ?)`, active[0], t0.Add(3*time.Second)).Error; err != nil {
+		t.Fatal(err)
+	}
+	kinds := func() map[string]map[string]int {
+		out := map[string]map[string]int{}
+		for _, ti := range mustPending(t, insp) {
+			p, err := jobs.ParsePayload(ti.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out[p.CompanyUUID] == nil {
+				out[p.CompanyUUID] = map[string]int{}
+			}
+			out[p.CompanyUUID][string(p.Kind)]++
+		}
+		return out
+	}
+	if k := kinds(); k[active[0]]["full"] != 2 || k[active[1]]["full"] != 3 || len(k[active[0]])+len(k[active[1]]) != 2 {
+		t.Fatalf("kinds before any full walk completed: %v; want all full", k)
+	}
+	now = t0.Add(4 * time.Second)
+	if code, stdout, stderr := runCLI(t, clock, []string{"enqueue", "--all"}, vars...); code != 0 {
+		t.Fatalf("enqueue --all: %d %s %s", code, stdout, stderr)
+	}
+	now = t0.Add(5 * time.Second)
+	if code, stdout, stderr := runCLI(t, clock, []string{"enqueue", "--full", "--all"}, vars...); code != 0 {
+		t.Fatalf("enqueue --full --all: %d %s %s", code, stdout, stderr)
+	}
+	if k := kinds(); k[active[0]]["incremental"] != 1 || k[active[0]]["full"] != 3 || k[active[2]]["full"] != 4 {
+		t.Fatalf("kinds after one company's full walk: %v; want its --all task incremental, every other full", k)
+	}
+}
+
+// mustPending lists the pending tasks of every queue.
+func mustPending(t *testing.T, insp *asynq.Inspector) []*asynq.TaskInfo {
+	t.Helper()
+	var out []*asynq.TaskInfo
+	for _, q := range mustQueues(t, insp) {
+		infos, err := insp.ListPendingTasks(q, asynq.PageSize(1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, infos...)
+	}
+	return out
 }
 
 // windowsByCompanyAny counts every task, manual ones included.

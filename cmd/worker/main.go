@@ -70,6 +70,7 @@ Environment (default):
   WORKER_SHUTDOWN_TIMEOUT  graceful stop: running syncs commit their batch within it (25s)
   SYNC_TASK_TIMEOUT        bound on one sync attempt (6h)
   SYNC_BATCH_SIZE          records per checkpointed transaction (500)
+  SYNC_INCREMENTAL_PAYROLL_DAYS  payrolls re-read by an incremental sync, by check date (90)
   HTTP_ADDR                /healthz, /readyz, /metrics (:8080)
   LOG_LEVEL                debug, info, warn or error (info)
 
@@ -239,15 +240,16 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	}
 	ownerKeys = tokens.NewOwnerKeys(store, manager, client, log.With(slog.String("component", "ratelimit")))
 	handler, err := jobs.NewHandler(jobs.Config{
-		API:         client,
-		Tokens:      manager,
-		Checkpoints: checkpoint.NewStore(db, checkpoint.Options{}),
-		Reauth:      manager,
-		APIVersions: apiversion.NewStore(db, 0),
-		APIVersion:  cfg.Gusto.APIVersion,
-		WorkerID:    cfg.ID,
-		BatchSize:   cfg.BatchSize,
-		RunTimeout:  cfg.TaskTimeout,
+		API:                    client,
+		Tokens:                 manager,
+		Checkpoints:            checkpoint.NewStore(db, checkpoint.Options{}),
+		Reauth:                 manager,
+		APIVersions:            apiversion.NewStore(db, 0),
+		APIVersion:             cfg.Gusto.APIVersion,
+		WorkerID:               cfg.ID,
+		BatchSize:              cfg.BatchSize,
+		IncrementalPayrollDays: cfg.IncrementalPayrollDays,
+		RunTimeout:             cfg.TaskTimeout,
 		// A request still in flight after half the shutdown timeout is
 		// abandoned, leaving the other half to commit what was fetched.
 		DrainGrace: cfg.ShutdownTimeout / 2,

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/jobs"
@@ -85,6 +86,8 @@ type world struct {
 
 	mu     sync.Mutex
 	issued []string // every token the simulator handed out
+
+	faults faults // injected in front of the simulator (reconcile_test.go)
 }
 
 // captureTokens remembers the tokens in every answer of the token endpoint,
@@ -139,7 +142,7 @@ func newWorld(t *testing.T, sc gustosim.Config) *world {
 		t.Fatal(err)
 	}
 	w := &world{t: t, sim: sim}
-	srv := httptest.NewServer(w.captureTokens(sim))
+	srv := httptest.NewServer(w.captureTokens(w.faults.wrap(sim)))
 	t.Cleanup(srv.Close)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -177,7 +180,7 @@ func (w *world) company(employees, payrolls int) string {
 // enqueue puts a sync of company, run id run, on the queue.
 func (w *world) enqueue(company, run string) {
 	w.t.Helper()
-	task, err := jobs.NewSyncTask(company, run)
+	task, err := jobs.NewSyncTask(company, run, checkpoint.KindFull)
 	if err != nil {
 		w.t.Fatal(err)
 	}

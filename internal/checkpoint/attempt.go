@@ -38,6 +38,7 @@ type Attempt struct {
 	store     *Store
 	mu        sync.Mutex
 	positions map[Resource]Position
+	kind      Kind // see FixKind (full.go)
 }
 
 // Position returns where the run stands in r (the zero Position: from the
@@ -119,12 +120,13 @@ func (a *Attempt) Commit(ctx context.Context, b Batch) (Result, error) {
 	if p != nil {
 		res.Records = p.n
 	}
-	pos := a.Position(b.Resource)
+	prev := a.Position(b.Resource)
+	pos := prev
 	pos.Cursor, pos.Done = b.Next, b.Done
 	pos.Records += int64(res.Records)
 	res.Position = pos
 
-	if err := a.commit(ctx, b.Resource, p, pos, &res); err != nil {
+	if err := a.commit(ctx, b, p, prev, pos, &res); err != nil {
 		var fenced *FencedError
 		if errors.As(err, &fenced) {
 			return Result{}, err
@@ -137,7 +139,8 @@ func (a *Attempt) Commit(ctx context.Context, b Batch) (Result, error) {
 	return res, nil
 }
 
-func (a *Attempt) commit(ctx context.Context, r Resource, p *prepared, pos Position, res *Result) error {
+func (a *Attempt) commit(ctx context.Context, b Batch, p *prepared, prev, pos Position, res *Result) error {
+	r := b.Resource
 	return a.store.inTx(ctx, func(tx *gorm.DB) error {
 		fence := tx.Exec(`UPDATE sync_fences SET heartbeat_at = now() WHERE company_uuid = ? AND epoch = ? AND run_id = ?`, a.Company, a.Epoch, a.RunID)
 		if fence.Error != nil {
@@ -150,6 +153,10 @@ func (a *Attempt) commit(ctx context.Context, r Resource, p *prepared, pos Posit
 			if err := a.upsert(tx, p, res); err != nil {
 				return err
 			}
+		}
+		// Undelete returning rows; record a full walk's uuids (full.go).
+		if err := a.track(tx, r, b.Rows, prev); err != nil {
+			return err
 		}
 		if err := tx.Exec(`
 INSERT INTO sync_checkpoints (company_uuid, resource, run_id, epoch, cursor, records, done, updated_at)

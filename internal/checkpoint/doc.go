@@ -25,8 +25,14 @@
 // (SIGSTOP, a long pause) has its session ended by PostgreSQL instead of
 // blocking the attempt that replaces it.
 //
-// It is the one writer of sync_fences, sync_runs, sync_checkpoints and the
-// synced rows (gusto_companies, gusto_employees, gusto_payrolls); package
+// A run is full or incremental (Kind, fixed by its first attempt:
+// Attempt.FixKind). Only Attempt.CompleteFull, at the end of a full walk
+// that completed, marks rows deleted (deleted_at); a batch holding a
+// deleted row undeletes it (full.go).
+//
+// It is the one writer of sync_fences, sync_runs, sync_checkpoints,
+// sync_full_seen, company_full_syncs and the synced rows (gusto_companies,
+// gusto_employees, gusto_payrolls); package
 // companies reads them for operators. The package knows PostgreSQL and
 // nothing of asynq, Redis or Gusto's wire format. It never holds more than one batch: memory is independent of the
 // size of a company.

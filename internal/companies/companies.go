@@ -37,6 +37,9 @@ type Company struct {
 	LastSyncAt *time.Time `json:"last_sync_at,omitempty"`
 	// LastSyncRows is how many records the last successful run synced.
 	LastSyncRows int64 `json:"last_sync_rows"`
+	// LastFullSyncAt is when the last full reconciliation (the sync that
+	// marks rows Gusto no longer has as deleted) completed, if ever.
+	LastFullSyncAt *time.Time `json:"last_full_sync_at,omitempty"`
 	// LastRunStatus is the status of the most recent run (pending, running,
 	// succeeded, failed, stopped), or empty.
 	LastRunStatus string `json:"last_run_status"`
@@ -84,9 +87,10 @@ SELECT t.company_uuid::text AS uuid, COALESCE(g.name, '') AS name, t.status, t.s
        t.status_changed_at, t.access_token_expiration AS token_expires_at, t.last_refreshed_at,
        t.consecutive_failures, s.next_due_at, COALESCE(s.interval_seconds, 0) AS interval_seconds,
        ok.finished_at AS last_sync_at, COALESCE(ok.records_synced, 0) AS last_sync_rows,
-       COALESCE(lr.status, '') AS last_run_status
+       COALESCE(lr.status, '') AS last_run_status, fs.completed_at AS last_full_sync_at
 FROM gusto_auth_tokens t
 LEFT JOIN company_schedules s ON s.company_uuid = t.company_uuid
+LEFT JOIN company_full_syncs fs ON fs.company_uuid = t.company_uuid
 LEFT JOIN gusto_companies g ON g.uuid = t.company_uuid
 LEFT JOIN LATERAL (
 	SELECT r.finished_at, r.records_synced FROM sync_runs r
@@ -113,6 +117,7 @@ type overviewRow struct {
 	LastSyncAt          sql.NullTime
 	LastSyncRows        int64
 	LastRunStatus       string
+	LastFullSyncAt      sql.NullTime
 }
 
 func (r overviewRow) company() Company {
@@ -121,7 +126,8 @@ func (r overviewRow) company() Company {
 		StatusChangedAt: r.StatusChangedAt, TokenExpiresAt: r.TokenExpiresAt,
 		LastRefreshedAt: timePtr(r.LastRefreshedAt), ConsecutiveFailures: r.ConsecutiveFailures,
 		LastSyncAt: timePtr(r.LastSyncAt), LastSyncRows: r.LastSyncRows, LastRunStatus: r.LastRunStatus,
-		NextDueAt: timePtr(r.NextDueAt), Interval: time.Duration(r.IntervalSeconds) * time.Second,
+		LastFullSyncAt: timePtr(r.LastFullSyncAt),
+		NextDueAt:      timePtr(r.NextDueAt), Interval: time.Duration(r.IntervalSeconds) * time.Second,
 	}
 }
 

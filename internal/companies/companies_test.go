@@ -60,6 +60,7 @@ func TestList(t *testing.T) {
 		(gen_random_uuid(), ?, 'failed', 3, now(), now())`, cos[0], cos[0], cos[0])
 	exec(t, db.Gorm, `INSERT INTO company_schedules (company_uuid, interval_seconds, next_due_at) VALUES (?, 600, now() + interval '5 minutes')`, cos[0])
 	exec(t, db.Gorm, `UPDATE gusto_auth_tokens SET last_refreshed_at = now(), consecutive_failures = 2 WHERE company_uuid = ?`, cos[0])
+	exec(t, db.Gorm, `INSERT INTO company_full_syncs (company_uuid, run_id, completed_at) VALUES (?, gen_random_uuid(), now() - interval '1 day')`, cos[0])
 
 	all, err := d.List(ctx, "")
 	if err != nil {
@@ -82,12 +83,12 @@ func TestList(t *testing.T) {
 	if acme == nil || acme.Name != "Acme" || acme.Status != tokens.StatusActive || acme.LastSyncRows != 42 ||
 		acme.LastSyncAt == nil || acme.LastRunStatus != "failed" || acme.NextDueAt == nil ||
 		acme.Interval != 10*time.Minute || acme.LastRefreshedAt == nil || acme.ConsecutiveFailures != 2 ||
-		acme.TokenExpiresAt.IsZero() || acme.StatusChangedAt.IsZero() {
+		acme.TokenExpiresAt.IsZero() || acme.StatusChangedAt.IsZero() || acme.LastFullSyncAt == nil {
 		t.Fatalf("acme: %+v", acme)
 	}
 	only, err := d.List(ctx, tokens.StatusNeedsReauth)
 	if err != nil || len(only) != 1 || only[0].UUID != reauth[0] || only[0].StatusReason != "test" ||
-		only[0].LastSyncAt != nil || only[0].NextDueAt != nil || only[0].Interval != 0 {
+		only[0].LastSyncAt != nil || only[0].NextDueAt != nil || only[0].Interval != 0 || only[0].LastFullSyncAt != nil {
 		t.Fatalf("needs_reauth filter: %+v %v", only, err)
 	}
 	if none, err := d.List(ctx, tokens.StatusPaused); err != nil || len(none) != 0 {
@@ -103,12 +104,12 @@ func TestList(t *testing.T) {
 	var keys map[string]any
 	_ = json.Unmarshal(b, &keys)
 	for _, k := range []string{"company_uuid", "name", "status", "status_reason", "status_changed_at", "token_expires_at",
-		"last_refreshed_at", "consecutive_failures", "last_sync_at", "last_sync_rows", "last_run_status", "next_due_at"} {
+		"last_refreshed_at", "consecutive_failures", "last_sync_at", "last_sync_rows", "last_run_status", "next_due_at", "last_full_sync_at"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, b)
 		}
 	}
-	if len(keys) != 12 || strings.Contains(string(b), "token\":") {
+	if len(keys) != 13 || strings.Contains(string(b), "token\":") {
 		t.Errorf("JSON has other keys: %s", b)
 	}
 }

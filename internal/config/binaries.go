@@ -34,6 +34,9 @@ type Worker struct {
 	TaskTimeout time.Duration `env:"SYNC_TASK_TIMEOUT" envDefault:"6h"`
 	// BatchSize is how many records one checkpointed transaction holds.
 	BatchSize int `env:"SYNC_BATCH_SIZE" envDefault:"500"`
+	// IncrementalPayrollDays is how far back, by check date, an incremental
+	// sync re-reads payrolls (a full reconciliation reads them all).
+	IncrementalPayrollDays int `env:"SYNC_INCREMENTAL_PAYROLL_DAYS" envDefault:"90"`
 	// RateLimit is API requests per grant per minute, shared by every worker
 	// through Redis; Gusto allows 200.
 	RateLimit int `env:"GUSTO_RATE_LIMIT" envDefault:"180"`
@@ -56,6 +59,9 @@ type Scheduler struct {
 	Interval time.Duration `env:"SYNC_INTERVAL" envDefault:"1h"`
 	// Jitter spreads companies over this fraction of Interval (0 to 1).
 	Jitter float64 `env:"SYNC_JITTER" envDefault:"0.1"`
+	// FullEvery is how often each company gets a full reconciliation (the
+	// only sync that marks rows deleted); its other syncs are incremental.
+	FullEvery time.Duration `env:"SYNC_FULL_EVERY" envDefault:"168h"`
 	// HTTPAddr serves /healthz and /metrics.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8081"`
 	// AlertWebhookURL receives one signed JSON event per company entering
@@ -114,6 +120,8 @@ func (w *Worker) validate() error {
 		return &Error{Var: "SYNC_TASK_TIMEOUT", Reason: "must be positive"}
 	case w.BatchSize < 1 || w.BatchSize > 10000:
 		return &Error{Var: "SYNC_BATCH_SIZE", Reason: "must be between 1 and 10000"}
+	case w.IncrementalPayrollDays < 1 || w.IncrementalPayrollDays > 3650:
+		return &Error{Var: "SYNC_INCREMENTAL_PAYROLL_DAYS", Reason: "must be between 1 and 3650"}
 	case w.RateLimit < 1:
 		return &Error{Var: "GUSTO_RATE_LIMIT", Reason: "must be at least 1"}
 	case w.RateLimitKey != RateLimitKeyGrant && w.RateLimitKey != RateLimitKeyOwner:
@@ -133,6 +141,8 @@ func (s *Scheduler) validate() error {
 		return &Error{Var: "SYNC_INTERVAL", Reason: "must be positive"}
 	case s.Jitter < 0 || s.Jitter > 1:
 		return &Error{Var: "SYNC_JITTER", Reason: "must be between 0 and 1"}
+	case s.FullEvery <= 0:
+		return &Error{Var: "SYNC_FULL_EVERY", Reason: "must be positive"}
 	}
 	if s.AlertWebhookURL != "" {
 		if u, err := url.Parse(s.AlertWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

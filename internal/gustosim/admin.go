@@ -44,6 +44,7 @@ func (s *Sim) adminRoutes(m *http.ServeMux) {
 		})
 	}
 	handle("POST /admin/companies", s.adminCreate)
+	s.adminDeleteRoutes(handle)
 	handle("GET /admin/companies", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, s.CompanyUUIDs())
 	})
@@ -320,8 +321,10 @@ func adminJSON(w http.ResponseWriter, status int, v any) {
 func adminError(w http.ResponseWriter, err error) {
 	status := http.StatusBadRequest
 	switch {
-	case errors.Is(err, ErrUnknownCompany), errors.Is(err, ErrUnknownResource):
+	case errors.Is(err, ErrUnknownCompany), errors.Is(err, ErrUnknownResource), errors.Is(err, ErrUnknownRecord):
 		status = http.StatusNotFound
+	case errors.Is(err, ErrNotDeletable):
+		status = http.StatusUnprocessableEntity
 	case errors.Is(err, ErrCompanyExists):
 		status = http.StatusConflict
 	}

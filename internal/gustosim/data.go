@@ -92,6 +92,8 @@ type company struct {
 	payrollsOnce sync.Once
 	payrollSlots []payrollSlot // page order
 
+	del deletions // records deleted through DeleteRecord (delete.go)
+
 	requests  atomic.Int64
 	records   atomic.Int64
 	refreshes atomic.Int64

@@ -384,7 +384,7 @@ func (c *company) payrollPage(q *payrollQuery, page, per int) ([]int, int) {
 		if q.desc {
 			j = len(tab) - 1 - x
 		}
-		if s := tab[j]; !q.match(s) || !q.inRange(s) {
+		if s := tab[j]; !q.match(s) || !q.inRange(s) || c.del.deleted("payrolls", j) {
 			continue
 		}
 		total++
@@ -420,7 +420,7 @@ type employeeQuery struct {
 func (c *company) employeePage(q *employeeQuery, page, per int) ([]int, int) {
 	n := c.employees
 	skip, ok := pageSkip(page, per)
-	if q.terminated == nil && q.onboarded == nil {
+	if q.terminated == nil && q.onboarded == nil && !c.del.any("employees") {
 		if !ok || skip >= int64(n) {
 			return nil, n
 		}
@@ -441,6 +441,9 @@ func (c *company) employeePage(q *employeeQuery, page, per int) ([]int, int) {
 			continue
 		}
 		if q.onboarded != nil && (f&flagOnboarded != 0) != *q.onboarded {
+			continue
+		}
+		if c.del.deleted("employees", i) {
 			continue
 		}
 		total++

@@ -309,11 +309,17 @@ func (s *Sim) eachRecord(companyUUID, resource string, fn func([]byte)) error {
 		fn(c.object())
 	case "employees":
 		for i := 0; i < c.employees; i++ {
+			if c.del.deleted(resource, i) {
+				continue
+			}
 			buf = c.appendEmployee(buf[:0], i, fullEmployeeView)
 			fn(buf)
 		}
 	case "payrolls":
 		for j := range c.payrollTable() {
+			if c.del.deleted(resource, j) {
+				continue
+			}
 			buf = c.appendPayroll(buf[:0], j, fullPayrollView)
 			fn(buf)
 		}

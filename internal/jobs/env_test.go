@@ -164,7 +164,7 @@ func (e *env) company(employees, payrolls int, scopes []string) string {
 
 func task(t testing.TB, company, run string) *asynq.Task {
 	t.Helper()
-	tk, err := jobs.NewSyncTask(company, run)
+	tk, err := jobs.NewSyncTask(company, run, checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,6 +101,10 @@ type Config struct {
 	// PayrollHistory is how many years of payrolls are walked, in windows of
 	// a year (Gusto's maximum). Default DefaultPayrollHistory.
 	PayrollHistory int
+	// IncrementalPayrollDays is how far back an incremental run re-reads
+	// payrolls, by check date (SYNC_INCREMENTAL_PAYROLL_DAYS). Default
+	// DefaultIncrementalPayrollDays.
+	IncrementalPayrollDays int
 	// PageAttempts is how many times a request failing transiently (429,
 	// 5xx, transport) is tried inside an attempt. Default
 	// DefaultPageAttempts.
@@ -161,7 +165,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, errors.New("jobs: config: Reauth is required")
 	case cfg.WorkerID == "":
 		return nil, errors.New("jobs: config: WorkerID is required")
-	case cfg.BatchSize < 0 || cfg.PageSize < 0 || cfg.RunTimeout < 0 || cfg.PayrollHistory < 0 ||
+	case cfg.BatchSize < 0 || cfg.PageSize < 0 || cfg.RunTimeout < 0 || cfg.PayrollHistory < 0 || cfg.IncrementalPayrollDays < 0 ||
 		cfg.PageAttempts < 0 || cfg.MaxInlineWait < 0 || cfg.Heartbeat < 0 ||
 		cfg.DrainGrace < 0:
 		return nil, errors.New("jobs: config: sizes and durations must not be negative")
@@ -174,6 +178,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if cfg.PayrollHistory == 0 {
 		cfg.PayrollHistory = DefaultPayrollHistory
+	}
+	if cfg.IncrementalPayrollDays == 0 {
+		cfg.IncrementalPayrollDays = DefaultIncrementalPayrollDays
 	}
 	if cfg.PageAttempts == 0 {
 		cfg.PageAttempts = DefaultPageAttempts
@@ -255,7 +262,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	log = log.With(slog.Int64("epoch", a.Epoch), slog.Int("attempt", a.Number))
 	log.LogAttrs(ctx, slog.LevelInfo, "sync attempt started", slog.Bool("resumed", a.Resumed()))
-	s := &syncRun{h: h, a: a, log: log, tracker: h.cfg.Metrics.start(started)}
+	s := &syncRun{h: h, a: a, log: log, tracker: h.cfg.Metrics.start(started), requested: p.Kind}
 	defer h.cfg.Metrics.stop(s.tracker)
 	err = s.runWithHeartbeat(ctx)
 	return h.outcome(ctx, s, err, started)

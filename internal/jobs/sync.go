@@ -21,6 +21,9 @@ type syncRun struct {
 	log     *slog.Logger
 	tracker *tracker
 
+	requested checkpoint.Kind // the payload's kind
+	kind      checkpoint.Kind // the run's kind (fixKind, kind.go)
+
 	rows    []checkpoint.Row // the batch being filled
 	next    string           // cursor after rows
 	batches int              // committed by this attempt
@@ -31,8 +34,9 @@ type syncRun struct {
 
 // mismatch notes a page whose item count disagrees with Gusto's pagination
 // headers: every record is kept, the walk is counted and noted on the run,
-// and the next run walks the resource again (every run walks every resource
-// from its first page). One note per resource and attempt.
+// and the next run walks the resource again (every run walks employees from
+// their first page; payroll history older than the incremental range is
+// walked again by the next full run). One note per resource and attempt.
 func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what string) {
 	prefix := string(r) + ": "
 	for _, n := range s.notes {
@@ -112,11 +116,15 @@ func (s *syncRun) runWithHeartbeat(ctx context.Context) error {
 	return err
 }
 
-// run walks every resource not yet done, in order.
+// run walks every resource not yet done, in order, then completes a full
+// run (kind.go).
 func (s *syncRun) run(ctx context.Context) error {
+	if err := s.fixKind(ctx); err != nil {
+		return err
+	}
 	for _, r := range checkpoint.Resources {
 		pos := s.a.Position(r)
-		if pos.Done {
+		if pos.Done || !s.walks(r) {
 			continue
 		}
 		if s.h.draining() {
@@ -135,7 +143,7 @@ func (s *syncRun) run(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return s.complete(ctx)
 }
 
 func (s *syncRun) company(ctx context.Context) error {
@@ -178,13 +186,14 @@ func (s *syncRun) employees(ctx context.Context, pos checkpoint.Position) error 
 	return s.commit(ctx, checkpoint.ResourceEmployees, true)
 }
 
-// payrolls walks the payroll history in overlapping windows (windows.go),
+// payrolls walks the payroll history (a full run) or the recent payrolls
+// (an incremental run; payrollStart) in overlapping windows (windows.go),
 // every processing status and payroll type, ascending. The cursor is
 // "<window start>/<next page>".
 func (s *syncRun) payrolls(ctx context.Context, pos checkpoint.Position) error {
 	today := s.h.now().UTC()
 	horizon := payrollHorizon(today)
-	from := payrollHistoryStart(today, s.h.cfg.PayrollHistory)
+	from := s.payrollStart(today)
 	page := 1
 	if pos.Cursor != "" {
 		w, p, ok := parsePayrollCursor(pos.Cursor)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+
+	"github.com/gustosync/gustosync/internal/checkpoint"
 )
 
 // TypeSyncCompany is the asynq task type of a company sync.
@@ -52,6 +54,11 @@ type Payload struct {
 	// checkpoints are keyed by it, so every attempt of the task resumes the
 	// same run.
 	RunID string `json:"run_id"`
+	// Kind is what the run walks: checkpoint.KindFull or
+	// checkpoint.KindIncremental. A payload without it (enqueued before
+	// kinds existed) is a full run. The run's first attempt fixes its kind
+	// (checkpoint.Attempt.FixKind); later attempts keep that one.
+	Kind checkpoint.Kind `json:"kind,omitempty"`
 }
 
 // PayloadError is a malformed sync:company payload. The handler archives
@@ -71,13 +78,16 @@ func (e *PayloadError) Error() string {
 }
 
 // NewSyncTask returns the task that syncs company under run runID (both
-// uuids; the scheduler makes a new run id per sync). Its defaults: queue
+// uuids; the scheduler makes a new run id per sync), walking kind. Its defaults: queue
 // QueueDefault, MaxRetry DefaultMaxRetry, Timeout DefaultTaskTimeout, and
 // TaskID "sync:<runID>", so enqueuing the same run twice (two scheduler
 // replicas) is refused by asynq with ErrTaskIDConflict. opts are applied
 // after the defaults and override them.
-func NewSyncTask(company, runID string, opts ...asynq.Option) (*asynq.Task, error) {
-	p, err := validate(Payload{CompanyUUID: company, RunID: runID})
+func NewSyncTask(company, runID string, kind checkpoint.Kind, opts ...asynq.Option) (*asynq.Task, error) {
+	if kind == "" {
+		return nil, &PayloadError{Field: "kind", Reason: "missing"}
+	}
+	p, err := validate(Payload{CompanyUUID: company, RunID: runID, Kind: kind})
 	if err != nil {
 		return nil, err
 	}
@@ -95,8 +105,9 @@ func NewSyncTask(company, runID string, opts ...asynq.Option) (*asynq.Task, erro
 }
 
 // ParsePayload decodes and validates a sync:company payload: a JSON object
-// with exactly company_uuid and run_id, both uuids. It returns the ids in
-// canonical form, or a *PayloadError.
+// with company_uuid and run_id, both uuids, and optionally kind ("full" or
+// "incremental"; absent means full), nothing else. It returns the ids in
+// canonical form and the kind, or a *PayloadError.
 func ParsePayload(b []byte) (Payload, error) {
 	if len(b) > maxPayloadBytes {
 		return Payload{}, &PayloadError{Reason: fmt.Sprintf("%d bytes, more than %d", len(b), maxPayloadBytes)}
@@ -126,6 +137,12 @@ func validate(p Payload) (Payload, error) {
 			return Payload{}, &PayloadError{Field: f.name, Reason: fmt.Sprintf("%q is not a uuid", clip(*f.v, 40))}
 		}
 		*f.v = id.String()
+	}
+	switch {
+	case p.Kind == "":
+		p.Kind = checkpoint.KindFull
+	case !p.Kind.Valid():
+		return Payload{}, &PayloadError{Field: "kind", Reason: fmt.Sprintf("%q is neither %q nor %q", clip(string(p.Kind), 40), checkpoint.KindFull, checkpoint.KindIncremental)}
 	}
 	return p, nil
 }

@@ -10,28 +10,40 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/jobs"
 )
 
 func TestNewSyncTask(t *testing.T) {
 	company, run := uuid.NewString(), uuid.NewString()
-	task, err := jobs.NewSyncTask(strings.ToUpper(company), run)
+	task, err := jobs.NewSyncTask(strings.ToUpper(company), run, checkpoint.KindIncremental)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if task.Type() != jobs.TypeSyncCompany {
 		t.Fatalf("type %q", task.Type())
 	}
-	want := fmt.Sprintf(`{"company_uuid":%q,"run_id":%q}`, company, run)
+	want := fmt.Sprintf(`{"company_uuid":%q,"run_id":%q,"kind":"incremental"}`, company, run)
 	if string(task.Payload()) != want {
-		t.Fatalf("payload %s, want %s (canonical ids, nothing else)", task.Payload(), want)
+		t.Fatalf("payload %s, want %s (canonical ids and the kind, nothing else)", task.Payload(), want)
 	}
 	p, err := jobs.ParsePayload(task.Payload())
-	if err != nil || p.CompanyUUID != company || p.RunID != run {
+	if err != nil || p.CompanyUUID != company || p.RunID != run || p.Kind != checkpoint.KindIncremental {
 		t.Fatalf("round trip: %+v %v", p, err)
 	}
-	if _, err := jobs.NewSyncTask("acme", run); err == nil {
+	if _, err := jobs.NewSyncTask("acme", run, checkpoint.KindFull); err == nil {
 		t.Fatal("NewSyncTask accepted a company that is not a uuid")
+	}
+	for _, k := range []checkpoint.Kind{"", "partial", "FULL"} {
+		var pe *jobs.PayloadError
+		if _, err := jobs.NewSyncTask(company, run, k); !errors.As(err, &pe) || pe.Field != "kind" {
+			t.Errorf("NewSyncTask with kind %q: %v, want a *PayloadError on kind", k, err)
+		}
+	}
+	// A payload from before kinds existed is a full run.
+	p, err = jobs.ParsePayload(fmt.Appendf(nil, `{"company_uuid":%q,"run_id":%q}`, company, run))
+	if err != nil || p.Kind != checkpoint.KindFull {
+		t.Fatalf("payload without kind: %+v %v, want a full run", p, err)
 	}
 }
 
@@ -48,6 +60,8 @@ func TestParsePayloadRejects(t *testing.T) {
 		`{"company_uuid":"` + good + `","run_id":"` + good + `"} {}`:               "trailing data",
 		`{"company_uuid":1,"run_id":"` + good + `"}`:                               "field company_uuid",
 		`{"company_uuid":"{` + good + `}","run_id":"` + good + `"}`:                "is not a uuid",
+		`{"company_uuid":"` + good + `","run_id":"` + good + `","kind":"partial"}`: `kind: "partial" is neither`,
+		`{"company_uuid":"` + good + `","run_id":"` + good + `","kind":7}`:         "field kind",
 		strings.Repeat(" ", 5000):                                                  "more than",
 	}
 	for in, want := range cases {

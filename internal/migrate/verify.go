@@ -13,7 +13,7 @@ import (
 // names are stable), so Verify checks that each exists.
 var Tables = []string{
 	"gusto_auth_tokens", "token_refresh_events", "sync_runs", "sync_checkpoints",
-	"gusto_companies", "gusto_employees", "gusto_payrolls",
+	"gusto_companies", "gusto_employees", "gusto_payrolls", "company_full_syncs",
 }
 
 // Verify checks that db holds the schema this binary embeds: every embedded

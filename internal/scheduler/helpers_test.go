@@ -49,6 +49,7 @@ type queuedTask struct {
 	ID      string
 	Company string
 	RunID   string
+	Kind    string
 	State   string
 }
 
@@ -80,9 +81,10 @@ func allTasks(t testing.TB, insp *asynq.Inspector) []queuedTask {
 					var p struct {
 						Company string `json:"company_uuid"`
 						RunID   string `json:"run_id"`
+						Kind    string `json:"kind"`
 					}
 					_ = json.Unmarshal(ti.Payload, &p)
-					out = append(out, queuedTask{ID: ti.ID, Company: p.Company, RunID: p.RunID, State: state})
+					out = append(out, queuedTask{ID: ti.ID, Company: p.Company, RunID: p.RunID, Kind: p.Kind, State: state})
 				}
 				if len(infos) < 1000 {
 					break

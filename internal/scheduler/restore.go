@@ -71,6 +71,11 @@ func (s *Scheduler) restore(ctx context.Context, now time.Time) (Result, error) 
 		if err != nil {
 			return res, err
 		}
+		// The kind the cadence says; a run that had started keeps the kind
+		// its first attempt fixed (checkpoint.Attempt.FixKind).
+		if err := s.chooseKinds(ctx, missing, now, false); err != nil {
+			return res, err
+		}
 		r, err := s.enqueue(ctx, missing, func(d *due) string { return TaskID(d.company, d.window.Index) })
 		res.Due += len(check)
 		res.Restored += r.Enqueued

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"gorm.io/gorm"
 
+	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/jobs"
 	"github.com/gustosync/gustosync/internal/tokens"
@@ -53,6 +54,10 @@ type Config struct {
 	// FLUSHALL or a restart without persistence (see restore.go). Without
 	// it, such windows wait for their next window.
 	Lookup TaskLookup
+	// FullEvery is how often each company gets a full reconciliation
+	// (SYNC_FULL_EVERY; see FullDue); its other syncs are incremental.
+	// Default DefaultFullEvery.
+	FullEvery time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -61,6 +66,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Jitter < 0 || c.Jitter > 1 {
 		return errors.New("scheduler: Jitter must be between 0 and 1")
+	}
+	if c.FullEvery < 0 {
+		return errors.New("scheduler: FullEvery must not be negative")
+	}
+	if c.FullEvery == 0 {
+		c.FullEvery = DefaultFullEvery
 	}
 	if c.Tick <= 0 {
 		c.Tick = 30 * time.Second
@@ -191,6 +202,10 @@ func (s *Scheduler) Tick(ctx context.Context) (Result, error) {
 	for i := range items {
 		items[i].window = WindowAt(items[i].company, items[i].interval, s.cfg.Jitter, now)
 	}
+	if err := s.chooseKinds(ctx, items, now, false); err != nil {
+		s.logTick(Result{}, err)
+		return Result{}, err
+	}
 	res := Result{Due: len(items), Read: time.Since(start), Restored: restored.Restored, Restore: restoreTook}
 
 	type recordResult struct {
@@ -264,12 +279,13 @@ func (s *Scheduler) logTick(res Result, err error) {
 }
 
 // EnqueueCompany enqueues a sync of company now, outside its schedule (an
-// operator's "sync now"), on the critical queue. It refuses a company that is not onboarded
+// operator's "sync now"), on the critical queue: a full walk when full is
+// set or FullDue says so, else an incremental one. It refuses a company that is not onboarded
 // (*UnknownCompanyError) or not active (*NotActiveError). Its task id is one
 // per company per second, so a repeated command in the same second enqueues
 // once (Result.Duplicates is then 1). It does not move the company's
 // schedule.
-func (s *Scheduler) EnqueueCompany(ctx context.Context, company string) (Result, error) {
+func (s *Scheduler) EnqueueCompany(ctx context.Context, company string, full bool) (Result, error) {
 	c, err := s.companies.Get(ctx, company)
 	var nf *companies.NotFoundError
 	if errors.As(err, &nf) {
@@ -282,21 +298,24 @@ func (s *Scheduler) EnqueueCompany(ctx context.Context, company string) (Result,
 		return Result{}, &NotActiveError{Company: company, Status: string(c.Status), Reason: c.StatusReason}
 	}
 	items := dues([]companies.Schedule{{UUID: c.UUID, Interval: c.Interval}}, s.cfg.Interval)
-	return s.enqueueManual(ctx, items, s.cfg.Now())
+	return s.enqueueManual(ctx, items, s.cfg.Now(), full)
 }
 
 // EnqueueAll enqueues a sync of every active company now, outside their
 // schedules, as EnqueueCompany does for one.
-func (s *Scheduler) EnqueueAll(ctx context.Context) (Result, error) {
+func (s *Scheduler) EnqueueAll(ctx context.Context, full bool) (Result, error) {
 	list, err := s.companies.Active(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	return s.enqueueManual(ctx, dues(list, s.cfg.Interval), s.cfg.Now())
+	return s.enqueueManual(ctx, dues(list, s.cfg.Interval), s.cfg.Now(), full)
 }
 
-func (s *Scheduler) enqueueManual(ctx context.Context, items []due, now time.Time) (Result, error) {
+func (s *Scheduler) enqueueManual(ctx context.Context, items []due, now time.Time, full bool) (Result, error) {
 	start := time.Now()
+	if err := s.chooseKinds(ctx, items, now, full); err != nil {
+		return Result{Due: len(items)}, err
+	}
 	res, err := s.enqueue(ctx, items, func(d *due) string { return manualTaskID(d.company, now) },
 		asynq.Queue(jobs.QueueCritical)) // a person is waiting
 	res.Enqueue = time.Since(start)
@@ -321,7 +340,7 @@ func (s *Scheduler) enqueue(ctx context.Context, items []due, taskID func(*due) 
 		wg.Go(func() {
 			for i := range work {
 				d := &items[i]
-				d.err = s.enqueueOne(ctx, d.company, taskID(d), d.interval, opts)
+				d.err = s.enqueueOne(ctx, d.company, taskID(d), d.kind, d.interval, opts)
 				if errors.Is(d.err, asynq.ErrTaskIDConflict) {
 					d.err, d.dup = nil, true
 				}
@@ -352,8 +371,8 @@ func (s *Scheduler) enqueue(ctx context.Context, items []due, taskID func(*due) 
 	return res, first
 }
 
-func (s *Scheduler) enqueueOne(ctx context.Context, company, id string, retention time.Duration, opts []asynq.Option) error {
-	task, err := syncTask(company, RunID(id), opts...)
+func (s *Scheduler) enqueueOne(ctx context.Context, company, id string, kind checkpoint.Kind, retention time.Duration, opts []asynq.Option) error {
+	task, err := syncTask(company, RunID(id), kind, opts...)
 	if err != nil {
 		return fmt.Errorf("scheduler: build task for company %s: %w", company, err)
 	}

@@ -313,26 +313,26 @@ func TestEnqueueCompanyAndAll(t *testing.T) {
 	s := e.scheduler(t, c, time.Hour, 0.5)
 	ctx := context.Background()
 
-	res, err := s.EnqueueCompany(ctx, active[0])
+	res, err := s.EnqueueCompany(ctx, active[0], false)
 	if err != nil || res.Enqueued != 1 {
 		t.Fatalf("enqueue now: %+v %v", res, err)
 	}
-	if res, err := s.EnqueueCompany(ctx, active[0]); err != nil || res.Duplicates != 1 {
+	if res, err := s.EnqueueCompany(ctx, active[0], false); err != nil || res.Duplicates != 1 {
 		t.Fatalf("same second again: %+v %v; want a duplicate", res, err)
 	}
 	var na *scheduler.NotActiveError
-	if _, err := s.EnqueueCompany(ctx, paused[0]); !errors.As(err, &na) || na.Status != "paused" {
+	if _, err := s.EnqueueCompany(ctx, paused[0], false); !errors.As(err, &na) || na.Status != "paused" {
 		t.Fatalf("paused company: %v", err)
 	}
-	if _, err := s.EnqueueCompany(ctx, reauth[0]); !errors.As(err, &na) || na.Status != "needs_reauth" {
+	if _, err := s.EnqueueCompany(ctx, reauth[0], false); !errors.As(err, &na) || na.Status != "needs_reauth" {
 		t.Fatalf("needs_reauth company: %v", err)
 	}
 	var uc *scheduler.UnknownCompanyError
-	if _, err := s.EnqueueCompany(ctx, "00000000-0000-0000-0000-000000000001"); !errors.As(err, &uc) {
+	if _, err := s.EnqueueCompany(ctx, "00000000-0000-0000-0000-000000000001", false); !errors.As(err, &uc) {
 		t.Fatalf("unknown company: %v", err)
 	}
 	c.Set(c.Now().Add(time.Second))
-	if res, err := s.EnqueueAll(ctx); err != nil || res.Enqueued != 3 {
+	if res, err := s.EnqueueAll(ctx, false); err != nil || res.Enqueued != 3 {
 		t.Fatalf("enqueue all: %+v %v; want the 3 active companies", res, err)
 	}
 	if n := len(allTasks(t, e.insp)); n != 4 {

@@ -7,6 +7,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/postgres"
 )
@@ -16,8 +17,9 @@ type due struct {
 	company  string
 	interval time.Duration
 	window   Window
-	err      error // the enqueue's outcome
-	dup      bool  // the task id was already taken (a sibling enqueued it)
+	kind     checkpoint.Kind // set by chooseKinds (task.go)
+	err      error           // the enqueue's outcome
+	dup      bool            // the task id was already taken (a sibling enqueued it)
 }
 
 // dues turns the directory's schedules into tick items; interval is the

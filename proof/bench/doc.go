@@ -2,7 +2,7 @@
 // limit or yardstick it is read against, both measured in the same run on
 // the same machine. `make bench` runs it:
 //
-//	bin/bench --bin bin [--only gobench,storm,e2e,rate,resume]
+//	bin/bench --bin bin [--only gobench,storm,e2e,requests,rate,resume]
 //
 // Sections:
 //
@@ -21,6 +21,13 @@
 //     no rate limit, from `scheduler enqueue --all` to the last run's
 //     commit, against a pgx CopyFrom of the same rows into the same tables'
 //     shape; rows compared with the simulator's.
+//   - requests: Gusto API requests per company per day on an hourly
+//     schedule, every sync full against incremental syncs with the weekly
+//     full reconciliation amortized (internal/jobs
+//     BenchmarkRequestsPerCompanyDay: real HTTP against the simulator, the
+//     scheduler's own cadence), for companies of 20 and 200 employees with
+//     the simulator's three years of payrolls walked over six years of
+//     windows; goal at least 5× fewer. It runs no devstack.
 //   - rate: 3 large companies synced at once under the simulator's (Gusto's)
 //     per-grant limit of 200 requests per 60 s: requests per grant per
 //     minute achieved, and the 429s.
@@ -28,7 +35,7 @@
 //     committing again on the other worker (against asynq's recovery
 //     bound), and the records fetched twice (limit: one batch).
 //
-// Each section runs its own devstack (database gustosync_bench_<section>,
+// Each devstack section runs its own devstack (database gustosync_bench_<section>,
 // own Redis, in-process simulator); rate and resume run side by side, as
 // both wait on timers. Logs and the raw `go test` output go under --run-dir.
 // Exit status 0 when every check passed, 1 otherwise.

@@ -26,7 +26,8 @@ type Snapshot struct {
 	Refreshes int64
 	// Runs by status.
 	RunsSucceeded, RunsRunning, RunsPending, RunsFailed int
-	// Rows in the synced data tables.
+	// Live rows in the synced data tables (not marked deleted by a full
+	// reconciliation).
 	CompanyRows, EmployeeRows, PayrollRows int64
 }
 
@@ -51,8 +52,8 @@ SELECT
   (SELECT count(*) FROM sync_runs WHERE status = 'pending'),
   (SELECT count(*) FROM sync_runs WHERE status = 'failed'),
   (SELECT count(*) FROM gusto_companies),
-  (SELECT count(*) FROM gusto_employees),
-  (SELECT count(*) FROM gusto_payrolls)`).Scan(
+  (SELECT count(*) FROM gusto_employees WHERE deleted_at IS NULL),
+  (SELECT count(*) FROM gusto_payrolls WHERE deleted_at IS NULL)`).Scan(
 		&s.Companies, &s.Active, &s.NeedsReauth, &s.Paused, &s.Synced, &s.MinVersion, &s.Rotated2, &s.Refreshes,
 		&s.RunsSucceeded, &s.RunsRunning, &s.RunsPending, &s.RunsFailed,
 		&s.CompanyRows, &s.EmployeeRows, &s.PayrollRows)

@@ -101,14 +101,16 @@ func Served(sim *gustosim.Sim, company, resource string) (Dataset, error) {
 	return digest(m), nil
 }
 
-// Stored is what the database holds for the company's resource.
+// Stored is what the database holds for the company's resource: its live
+// rows, those no full reconciliation marked deleted (deleted_at IS NULL),
+// which must be exactly the simulator's live set.
 func Stored(ctx context.Context, db *sql.DB, company, resource string) (Dataset, error) {
 	i := slices.IndexFunc(Resources, func(r Resource) bool { return r.Name == resource })
 	if i < 0 {
 		return Dataset{}, fmt.Errorf("rowcheck: unknown resource %q", resource)
 	}
 	table, where := Resources[i].Table, Resources[i].Where
-	rows, err := db.QueryContext(ctx, `SELECT payload::text FROM `+table+` WHERE `+where+` = $1`, company)
+	rows, err := db.QueryContext(ctx, `SELECT payload::text FROM `+table+` WHERE `+where+` = $1 AND deleted_at IS NULL`, company)
 	if err != nil {
 		return Dataset{}, fmt.Errorf("rowcheck: read %s of %s: %w", table, company, err)
 	}
