@@ -277,6 +277,9 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 	if st, reason := status(runA); st != "stopped" || reason != "superseded by run "+runC+", which carried its progress over" {
 		t.Fatalf("superseded run: %s %q", st, reason)
 	}
+	if n := count(t, db.Gorm, `SELECT records_synced FROM sync_runs WHERE id = ?`, runC); n != 10 {
+		t.Fatalf("the continuing run reports %d records, want A's 10 carried over", n)
+	}
 	if n := count(t, db.Gorm, `SELECT count(*) FROM gusto_employees`); n != 10 {
 		t.Fatalf("rows = %d", n)
 	}

@@ -113,8 +113,9 @@ type Position struct {
 // Otherwise the claim always succeeds: a previous attempt of the same run is
 // fenced (its next write returns *FencedError), and an older run of the
 // company that is pending, failed, or running with a stale heartbeat is
-// fenced too, marked stopped, and its checkpoints are carried over to this
-// run (invariant 14 in docs/invariants.md): the company's sync continues
+// fenced too, marked stopped, and its checkpoints (and its records_synced
+// and rows_changed) are carried over to this run (invariant 14 in
+// docs/invariants.md): the company's sync continues
 // where it stood. Only after a run that succeeded does a new run start from
 // the beginning. owner names the worker, for operators.
 func (s *Store) Claim(ctx context.Context, runID, company, owner string) (*Attempt, error) {
@@ -202,6 +203,7 @@ FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan
 	retryIn := time.Duration(fence.RetryIn * float64(time.Second))
 
 	var continues string
+	carry := false // the previous run's checkpoints become this run's
 	if fence.Holder == run {
 		if own.Status == StatusRunning && fence.Fresh {
 			// Another attempt of this very run is alive (asynq re-ran a
@@ -237,13 +239,7 @@ FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan
 					return nil, nil, err
 				}
 			}
-			carried := tx.Exec(`UPDATE sync_checkpoints SET run_id = ? WHERE company_uuid = ?`, run, company)
-			if carried.Error != nil {
-				return nil, nil, carried.Error
-			}
-			if carried.RowsAffected > 0 {
-				continues = fence.Holder
-			}
+			carry = true
 		}
 	}
 
@@ -252,6 +248,23 @@ FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan
 UPDATE sync_fences SET epoch = epoch + 1, run_id = ?, owner = ?, claimed_at = now(), heartbeat_at = now()
 WHERE company_uuid = ? RETURNING epoch`, run, owner, company).Scan(&a.Epoch), "fence"); err != nil {
 		return nil, nil, err
+	}
+	if carry {
+		// Rewritten under the new epoch: the checkpoints are this
+		// attempt's now, and the old run's attempts are fenced off them.
+		carried := tx.Exec(`UPDATE sync_checkpoints SET run_id = ?, epoch = ? WHERE company_uuid = ?`, run, a.Epoch, company)
+		if carried.Error != nil {
+			return nil, nil, carried.Error
+		}
+		if carried.RowsAffected > 0 {
+			continues = fence.Holder
+			// The counters follow the progress, so that the run that
+			// completes the company's sync reports all of it.
+			if err := tx.Exec(`UPDATE sync_runs n SET records_synced = n.records_synced + o.records_synced, rows_changed = n.rows_changed + o.rows_changed
+FROM sync_runs o WHERE n.id = ? AND o.id = ?`, run, fence.Holder).Error; err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	var claimed struct {
 		Attempts  int

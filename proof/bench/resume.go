@@ -158,7 +158,11 @@ WHERE company_uuid = $1 ORDER BY created_at DESC LIMIT 1`, company).Scan(&r.id, 
 		}
 		total += int64(n)
 	}
-	twice := served - total
+	clean, err := rowcheck.CleanServed(st.Sim.Sim, company, time.Now())
+	if err != nil {
+		return err
+	}
+	twice := served - clean
 	toCommit := committed.Sub(killedAt)
 	toRecover := recovered.Sub(killedAt)
 	b.info("recovery", "kill -9 → run taken over and claimed by another worker", claimed.Sub(killedAt).Round(100*time.Millisecond).String(),
