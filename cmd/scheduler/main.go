@@ -188,9 +188,14 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 	// Like every worker, the scheduler re-drives the runs of dead sync
 	// attempts (package redrive), so a fleet whose workers all died still
 	// has them re-driven the moment one comes back.
+	redriveMetrics, err := redrive.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	redriver, err := redrive.New(redrive.Config{
 		Store: checkpoint.NewStore(d.db, checkpoint.Options{Lease: d.cfg.Lease}), Queue: d.queue,
 		By: "scheduler-" + config.DefaultWorkerID(), Interval: d.cfg.Heartbeat, Logger: d.log.With("component", "redrive"),
+		Metrics: redriveMetrics,
 	})
 	if err != nil {
 		return err

@@ -223,7 +223,7 @@ func TestProcessSurface(t *testing.T) {
 	w.enqueue(company, run)
 	w.waitRun(run, "succeeded", time.Minute)
 	_, metrics := get(t, base+"/metrics")
-	for _, m := range []string{`gustosync_sync_records_total{resource="employees"} 300`, "gustosync_sync_batches_total", "gustosync_sync_run_duration_seconds_bucket", "gustosync_sync_checkpoint_lag_seconds", `asynq_queue_size{queue="default"}`, "gustosync_token_"} {
+	for _, m := range []string{`gustosync_sync_records_total{resource="employees"} 300`, "gustosync_sync_batches_total", "gustosync_sync_run_duration_seconds_bucket", "gustosync_sync_checkpoint_lag_seconds", `asynq_queue_size{queue="default"}`, "gustosync_token_", `gustosync_sync_takeovers_total{result="redriven"} 0`} {
 		if !strings.Contains(metrics, m) {
 			t.Fatalf("/metrics lacks %s", m)
 		}

@@ -292,8 +292,12 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	// Every worker re-drives the runs of dead attempts (its own included,
 	// after a restart), within a heartbeat of their lease running out.
 	queue := asynq.NewClientFromRedisClient(rdb)
+	redriveMetrics, err := redrive.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	redriver, err := redrive.New(redrive.Config{Store: checkpoints, Queue: queue, By: cfg.ID, Interval: cfg.Heartbeat,
-		Logger: log.With(slog.String("component", "redrive"))})
+		Logger: log.With(slog.String("component", "redrive")), Metrics: redriveMetrics})
 	if err != nil {
 		return nil, err
 	}

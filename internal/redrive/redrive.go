@@ -48,6 +48,8 @@ type Config struct {
 	Limit int
 	// Logger receives one line per run re-driven, and errors. Default: discard.
 	Logger *slog.Logger
+	// Metrics, when set, counts the takeovers (NewMetrics).
+	Metrics *Metrics
 }
 
 // Redriver re-drives the runs of dead attempts. It is safe for concurrent
@@ -118,9 +120,11 @@ func (r *Redriver) Once(ctx context.Context) (int, error) {
 			log.LogAttrs(ctx, slog.LevelError, "re-driving a run taken over failed; asynq's recovery of its task will resume it",
 				slog.String("error", err.Error()))
 			errs = append(errs, err)
+			r.cfg.Metrics.tookOver("error")
 			continue
 		}
 		n++
+		r.cfg.Metrics.tookOver("redriven")
 		log.LogAttrs(ctx, slog.LevelWarn, "sync attempt went silent; run taken over and re-driven",
 			slog.String("dead_worker", t.DeadOwner), slog.Duration("silent", t.Silent))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/jobs"
@@ -43,11 +44,16 @@ func TestOneReplicaRedrivesADeadAttempt(t *testing.T) {
 	}
 
 	client := asynq.NewClientFromRedisClient(srv.Client())
+	reg := prometheus.NewPedanticRegistry()
+	metrics, err := redrive.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	total := 0
 	for i := range 3 {
-		r, err := redrive.New(redrive.Config{Store: store, Queue: client, By: "replica-" + strconv.Itoa(i)})
+		r, err := redrive.New(redrive.Config{Store: store, Queue: client, By: "replica-" + strconv.Itoa(i), Metrics: metrics})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,6 +70,9 @@ func TestOneReplicaRedrivesADeadAttempt(t *testing.T) {
 	wg.Wait()
 	if total != 1 {
 		t.Fatalf("%d re-drives for one dead attempt", total)
+	}
+	if n := takeovers(t, reg, "redriven"); n != 1 {
+		t.Fatalf("gustosync_sync_takeovers_total{result=\"redriven\"} = %v, want 1", n)
 	}
 	insp := asynq.NewInspectorFromRedisClient(srv.Client())
 	tasks, err := insp.ListPendingTasks(jobs.QueueCritical)
@@ -91,4 +100,27 @@ func TestConfigIsValidated(t *testing.T) {
 	if _, err := redrive.New(redrive.Config{}); err == nil {
 		t.Fatal("empty config accepted")
 	}
+}
+
+// takeovers reads gustosync_sync_takeovers_total{result} from reg.
+func takeovers(t *testing.T, reg *prometheus.Registry, result string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "gustosync_sync_takeovers_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no gustosync_sync_takeovers_total{result=%q}", result)
+	return 0
 }
