@@ -522,3 +522,42 @@ func TestFrozenHolderDoesNotBlockTheFence(t *testing.T) {
 		t.Fatal("the frozen session survived its idle timeout")
 	}
 }
+
+// A run that ended failed (a company that needed re-authorization) keeps
+// its status, and the company's next run continues from its progress.
+func TestFailedRunsProgressIsCarriedOver(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
+	company, runA, runB := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	a, err := s.Claim(ctx, runA, company, "wa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceCompany, Done: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 7, "v1"), Next: "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Finish(ctx, checkpoint.StatusFailed, "company needs re-authorization"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Claim(ctx, runB, company, "wb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Continues != runA || !b.Position(checkpoint.ResourceCompany).Done ||
+		b.Position(checkpoint.ResourceEmployees) != (checkpoint.Position{Cursor: "2", Records: 7}) {
+		t.Fatalf("run after a failed one: continues %q, company %+v, employees %+v", b.Continues,
+			b.Position(checkpoint.ResourceCompany), b.Position(checkpoint.ResourceEmployees))
+	}
+	var status string
+	if err := db.Gorm.Raw(`SELECT status FROM sync_runs WHERE id = ?`, runA).Row().Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed" {
+		t.Fatalf("the failed run is now %s", status)
+	}
+}
