@@ -24,8 +24,10 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/alerts"
+	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/postgres"
+	"github.com/gustosync/gustosync/internal/redrive"
 	"github.com/gustosync/gustosync/internal/scheduler"
 )
 
@@ -50,7 +52,8 @@ const usageText = `Usage:
       add --full to either to force a full reconciliation
 
 Environment: DATABASE_URL, REDIS_URL, SCHEDULER_TICK (30s), SYNC_INTERVAL (1h),
-SYNC_JITTER (0.1), SYNC_FULL_EVERY (168h), HTTP_ADDR (:8081, serves /healthz and /metrics),
+SYNC_JITTER (0.1), SYNC_FULL_EVERY (168h), SYNC_HEARTBEAT (2s) and SYNC_LEASE (6s) (re-driving dead syncs),
+HTTP_ADDR (:8081, serves /healthz and /metrics),
 ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET (signed needs_reauth alerts), LOG_LEVEL (info).
 Exit status: 0 success, 1 failure, 2 bad input.
 `
@@ -108,6 +111,7 @@ type deps struct {
 	log   *slog.Logger
 	db    *gorm.DB
 	sched *scheduler.Scheduler
+	queue *asynq.Client
 	now   func() time.Time
 	close func()
 }
@@ -158,7 +162,7 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, now fun
 		_ = postgres.Close(db)
 		return nil, err
 	}
-	return &deps{cfg: cfg, log: log, db: db, sched: sched, now: now, close: func() { _ = client.Close(); _ = inspector.Close(); _ = postgres.Close(db) }}, nil
+	return &deps{cfg: cfg, log: log, db: db, sched: sched, queue: client, now: now, close: func() { _ = client.Close(); _ = inspector.Close(); _ = postgres.Close(db) }}, nil
 }
 
 // serve ticks until ctx ends, delivers alerts when configured, and serves
@@ -185,8 +189,24 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
+	// Like every worker, the scheduler re-drives the runs of dead sync
+	// attempts (package redrive), so a fleet whose workers all died still
+	// has them re-driven the moment one comes back.
+	redriveMetrics, err := redrive.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	redriver, err := redrive.New(redrive.Config{
+		Store: checkpoint.NewStore(d.db, checkpoint.Options{Lease: d.cfg.Lease}), Queue: d.queue,
+		By: "scheduler-" + config.DefaultWorkerID(), Interval: d.cfg.Heartbeat, Logger: d.log.With("component", "redrive"),
+		Metrics: redriveMetrics,
+	})
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.sched.Run(gctx) })
+	g.Go(func() error { return redriver.Run(gctx) })
 	if d.cfg.AlertWebhookURL != "" {
 		dispatcher, err := alertDispatcher(d)
 		if err != nil {

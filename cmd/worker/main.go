@@ -28,6 +28,7 @@ import (
 	"github.com/gustosync/gustosync/internal/jobs"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/ratelimit"
+	"github.com/gustosync/gustosync/internal/redrive"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -71,6 +72,8 @@ Environment (default):
   SYNC_TASK_TIMEOUT        bound on one sync attempt (6h)
   SYNC_BATCH_SIZE          records per checkpointed transaction (500)
   SYNC_INCREMENTAL_PAYROLL_DAYS  payrolls re-read by an incremental sync, by check date (90)
+  SYNC_HEARTBEAT           how often a running sync heartbeats, and dead ones are looked for (2s)
+  SYNC_LEASE               silence after which a sync is presumed dead and re-driven (6s)
   HTTP_ADDR                /healthz, /readyz, /metrics (:8080)
   LOG_LEVEL                debug, info, warn or error (info)
 
@@ -138,6 +141,8 @@ type worker struct {
 	db      *gorm.DB
 	rdb     redis.UniversalClient
 	ready   *readiness
+	// stopRedrive stops the redriver and waits for its pass in flight.
+	stopRedrive func()
 }
 
 // start wires everything and starts serving; on error it closes what it
@@ -239,10 +244,12 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		return nil, err
 	}
 	ownerKeys = tokens.NewOwnerKeys(store, manager, client, log.With(slog.String("component", "ratelimit")))
+	checkpoints := checkpoint.NewStore(db, checkpoint.Options{Lease: cfg.Lease})
 	handler, err := jobs.NewHandler(jobs.Config{
 		API:                    client,
 		Tokens:                 manager,
-		Checkpoints:            checkpoint.NewStore(db, checkpoint.Options{}),
+		Checkpoints:            checkpoints,
+		Heartbeat:              cfg.Heartbeat,
 		Reauth:                 manager,
 		APIVersions:            apiversion.NewStore(db, 0),
 		APIVersion:             cfg.Gusto.APIVersion,
@@ -284,13 +291,32 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		return nil, err
 	}
 	closers = append(closers, func() { _ = hs.Close() })
+	// Every worker re-drives the runs of dead attempts (its own included,
+	// after a restart), within a heartbeat of their lease running out.
+	queue := asynq.NewClientFromRedisClient(rdb)
+	redriveMetrics, err := redrive.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	redriver, err := redrive.New(redrive.Config{Store: checkpoints, Queue: queue, By: cfg.ID, Interval: cfg.Heartbeat,
+		Logger: log.With(slog.String("component", "redrive")), Metrics: redriveMetrics})
+	if err != nil {
+		return nil, err
+	}
 	if err := srv.Start(mux); err != nil {
 		return nil, fmt.Errorf("asynq server: %w", err)
 	}
+	rctx, stopRedrive := context.WithCancel(context.Background())
+	redriving := make(chan struct{})
+	go func() {
+		defer close(redriving)
+		_ = redriver.Run(rctx)
+	}()
 	log.Info("worker started", slog.Int("concurrency", cfg.Concurrency),
 		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.String("rate_limit_key", cfg.RateLimitKey),
 		slog.String("gusto_api_version", cfg.Gusto.APIVersion), slog.String("http_addr", hs.Addr))
-	return &worker{log: log, handler: handler, srv: srv, http: hs, db: db, rdb: rdb, ready: ready}, nil
+	return &worker{log: log, handler: handler, srv: srv, http: hs, db: db, rdb: rdb, ready: ready,
+		stopRedrive: func() { stopRedrive(); <-redriving }}, nil
 }
 
 // stop drains: running syncs commit what they fetched and stop, new tasks
@@ -299,6 +325,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 // server and the pools close.
 func (w *worker) stop() {
 	w.ready.draining.Store(true)
+	w.stopRedrive()
 	w.handler.Drain()
 	w.srv.Shutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

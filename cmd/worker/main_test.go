@@ -32,6 +32,7 @@ import (
 	"github.com/gustosync/gustosync/internal/redistest"
 	"github.com/gustosync/gustosync/internal/tokens"
 	"github.com/gustosync/gustosync/internal/waitfor"
+	"github.com/gustosync/gustosync/proof/rowcheck"
 )
 
 // workerBin is the worker built once for the whole test binary (without
@@ -385,37 +386,10 @@ func (w *world) total(company string) int64 {
 // whole pay period (the windows overlap, so payrolls near a seam come twice;
 // the simulator's default filter reading is the literal one).
 func (w *world) cleanServed(company string) int64 {
-	var n int64
-	emp, _, err := w.sim.Checksum(company, "employees")
+	w.t.Helper()
+	n, err := rowcheck.CleanServed(w.sim, company, time.Now())
 	if err != nil {
 		w.t.Fatal(err)
-	}
-	n += int64(emp)
-	payrolls, err := w.sim.Records(company, "payrolls")
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	windows := jobs.PayrollWindows(time.Now().UTC(), jobs.DefaultPayrollHistory)
-	for _, raw := range payrolls {
-		var p struct {
-			PayPeriod struct {
-				StartDate string `json:"start_date"`
-				EndDate   string `json:"end_date"`
-			} `json:"pay_period"`
-		}
-		if err := json.Unmarshal(raw, &p); err != nil {
-			w.t.Fatal(err)
-		}
-		start, err1 := time.Parse(time.DateOnly, p.PayPeriod.StartDate)
-		end, err2 := time.Parse(time.DateOnly, p.PayPeriod.EndDate)
-		if err1 != nil || err2 != nil {
-			w.t.Fatalf("simulator payroll with pay period %+v", p.PayPeriod)
-		}
-		for _, win := range windows {
-			if !start.Before(win.Start) && !end.After(win.End) {
-				n++
-			}
-		}
 	}
 	return n
 }

@@ -34,6 +34,9 @@ type Attempt struct {
 	Epoch int64
 	// Number counts the run's claims, this one included (1 for a first attempt).
 	Number int
+	// Continues is the run whose progress this run carried over (its
+	// unfinished predecessor), or "".
+	Continues string
 
 	store     *Store
 	mu        sync.Mutex
@@ -49,9 +52,10 @@ func (a *Attempt) Position(r Resource) Position {
 	return a.positions[r]
 }
 
-// Resumed reports whether the run had committed anything before this
-// attempt claimed it.
-func (a *Attempt) Resumed() bool { return a.Number > 1 && a.hasProgress() }
+// Resumed reports whether the company's sync had committed anything before
+// this attempt claimed it: an earlier attempt of the run, or the unfinished
+// run it continues.
+func (a *Attempt) Resumed() bool { return (a.Number > 1 || a.Continues != "") && a.hasProgress() }
 
 func (a *Attempt) hasProgress() bool {
 	a.mu.Lock()

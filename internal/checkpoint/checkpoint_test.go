@@ -45,6 +45,15 @@ func count(t *testing.T, db *gorm.DB, query string, args ...any) int64 {
 	return n
 }
 
+// silence ages the company's fence heartbeat far past any lease: its
+// attempt looks dead (a killed or frozen worker).
+func silence(t *testing.T, db *gorm.DB, company string) {
+	t.Helper()
+	if err := db.Exec(`UPDATE sync_fences SET heartbeat_at = now() - interval '1 hour' WHERE company_uuid = ?`, company).Error; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestClaimCommitResume(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
@@ -70,7 +79,9 @@ func TestClaimCommitResume(t *testing.T) {
 		t.Fatalf("rows = %d, want 500", n)
 	}
 
-	// A retry of the same run resumes from the checkpoint.
+	// A retry of the same run (its first attempt died) resumes from the
+	// checkpoint.
+	silence(t, db.Gorm, company)
 	b, err := s.Claim(ctx, run, company, "w2")
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +178,15 @@ func TestZombieOfSameRunIsFenced(t *testing.T) {
 	if _, err := zombie.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 100, "v1"), Next: "2"}); err != nil {
 		t.Fatal(err)
 	}
-	// asynq re-runs the task while the first attempt is still alive.
+	// While the first attempt heartbeats, a second attempt of the run (a
+	// duplicate task) stands aside.
+	var busy *checkpoint.BusyError
+	if _, err := s.Claim(ctx, run, company, "dup"); !errors.As(err, &busy) || busy.Holder != run {
+		t.Fatalf("claim of the run while its attempt is alive: %v, want *BusyError", err)
+	}
+	// The first attempt freezes (SIGSTOP) and its heartbeat goes stale;
+	// asynq re-runs the task, and then the frozen attempt wakes.
+	silence(t, db.Gorm, company)
 	fresh, err := s.Claim(ctx, run, company, "new")
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +227,14 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 	ctx := ctxT(t)
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{Lease: time.Minute})
 	company, runA, runB := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	status := func(run string) (string, string) {
+		t.Helper()
+		var st, reason string
+		if err := db.Gorm.Raw(`SELECT status, error FROM sync_runs WHERE id = ?`, run).Row().Scan(&st, &reason); err != nil {
+			t.Fatal(err)
+		}
+		return st, reason
+	}
 
 	a, err := s.Claim(ctx, runA, company, "wa")
 	if err != nil {
@@ -216,52 +243,79 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 10, "v1"), Next: "2"}); err != nil {
 		t.Fatal(err)
 	}
-	// While A's heartbeat is fresh, B is kept out and nothing changes.
-	var busy *checkpoint.BusyError
-	if _, err := s.Claim(ctx, runB, company, "wb"); !errors.As(err, &busy) || busy.Holder != runA || busy.RetryIn <= 0 || busy.RetryIn > time.Minute {
-		t.Fatalf("claim while A runs: %v", err)
+	// While A's heartbeat is fresh, B is coalesced into it: B ends stopped,
+	// and A is undisturbed.
+	var fin *checkpoint.FinishedError
+	if _, err := s.Claim(ctx, runB, company, "wb"); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped || !strings.Contains(fin.Reason, runA) {
+		t.Fatalf("claim while A runs: %v, want coalesced (stopped)", err)
+	}
+	if st, reason := status(runB); st != "stopped" || !strings.Contains(reason, "coalesced") {
+		t.Fatalf("coalesced run: %s %q", st, reason)
 	}
 	if err := a.Heartbeat(ctx); err != nil {
-		t.Fatalf("A was disturbed by a refused claim: %v", err)
+		t.Fatalf("A was disturbed by a coalesced claim: %v", err)
 	}
 	// A goes silent (a crashed worker): its heartbeat ages past the lease.
-	if err := db.Gorm.Exec(`UPDATE sync_fences SET heartbeat_at = now() - interval '2 minutes' WHERE company_uuid = ?`, company).Error; err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.Claim(ctx, runB, company, "wb")
+	// The next run continues A's progress instead of starting over.
+	silence(t, db.Gorm, company)
+	runC := uuid.NewString()
+	c, err := s.Claim(ctx, runC, company, "wc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Resumed() || b.Position(checkpoint.ResourceEmployees) != (checkpoint.Position{}) {
-		t.Fatalf("a new run must start from the beginning, got %+v", b.Position(checkpoint.ResourceEmployees))
+	if !c.Resumed() || c.Continues != runA || c.Position(checkpoint.ResourceEmployees) != (checkpoint.Position{Cursor: "2", Records: 10}) {
+		t.Fatalf("the next run must carry A's progress over: continues %q, position %+v", c.Continues, c.Position(checkpoint.ResourceEmployees))
 	}
 	// A's zombie cannot write; A's retry finds it superseded.
 	var fenced *checkpoint.FencedError
 	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 10, 10, "zombie")}); !errors.As(err, &fenced) {
 		t.Fatalf("old run's commit: %v", err)
 	}
-	var fin *checkpoint.FinishedError
 	if _, err := s.Claim(ctx, runA, company, "wa"); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped {
 		t.Fatalf("old run's re-claim: %v", err)
+	}
+	if st, reason := status(runA); st != "stopped" || reason != "superseded by run "+runC+", which carried its progress over" {
+		t.Fatalf("superseded run: %s %q", st, reason)
+	}
+	if n := count(t, db.Gorm, `SELECT records_synced FROM sync_runs WHERE id = ?`, runC); n != 10 {
+		t.Fatalf("the continuing run reports %d records, want A's 10 carried over", n)
 	}
 	if n := count(t, db.Gorm, `SELECT count(*) FROM gusto_employees`); n != 10 {
 		t.Fatalf("rows = %d", n)
 	}
 
-	// A run that gives up for a retry (pending) lets another run in at once.
-	if err := b.Finish(ctx, checkpoint.StatusPending, "gusto: 503"); err != nil {
+	// A run that gives up for a retry (pending) lets another run in at
+	// once, which continues from it too.
+	if _, err := c.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 10, 10, "v1"), Next: "3"}); err != nil {
 		t.Fatal(err)
 	}
-	runC := uuid.NewString()
-	if _, err := s.Claim(ctx, runC, company, "wc"); err != nil {
+	if err := c.Finish(ctx, checkpoint.StatusPending, "gusto: 503"); err != nil {
+		t.Fatal(err)
+	}
+	runD := uuid.NewString()
+	d, err := s.Claim(ctx, runD, company, "wd")
+	if err != nil {
 		t.Fatalf("claim after a pending finish: %v", err)
 	}
-	var status, reason string
-	if err := db.Gorm.Raw(`SELECT status, error FROM sync_runs WHERE id = ?`, runB).Row().Scan(&status, &reason); err != nil {
+	if d.Continues != runC || d.Position(checkpoint.ResourceEmployees) != (checkpoint.Position{Cursor: "3", Records: 20}) {
+		t.Fatalf("run after a pending one: continues %q at %+v", d.Continues, d.Position(checkpoint.ResourceEmployees))
+	}
+	if st, _ := status(runC); st != "stopped" {
+		t.Fatalf("superseded pending run is %s", st)
+	}
+	// After a run that succeeded, the next one starts from the beginning.
+	if _, err := d.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Done: true}); err != nil {
 		t.Fatal(err)
 	}
-	if status != "stopped" || reason != "superseded by run "+runC {
-		t.Fatalf("superseded run: %s %q", status, reason)
+	if err := d.Finish(ctx, checkpoint.StatusSucceeded, ""); err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.Claim(ctx, uuid.NewString(), company, "we")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Resumed() || e.Continues != "" || e.Position(checkpoint.ResourceEmployees) != (checkpoint.Position{}) {
+		t.Fatalf("a run after a complete sync must start over: continues %q at %+v", e.Continues, e.Position(checkpoint.ResourceEmployees))
 	}
 
 	// A run id reused for another company is refused.
@@ -279,6 +333,9 @@ func TestCommitRacesClaim(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := ctxT(t)
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
+	// The claimer takes any heartbeat for stale: the committing attempt is
+	// a zombie that does not know it was presumed dead.
+	claimer := checkpoint.NewStore(db.Gorm, checkpoint.Options{Lease: time.Microsecond})
 	for round := range 5 {
 		company, run := uuid.NewString(), uuid.NewString()
 		old, err := s.Claim(ctx, run, company, "old")
@@ -314,7 +371,7 @@ func TestCommitRacesClaim(t *testing.T) {
 				t.Fatal("no commits")
 			}
 		}
-		fresh, err := s.Claim(ctx, run, company, "new")
+		fresh, err := claimer.Claim(ctx, run, company, "new")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +487,8 @@ func TestFrozenHolderDoesNotBlockTheFence(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := ctxT(t)
 	company, run := uuid.NewString(), uuid.NewString()
-	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{LockTimeout: 300 * time.Millisecond, TxIdleTimeout: time.Second})
+	// A microsecond lease: the second claim takes the first attempt for dead.
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{Lease: time.Microsecond, LockTimeout: 300 * time.Millisecond, TxIdleTimeout: time.Second})
 	if _, err := s.Claim(ctx, run, company, "w"); err != nil {
 		t.Fatal(err)
 	}
@@ -462,5 +520,44 @@ func TestFrozenHolderDoesNotBlockTheFence(t *testing.T) {
 	close(thaw)
 	if err := <-frozen; err == nil {
 		t.Fatal("the frozen session survived its idle timeout")
+	}
+}
+
+// A run that ended failed (a company that needed re-authorization) keeps
+// its status, and the company's next run continues from its progress.
+func TestFailedRunsProgressIsCarriedOver(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
+	company, runA, runB := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	a, err := s.Claim(ctx, runA, company, "wa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceCompany, Done: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 7, "v1"), Next: "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Finish(ctx, checkpoint.StatusFailed, "company needs re-authorization"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Claim(ctx, runB, company, "wb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Continues != runA || !b.Position(checkpoint.ResourceCompany).Done ||
+		b.Position(checkpoint.ResourceEmployees) != (checkpoint.Position{Cursor: "2", Records: 7}) {
+		t.Fatalf("run after a failed one: continues %q, company %+v, employees %+v", b.Continues,
+			b.Position(checkpoint.ResourceCompany), b.Position(checkpoint.ResourceEmployees))
+	}
+	var status string
+	if err := db.Gorm.Raw(`SELECT status FROM sync_runs WHERE id = ?`, runA).Row().Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status != "failed" {
+		t.Fatalf("the failed run is now %s", status)
 	}
 }

@@ -12,12 +12,54 @@
 // the resource's checkpoint in ONE transaction, fenced by the epoch: when a
 // newer attempt of the run, or any newer run of the company, has claimed
 // since, the commit changes nothing and returns a *FencedError, and the
-// stale attempt must stop. A re-claimed run resumes from the positions its
-// checkpoints hold; a new run of the company starts from the beginning.
+// stale attempt must stop.
 //
-// Two runs of one company never write at the same time: while a run's
-// heartbeat is fresh (Options.Lease, on PostgreSQL's clock so that workers'
-// clocks do not matter), a claim by another run returns a *BusyError.
+// # Progress belongs to the company's sync
+//
+// A company has one set of checkpoints (sync_checkpoints is keyed by company
+// and resource), and nothing that starts later throws an unfinished sync's
+// progress away (invariant 18 in docs/invariants.md). A re-claimed run
+// resumes from its checkpoints. A new run that claims the company while the
+// previous run is unfinished (pending after a transient failure or a drain,
+// running with a stale heartbeat, failed) continues from that run's
+// checkpoints: Claim rewrites them to the new run in its transaction, marks
+// the old run stopped ("superseded by run X, which carried its progress
+// over"), records sync_runs.continues, and fences the old run's attempts
+// under the new epoch. Only after a run that succeeded does a new run start
+// from the beginning. So a sync interrupted N times (5xx, kill -9, drains,
+// a newer scheduler window getting in first) still finishes, fetching at
+// most one batch again per interruption.
+//
+// # A new run while a live one holds the company: coalesced
+//
+// While the holder's heartbeat is fresh (Options.Lease, on PostgreSQL's
+// clock so that workers' clocks do not matter), a claim by another run does
+// not wait: the new run is recorded as stopped ("coalesced: company is
+// being synced by run X") and Claim returns *FinishedError, so its task
+// ends. The alternative, *BusyError and a retry until the holder ends,
+// queues a task behind every live sync for each window that passes: with a
+// sync longer than the interval (a large company, hourly windows) the queue
+// grows without bound, and each waiting run, once in, re-reads the whole
+// company right after the previous sync read it. Coalescing keeps at most
+// one sync per company in flight and nothing waiting behind it; the live
+// sync is the newer window's sync, and what changes after it read a resource
+// is read by the next window's run. The cost is a run row marked stopped
+// per window that found the company busy.
+//
+// A second attempt of the same run, by contrast, gets *BusyError while the
+// first attempt's heartbeat is fresh: that is asynq recovering a task whose
+// run was already re-driven (TakeOver), or a duplicate; it looks again
+// later and finds the run finished, or dead and re-driven.
+//
+// # Dead attempts
+//
+// An attempt whose heartbeat has been silent for longer than the lease
+// (kill -9, a frozen or partitioned worker) is taken over by TakeOver, called
+// by every replica (package redrive): one transaction per pass, FOR UPDATE
+// SKIP LOCKED over the stale running fences, so exactly one replica wins
+// each; the epoch is bumped at once (the dead attempt, should it wake, is
+// fenced) and the run goes back to pending, for a new attempt to claim and
+// resume from its checkpoints (invariant 19).
 //
 // Claims and commits serialize on the company's fence row. Their
 // transactions (postgres.InTx) carry lock_timeout and

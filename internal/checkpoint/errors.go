@@ -21,13 +21,15 @@ func (e *FencedError) Error() string {
 	return fmt.Sprintf("checkpoint: %s: run %s (epoch %d) of company %s is fenced: a newer attempt holds the company", e.Op, e.RunID, e.Epoch, e.Company)
 }
 
-// BusyError is returned by Claim when another run of the company is running
-// and its heartbeat is fresh. The claim changed nothing; try again after
-// RetryIn.
+// BusyError is returned by Claim when another attempt of the same run is
+// running and its heartbeat is fresh (asynq recovering a task whose run was
+// re-driven meanwhile, or a duplicate task of the run). The claim changed
+// nothing; try again after RetryIn, when the run will have finished, or its
+// attempt will have died and been taken over.
 type BusyError struct {
 	// Company is the company asked for.
 	Company string
-	// Holder is the run that holds it.
+	// Holder is the run that holds it (the run asked for).
 	Holder string
 	// RetryIn is when the holder's heartbeat would go stale if it stopped now.
 	RetryIn time.Duration
@@ -38,8 +40,9 @@ func (e *BusyError) Error() string {
 }
 
 // FinishedError is returned by Claim for a run that already ended
-// (succeeded, failed, or stopped because a newer run superseded it). There
-// is nothing left to do for it.
+// (succeeded, failed, or stopped because a newer run superseded it), or that
+// Claim just stopped because a live run of the company is syncing it
+// (coalesced; Reason says so). There is nothing left to do for it.
 type FinishedError struct {
 	RunID string
 	// Status is the run's final status.

@@ -46,7 +46,9 @@ func TestFixKindKeepsTheFirstAttempts(t *testing.T) {
 	if k, err := b.FixKind(ctx, checkpoint.KindIncremental); err != nil || k != checkpoint.KindIncremental {
 		t.Fatalf("incremental after a full walk: %q %v", k, err)
 	}
-	// A retry of the run asks for a full walk: it stays incremental.
+	// A retry of the run (its attempt went silent) asks for a full walk:
+	// it stays incremental.
+	silence(t, db.Gorm, company)
 	c, err := s.Claim(ctx, run2, company, "w2")
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +117,9 @@ func TestCompleteFullOnlyAfterACompleteWalk(t *testing.T) {
 	if n := deleted(); n != 0 {
 		t.Fatalf("a partial walk marked %d rows", n)
 	}
-	// A newer attempt of that run fences this one: its CompleteFull is refused.
+	// A newer attempt of that run (this one went silent) fences this one:
+	// its CompleteFull is refused.
+	silence(t, db.Gorm, company)
 	again, err := s.Claim(ctx, partial.RunID, company, "w2")
 	if err != nil {
 		t.Fatal(err)
@@ -159,5 +163,43 @@ func TestCompleteFullOnlyAfterACompleteWalk(t *testing.T) {
 	}
 	if _, err := inc2.CompleteFull(ctx, scope); !errors.As(err, &inc) {
 		t.Fatalf("incremental run's CompleteFull: %v, want *IncompleteError", err)
+	}
+}
+
+// TestCarriedProgressKeepsItsKind: a run that carries an unfinished run's
+// progress over (invariant 18) walks that run's kind, whatever its own task
+// asked for: an incremental cursor continued as a full walk would skip the
+// history, and a full one continued as incremental would walk it all.
+func TestCarriedProgressKeepsItsKind(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
+	company := uuid.NewString()
+	a, err := s.Claim(ctx, uuid.NewString(), company, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := a.FixKind(ctx, checkpoint.KindFull); err != nil || k != checkpoint.KindFull {
+		t.Fatalf("first run: %q %v", k, err)
+	}
+	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 0, 3, "v1"), Next: "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Finish(ctx, checkpoint.StatusPending, "interrupted"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Gorm.Exec(`INSERT INTO company_full_syncs (company_uuid, run_id, completed_at) VALUES (?, ?, now())`, company, uuid.NewString()).Error; err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Claim(ctx, uuid.NewString(), company, "w2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Continues != a.RunID || b.Position(checkpoint.ResourceEmployees).Cursor != "2" {
+		t.Fatalf("second run continues %q at %+v, want the first run's progress", b.Continues, b.Position(checkpoint.ResourceEmployees))
+	}
+	if k, err := b.FixKind(ctx, checkpoint.KindIncremental); err != nil || k != checkpoint.KindFull {
+		t.Fatalf("carried run asking for incremental: %q %v, want the carried full", k, err)
 	}
 }

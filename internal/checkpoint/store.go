@@ -12,8 +12,10 @@ import (
 	"github.com/gustosync/gustosync/internal/postgres"
 )
 
-// DefaultLease is Options.Lease's default.
-const DefaultLease = 60 * time.Second
+// DefaultLease is Options.Lease's default (SYNC_LEASE's, in package config):
+// three heartbeats of SYNC_HEARTBEAT's default (2 s), so one late heartbeat
+// is not taken for a death.
+const DefaultLease = 6 * time.Second
 
 // Status is a run's status in sync_runs.
 type Status string
@@ -28,7 +30,8 @@ const (
 	StatusSucceeded Status = "succeeded"
 	// StatusFailed: ended without retry (e.g. the company needs re-authorization).
 	StatusFailed Status = "failed"
-	// StatusStopped: superseded by a newer run of the company.
+	// StatusStopped: superseded by a newer run of the company (which
+	// carried its progress over), or coalesced into a live run.
 	StatusStopped Status = "stopped"
 )
 
@@ -38,8 +41,9 @@ func (s Status) final() bool {
 
 // Options configures a Store. The zero value is usable.
 type Options struct {
-	// Lease is how long after its last heartbeat a running run keeps other
-	// runs of its company out (Claim returns *BusyError meanwhile). It is
+	// Lease is how long after its last heartbeat a running attempt is
+	// presumed alive: other runs of its company coalesce into it (Claim),
+	// and past it any replica may take it over (TakeOver). It is
 	// measured on PostgreSQL's clock, so workers' clocks need not agree.
 	// Attempts should heartbeat several times per lease. Zero means
 	// DefaultLease.
@@ -93,20 +97,27 @@ type Position struct {
 }
 
 // Claim makes a new attempt of run runID (a sync of company) the holder of
-// the company, under a new epoch, and returns it with the positions the run
-// has committed so far (empty for a run's first attempt).
+// the company, under a new epoch, and returns it with the positions the
+// company's sync has committed so far.
 //
 // It creates the sync_runs row when the scheduler did not. It returns
-//   - *BusyError when another run of the company is running with a fresh
-//     heartbeat (nothing changed);
-//   - *FinishedError when the run already ended (nothing changed);
+//   - *BusyError when another attempt of the same run is running with a
+//     fresh heartbeat (nothing changed): asynq re-running a task whose run
+//     was re-driven meanwhile (TakeOver), or a duplicate task of the run;
+//   - *FinishedError when the run already ended (nothing changed), or when
+//     another run of the company is running with a fresh heartbeat: this
+//     run is then recorded as stopped (coalesced into the live one, see the
+//     package comment) and has nothing to do;
 //   - *MismatchError when runID belongs to another company.
 //
 // Otherwise the claim always succeeds: a previous attempt of the same run is
 // fenced (its next write returns *FencedError), and an older run of the
-// company whose heartbeat went stale is marked stopped and fenced too; a new
-// run's checkpoints start from the beginning. owner names the worker, for
-// operators.
+// company that is pending, failed, or running with a stale heartbeat is
+// fenced too, marked stopped, and its checkpoints (and its records_synced
+// and rows_changed) are carried over to this run (invariant 18 in
+// docs/invariants.md): the company's sync continues
+// where it stood. Only after a run that succeeded does a new run start from
+// the beginning. owner names the worker, for operators.
 func (s *Store) Claim(ctx context.Context, runID, company, owner string) (*Attempt, error) {
 	run, err := canonical("run id", runID)
 	if err != nil {
@@ -130,24 +141,33 @@ func (s *Store) Claim(ctx context.Context, runID, company, owner string) (*Attem
 
 func (s *Store) claim(ctx context.Context, run, company, owner string) (*Attempt, error) {
 	var a *Attempt
+	var coalesced *FinishedError
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var err error
-		a, err = s.claimTx(tx, run, company, owner)
+		a, coalesced, err = s.claimTx(tx, run, company, owner)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	if coalesced != nil {
+		return nil, coalesced
+	}
 	return a, nil
 }
 
-// claimTx is Claim's transaction.
-func (s *Store) claimTx(tx *gorm.DB, run, company, owner string) (*Attempt, error) {
+// claimTx is Claim's transaction. It returns a *FinishedError (and no
+// error, so that the transaction commits) when it recorded the run as
+// coalesced into a live run of the company.
+func (s *Store) claimTx(tx *gorm.DB, run, company, owner string) (*Attempt, *FinishedError, error) {
 	// The company's fence row first, locked: every writer takes it first,
-	// so claims and batch commits of one company serialize on it.
+	// so claims, takeovers and batch commits of one company serialize on it.
 	if err := tx.Exec(`INSERT INTO sync_fences (company_uuid, epoch, run_id) VALUES (?, 0, ?) ON CONFLICT (company_uuid) DO NOTHING`, company, run).Error; err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// Freshness is judged on the clock at the read (clock_timestamp), not
+	// at the transaction's start: the lock wait above may have let the
+	// holder commit, and heartbeat, meanwhile.
 	lease := s.lease.Seconds()
 	var fence struct {
 		Holder  string
@@ -156,15 +176,15 @@ func (s *Store) claimTx(tx *gorm.DB, run, company, owner string) (*Attempt, erro
 	}
 	if err := one(tx.Raw(`
 SELECT run_id::text AS holder,
-       COALESCE(heartbeat_at > now() - make_interval(secs => ?), false) AS fresh,
-       COALESCE(EXTRACT(EPOCH FROM heartbeat_at + make_interval(secs => ?) - now())::float8, 0) AS retry_in
+       COALESCE(heartbeat_at > clock_timestamp() - make_interval(secs => ?), false) AS fresh,
+       COALESCE(EXTRACT(EPOCH FROM heartbeat_at + make_interval(secs => ?) - clock_timestamp())::float8, 0) AS retry_in
 FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan(&fence), "fence"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// Then the run's row.
 	if err := tx.Exec(`INSERT INTO sync_runs (id, company_uuid) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, run, company).Error; err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var own struct {
 		Company string
@@ -172,33 +192,54 @@ FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan
 		Error   string
 	}
 	if err := one(tx.Raw(`SELECT company_uuid::text AS company, status, error FROM sync_runs WHERE id = ? FOR UPDATE`, run).Scan(&own), "run"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if own.Company != company {
-		return nil, &MismatchError{RunID: run, Company: company, RunCompany: own.Company}
+		return nil, nil, &MismatchError{RunID: run, Company: company, RunCompany: own.Company}
 	}
 	if own.Status.final() {
-		return nil, &FinishedError{RunID: run, Status: own.Status, Reason: own.Error}
+		return nil, nil, &FinishedError{RunID: run, Status: own.Status, Reason: own.Error}
 	}
+	retryIn := time.Duration(fence.RetryIn * float64(time.Second))
 
-	if fence.Holder != run {
-		var hs []Status // empty: the holder's row is gone (deleted by an operator): take over
+	var continues string
+	carry := false // the previous run's checkpoints become this run's
+	if fence.Holder == run {
+		if own.Status == StatusRunning && fence.Fresh {
+			// Another attempt of this very run is alive (asynq re-ran a
+			// task whose run was re-driven, or a duplicate): it does the
+			// work; fencing it would only refetch its batch.
+			return nil, nil, &BusyError{Company: company, Holder: run, RetryIn: retryIn}
+		}
+	} else {
+		var hs []Status // empty: the holder's row is gone (deleted by an operator)
 		if err := tx.Raw(`SELECT status FROM sync_runs WHERE id = ? FOR UPDATE`, fence.Holder).Scan(&hs).Error; err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch {
-		case len(hs) == 0:
-		case hs[0] == StatusRunning && fence.Fresh:
-			return nil, &BusyError{Company: company, Holder: fence.Holder, RetryIn: time.Duration(fence.RetryIn * float64(time.Second))}
-		case !hs[0].final():
-			if err := tx.Exec(`UPDATE sync_runs SET status = 'stopped', error = ?, finished_at = now() WHERE id = ?`,
-				"superseded by run "+run, fence.Holder).Error; err != nil {
-				return nil, err
+		case len(hs) > 0 && hs[0] == StatusRunning && fence.Fresh:
+			// A live run syncs the company: this run is that one.
+			reason := "coalesced: company is being synced by run " + fence.Holder + " (heartbeat fresh); that run is this sync"
+			if err := tx.Exec(`UPDATE sync_runs SET status = 'stopped', error = ?, finished_at = now() WHERE id = ?`, reason, run).Error; err != nil {
+				return nil, nil, err
 			}
-		}
-		// A new run starts from the beginning.
-		if err := tx.Exec(`DELETE FROM sync_checkpoints WHERE company_uuid = ? AND run_id <> ?`, company, run).Error; err != nil {
-			return nil, err
+			return nil, &FinishedError{RunID: run, Status: StatusStopped, Reason: reason}, nil
+		case len(hs) > 0 && hs[0] == StatusSucceeded:
+			// The company's last sync is complete: a new one starts from
+			// the beginning.
+			if err := tx.Exec(`DELETE FROM sync_checkpoints WHERE company_uuid = ? AND run_id <> ?`, company, run).Error; err != nil {
+				return nil, nil, err
+			}
+		default:
+			// Unfinished (pending, or running with a stale heartbeat), failed,
+			// or gone: its progress is the company's, carried over.
+			if len(hs) > 0 && !hs[0].final() {
+				if err := tx.Exec(`UPDATE sync_runs SET status = 'stopped', error = ?, finished_at = now() WHERE id = ?`,
+					"superseded by run "+run+", which carried its progress over", fence.Holder).Error; err != nil {
+					return nil, nil, err
+				}
+			}
+			carry = true
 		}
 	}
 
@@ -206,26 +247,53 @@ FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan
 	if err := one(tx.Raw(`
 UPDATE sync_fences SET epoch = epoch + 1, run_id = ?, owner = ?, claimed_at = now(), heartbeat_at = now()
 WHERE company_uuid = ? RETURNING epoch`, run, owner, company).Scan(&a.Epoch), "fence"); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if carry {
+		// Rewritten under the new epoch: the checkpoints are this
+		// attempt's now, and the old run's attempts are fenced off them.
+		carried := tx.Exec(`UPDATE sync_checkpoints SET run_id = ?, epoch = ? WHERE company_uuid = ?`, run, a.Epoch, company)
+		if carried.Error != nil {
+			return nil, nil, carried.Error
+		}
+		if carried.RowsAffected > 0 {
+			continues = fence.Holder
+			// The counters follow the progress, so that the run that
+			// completes the company's sync reports all of it; so does the
+			// kind, so that the checkpoints keep their meaning (a full
+			// walk's cursor is not an incremental one's; FixKind then
+			// returns the carried kind whatever this task asked for).
+			if err := tx.Exec(`UPDATE sync_runs n SET records_synced = n.records_synced + o.records_synced, rows_changed = n.rows_changed + o.rows_changed,
+       kind = COALESCE(n.kind, o.kind)
+FROM sync_runs o WHERE n.id = ? AND o.id = ?`, run, fence.Holder).Error; err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	var claimed struct {
+		Attempts  int
+		Continues string
 	}
 	if err := one(tx.Raw(`
 UPDATE sync_runs SET status = 'running', epoch = ?, attempt_owner = ?, attempts = attempts + 1,
-       started_at = COALESCE(started_at, now()), heartbeat_at = now(), finished_at = NULL, error = ''
-WHERE id = ? RETURNING attempts`, a.Epoch, owner, run).Scan(&a.Number), "run"); err != nil {
-		return nil, err
+       started_at = COALESCE(started_at, now()), heartbeat_at = now(), finished_at = NULL, error = '',
+       continues = COALESCE(NULLIF(?, '')::uuid, continues)
+WHERE id = ? RETURNING attempts, COALESCE(continues::text, '') AS continues`, a.Epoch, owner, continues, run).Scan(&claimed), "run"); err != nil {
+		return nil, nil, err
 	}
+	a.Number, a.Continues = claimed.Attempts, claimed.Continues
 	var checkpoints []struct {
 		Resource Resource
 		Position
 	}
 	if err := tx.Raw(`SELECT resource, cursor, records, done FROM sync_checkpoints WHERE company_uuid = ? AND run_id = ?`, company, run).
 		Scan(&checkpoints).Error; err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, c := range checkpoints {
 		a.positions[c.Resource] = c.Position
 	}
-	return a, nil
+	return a, nil, nil
 }
 
 // one checks that a statement expected to touch exactly one row did: the

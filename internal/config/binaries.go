@@ -14,12 +14,37 @@ const (
 	RateLimitKeyOwner = "owner"
 )
 
+// Liveness is how a running sync attempt shows it is alive and how soon a
+// dead one (kill -9, a frozen or cut-off worker) is re-driven. Workers and
+// schedulers read it; every replica must agree on it.
+type Liveness struct {
+	// Heartbeat is how often a running attempt heartbeats its company's
+	// fence in PostgreSQL, and how often each replica looks for silent ones.
+	Heartbeat time.Duration `env:"SYNC_HEARTBEAT" envDefault:"2s"`
+	// Lease is how long after its last heartbeat an attempt is presumed
+	// alive: other runs of its company coalesce into it until then, and any
+	// replica takes it over and re-drives its run after. At least twice
+	// Heartbeat, so one late heartbeat is not taken for a death.
+	Lease time.Duration `env:"SYNC_LEASE" envDefault:"6s"`
+}
+
+func (l *Liveness) validate() error {
+	switch {
+	case l.Heartbeat <= 0:
+		return &Error{Var: "SYNC_HEARTBEAT", Reason: "must be positive"}
+	case l.Lease < 2*l.Heartbeat:
+		return &Error{Var: "SYNC_LEASE", Reason: "must be at least twice SYNC_HEARTBEAT"}
+	}
+	return nil
+}
+
 // Worker is the configuration of cmd/worker.
 type Worker struct {
 	Database
 	Redis
 	Gusto
 	Tokens
+	Liveness
 	// Concurrency is how many sync tasks run at once.
 	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"10"`
 	// ID names this worker in sync_runs, token_refresh_events, the API
@@ -53,6 +78,7 @@ type Worker struct {
 type Scheduler struct {
 	Database
 	Redis
+	Liveness
 	// Tick is how often the scheduler looks for companies that are due.
 	Tick time.Duration `env:"SCHEDULER_TICK" envDefault:"30s"`
 	// Interval is how often each company is synced.

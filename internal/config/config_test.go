@@ -113,11 +113,16 @@ func TestBinaries(t *testing.T) {
 	if w.Concurrency != 10 || w.BatchSize != 500 || s.Interval != time.Hour || !d.ReadOnly {
 		t.Fatalf("defaults: %+v %+v", w.Concurrency, s.Interval)
 	}
+	if w.Heartbeat != 2*time.Second || w.Lease != 6*time.Second || s.Liveness != w.Liveness {
+		t.Fatalf("liveness defaults: worker %+v, scheduler %+v", w.Liveness, s.Liveness)
+	}
 	bad := []struct{ k, v, want string }{
 		{"WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY"},
 		{"HTTP_ADDR", "nonsense", "HTTP_ADDR"},
 		{"LOG_LEVEL", "loud", "LOG_LEVEL"},
 		{"SYNC_JITTER", "2", "SYNC_JITTER"},
+		{"SYNC_HEARTBEAT", "0s", "SYNC_HEARTBEAT"},
+		{"SYNC_LEASE", "3s", "SYNC_LEASE"}, // less than twice the 2 s heartbeat
 	}
 	for _, b := range bad {
 		e2 := full()

@@ -18,8 +18,14 @@
 //     attempt with backoff (honouring Retry-After), and hand the task back
 //     to asynq when they persist, with a delay, counted against the task
 //     only when the attempt made no progress;
-//   - an attempt fenced by a newer one (a lease-expiry zombie) stops quietly;
-//   - another run of the company holding it makes the task wait, uncounted.
+//   - an attempt fenced by a newer one (a zombie whose run was taken over
+//     or re-claimed) stops quietly;
+//   - a run that finds another run of the company live is coalesced into it
+//     and ends (nothing fetched); a run that finds an unfinished one
+//     continues from its checkpoints (package checkpoint);
+//   - a task whose run another attempt is driving (asynq recovering a task
+//     that was re-driven meanwhile, RedriveTask) waits, uncounted, and ends
+//     once the run has.
 //
 // The package knows asynq, and nothing of HTTP serving or process wiring
 // (cmd/worker). It must never put a token in a payload, a log line or an

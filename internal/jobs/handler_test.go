@@ -96,7 +96,13 @@ func TestZombieAttemptIsFenced(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("first attempt never reached its third batch")
 	}
-	fresh := e.handler(nil)
+	// The second attempt takes the first for dead, as after asynq's lease
+	// expired (the first attempt's heartbeat would have gone stale): a
+	// microsecond lease stands in for that wait.
+	fresh := e.handler(func(c *jobs.Config) {
+		c.Checkpoints = checkpoint.NewStore(e.db.Gorm, checkpoint.Options{Lease: time.Microsecond})
+		c.Heartbeat = time.Second
+	})
 	if err := fresh.ProcessTask(ctx, tk); err != nil {
 		t.Fatalf("second attempt: %v", err)
 	}
@@ -451,21 +457,29 @@ func TestOneSyncPerCompany(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Run B is coalesced into A: it ends at once, stopped, fetching nothing.
 	runB := uuid.NewString()
-	err = e.handler(nil).ProcessTask(ctx, task(t, company, runB))
+	if err := e.handler(nil).ProcessTask(ctx, task(t, company, runB)); err != nil {
+		t.Fatalf("second run while the first holds the company: %v, want nil (coalesced)", err)
+	}
+	if r := readRun(t, e.db.Gorm, runB); r.Status != "stopped" {
+		t.Fatalf("coalesced run: %+v", r)
+	}
+	if served := e.sim.Counters().RecordsServed[company]; served != 0 {
+		t.Fatalf("the coalesced run fetched %d records", served)
+	}
+	// A duplicate task of A itself stands aside without counting.
+	err = e.handler(nil).ProcessTask(ctx, task(t, company, runA))
 	var re *jobs.RetryError
 	var busy *checkpoint.BusyError
 	if !errors.As(err, &re) || re.Failure || re.Delay <= 0 || !errors.As(err, &busy) {
-		t.Fatalf("second run while the first holds the company: %v, want an uncounted delayed retry", err)
+		t.Fatalf("duplicate of the live run: %v, want an uncounted delayed retry", err)
 	}
-	if served := e.sim.Counters().RecordsServed[company]; served != 0 {
-		t.Fatalf("the refused run fetched %d records", served)
-	}
-	// Once A ends, B runs.
+	// Once A ends, the next run syncs.
 	if err := a.Finish(ctx, checkpoint.StatusSucceeded, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.handler(nil).ProcessTask(ctx, task(t, company, runB)); err != nil {
+	if err := e.handler(nil).ProcessTask(ctx, task(t, company, uuid.NewString())); err != nil {
 		t.Fatal(err)
 	}
 	rowcheck.Require(t, e.pool(), e.sim, company)

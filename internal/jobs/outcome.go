@@ -29,13 +29,21 @@ func (h *Handler) claimFailed(ctx context.Context, log *slog.Logger, err error, 
 	took := h.now().Sub(started)
 	switch {
 	case errors.As(err, &busy):
+		// Another attempt of this run is alive (this task is asynq's
+		// recovery of an attempt that was taken over and re-driven, or a
+		// duplicate): it does the work; this task looks again once that
+		// attempt's lease would have run out, and finds the run finished,
+		// or dead and re-driven already.
 		delay := max(busy.RetryIn, 5*time.Second)
-		log.LogAttrs(ctx, slog.LevelInfo, "company is being synced by another run; waiting",
+		log.LogAttrs(ctx, slog.LevelInfo, "run is being synced by another attempt; waiting",
 			slog.String("holder_run", busy.Holder), slog.Duration("retry_in", delay))
 		h.cfg.Metrics.attempt("busy", took)
 		return &RetryError{Err: err, Delay: delay}
 	case errors.As(err, &fin):
-		log.LogAttrs(ctx, slog.LevelInfo, "run already finished; nothing to do", slog.String("status", string(fin.Status)))
+		// Ended already, or coalesced just now into a live run of the
+		// company (fin.Reason says which).
+		log.LogAttrs(ctx, slog.LevelInfo, "run already finished; nothing to do", slog.String("status", string(fin.Status)),
+			slog.String("reason", fin.Reason))
 		h.cfg.Metrics.attempt("finished", took)
 		return nil
 	case errors.As(err, &mis):

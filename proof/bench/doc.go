@@ -31,9 +31,11 @@
 //   - rate: 3 large companies synced at once under the simulator's (Gusto's)
 //     per-grant limit of 200 requests per 60 s: requests per grant per
 //     minute achieved, and the 429s.
-//   - resume: kill -9 of the worker running a sync, to the run claimed and
-//     committing again on the other worker (against asynq's recovery
-//     bound), and the records fetched twice (limit: one batch).
+//   - resume: kill -9 of the worker running a sync, to the run taken over
+//     and its first batch committed by the other worker (goal 10 s), beside
+//     asynq's own recovery of the dead task timed in the same run; that the
+//     recovered task then did nothing; and the records fetched twice
+//     (limit: one batch).
 //
 // Each devstack section runs its own devstack (database gustosync_bench_<section>,
 // own Redis, in-process simulator); rate and resume run side by side, as
