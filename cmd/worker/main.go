@@ -62,7 +62,7 @@ Environment (default):
   GUSTO_API_URL            Gusto base URL (https://api.gusto-demo.com)
   GUSTO_CLIENT_ID, GUSTO_CLIENT_SECRET, GUSTO_REDIRECT_URI   OAuth application (required)
   GUSTO_REQUEST_TIMEOUT    one request to Gusto (30s)
-  GUSTO_RATE_LIMIT         API requests per company per minute, all workers together (180)
+  GUSTO_RATE_LIMIT         requests per 60 s rate budget assumed until Gusto's X-RateLimit-* headers say (200)
   TOKEN_ENCRYPTION_KEYS    id:base64(32 bytes)[,id:key...], the first encrypts (required)
   TOKEN_REFRESH_AHEAD      refresh-ahead window (5m)
   WORKER_CONCURRENCY       syncs at once (10)
@@ -195,7 +195,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		manager   *tokens.Manager
 		ownerKeys *tokens.OwnerKeys // set below when GUSTO_RATE_LIMIT_KEY=owner
 	)
-	limits := ratelimit.Options{PerMinute: cfg.RateLimit}
+	limits := ratelimit.Options{Limit: cfg.RateLimit, Logger: log.With(slog.String("component", "ratelimit"))}
 	if cfg.RateLimitKey == config.RateLimitKeyOwner {
 		limits.Keys = ratelimit.KeyFunc(func(ctx context.Context, company string) (string, error) {
 			return ownerKeys.RateKey(ctx, company)

@@ -34,9 +34,11 @@ type Worker struct {
 	TaskTimeout time.Duration `env:"SYNC_TASK_TIMEOUT" envDefault:"6h"`
 	// BatchSize is how many records one checkpointed transaction holds.
 	BatchSize int `env:"SYNC_BATCH_SIZE" envDefault:"500"`
-	// RateLimit is API requests per grant per minute, shared by every worker
-	// through Redis; Gusto allows 200.
-	RateLimit int `env:"GUSTO_RATE_LIMIT" envDefault:"180"`
+	// RateLimit is the API requests per rate budget per 60 s window assumed
+	// until Gusto's X-RateLimit-* headers say otherwise, and whenever they
+	// are missing or absurd; every worker shares each budget through Redis.
+	// Gusto documents 200 (https://docs.gusto.com/app-integrations/docs/rate-limits).
+	RateLimit int `env:"GUSTO_RATE_LIMIT" envDefault:"200"`
 	// RateLimitKey is what one budget of RateLimit covers: "grant" (each
 	// company, Gusto's "per OAuth grant") or "owner" (every company whose
 	// grant has the same resource owner, Gusto's older "per

@@ -338,19 +338,32 @@ func (c *Client) getWith(ctx context.Context, src TokenSource, companyUUID, op, 
 		return nil, errors.New("gusto: " + op + ": nil TokenSource")
 	}
 	for attempt := 0; ; attempt++ {
+		var permit Permit
 		if limit && c.opts.Limiter != nil {
-			if err := c.opts.Limiter.Wait(ctx, companyUUID); err != nil {
+			p, err := c.opts.Limiter.Wait(ctx, companyUUID)
+			if err != nil {
 				return nil, fmt.Errorf("gusto: %s: rate limiter: %w", op, err)
 			}
+			permit = p
 		}
 		token, err := src.AccessToken(ctx, companyUUID)
+		if err == nil && token == "" {
+			err = errors.New("empty access token")
+		}
 		if err != nil {
+			if permit != nil {
+				permit.Done(ctx, NoResponse)
+			}
 			return nil, fmt.Errorf("gusto: %s: access token: %w", op, err)
 		}
-		if token == "" {
-			return nil, errors.New("gusto: " + op + ": empty access token")
-		}
 		r, err := c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: q, bearer: token})
+		if permit != nil {
+			if err != nil {
+				permit.Done(ctx, NoResponse)
+			} else {
+				permit.Done(ctx, readRateHeaders(r.status, r.header, r.serverDate, r.receivedAt, c.Skew()))
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -90,13 +90,6 @@ type Invalidator interface {
 	Invalidate(ctx context.Context, companyUUID, accessToken string) error
 }
 
-// Limiter paces API requests per company (Gusto limits each grant to 200
-// requests per rolling 60 s). Wait blocks until a request may be sent or ctx
-// ends. It must be safe for concurrent use.
-type Limiter interface {
-	Wait(ctx context.Context, companyUUID string) error
-}
-
 // StaticToken returns a TokenSource that always returns accessToken, for
 // onboarding calls made with a token that is not stored yet. It does not
 // implement Invalidator, so a 401 is returned as is.
