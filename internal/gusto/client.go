@@ -112,6 +112,7 @@ type Client struct {
 
 	skew       atomic.Int64 // nanoseconds, latest measurement
 	skewWarned atomic.Bool
+	pageGuess  atomic.Int64 // the largest page body read so far (membudget.go)
 }
 
 // New validates o, applies defaults and returns a Client.
@@ -175,12 +176,13 @@ func (c *Client) Skew() time.Duration { return time.Duration(c.skew.Load()) }
 
 // request describes one HTTP exchange.
 type request struct {
-	op     string // method and path template, for errors and logs
-	method string
-	path   string // escaped path below the base URL
-	query  url.Values
-	body   []byte // JSON body, or nil
-	bearer string // access token for API calls, or ""
+	op      string // method and path template, for errors and logs
+	method  string
+	path    string // escaped path below the base URL
+	query   url.Values
+	body    []byte // JSON body, or nil
+	bearer  string // access token for API calls, or ""
+	maxBody int64  // bound on the response body; 0: Options.MaxBodyBytes
 }
 
 // response is a completed exchange whose body was read within bounds.
@@ -235,6 +237,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 
 	limit := c.maxBody
+	if r.maxBody > 0 {
+		limit = min(limit, r.maxBody)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		limit = min(limit, maxErrorBody)
 	}

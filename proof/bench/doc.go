@@ -20,8 +20,10 @@
 //     commit, against a pgx CopyFrom of the same rows into the same tables'
 //     shape; rows compared with the simulator's.
 //   - rate: 3 large companies synced at once under the simulator's (Gusto's)
-//     per-grant limit of 200 requests per 60 s: requests per grant per
-//     minute achieved, and the 429s.
+//     per-grant limit of 200 requests per 60 s, the workers pacing from
+//     Gusto's X-RateLimit-* headers: requests per grant per minute spent
+//     (goal ≥ 95% of the limit) and the 429s, alone and with another
+//     consumer of every grant spending 50 of each window.
 //   - resume: kill -9 of the worker running a sync, to the run claimed and
 //     committing again on the other worker (against asynq's recovery
 //     bound), and the records fetched twice (limit: one batch).
