@@ -80,7 +80,9 @@ func rateLimit(ctx context.Context, b *bencher) error {
 		after, otherAfter, t2 := sample(), st.Sim.Sim.Counters(), time.Now()
 		mins := t2.Sub(t1).Minutes()
 		ours := func(c string) float64 { return float64(after[c].Requests-before[c].Requests) / mins }
-		theirs := func(c string) float64 { return float64(otherAfter.OtherConsumer[c]-otherBefore.OtherConsumer[c]) / mins }
+		theirs := func(c string) float64 {
+			return float64(otherAfter.OtherConsumer[c]-otherBefore.OtherConsumer[c]) / mins
+		}
 		lo, hi := ours(companies[0])+theirs(companies[0]), 0.0
 		var n429, their429 int64
 		var ourSum, theirSum float64
