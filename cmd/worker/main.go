@@ -26,6 +26,7 @@ import (
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/membudget"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/ratelimit"
 	"github.com/gustosync/gustosync/internal/tokens"
@@ -48,6 +49,9 @@ const (
 	delayedCheckInterval = time.Second
 	// probeTimeout bounds each /readyz check.
 	probeTimeout = 2 * time.Second
+	// heapSampleEvery is how often the live heap is sampled for
+	// gustosync_heap_live_peak_bytes (the runtime updates it once per GC).
+	heapSampleEvery = 50 * time.Millisecond
 )
 
 const usageText = `Usage: worker
@@ -70,6 +74,7 @@ Environment (default):
   WORKER_SHUTDOWN_TIMEOUT  graceful stop: running syncs commit their batch within it (25s)
   SYNC_TASK_TIMEOUT        bound on one sync attempt (6h)
   SYNC_BATCH_SIZE          records per checkpointed transaction (500)
+  WORKER_PAGE_BYTES_BUDGET page bytes held at once across this worker's syncs, e.g. 64MiB (64MiB)
   HTTP_ADDR                /healthz, /readyz, /metrics (:8080)
   LOG_LEVEL                debug, info, warn or error (info)
 
@@ -190,6 +195,17 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	if err != nil {
 		return nil, err
 	}
+	pageBudget, err := membudget.New(int64(cfg.PageBytesBudget))
+	if err != nil {
+		return nil, &config.Error{Var: "WORKER_PAGE_BYTES_BUDGET", Reason: err.Error()}
+	}
+	heap := &membudget.HeapPeak{}
+	if err := membudget.Register(reg, pageBudget, heap); err != nil {
+		return nil, err
+	}
+	heapCtx, stopHeap := context.WithCancel(context.Background())
+	closers = append(closers, stopHeap)
+	go heap.Run(heapCtx, heapSampleEvery)
 
 	var (
 		manager   *tokens.Manager
@@ -253,6 +269,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		DrainGrace: cfg.ShutdownTimeout / 2,
 		Logger:     log.With(slog.String("component", "sync")),
 		Metrics:    syncMetrics,
+		PageBudget: pageBudget,
 	})
 	if err != nil {
 		return nil, err
@@ -286,7 +303,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		return nil, fmt.Errorf("asynq server: %w", err)
 	}
 	log.Info("worker started", slog.Int("concurrency", cfg.Concurrency),
-		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.String("rate_limit_key", cfg.RateLimitKey),
+		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.Int64("page_bytes_budget", int64(cfg.PageBytesBudget)), slog.String("rate_limit_key", cfg.RateLimitKey),
 		slog.String("gusto_api_version", cfg.Gusto.APIVersion), slog.String("http_addr", hs.Addr))
 	return &worker{log: log, handler: handler, srv: srv, http: hs, db: db, rdb: rdb, ready: ready}, nil
 }

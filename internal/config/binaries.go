@@ -44,6 +44,11 @@ type Worker struct {
 	// grant has the same resource owner, Gusto's older "per
 	// user-application pair"). See docs/gusto-api.md.
 	RateLimitKey string `env:"GUSTO_RATE_LIMIT_KEY" envDefault:"grant"`
+	// PageBytesBudget bounds the bytes of Gusto pages this worker holds at
+	// once across its concurrent syncs, from before a page is read until its
+	// batch commits (internal/membudget; a page costs twice its body). A
+	// page larger than the whole budget is read alone.
+	PageBytesBudget ByteSize `env:"WORKER_PAGE_BYTES_BUDGET" envDefault:"64MiB"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -116,6 +121,8 @@ func (w *Worker) validate() error {
 		return &Error{Var: "SYNC_TASK_TIMEOUT", Reason: "must be positive"}
 	case w.BatchSize < 1 || w.BatchSize > 10000:
 		return &Error{Var: "SYNC_BATCH_SIZE", Reason: "must be between 1 and 10000"}
+	case w.PageBytesBudget < 1<<20:
+		return &Error{Var: "WORKER_PAGE_BYTES_BUDGET", Reason: "must be at least 1MiB"}
 	case w.RateLimit < 1:
 		return &Error{Var: "GUSTO_RATE_LIMIT", Reason: "must be at least 1"}
 	case w.RateLimitKey != RateLimitKeyGrant && w.RateLimitKey != RateLimitKeyOwner:

@@ -2,7 +2,7 @@
 // limit or yardstick it is read against, both measured in the same run on
 // the same machine. `make bench` runs it:
 //
-//	bin/bench --bin bin [--only gobench,storm,e2e,rate,resume]
+//	bin/bench --bin bin [--only gobench,storm,e2e,memory,rate,resume]
 //
 // Sections:
 //
@@ -19,6 +19,9 @@
 //     no rate limit, from `scheduler enqueue --all` to the last run's
 //     commit, against a pgx CopyFrom of the same rows into the same tables'
 //     shape; rows compared with the simulator's.
+//   - memory: 8 syncs of 200k records at once in one worker with no rate
+//     limit: the worker's peak live heap (runtime/metrics, sampled in the
+//     worker) and peak reserved page bytes beside WORKER_PAGE_BYTES_BUDGET.
 //   - rate: 3 large companies synced at once under the simulator's (Gusto's)
 //     per-grant limit of 200 requests per 60 s, the workers pacing from
 //     Gusto's X-RateLimit-* headers: requests per grant per minute spent
