@@ -12,6 +12,7 @@ import "github.com/redis/go-redis/v9"
 //	       a later one began) increments it
 //	seq    permits granted in this window
 //	next   earliest unix ms of the next permit (the even spacing)
+//	obs    the gen whose reset came from Gusto's headers (not predicted)
 //
 // It expires one window after its reset, so an idle budget costs nothing.
 
@@ -71,7 +72,10 @@ return {1, seq, gen}
 //     down to Remaining when it served this request; the permits granted
 //     after this one may not be counted yet, so the window has at most
 //     Remaining - (seq now - the permit's seq) left: rem only goes down.
-//     The reset is Gusto's. A reset more than the tolerance after ours means
+//     The reset is Gusto's: each answer's X-RateLimit-Reset less its Date,
+//     plus the second both are truncated to, is a bound the true reset is
+//     before, so the first answer of a window replaces the predicted reset
+//     and later ones can only bring it earlier. A reset more than the tolerance after ours means
 //     Gusto began a new window (ours was predicted early): it starts a new
 //     generation from Gusto's numbers.
 //   - Headers of an earlier window are stale and ignored.
@@ -81,8 +85,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local pgen, pseq = tonumber(ARGV[1]), tonumber(ARGV[2])
 local status, lim, remaining, resetIn, retryAfter = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local window, tolerance = tonumber(ARGV[8]), tonumber(ARGV[9])
-local h = redis.call('HMGET', KEYS[1], 'rem', 'reset', 'gen', 'seq')
-local rem, reset, gen, seq = tonumber(h[1]), tonumber(h[2]), tonumber(h[3]), tonumber(h[4])
+local h = redis.call('HMGET', KEYS[1], 'rem', 'reset', 'gen', 'seq', 'obs')
+local rem, reset, gen, seq, obs = tonumber(h[1]), tonumber(h[2]), tonumber(h[3]), tonumber(h[4]), tonumber(h[5])
 if not reset or not gen then return 0 end
 if status == 429 then
   local until_ = reset
@@ -97,10 +101,11 @@ if pgen ~= gen or lim < 1 or remaining < 0 or resetIn < 0 then return 0 end
 local obsReset = now + resetIn
 local left = remaining - (seq - pseq)
 if obsReset > reset + tolerance then
-  redis.call('HSET', KEYS[1], 'lim', lim, 'rem', math.max(left, 0), 'reset', obsReset, 'gen', gen + 1, 'seq', 0)
+  redis.call('HSET', KEYS[1], 'lim', lim, 'rem', math.max(left, 0), 'reset', obsReset, 'gen', gen + 1, 'seq', 0, 'obs', gen + 1)
 else
   if left < rem then rem = math.max(left, 0) end
-  redis.call('HSET', KEYS[1], 'lim', lim, 'rem', rem, 'reset', obsReset)
+  if obs == gen and reset < obsReset then obsReset = reset end
+  redis.call('HSET', KEYS[1], 'lim', lim, 'rem', rem, 'reset', obsReset, 'obs', gen)
 end
 redis.call('PEXPIRE', KEYS[1], resetIn + window)
 return 1
