@@ -193,7 +193,8 @@ type permit struct {
 const observeTimeout = 2 * time.Second
 
 // Done folds the response's rate-limit headers into the budget. Headers
-// that are missing or absurd are logged (at most once a minute per kind)
+// that are absurd, or missing from a 2xx (a gateway's 5xx has none), are
+// logged (at most once a minute per kind)
 // and leave the budget paced at Options.Limit per Options.Window; a 429
 // always empties the window until its Retry-After.
 func (p *permit) Done(ctx context.Context, h gusto.RateHeaders) {
@@ -203,7 +204,7 @@ func (p *permit) Done(ctx context.Context, h gusto.RateHeaders) {
 	if h.Problem != "" {
 		p.l.warn(ctx, "absurd", "gusto sent absurd rate-limit headers; ignoring them and pacing at the assumed limit",
 			slog.String("company", p.company), slog.String("problem", h.Problem), slog.Int("assumed_limit", p.l.o.Limit), slog.Duration("window", p.l.o.Window))
-	} else if !h.Complete() && h.Status != 429 {
+	} else if !h.Complete() && h.Status >= 200 && h.Status <= 299 {
 		p.l.warn(ctx, "missing", "gusto sent no complete rate-limit headers (X-RateLimit-Limit, -Remaining, -Reset); pacing at the assumed limit",
 			slog.String("company", p.company), slog.Int("status", h.Status), slog.Int("assumed_limit", p.l.o.Limit), slog.Duration("window", p.l.o.Window))
 	}
