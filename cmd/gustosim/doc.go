@@ -6,6 +6,7 @@
 //	gustosim [flags]
 //	gustosim --companies 50 --grants-out grants.json --token-lifetime 30s
 //	gustosim --min-api-version 2026-06-15 --payroll-filter overlap --rate-limit-scope owner --companies-per-owner 10
+//	gustosim --other-consumer 50   # another consumer spends 50 of every grant's 200 per window
 //
 // The defaults model Gusto as it is today (late 2026): minimum API version
 // 2025-11-15 (older versions get 406), the literal payroll date filter,

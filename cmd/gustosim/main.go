@@ -117,6 +117,7 @@ func parse(args []string, stdout io.Writer) (*options, bool, error) {
 	fs.IntVar(&c.RateLimit, "rate-limit", gustosim.DefaultRateLimit, "API requests per budget (see --rate-limit-scope) per --rate-window; negative = unlimited")
 	fs.Var(enum[gustosim.RateLimitScope]{&c.RateLimitScope, gustosim.ParseRateLimitScope, "grant or owner"}, "rate-limit-scope", "who shares a rate-limit budget: grant (each company's grant its own) or owner (the companies of one resource owner share one)")
 	fs.Var(seconds{&c.RateWindow}, "rate-window", "rate limit window")
+	fs.IntVar(&c.OtherConsumer, "other-consumer", 0, "API requests per --rate-window that another consumer of the same grant spends from every rate budget; 0 = none")
 	fs.IntVar(&c.TokenRateLimit, "token-rate-limit", 0, "token requests per grant per minute; 0 = unlimited")
 	fs.Float64Var(&c.ErrorRate, "error-rate", 0, "fraction of API calls answered with an injected 500/502/503")
 	fs.Float64Var(&c.TokenErrorRate, "token-error-rate", 0, "fraction of token requests answered with an injected 503 (Retry-After: 1) or 500")

@@ -26,6 +26,7 @@ import (
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/jobs"
+	"github.com/gustosync/gustosync/internal/membudget"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/ratelimit"
 	"github.com/gustosync/gustosync/internal/redrive"
@@ -49,6 +50,9 @@ const (
 	delayedCheckInterval = time.Second
 	// probeTimeout bounds each /readyz check.
 	probeTimeout = 2 * time.Second
+	// heapSampleEvery is how often the live heap is sampled for
+	// gustosync_heap_live_peak_bytes (the runtime updates it once per GC).
+	heapSampleEvery = 50 * time.Millisecond
 )
 
 const usageText = `Usage: worker
@@ -63,7 +67,7 @@ Environment (default):
   GUSTO_API_URL            Gusto base URL (https://api.gusto-demo.com)
   GUSTO_CLIENT_ID, GUSTO_CLIENT_SECRET, GUSTO_REDIRECT_URI   OAuth application (required)
   GUSTO_REQUEST_TIMEOUT    one request to Gusto (30s)
-  GUSTO_RATE_LIMIT         API requests per company per minute, all workers together (180)
+  GUSTO_RATE_LIMIT         requests per 60 s rate budget assumed until Gusto's X-RateLimit-* headers say (200)
   TOKEN_ENCRYPTION_KEYS    id:base64(32 bytes)[,id:key...], the first encrypts (required)
   TOKEN_REFRESH_AHEAD      refresh-ahead window (5m)
   WORKER_CONCURRENCY       syncs at once (10)
@@ -74,6 +78,7 @@ Environment (default):
   SYNC_INCREMENTAL_PAYROLL_DAYS  payrolls re-read by an incremental sync, by check date (90)
   SYNC_HEARTBEAT           how often a running sync heartbeats, and dead ones are looked for (2s)
   SYNC_LEASE               silence after which a sync is presumed dead and re-driven (6s)
+  WORKER_PAGE_BYTES_BUDGET page bytes held at once across this worker's syncs, e.g. 64MiB (64MiB)
   HTTP_ADDR                /healthz, /readyz, /metrics (:8080)
   LOG_LEVEL                debug, info, warn or error (info)
 
@@ -196,12 +201,23 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	if err != nil {
 		return nil, err
 	}
+	pageBudget, err := membudget.New(int64(cfg.PageBytesBudget))
+	if err != nil {
+		return nil, &config.Error{Var: "WORKER_PAGE_BYTES_BUDGET", Reason: err.Error()}
+	}
+	heap := &membudget.HeapPeak{}
+	if err := membudget.Register(reg, pageBudget, heap); err != nil {
+		return nil, err
+	}
+	heapCtx, stopHeap := context.WithCancel(context.Background())
+	closers = append(closers, stopHeap)
+	go heap.Run(heapCtx, heapSampleEvery)
 
 	var (
 		manager   *tokens.Manager
 		ownerKeys *tokens.OwnerKeys // set below when GUSTO_RATE_LIMIT_KEY=owner
 	)
-	limits := ratelimit.Options{PerMinute: cfg.RateLimit}
+	limits := ratelimit.Options{Limit: cfg.RateLimit, Logger: log.With(slog.String("component", "ratelimit"))}
 	if cfg.RateLimitKey == config.RateLimitKeyOwner {
 		limits.Keys = ratelimit.KeyFunc(func(ctx context.Context, company string) (string, error) {
 			return ownerKeys.RateKey(ctx, company)
@@ -262,6 +278,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		DrainGrace: cfg.ShutdownTimeout / 2,
 		Logger:     log.With(slog.String("component", "sync")),
 		Metrics:    syncMetrics,
+		PageBudget: pageBudget,
 	})
 	if err != nil {
 		return nil, err
@@ -313,7 +330,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		_ = redriver.Run(rctx)
 	}()
 	log.Info("worker started", slog.Int("concurrency", cfg.Concurrency),
-		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.String("rate_limit_key", cfg.RateLimitKey),
+		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.Int64("page_bytes_budget", int64(cfg.PageBytesBudget)), slog.String("rate_limit_key", cfg.RateLimitKey),
 		slog.String("gusto_api_version", cfg.Gusto.APIVersion), slog.String("http_addr", hs.Addr))
 	return &worker{log: log, handler: handler, srv: srv, http: hs, db: db, rdb: rdb, ready: ready,
 		stopRedrive: func() { stopRedrive(); <-redriving }}, nil

@@ -62,14 +62,21 @@ type Worker struct {
 	// IncrementalPayrollDays is how far back, by check date, an incremental
 	// sync re-reads payrolls (a full reconciliation reads them all).
 	IncrementalPayrollDays int `env:"SYNC_INCREMENTAL_PAYROLL_DAYS" envDefault:"90"`
-	// RateLimit is API requests per grant per minute, shared by every worker
-	// through Redis; Gusto allows 200.
-	RateLimit int `env:"GUSTO_RATE_LIMIT" envDefault:"180"`
+	// RateLimit is the API requests per rate budget per 60 s window assumed
+	// until Gusto's X-RateLimit-* headers say otherwise, and whenever they
+	// are missing or absurd; every worker shares each budget through Redis.
+	// Gusto documents 200 (https://docs.gusto.com/app-integrations/docs/rate-limits).
+	RateLimit int `env:"GUSTO_RATE_LIMIT" envDefault:"200"`
 	// RateLimitKey is what one budget of RateLimit covers: "grant" (each
 	// company, Gusto's "per OAuth grant") or "owner" (every company whose
 	// grant has the same resource owner, Gusto's older "per
 	// user-application pair"). See docs/gusto-api.md.
 	RateLimitKey string `env:"GUSTO_RATE_LIMIT_KEY" envDefault:"grant"`
+	// PageBytesBudget bounds the bytes of Gusto pages this worker holds at
+	// once across its concurrent syncs, from before a page is read until its
+	// batch commits (internal/membudget; a page costs twice its body). A
+	// page larger than the whole budget is read alone.
+	PageBytesBudget ByteSize `env:"WORKER_PAGE_BYTES_BUDGET" envDefault:"64MiB"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -148,6 +155,8 @@ func (w *Worker) validate() error {
 		return &Error{Var: "SYNC_BATCH_SIZE", Reason: "must be between 1 and 10000"}
 	case w.IncrementalPayrollDays < 1 || w.IncrementalPayrollDays > 3650:
 		return &Error{Var: "SYNC_INCREMENTAL_PAYROLL_DAYS", Reason: "must be between 1 and 3650"}
+	case w.PageBytesBudget < 1<<20:
+		return &Error{Var: "WORKER_PAGE_BYTES_BUDGET", Reason: "must be at least 1MiB"}
 	case w.RateLimit < 1:
 		return &Error{Var: "GUSTO_RATE_LIMIT", Reason: "must be at least 1"}
 	case w.RateLimitKey != RateLimitKeyGrant && w.RateLimitKey != RateLimitKeyOwner:

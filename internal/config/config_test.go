@@ -110,8 +110,16 @@ func TestBinaries(t *testing.T) {
 			t.Fatalf("%T: %v", dst, err)
 		}
 	}
-	if w.Concurrency != 10 || w.BatchSize != 500 || s.Interval != time.Hour || !d.ReadOnly {
-		t.Fatalf("defaults: %+v %+v", w.Concurrency, s.Interval)
+	if w.Concurrency != 10 || w.BatchSize != 500 || s.Interval != time.Hour || !d.ReadOnly || w.PageBytesBudget != 64<<20 || w.RateLimit != 200 {
+		t.Fatalf("defaults: %+v %+v %d %d", w.Concurrency, s.Interval, w.PageBytesBudget, w.RateLimit)
+	}
+	for v, want := range map[string]ByteSize{"8MiB": 8 << 20, "1GiB": 1 << 30, "2048KiB": 2 << 20, "1048576": 1 << 20} {
+		e2 := full()
+		e2["WORKER_PAGE_BYTES_BUDGET"] = v
+		var w2 Worker
+		if err := ParseFrom(&w2, e2); err != nil || w2.PageBytesBudget != want {
+			t.Errorf("WORKER_PAGE_BYTES_BUDGET=%s: %d, %v; want %d", v, w2.PageBytesBudget, err, want)
+		}
 	}
 	if w.Heartbeat != 2*time.Second || w.Lease != 6*time.Second || s.Liveness != w.Liveness {
 		t.Fatalf("liveness defaults: worker %+v, scheduler %+v", w.Liveness, s.Liveness)
@@ -123,6 +131,9 @@ func TestBinaries(t *testing.T) {
 		{"SYNC_JITTER", "2", "SYNC_JITTER"},
 		{"SYNC_HEARTBEAT", "0s", "SYNC_HEARTBEAT"},
 		{"SYNC_LEASE", "3s", "SYNC_LEASE"}, // less than twice the 2 s heartbeat
+		{"WORKER_PAGE_BYTES_BUDGET", "lots", "WORKER_PAGE_BYTES_BUDGET"},
+		{"WORKER_PAGE_BYTES_BUDGET", "-5MiB", "WORKER_PAGE_BYTES_BUDGET"},
+		{"WORKER_PAGE_BYTES_BUDGET", "1KiB", "WORKER_PAGE_BYTES_BUDGET"},
 	}
 	for _, b := range bad {
 		e2 := full()

@@ -123,7 +123,7 @@ func readPageHeaders(h http.Header) PageHeaders {
 // (GET /v1/token_info). It does not consult the Limiter (the token is not
 // yet tied to a stored company).
 func (c *Client) TokenInfo(ctx context.Context, accessToken string) (TokenInfo, error) {
-	r, err := c.getWith(ctx, StaticToken(accessToken), "", opTokenInfo, "/v1/token_info", nil, false)
+	r, err := c.getWith(ctx, StaticToken(accessToken), "", opTokenInfo, "/v1/token_info", nil, false, 0)
 	if err != nil {
 		return TokenInfo{}, err
 	}
@@ -137,7 +137,7 @@ func (c *Client) TokenInfo(ctx context.Context, accessToken string) (TokenInfo, 
 // Me returns the user behind accessToken and the companies it can reach
 // (GET /v1/me, app integrations). Decoding is tolerant; see Me.
 func (c *Client) Me(ctx context.Context, accessToken string) (Me, error) {
-	r, err := c.getWith(ctx, StaticToken(accessToken), "", opMe, "/v1/me", nil, false)
+	r, err := c.getWith(ctx, StaticToken(accessToken), "", opMe, "/v1/me", nil, false, 0)
 	if err != nil {
 		return Me{}, err
 	}
@@ -224,7 +224,9 @@ func pages[T any, P interface {
 			}
 			q.Set("page", strconv.Itoa(number))
 			q.Set("per", strconv.Itoa(per))
-			items, h, err := listPage(c, ctx, src, companyUUID, op, "/v1/companies/"+companyUUID+suffix, q, decodeList[T, P])
+			items, h, err := budgetedPage(c, ctx, func(readLimit int64) ([]T, PageHeaders, int64, error) {
+				return listPage(c, ctx, src, companyUUID, op, "/v1/companies/"+companyUUID+suffix, q, decodeList[T, P], readLimit)
+			})
 			if err != nil {
 				yield(Page[T]{Number: number, Per: per, PageHeaders: noHeaders}, err)
 				return
@@ -313,44 +315,59 @@ func header(v int) string {
 }
 
 // listPage fetches and decodes one page, and reads its pagination headers.
-func listPage[T any](c *Client, ctx context.Context, src TokenSource, companyUUID, op, path string, q url.Values, decode func([]byte, string) ([]T, error)) ([]T, PageHeaders, error) {
-	r, err := c.get(ctx, src, companyUUID, op, path, q)
+func listPage[T any](c *Client, ctx context.Context, src TokenSource, companyUUID, op, path string, q url.Values, decode func([]byte, string) ([]T, error), readLimit int64) ([]T, PageHeaders, int64, error) {
+	r, err := c.getWith(ctx, src, companyUUID, op, path, q, true, readLimit)
 	if err != nil {
-		return nil, noHeaders, err
+		return nil, noHeaders, 0, err
 	}
 	items, err := decode(r.body, companyUUID)
 	if err != nil {
-		return nil, noHeaders, malformed(op, r.status, err)
+		return nil, noHeaders, 0, malformed(op, r.status, err)
 	}
-	return items, readPageHeaders(r.header), nil
+	return items, readPageHeaders(r.header), int64(len(r.body)), nil
 }
 
 // get is an API GET for a company: Limiter, token, request, one
 // invalidate-and-retry on a 401.
 func (c *Client) get(ctx context.Context, src TokenSource, companyUUID, op, path string, q url.Values) (*response, error) {
-	return c.getWith(ctx, src, companyUUID, op, path, q, true)
+	return c.getWith(ctx, src, companyUUID, op, path, q, true, 0)
 }
 
-// getWith is get with the Limiter optional. It returns a 2xx response whose
-// body is within bounds, or a typed error.
-func (c *Client) getWith(ctx context.Context, src TokenSource, companyUUID, op, path string, q url.Values, limit bool) (*response, error) {
+// getWith is get with the Limiter optional and the body bounded by
+// readLimit (0: Options.MaxBodyBytes). It returns a 2xx response whose body
+// is within bounds, or a typed error: errOverReserve when the body exceeded
+// a readLimit below MaxBodyBytes.
+func (c *Client) getWith(ctx context.Context, src TokenSource, companyUUID, op, path string, q url.Values, limit bool, readLimit int64) (*response, error) {
 	if src == nil {
 		return nil, errors.New("gusto: " + op + ": nil TokenSource")
 	}
 	for attempt := 0; ; attempt++ {
+		var permit Permit
 		if limit && c.opts.Limiter != nil {
-			if err := c.opts.Limiter.Wait(ctx, companyUUID); err != nil {
+			p, err := c.opts.Limiter.Wait(ctx, companyUUID)
+			if err != nil {
 				return nil, fmt.Errorf("gusto: %s: rate limiter: %w", op, err)
 			}
+			permit = p
 		}
 		token, err := src.AccessToken(ctx, companyUUID)
+		if err == nil && token == "" {
+			err = errors.New("empty access token")
+		}
 		if err != nil {
+			if permit != nil {
+				permit.Done(ctx, NoResponse)
+			}
 			return nil, fmt.Errorf("gusto: %s: access token: %w", op, err)
 		}
-		if token == "" {
-			return nil, errors.New("gusto: " + op + ": empty access token")
+		r, err := c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: q, bearer: token, maxBody: readLimit})
+		if permit != nil {
+			if err != nil {
+				permit.Done(ctx, NoResponse)
+			} else {
+				permit.Done(ctx, readRateHeaders(r.status, r.header, r.serverDate, r.receivedAt, c.Skew()))
+			}
 		}
-		r, err := c.do(ctx, request{op: op, method: http.MethodGet, path: path, query: q, bearer: token})
 		if err != nil {
 			return nil, err
 		}
@@ -368,6 +385,9 @@ func (c *Client) getWith(ctx context.Context, src TokenSource, companyUUID, op, 
 			return nil, serr
 		}
 		if r.tooLarge {
+			if readLimit > 0 && readLimit < c.maxBody {
+				return nil, errOverReserve
+			}
 			return nil, tooLarge(op, r)
 		}
 		return r, nil

@@ -90,13 +90,6 @@ type Invalidator interface {
 	Invalidate(ctx context.Context, companyUUID, accessToken string) error
 }
 
-// Limiter paces API requests per company (Gusto limits each grant to 200
-// requests per rolling 60 s). Wait blocks until a request may be sent or ctx
-// ends. It must be safe for concurrent use.
-type Limiter interface {
-	Wait(ctx context.Context, companyUUID string) error
-}
-
 // StaticToken returns a TokenSource that always returns accessToken, for
 // onboarding calls made with a token that is not stored yet. It does not
 // implement Invalidator, so a 401 is returned as is.
@@ -120,6 +113,7 @@ type Client struct {
 	skews      skewEstimator
 	skew       atomic.Int64 // nanoseconds, the estimate (skews)
 	skewWarned atomic.Bool
+	pageGuess  atomic.Int64 // the largest page body read so far (membudget.go)
 }
 
 // New validates o, applies defaults and returns a Client.
@@ -184,12 +178,13 @@ func (c *Client) Skew() time.Duration { return time.Duration(c.skew.Load()) }
 
 // request describes one HTTP exchange.
 type request struct {
-	op     string // method and path template, for errors and logs
-	method string
-	path   string // escaped path below the base URL
-	query  url.Values
-	body   []byte // JSON body, or nil
-	bearer string // access token for API calls, or ""
+	op      string // method and path template, for errors and logs
+	method  string
+	path    string // escaped path below the base URL
+	query   url.Values
+	body    []byte // JSON body, or nil
+	bearer  string // access token for API calls, or ""
+	maxBody int64  // bound on the response body; 0: Options.MaxBodyBytes
 }
 
 // response is a completed exchange whose body was read within bounds.
@@ -242,6 +237,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 
 	limit := c.maxBody
+	if r.maxBody > 0 {
+		limit = min(limit, r.maxBody)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		limit = min(limit, maxErrorBody)
 	}

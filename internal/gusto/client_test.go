@@ -635,16 +635,30 @@ func TestUnauthorizedInvalidatesAndRetriesOnce(t *testing.T) {
 }
 
 type countingLimiter struct {
-	n   atomic.Int32
-	err error
+	n, done atomic.Int32
+	err     error
+	mu      sync.Mutex
+	seen    []RateHeaders
 }
 
-func (l *countingLimiter) Wait(ctx context.Context, company string) error {
+func (l *countingLimiter) Wait(ctx context.Context, company string) (Permit, error) {
 	l.n.Add(1)
 	if company != testCompany {
-		return errors.New("limiter asked for the wrong company " + company)
+		return nil, errors.New("limiter asked for the wrong company " + company)
 	}
-	return l.err
+	if l.err != nil {
+		return nil, l.err
+	}
+	return countingPermit{l}, nil
+}
+
+type countingPermit struct{ l *countingLimiter }
+
+func (p countingPermit) Done(_ context.Context, h RateHeaders) {
+	p.l.done.Add(1)
+	p.l.mu.Lock()
+	p.l.seen = append(p.l.seen, h)
+	p.l.mu.Unlock()
 }
 
 func TestLimiter(t *testing.T) {
@@ -659,6 +673,9 @@ func TestLimiter(t *testing.T) {
 			n = 3
 		}
 		w.Header().Set("X-Total-Pages", "3")
+		w.Header().Set("X-RateLimit-Limit", "200")
+		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(200-page))
+		w.Header().Set("X-RateLimit-Reset", time.Now().Add(30*time.Second).Format("2006-01-02 15:04:05 -0700"))
 		writeJSON(w, 200, jsonArray((page-1)*10, n, employeeJSON, testCompany))
 	})
 	lim := &countingLimiter{}
@@ -674,8 +691,13 @@ func TestLimiter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if lim.n.Load() != 3 || requests.Load() != 3 {
-		t.Errorf("Limiter waits %d for %d requests, want 3 and 3", lim.n.Load(), requests.Load())
+	if lim.n.Load() != 3 || requests.Load() != 3 || lim.done.Load() != 3 {
+		t.Errorf("Limiter waits %d and permits done %d for %d requests, want 3, 3 and 3", lim.n.Load(), lim.done.Load(), requests.Load())
+	}
+	for i, h := range lim.seen {
+		if !h.Complete() || h.Limit != 200 || h.Remaining != 199-i || h.Status != 200 || h.ResetIn < 29*time.Second || h.ResetIn > 32*time.Second {
+			t.Errorf("permit %d done with %+v, want the response's rate-limit headers", i, h)
+		}
 	}
 
 	full := errors.New("limiter: context done")

@@ -22,7 +22,7 @@ import (
 //	GET   /admin/companies/{uuid}/checksum       → {"company"|"employees"|"payrolls": {"count", "sha256"}}
 //	GET   /admin/counters                        → Counters
 //	GET   /admin/config                          → the configuration (never the client secret)
-//	PATCH /admin/config                          {"revocation": "strict", "error_rate": 0.1, "token_lifetime": "5s", "min_api_version": "2026-02-01", "payroll_filter": "start", "rate_limit_scope": "owner", "omit_pagination_headers": true, …} → the configuration
+//	PATCH /admin/config                          {"revocation": "strict", "error_rate": 0.1, "token_lifetime": "5s", "min_api_version": "2026-02-01", "payroll_filter": "start", "rate_limit_scope": "owner", "other_consumer": 50, "omit_pagination_headers": true, …} → the configuration
 //	PUT   /admin/authorize                       {"deny", "scopes", "companies", "company_uuid"} → 204
 //	POST  /admin/token-uses                      {"access_token"} → {"uses": n}
 //
@@ -176,6 +176,7 @@ type configJSON struct {
 	RateLimit      int     `json:"rate_limit"`
 	RateWindow     string  `json:"rate_window"`
 	TokenRateLimit int     `json:"token_rate_limit"`
+	OtherConsumer  int     `json:"other_consumer"`
 	ErrorRate      float64 `json:"error_rate"`
 	TokenErrorRate float64 `json:"token_error_rate"`
 	LatencyRate    float64 `json:"latency_rate"`
@@ -198,7 +199,7 @@ func configView(c Config) configJSON {
 	return configJSON{
 		ClientID: c.ClientID, RedirectURI: c.RedirectURI, TokenLifetime: c.TokenLifetime.String(),
 		Revocation: c.Revocation, RateLimit: c.RateLimit, RateWindow: c.RateWindow.String(),
-		TokenRateLimit: c.TokenRateLimit, ErrorRate: c.ErrorRate, TokenErrorRate: c.TokenErrorRate,
+		TokenRateLimit: c.TokenRateLimit, OtherConsumer: c.OtherConsumer, ErrorRate: c.ErrorRate, TokenErrorRate: c.TokenErrorRate,
 		LatencyRate: c.LatencyRate, Latency: c.Latency.String(), ClockOffset: c.ClockOffset.String(),
 		Employees: c.Employees, Payrolls: c.Payrolls, PlainPayrolls: c.PlainPayrolls, MaxPer: c.MaxPer,
 		CodeLifetime: c.CodeLifetime.String(), Seed: c.Seed,
@@ -214,6 +215,7 @@ func (s *Sim) adminPatchConfig(w http.ResponseWriter, r *http.Request) {
 		RateLimit      *int     `json:"rate_limit"`
 		RateWindow     *string  `json:"rate_window"`
 		TokenRateLimit *int     `json:"token_rate_limit"`
+		OtherConsumer  *int     `json:"other_consumer"`
 		ErrorRate      *float64 `json:"error_rate"`
 		TokenErrorRate *float64 `json:"token_error_rate"`
 		LatencyRate    *float64 `json:"latency_rate"`
@@ -262,6 +264,7 @@ func (s *Sim) adminPatchConfig(w http.ResponseWriter, r *http.Request) {
 		}
 		set(&c.RateLimit, p.RateLimit)
 		set(&c.TokenRateLimit, p.TokenRateLimit)
+		set(&c.OtherConsumer, p.OtherConsumer)
 		set(&c.Employees, p.Employees)
 		set(&c.Payrolls, p.Payrolls)
 		set(&c.MaxPer, p.MaxPer)

@@ -101,7 +101,7 @@ func (s *Sim) takeRate(w http.ResponseWriter, r *http.Request, cfg *Config, g *g
 		budget = &g.owner.api
 	}
 	now := cfg.Now()
-	ok, remaining, reset := budget.take(now, cfg.RateLimit, cfg.RateWindow)
+	ok, remaining, reset := budget.takeShared(now, cfg.RateLimit, cfg.RateWindow, cfg.OtherConsumer)
 	h := w.Header()
 	h.Set("X-RateLimit-Limit", strconv.Itoa(cfg.RateLimit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))

@@ -556,3 +556,40 @@ func TestDateHeaderEverywhere(t *testing.T) {
 		t.Errorf("405: Date %q", r.header.Get("Date"))
 	}
 }
+
+// TestOtherConsumerSpendsTheBudget: another consumer of the grant spends
+// Config.OtherConsumer requests per window, evenly, from the same budget:
+// Gusto's X-RateLimit-Remaining counts them, and they are refused as ours
+// are when the window is spent.
+func TestOtherConsumerSpendsTheBudget(t *testing.T) {
+	e := newEnv(t, func(c *gustosim.Config) { c.RateLimit = 10; c.OtherConsumer = 6 })
+	g := e.company(defaults())
+	co := "/v1/companies/" + g.CompanyUUID
+	remaining := func(want string) {
+		t.Helper()
+		r := e.get(co, g.Token.AccessToken)
+		if r.status != 200 || r.header.Get("X-RateLimit-Remaining") != want {
+			t.Fatalf("%d, X-RateLimit-Remaining %q, want 200 and %s", r.status, r.header.Get("X-RateLimit-Remaining"), want)
+		}
+	}
+	// One every 10 s, played from a window before the first request: the
+	// one at the first request's instant opens the window, ours is second.
+	remaining("8")
+	e.clock.Advance(30 * time.Second) // three more of theirs
+	for _, want := range []string{"4", "3", "2", "1", "0"} {
+		remaining(want)
+	}
+	if r := e.get(co, g.Token.AccessToken); r.status != 429 {
+		t.Fatalf("past the budget: %d, want 429", r.status)
+	}
+	e.clock.Advance(10 * time.Second) // theirs at +40 s is refused too
+	c := e.sim.Counters()
+	if c.OtherConsumer[g.CompanyUUID] != 10 || c.OtherConsumerRefused[g.CompanyUUID] != 0 {
+		t.Fatalf("other consumer before the refusal was played: sent %d refused %d, want 10 and 0", c.OtherConsumer[g.CompanyUUID], c.OtherConsumerRefused[g.CompanyUUID])
+	}
+	_ = e.get(co, g.Token.AccessToken)
+	c = e.sim.Counters()
+	if c.OtherConsumer[g.CompanyUUID] != 10 || c.OtherConsumerRefused[g.CompanyUUID] != 1 || c.RateLimited != 2 {
+		t.Fatalf("sent %d refused %d, ours refused %d: want 10, 1 and 2", c.OtherConsumer[g.CompanyUUID], c.OtherConsumerRefused[g.CompanyUUID], c.RateLimited)
+	}
+}

@@ -150,6 +150,14 @@ type Config struct {
 	RateLimitScope RateLimitScope
 	// RateWindow is the rate limit window. Default 60 s.
 	RateWindow time.Duration
+	// OtherConsumer is how many requests per RateWindow another consumer of
+	// the same grant (another integration or script using the user's
+	// authorization) spends from every rate-limit budget, evenly spaced,
+	// whether or not our client is active. Gusto counts them in the same
+	// X-RateLimit-Remaining (its headers are per grant, or per user-application
+	// pair: https://docs.gusto.com/app-integrations/docs/rate-limits), so a
+	// client can only see them there. Zero (the default) means none.
+	OtherConsumer int
 	// TokenRateLimit is the number of token requests per grant per minute;
 	// zero (the default) means unlimited.
 	TokenRateLimit int
@@ -276,6 +284,9 @@ func (c *Config) normalize() error {
 		c.RateWindow = DefaultRateWindow
 	case c.RateWindow < 0:
 		return bad("RateWindow", "must not be negative")
+	}
+	if c.OtherConsumer < 0 {
+		return bad("OtherConsumer", "must not be negative (0 is none)")
 	}
 	if c.TokenRateLimit < 0 {
 		return bad("TokenRateLimit", "must not be negative (0 is unlimited)")

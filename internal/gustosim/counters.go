@@ -48,6 +48,13 @@ type Counters struct {
 	RecordsServed map[string]int64 `json:"records_served"`
 	// RefreshesByCompany counts successful refreshes per company.
 	RefreshesByCompany map[string]int64 `json:"refreshes_by_company"`
+	// OtherConsumer counts, per company, the requests the other consumer
+	// (Config.OtherConsumer) spent from the company's grant budgets;
+	// OtherConsumerRefused those that budget refused. Budgets shared by a
+	// resource owner (RateLimitPerOwner) are counted under the owner's
+	// first company.
+	OtherConsumer        map[string]int64 `json:"other_consumer"`
+	OtherConsumerRefused map[string]int64 `json:"other_consumer_refused"`
 }
 
 // Counters returns a snapshot of the counters. Companies with nothing to
@@ -69,6 +76,8 @@ func (s *Sim) Counters() Counters {
 		Requests:             map[string]int64{},
 		RecordsServed:        map[string]int64{},
 		RefreshesByCompany:   map[string]int64{},
+		OtherConsumer:        map[string]int64{},
+		OtherConsumerRefused: map[string]int64{},
 	}
 	s.mu.RLock()
 	companies := append([]*company(nil), s.order...)
@@ -83,6 +92,35 @@ func (s *Sim) Counters() Counters {
 		if v := c.refreshes.Load(); v != 0 {
 			out.RefreshesByCompany[c.uuid] = v
 		}
+		c.mu.Lock()
+		grants := append([]*grant(nil), c.grants...)
+		c.mu.Unlock()
+		owners := map[*user]bool{}
+		for _, g := range grants {
+			out.addOther(c.uuid, &g.api)
+			if g.owner != nil && !owners[g.owner] {
+				owners[g.owner] = true
+				s.mu.RLock()
+				first := len(g.owner.companies) > 0 && g.owner.companies[0] == c
+				s.mu.RUnlock()
+				if first {
+					out.addOther(c.uuid, &g.owner.api)
+				}
+			}
+		}
 	}
 	return out
+}
+
+// addOther adds the other consumer's counts of budget w to company.
+func (out *Counters) addOther(company string, w *window) {
+	w.mu.Lock()
+	sent, refused := w.otherSent, w.otherLimit
+	w.mu.Unlock()
+	if sent != 0 {
+		out.OtherConsumer[company] += sent
+	}
+	if refused != 0 {
+		out.OtherConsumerRefused[company] += refused
+	}
 }

@@ -95,7 +95,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.store = tokens.NewStore(e.db.Gorm, ring)
 	var limiter gusto.Limiter
 	if o.rateLimit > 0 {
-		l, err := ratelimit.New(e.redis.Client(), ratelimit.Options{PerMinute: o.rateLimit})
+		l, err := ratelimit.New(e.redis.Client(), ratelimit.Options{Limit: o.rateLimit})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/gustosync/gustosync/internal/backoff"
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/membudget"
 )
 
 // API is what a sync needs from Gusto. *gusto.Client implements it: it
@@ -129,6 +130,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, receives the sync metrics (NewMetrics).
 	Metrics *Metrics
+	// PageBudget, when set, bounds the page bytes all attempts of this
+	// worker hold at once (WORKER_PAGE_BYTES_BUDGET): each attempt's pages
+	// are reserved by the Gusto client before they are read and released
+	// when their batch commits or the attempt ends. Nil: unbounded.
+	PageBudget *membudget.Budget
 	// Now is the clock (durations, lag, payroll windows). Default time.Now.
 	Now func() time.Time
 	// Hooks are for tests only.
@@ -264,6 +270,11 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	log.LogAttrs(ctx, slog.LevelInfo, "sync attempt started", slog.Bool("resumed", a.Resumed()))
 	s := &syncRun{h: h, a: a, log: log, tracker: h.cfg.Metrics.start(started), requested: p.Kind}
 	defer h.cfg.Metrics.stop(s.tracker)
+	if h.cfg.PageBudget != nil {
+		hold := h.cfg.PageBudget.Holder()
+		defer hold.Release() // whatever the attempt still holds is dropped with it
+		ctx = membudget.WithHolder(ctx, hold)
+	}
 	err = s.runWithHeartbeat(ctx)
 	return h.outcome(ctx, s, err, started)
 }

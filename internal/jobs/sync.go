@@ -11,6 +11,7 @@ import (
 
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/membudget"
 )
 
 // syncRun is one attempt's state: the claim, the batch being filled, and
@@ -308,6 +309,15 @@ func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start i
 		if ferr == nil {
 			return nil
 		}
+		if errors.Is(ferr, membudget.ErrFull) {
+			// The worker's page budget is spent: commit what this attempt
+			// holds (releasing it), then read the page again.
+			if err := s.commitPartial(ctx, r); err != nil {
+				return err
+			}
+			membudget.HolderFrom(ctx).Release()
+			continue
+		}
 		if err := s.backoff(ctx, ferr, &rs); err != nil {
 			if errors.Is(err, errDraining) || errors.Is(context.Cause(ctx), errDraining) {
 				// Shutting down: keep what was fetched before the failed or
@@ -412,6 +422,7 @@ func (s *syncRun) commit(ctx context.Context, r checkpoint.Resource, done bool) 
 	if err != nil {
 		return err
 	}
+	membudget.HolderFrom(ctx).Release() // the batch's pages are in PostgreSQL now
 	took := s.h.now().Sub(began)
 	s.batches = n
 	s.records += int64(res.Records)

@@ -2,7 +2,7 @@
 // limit or yardstick it is read against, both measured in the same run on
 // the same machine. `make bench` runs it:
 //
-//	bin/bench --bin bin [--only gobench,storm,e2e,requests,rate,resume]
+//	bin/bench --bin bin [--only gobench,storm,e2e,requests,memory,rate,resume]
 //
 // Sections:
 //
@@ -28,9 +28,14 @@
 //     scheduler's own cadence), for companies of 20 and 200 employees with
 //     the simulator's three years of payrolls walked over six years of
 //     windows; goal at least 5× fewer. It runs no devstack.
+//   - memory: 8 syncs of 200k records at once in one worker with no rate
+//     limit: the worker's peak live heap (runtime/metrics, sampled in the
+//     worker) and peak reserved page bytes beside WORKER_PAGE_BYTES_BUDGET.
 //   - rate: 3 large companies synced at once under the simulator's (Gusto's)
-//     per-grant limit of 200 requests per 60 s: requests per grant per
-//     minute achieved, and the 429s.
+//     per-grant limit of 200 requests per 60 s, the workers pacing from
+//     Gusto's X-RateLimit-* headers: requests per grant per minute spent
+//     (goal ≥ 95% of the limit) and the 429s, alone and with another
+//     consumer of every grant spending 50 of each window.
 //   - resume: kill -9 of the worker running a sync, to the run taken over
 //     and its first batch committed by the other worker (goal 10 s), beside
 //     asynq's own recovery of the dead task timed in the same run; that the

@@ -24,7 +24,7 @@ import (
 
 // sections of the report, in the order they run; rate and resume run side
 // by side (both wait on timers, not on the CPU).
-var sections = []string{"gobench", "storm", "e2e", "requests", "rate", "resume"}
+var sections = []string{"gobench", "storm", "e2e", "requests", "memory", "rate", "resume"}
 
 func main() {
 	if os.Getenv("BENCH_CHILD") == "storm" {
@@ -110,6 +110,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	do("storm", storm)
 	do("e2e", endToEnd)
 	do("requests", requestsPerDay)
+	do("memory", memory)
 	var wg sync.WaitGroup
 	for _, s := range []struct {
 		name string

@@ -427,3 +427,15 @@ func (s *Supervisor) Run(ctx context.Context, spec Spec) error {
 	}
 	return nil
 }
+
+// Getenv returns the value of key in the process's environment as started
+// ("" when unset): e.g. a worker's HTTP_ADDR, to scrape its /metrics.
+func (p *Proc) Getenv(key string) string {
+	v := ""
+	for _, kv := range p.spec.Env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
