@@ -146,15 +146,20 @@ func TestDeadHolderIsTakenOverBeforeAsynqNotices(t *testing.T) {
 	if err := w.db.Gorm.Raw(`SELECT takeovers FROM sync_runs WHERE id = ?`, run).Row().Scan(&takeovers); err != nil {
 		t.Fatal(err)
 	}
-	if takeovers != 2 || r.Attempts != 3 {
-		t.Fatalf("run %+v with %d takeovers, want 3 attempts and 2 takeovers", r, takeovers)
+	// Two interruptions, two takeovers, each re-driving exactly one
+	// attempt. A live worker whose heartbeat is held up for longer than
+	// the 2 s lease (a loaded CI machine) is presumed dead and taken over
+	// too, correctly: such extra takeovers are allowed, each with its one
+	// attempt and its one batch of refetch.
+	if takeovers < 2 || r.Attempts != takeovers+1 {
+		t.Fatalf("run %+v with %d takeovers, want at least 2 takeovers and one attempt more than takeovers", r, takeovers)
 	}
 	served, clean := w.sim.Counters().RecordsServed[company], w.cleanServed(company)
-	t.Logf("%d records served for %d (%d fetched twice over 2 interruptions)", served, w.total(company), served-clean)
+	t.Logf("%d records served for %d (%d fetched twice over %d takeovers)", served, w.total(company), served-clean, takeovers)
 	// One batch per interruption, plus the page the frozen worker may have
 	// fetched when it woke, before it learnt it was fenced.
-	if served-clean > 2*resumeBatch+resumeBatch {
-		t.Fatalf("%d records fetched twice over 2 interruptions: more than one batch (%d) each", served-clean, resumeBatch)
+	if served-clean > int64(takeovers*resumeBatch+resumeBatch) {
+		t.Fatalf("%d records fetched twice over %d takeovers: more than one batch (%d) each", served-clean, takeovers, resumeBatch)
 	}
 }
 
