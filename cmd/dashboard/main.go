@@ -212,7 +212,7 @@ func webhookIntake(db *gorm.DB, redisOpt asynq.RedisConnOpt, cfg config.Dashboar
 	}
 	store := gustoevents.NewStore(db)
 	h, err := gustoevents.NewHandler(gustoevents.Config{Store: store, Revoker: tokens.NewStore(db, ring),
-		Sync: gustoevents.SchedulerSync(sched), SyncDebounce: cfg.SyncDebounce, By: "dashboard-" + config.DefaultWorkerID(),
+		Sync: gustoevents.SchedulerSync(sched), Known: gustoevents.DirectoryKnown(companies.New(db)), SyncDebounce: cfg.SyncDebounce, By: "dashboard-" + config.DefaultWorkerID(),
 		Logger: log.With("component", "webhooks")})
 	if err != nil {
 		_ = client.Close()

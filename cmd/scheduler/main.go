@@ -25,6 +25,7 @@ import (
 
 	"github.com/gustosync/gustosync/internal/alerts"
 	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustoevents"
@@ -266,7 +267,7 @@ func eventsFeed(d *deps, reg prometheus.Registerer) (*gustoevents.Feed, error) {
 	store := gustoevents.NewStore(d.db)
 	log := d.log.With("component", "events")
 	h, err := gustoevents.NewHandler(gustoevents.Config{Store: store, Revoker: tokens.NewStore(d.db, nil),
-		Sync: gustoevents.SchedulerSync(d.sched), SyncDebounce: f.SyncDebounce, By: "scheduler-" + config.DefaultWorkerID(),
+		Sync: gustoevents.SchedulerSync(d.sched), Known: gustoevents.DirectoryKnown(companies.New(d.db)), SyncDebounce: f.SyncDebounce, By: "scheduler-" + config.DefaultWorkerID(),
 		Now: d.now, Logger: log, Metrics: metrics})
 	if err != nil {
 		return nil, err

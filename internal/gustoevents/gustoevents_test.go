@@ -70,7 +70,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{t: t, ctx: ctx, sim: sim, simURL: simSrv.URL, db: db, tok: tokens.NewStore(db.Gorm, ring), dir: companies.New(db.Gorm),
 		store: gustoevents.NewStore(db.Gorm)}
-	e.handler, err = gustoevents.NewHandler(gustoevents.Config{Store: e.store, Revoker: e.tok, By: "test",
+	e.handler, err = gustoevents.NewHandler(gustoevents.Config{Store: e.store, Revoker: e.tok, By: "test", Known: gustoevents.DirectoryKnown(e.dir),
 		Sync: func(context.Context, string) error { e.syncs.Add(1); return nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +282,13 @@ func TestRevocationReachesNeedsReauthThroughTheFeedWithoutWebhooks(t *testing.T)
 			t.Fatal(err)
 		}
 	}
+	if _, err := e.sim.EmitEvent(b, "company.form.signed", "Form", b); err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := e.sim.CreateCompany(gustosim.CompanyOptions{Employees: 1, Payrolls: 1}) // provisioned, never onboarded here
+	if err != nil {
+		t.Fatal(err)
+	}
 	last, err := e.sim.EmitEvent(b, "payroll.processed", "Payroll", b)
 	if err != nil {
 		t.Fatal(err)
@@ -292,6 +299,24 @@ func TestRevocationReachesNeedsReauthThroughTheFeedWithoutWebhooks(t *testing.T)
 	})
 	if n := e.syncs.Load(); n != 1 {
 		t.Fatalf("syncs of b = %d, want 1 (debounced)", n)
+	}
+	for _, want := range []struct {
+		typ, company string
+		out          gustoevents.Outcome
+	}{
+		{"company.provisioned", b, gustoevents.OutcomeNoted},
+		{"company.provisioned", stranger.CompanyUUID, gustoevents.OutcomeUnknownCompany},
+		{"company.form.signed", b, gustoevents.OutcomeUnknownEvent},
+		{"payroll.processed", b, gustoevents.OutcomeDebounced},
+	} {
+		for _, x := range e.sim.Events() {
+			if x.EventType != want.typ || x.ResourceUUID != want.company {
+				continue
+			}
+			if got, done, err := e.store.Handled(e.ctx, x.UUID); err != nil || !done || got != want.out {
+				t.Errorf("%s for %s: outcome %q (handled %v, %v), want %q", want.typ, want.company, got, done, err, want.out)
+			}
+		}
 	}
 	if e.alerts(a) != 1 || e.status(b) != tokens.StatusActive {
 		t.Fatalf("alerts for a = %d (want 1), b = %s (want active)", e.alerts(a), e.status(b))

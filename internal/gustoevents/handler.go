@@ -68,6 +68,9 @@ type Config struct {
 	// other error is a failure (the event is acted on when it comes again).
 	// Nil: data events are only recorded (OutcomeSkipped).
 	Sync func(ctx context.Context, company string) error
+	// Known reports whether company is onboarded (company.provisioned is
+	// noted only for those). Nil: every company is taken as known.
+	Known func(ctx context.Context, company string) (bool, error)
 	// SyncDebounce is the least time between two event-driven syncs of one
 	// company. Default DefaultSyncDebounce.
 	SyncDebounce time.Duration
@@ -215,6 +218,16 @@ func (h *Handler) act(ctx context.Context, e gusto.Event) (Outcome, error) {
 		if e.ResourceUUID == "" {
 			return OutcomeUnknownCompany, nil
 		}
+		if h.cfg.Known != nil {
+			known, err := h.cfg.Known(ctx, e.ResourceUUID)
+			if err != nil {
+				return "", fmt.Errorf("gustoevents: look up %s: %w", e.ResourceUUID, err)
+			}
+			if !known {
+				return OutcomeUnknownCompany, nil
+			}
+		}
+		h.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "Gusto reported the company connected", slog.String("company", e.ResourceUUID), slog.String("event", e.UUID))
 		return OutcomeNoted, nil
 	case hasDataPrefix(e.EventType):
 		if e.ResourceUUID == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/scheduler"
 )
 
@@ -28,5 +29,17 @@ func SchedulerSync(s *scheduler.Scheduler) func(ctx context.Context, company str
 			return fmt.Errorf("enqueue failed for %s", company)
 		}
 		return nil
+	}
+}
+
+// DirectoryKnown adapts the companies read model to Config.Known.
+func DirectoryKnown(d *companies.Directory) func(ctx context.Context, company string) (bool, error) {
+	return func(ctx context.Context, company string) (bool, error) {
+		_, err := d.Get(ctx, company)
+		var nf *companies.NotFoundError
+		if errors.As(err, &nf) {
+			return false, nil
+		}
+		return err == nil, err
 	}
 }
