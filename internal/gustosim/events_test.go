@@ -221,3 +221,20 @@ func TestWebhookSubscriptionVerifiedThenSignedRetriedDuplicatedDeliveries(t *tes
 		t.Fatalf("counters = %d failures, %d deliveries; want >= 2 and 2", c.WebhookFailures, c.WebhookDeliveries)
 	}
 }
+
+func TestAdminEmitsEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	g := e.company(defaults())
+	r := e.postJSON("/admin/companies/"+g.CompanyUUID+"/events", map[string]string{"event_type": "employee.updated", "entity_type": "Employee", "entity_uuid": g.CompanyUUID})
+	var ev gustosim.Event
+	r.json(t, &ev)
+	if r.status != http.StatusCreated || ev.EventType != "employee.updated" || ev.ResourceUUID != g.CompanyUUID {
+		t.Fatalf("POST /admin/.../events = %d %s", r.status, truncate(r.body))
+	}
+	if r := e.postJSON("/admin/companies/"+g.CompanyUUID+"/events", map[string]string{"event_type": "bad *"}); r.status != http.StatusBadRequest {
+		t.Fatalf("a bad event type = %d, want 400", r.status)
+	}
+	if r := e.postJSON("/admin/companies/00000000-0000-4000-8000-000000000000/events", map[string]string{"event_type": "x.y"}); r.status != http.StatusNotFound {
+		t.Fatalf("an unknown company = %d, want 404", r.status)
+	}
+}
