@@ -94,7 +94,9 @@ func (s *Sim) initWebhooks(seed int64) {
 // Close stops the webhook deliveries in flight and waits for them. The
 // simulator keeps serving requests; new events are no longer delivered.
 func (s *Sim) Close() error {
+	s.hooks.mu.Lock() // no delivery starts after the cancel (see deliverEvent)
 	s.hooks.cancel()
+	s.hooks.mu.Unlock()
 	s.hooks.wg.Wait()
 	return nil
 }
@@ -161,6 +163,11 @@ func (s *Sim) sendVerificationToken(cfg *Config, sub *subscription) {
 	sub.mu.Lock()
 	body, _ := json.Marshal(map[string]string{"verification_token": sub.token})
 	sub.mu.Unlock()
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	if s.hooks.ctx.Err() != nil {
+		return
+	}
 	s.hooks.wg.Add(1)
 	go func() {
 		defer s.hooks.wg.Done()
@@ -223,14 +230,14 @@ func entitySubscription(eventType string) string {
 // deliverEvent starts the deliveries of e to the verified subscriptions
 // that cover it.
 func (s *Sim) deliverEvent(cfg *Config, e Event) {
-	if s.hooks.ctx.Err() != nil {
-		return
-	}
 	always := e.EventType == EventCompanyProvisioned || e.EventType == EventCompanyDeprovisioned
 	want := entitySubscription(e.EventType)
 	body, _ := json.Marshal(e)
 	s.hooks.mu.Lock()
 	defer s.hooks.mu.Unlock()
+	if s.hooks.ctx.Err() != nil { // Close ran: deliveries are over
+		return
+	}
 	for _, sub := range s.hooks.subs {
 		sub.mu.Lock()
 		verified, token := sub.state == "verified", sub.token
