@@ -249,8 +249,11 @@ func TestVarsOfReadsTags(t *testing.T) {
 	if !isSecret(w["GUSTO_CLIENT_SECRET"]) || !isSecret(w["TOKEN_ENCRYPTION_KEYS"]) || isSecret(w["GUSTO_CLIENT_ID"]) {
 		t.Error("isSecret misclassifies the Gusto and token variables")
 	}
-	if _, ok := varIndex(new(config.Scheduler))["GUSTO_CLIENT_SECRET"]; ok {
-		t.Error("the scheduler does not read Gusto's secret, yet varsOf says it does")
+	if v, ok := varIndex(new(config.Scheduler))["GUSTO_CLIENT_SECRET"]; !ok || v.Required {
+		t.Errorf("the scheduler reads Gusto's secret for the events feed, optionally; varsOf says %+v (found %v)", v, ok)
+	}
+	if _, ok := varIndex(new(config.Scheduler))["GUSTO_REDIRECT_URI"]; ok {
+		t.Error("the scheduler does not read GUSTO_REDIRECT_URI, yet varsOf says it does")
 	}
 	if b, ok := binaryOf([]string{"/usr/local/bin/gustosync", "migrate", "--timeout", "5m"}); !ok || b.words[1] != "migrate" {
 		t.Errorf("binaryOf(gustosync migrate) = %v, %v", b.words, ok)

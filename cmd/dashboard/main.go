@@ -14,12 +14,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"gorm.io/gorm"
+
 	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/dashboard"
 	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/gustoevents"
 	"github.com/gustosync/gustosync/internal/postgres"
+	"github.com/gustosync/gustosync/internal/scheduler"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -27,7 +32,8 @@ const usageText = `Usage: dashboard
 
 Serves asynqmon at /monitoring/, the companies page at /companies and the
 OAuth onboarding flow (/connect, callback at the path of GUSTO_REDIRECT_URI).
-Nothing is served without authentication.
+Nothing is served without authentication, except Gusto's webhook deliveries
+at POST /gusto/webhooks, which must carry Gusto's signature.
 
 Environment:
   DASHBOARD_ADDR            listen address (127.0.0.1:8082)
@@ -38,6 +44,8 @@ Environment:
   OAUTH_STATE_KEY           signs the OAuth state (required, 16+ characters)
   DATABASE_URL, REDIS_URL, TOKEN_ENCRYPTION_KEYS,
   GUSTO_API_URL, GUSTO_CLIENT_ID, GUSTO_CLIENT_SECRET, GUSTO_REDIRECT_URI, LOG_LEVEL
+  GUSTO_EVENTS_SYNC_DEBOUNCE  least time between event-driven syncs of a company (5m)
+  SYNC_INTERVAL, SYNC_FULL_EVERY  as the scheduler's, for those syncs
 Exit status: 0 success, 1 failure, 2 bad configuration.
 `
 
@@ -128,6 +136,12 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 	}
 	defer func() { _ = postgres.Close(db) }()
 
+	intake, closeIntake, err := webhookIntake(db, redisOpt, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeIntake()
+
 	app, err := dashboard.New(dashboard.Config{
 		Credentials: dashboard.Credentials{
 			User: cfg.User, Password: cfg.Password.Reveal(), BearerToken: cfg.BearerToken.Reveal(),
@@ -142,6 +156,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 		CallbackPath:  callback,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
 		Logger:        log,
+		Webhooks:      intake,
 	})
 	if err != nil {
 		return err
@@ -178,4 +193,35 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 	}
 	log.Info("dashboard stopped")
 	return nil
+}
+
+// webhookIntake builds the Gusto webhook intake: events acted on once
+// (package gustoevents), revocations through the tokens store, data events
+// as syncs enqueued through the scheduler's EnqueueCompany.
+func webhookIntake(db *gorm.DB, redisOpt asynq.RedisConnOpt, cfg config.Dashboard, log *slog.Logger) (http.Handler, func(), error) {
+	client := asynq.NewClient(redisOpt)
+	sched, err := scheduler.New(db, client, scheduler.Config{Interval: cfg.SyncInterval, FullEvery: cfg.SyncFullEvery, Logger: log})
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, err
+	}
+	ring, err := tokens.NewKeyring(cfg.EncryptionKeys)
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, &config.Error{Var: "TOKEN_ENCRYPTION_KEYS", Reason: err.Error()}
+	}
+	store := gustoevents.NewStore(db)
+	h, err := gustoevents.NewHandler(gustoevents.Config{Store: store, Revoker: tokens.NewStore(db, ring),
+		Sync: gustoevents.SchedulerSync(sched), Known: gustoevents.DirectoryKnown(companies.New(db)), SyncDebounce: cfg.SyncDebounce, By: "dashboard-" + config.DefaultWorkerID(),
+		Logger: log.With("component", "webhooks")})
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, err
+	}
+	in, err := gustoevents.NewIntake(gustoevents.IntakeConfig{Handler: h, Store: store, Logger: log.With("component", "webhooks")})
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, err
+	}
+	return in, func() { _ = client.Close() }, nil
 }

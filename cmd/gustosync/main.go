@@ -28,6 +28,9 @@ var commands = []command{
 	{"companies pause", "UUID", "stop syncing a company until it is resumed", setupCompaniesPause},
 	{"companies resume", "UUID", "sync a paused company again", setupCompaniesResume},
 	{"sync now", "[--full] UUID", "enqueue a sync of one company now (critical queue); --full forces a full reconciliation", setupSyncNow},
+	{"webhooks subscribe", "", "subscribe the dashboard's --url to Gusto's webhooks (system access token)", setupWebhooksSubscribe},
+	{"webhooks list", "", "list Gusto's webhook subscriptions", setupWebhooksList},
+	{"webhooks verify", "UUID", "confirm with Gusto the verification token the dashboard's intake received", setupWebhooksVerify},
 }
 
 // command is one entry of the table.

@@ -25,10 +25,14 @@ import (
 
 	"github.com/gustosync/gustosync/internal/alerts"
 	"github.com/gustosync/gustosync/internal/checkpoint"
+	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/gustoevents"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/redrive"
 	"github.com/gustosync/gustosync/internal/scheduler"
+	"github.com/gustosync/gustosync/internal/tokens"
 )
 
 // Exit statuses.
@@ -54,7 +58,9 @@ const usageText = `Usage:
 Environment: DATABASE_URL, REDIS_URL, SCHEDULER_TICK (30s), SYNC_INTERVAL (1h),
 SYNC_JITTER (0.1), SYNC_FULL_EVERY (168h), SYNC_HEARTBEAT (2s) and SYNC_LEASE (6s) (re-driving dead syncs),
 HTTP_ADDR (:8081, serves /healthz and /metrics),
-ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET (signed needs_reauth alerts), LOG_LEVEL (info).
+ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET (signed needs_reauth alerts), LOG_LEVEL (info),
+GUSTO_EVENTS_FEED (true: poll Gusto's events every GUSTO_EVENTS_POLL, 30s, with a system token
+from GUSTO_CLIENT_ID and GUSTO_CLIENT_SECRET at GUSTO_API_URL), GUSTO_EVENTS_SYNC_DEBOUNCE (5m).
 Exit status: 0 success, 1 failure, 2 bad input.
 `
 
@@ -207,6 +213,16 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.sched.Run(gctx) })
 	g.Go(func() error { return redriver.Run(gctx) })
+	switch {
+	case d.cfg.EventsFeed.Runs():
+		feed, err := eventsFeed(d, reg)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return feed.Run(gctx) })
+	case d.cfg.EventsFeed.Enabled:
+		d.log.Warn("the events feed is on (GUSTO_EVENTS_FEED) but GUSTO_CLIENT_ID and GUSTO_CLIENT_SECRET are not set: a revocation is known only from the webhook intake or the next sync")
+	}
 	if d.cfg.AlertWebhookURL != "" {
 		dispatcher, err := alertDispatcher(d)
 		if err != nil {
@@ -227,10 +243,47 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 		return srv.Shutdown(sctx)
 	})
 	d.log.Info("scheduler started", "tick", d.cfg.Tick, "interval", d.cfg.Interval, "jitter", d.cfg.Jitter,
-		"http", ln.Addr().String(), "alerts", d.cfg.AlertWebhookURL != "")
+		"http", ln.Addr().String(), "alerts", d.cfg.AlertWebhookURL != "", "events_feed", d.cfg.EventsFeed.Runs())
 	err = g.Wait()
 	d.log.Info("scheduler stopped")
 	return err
+}
+
+// eventsFeed builds the poll of GET /v1/events (package gustoevents): a
+// revocation is needs_reauth within GUSTO_EVENTS_POLL, with no public
+// endpoint. The tokens store it marks through never seals (status changes
+// only), so it has no keyring.
+func eventsFeed(d *deps, reg prometheus.Registerer) (*gustoevents.Feed, error) {
+	f := d.cfg.EventsFeed
+	client, err := gusto.New(gusto.Options{BaseURL: f.APIURL, ClientID: f.ClientID, ClientSecret: f.ClientSecret.Reveal(),
+		APIVersion: f.APIVersion, HTTPClient: &http.Client{Timeout: f.RequestTimeout}, Logger: d.log})
+	if err != nil {
+		return nil, &config.Error{Var: "GUSTO_API_URL", Reason: err.Error()}
+	}
+	metrics, err := gustoevents.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	store := gustoevents.NewStore(d.db)
+	log := d.log.With("component", "events")
+	h, err := gustoevents.NewHandler(gustoevents.Config{Store: store, Revoker: tokens.NewStore(d.db, nil),
+		Sync: gustoevents.SchedulerSync(d.sched), Known: gustoevents.DirectoryKnown(companies.New(d.db)), SyncDebounce: f.SyncDebounce, By: "scheduler-" + config.DefaultWorkerID(),
+		Now: d.now, Logger: log, Metrics: metrics})
+	if err != nil {
+		return nil, err
+	}
+	return gustoevents.NewFeed(gustoevents.FeedConfig{DB: d.db, Handler: h, Store: store,
+		Events: systemEvents{client, gusto.NewSystemTokens(client)}, Period: f.Period, Logger: log})
+}
+
+// systemEvents binds a system token source to GET /v1/events.
+type systemEvents struct {
+	c   *gusto.Client
+	src *gusto.SystemTokens
+}
+
+func (s systemEvents) Events(ctx context.Context, q gusto.EventsQuery) ([]gusto.Event, error) {
+	return s.c.Events(ctx, s.src, q)
 }
 
 func alertDispatcher(d *deps) (*alerts.Dispatcher, error) {

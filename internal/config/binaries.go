@@ -86,6 +86,7 @@ type Scheduler struct {
 	Database
 	Redis
 	Liveness
+	EventsFeed
 	// Tick is how often the scheduler looks for companies that are due.
 	Tick time.Duration `env:"SCHEDULER_TICK" envDefault:"30s"`
 	// Interval is how often each company is synced.
@@ -126,6 +127,13 @@ type Dashboard struct {
 	ReadOnly bool `env:"DASHBOARD_READ_ONLY" envDefault:"true"`
 	// StateKey signs the OAuth state parameter.
 	StateKey Secret `env:"OAUTH_STATE_KEY,required,notEmpty"`
+	// GustoEvents configures the webhook intake (POST /gusto/webhooks).
+	GustoEvents
+	// SyncInterval and SyncFullEvery are the scheduler's SYNC_INTERVAL and
+	// SYNC_FULL_EVERY: the syncs the webhook intake enqueues are chosen
+	// incremental or full as the scheduler would.
+	SyncInterval  time.Duration `env:"SYNC_INTERVAL" envDefault:"1h"`
+	SyncFullEvery time.Duration `env:"SYNC_FULL_EVERY" envDefault:"168h"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }

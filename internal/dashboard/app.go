@@ -81,7 +81,14 @@ type Config struct {
 	// Logger receives one line per onboarding and per refused callback.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Webhooks, when set, is served at WebhookPath (POST only) outside the
+	// operators' authentication: Gusto cannot log in, the handler checks
+	// Gusto's signature itself (*gustoevents.Intake).
+	Webhooks http.Handler
 }
+
+// WebhookPath is where Gusto's webhook deliveries are received.
+const WebhookPath = "/gusto/webhooks"
 
 // App is the dashboard's http.Handler. It is safe for concurrent use. Close
 // releases asynqmon's Redis connections.
@@ -148,7 +155,15 @@ func New(cfg Config) (*App, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	a.handler = securityHeaders(requireAuth(cfg.Credentials, sameOrigin(mux)))
+	authed := requireAuth(cfg.Credentials, sameOrigin(mux))
+	if cfg.Webhooks == nil {
+		a.handler = securityHeaders(authed)
+		return a, nil
+	}
+	outer := http.NewServeMux()
+	outer.Handle("POST "+WebhookPath, cfg.Webhooks)
+	outer.Handle("/", authed)
+	a.handler = securityHeaders(outer)
 	return a, nil
 }
 

@@ -18,6 +18,7 @@ import (
 //	POST  /admin/companies                       {"count", "uuid", "name", "employees", "payrolls", "scopes", "resource_owner"} → 201 [grant…]
 //	GET   /admin/companies                       → ["uuid", …]
 //	POST  /admin/companies/{uuid}/revoke         → {"revoked": "uuid"}
+//	POST  /admin/companies/{uuid}/events         {event_type, entity_type, entity_uuid} → the Event (EmitEvent)
 //	GET   /admin/companies/{uuid}/records/{res}  res = company | employees | payrolls → [record…]
 //	GET   /admin/companies/{uuid}/checksum       → {"company"|"employees"|"payrolls": {"count", "sha256"}}
 //	GET   /admin/counters                        → Counters
@@ -55,6 +56,22 @@ func (s *Sim) adminRoutes(m *http.ServeMux) {
 			return
 		}
 		adminJSON(w, http.StatusOK, map[string]string{"revoked": s.company(id).uuid})
+	})
+	handle("POST /admin/companies/{company_id}/events", func(w http.ResponseWriter, r *http.Request) {
+		var a struct {
+			EventType  string `json:"event_type"`
+			EntityType string `json:"entity_type"`
+			EntityUUID string `json:"entity_uuid"`
+		}
+		if !decodeAdmin(w, r, &a) {
+			return
+		}
+		ev, err := s.EmitEvent(r.PathValue("company_id"), a.EventType, a.EntityType, a.EntityUUID)
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		adminJSON(w, http.StatusCreated, ev)
 	})
 	handle("GET /admin/companies/{company_id}/records/{resource}", func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer

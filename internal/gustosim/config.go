@@ -216,6 +216,20 @@ type Config struct {
 	Seed int64
 	// DisableAdmin turns off the /admin/ endpoints (404).
 	DisableAdmin bool
+	// WebhookMaxAttempts is how often a webhook delivery is tried in all
+	// (DefaultWebhookMaxAttempts); WebhookRetryDelay the wait before the
+	// first retry, doubled each time (DefaultWebhookRetryDelay);
+	// WebhookTimeout bounds one delivery (DefaultWebhookTimeout). See
+	// webhooks.go.
+	WebhookMaxAttempts int
+	WebhookRetryDelay  time.Duration
+	WebhookTimeout     time.Duration
+	// WebhookDuplicateRate is the fraction [0,1] of deliveries sent twice;
+	// WebhookReorderRate the fraction held back by up to WebhookReorderDelay
+	// (so later events overtake them). Drawn from a generator seeded by Seed.
+	WebhookDuplicateRate float64
+	WebhookReorderRate   float64
+	WebhookReorderDelay  time.Duration
 	// Now is the simulator's local clock. Default time.Now.
 	Now func() time.Time
 }
@@ -329,7 +343,7 @@ func (c *Config) normalize() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
+	return c.normalizeWebhooks()
 }
 
 // Update changes the configuration at run time (error rates, rule, clock

@@ -9,6 +9,8 @@ type counters struct {
 	unauthorized, forbidden, rateLimited       atomic.Int64
 	injectedErrors, apiRequests, withoutVerHdr atomic.Int64
 	versionRejected                            atomic.Int64
+	systemTokens, events                       atomic.Int64
+	webhookDeliveries, webhookFailures         atomic.Int64
 }
 
 // Counters is a snapshot of what the simulator saw. The maps are copies.
@@ -41,6 +43,14 @@ type Counters struct {
 	// VersionRejected counts 406 answers: an X-Gusto-API-Version older than
 	// MinAPIVersion, in the future, or not a date.
 	VersionRejected int64 `json:"version_rejected"`
+	// SystemTokens counts system access tokens issued (system_access grant).
+	SystemTokens int64 `json:"system_tokens"`
+	// Events counts events emitted (GET /v1/events, webhooks).
+	Events int64 `json:"events"`
+	// WebhookDeliveries counts webhook deliveries answered 2xx;
+	// WebhookFailures the attempts that were not (each retry counts).
+	WebhookDeliveries int64 `json:"webhook_deliveries"`
+	WebhookFailures   int64 `json:"webhook_failures"`
 	// Requests counts authenticated API requests per company uuid.
 	Requests map[string]int64 `json:"requests"`
 	// RecordsServed counts employee and payroll records served per company
@@ -73,6 +83,10 @@ func (s *Sim) Counters() Counters {
 		APIRequests:          s.n.apiRequests.Load(),
 		WithoutVersionHeader: s.n.withoutVerHdr.Load(),
 		VersionRejected:      s.n.versionRejected.Load(),
+		SystemTokens:         s.n.systemTokens.Load(),
+		Events:               s.n.events.Load(),
+		WebhookDeliveries:    s.n.webhookDeliveries.Load(),
+		WebhookFailures:      s.n.webhookFailures.Load(),
 		Requests:             map[string]int64{},
 		RecordsServed:        map[string]int64{},
 		RefreshesByCompany:   map[string]int64{},

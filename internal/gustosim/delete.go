@@ -100,7 +100,6 @@ func (s *Sim) setDeleted(companyUUID, resource, id string, del bool) error {
 		return fmt.Errorf("delete %s %s of %s: %w", resource, id, companyUUID, ErrNotDeletable)
 	}
 	c.del.mu.Lock()
-	defer c.del.mu.Unlock()
 	if c.del.employees == nil {
 		c.del.employees, c.del.payrolls = map[int]bool{}, map[int]bool{}
 	}
@@ -109,7 +108,31 @@ func (s *Sim) setDeleted(companyUUID, resource, id string, del bool) error {
 	} else {
 		delete(c.del.set(resource), i)
 	}
+	c.del.mu.Unlock()
+	s.emit(c, recordEvent(resource, del), recordEntity(resource), id)
 	return nil
+}
+
+// recordEvent is the event a deletion (or restoration) of a record emits:
+// employee.deleted / employee.created, payroll.cancelled / payroll.created
+// (Gusto's event types; https://docs.gusto.com/app-integrations/docs/webhook-events).
+func recordEvent(resource string, del bool) string {
+	switch {
+	case resource == "employees" && del:
+		return "employee.deleted"
+	case resource == "employees":
+		return "employee.created"
+	case del:
+		return "payroll.cancelled"
+	}
+	return "payroll.created"
+}
+
+func recordEntity(resource string) string {
+	if resource == "employees" {
+		return "Employee"
+	}
+	return "Payroll"
 }
 
 // DeletableRecords returns the uuids of the company's records of resource

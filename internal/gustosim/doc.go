@@ -35,6 +35,12 @@
 //     and/or monthly pay schedules reaching up to three years back, with
 //     off-cycle payrolls and the current periods unprocessed; Payrolls is
 //     their exact number (see payrolls.go and Config.Payrolls).
+//   - Events and webhooks (events.go, webhooks.go): the system_access
+//     grant, GET /v1/events, webhook subscriptions with Gusto's verification
+//     handshake, and deliveries signed with X-Gusto-Signature, retried,
+//     optionally duplicated or reordered; Revoke emits
+//     company.deprovisioned, a new grant company.provisioned, DeleteRecord
+//     and RestoreRecord employee.* / payroll.* events, EmitEvent any.
 //   - Counters of what happened (Counters, AccessTokenUses) and the datasets
 //     served (Records, Checksum), for assertions.
 //   - Admin endpoints under /admin/ (JSON, no authentication, for tests and

@@ -90,6 +90,8 @@ func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.refreshGrant(w, r, cfg, req)
 	case "authorization_code":
 		s.codeGrant(w, r, cfg, req)
+	case "system_access":
+		s.systemGrant(w, r, cfg)
 	case "":
 		s.sendOAuthError(w, r, cfg, http.StatusBadRequest, "invalid_request", "Missing required parameter: grant_type.")
 	default:
@@ -202,6 +204,7 @@ func (s *Sim) codeGrant(w http.ResponseWriter, r *http.Request, cfg *Config, req
 	code.grant = g
 	s.codesMu.Unlock()
 	_, out := s.issue(cfg, g, nil)
+	s.emit(code.company, EventCompanyProvisioned, "Company", code.company.uuid)
 	s.n.codeExchanges.Add(1)
 	s.sendToken(w, r, cfg, out)
 }

@@ -54,6 +54,10 @@ type Sim struct {
 	authMu    sync.Mutex
 	authorize AuthorizeBehavior
 
+	system sync.Map // system access token value -> *systemToken
+	events eventLog
+	hooks  webhooks
+
 	n   counters
 	mux *http.ServeMux
 }
@@ -66,6 +70,7 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s := &Sim{companies: map[string]*company{}, owners: map[string]*user{}, codes: map[string]*authCode{}}
 	s.cfg.Store(&cfg)
+	s.initWebhooks(cfg.Seed)
 	s.routes()
 	return s, nil
 }
@@ -164,6 +169,7 @@ func (s *Sim) CreateCompany(o CompanyOptions) (Grant, error) {
 	s.fillUser(owner, c)
 	g := s.newGrant(c, owner, scopes)
 	_, out := s.issue(cfg, g, nil)
+	s.emit(c, EventCompanyProvisioned, "Company", c.uuid)
 	return s.grantOf(cfg, out), nil
 }
 
@@ -282,6 +288,7 @@ func (s *Sim) Revoke(companyUUID string) error {
 	for _, g := range grants {
 		g.kill()
 	}
+	s.emit(c, EventCompanyDeprovisioned, "Company", c.uuid)
 	return nil
 }
 
@@ -475,6 +482,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("GET /v1/companies/{company_id}", s.api("companies:read", s.handleCompany))
 	m.HandleFunc("GET /v1/companies/{company_id}/employees", s.api("employees:read", s.handleEmployees))
 	m.HandleFunc("GET /v1/companies/{company_id}/payrolls", s.api("payrolls:read", s.handlePayrolls))
+	s.systemRoutes(m)
 	s.adminRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		cfg := s.cfg.Load()
