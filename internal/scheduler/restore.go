@@ -71,6 +71,9 @@ func (s *Scheduler) restore(ctx context.Context, now time.Time) (Result, error) 
 		if err != nil {
 			return res, err
 		}
+		if missing, err = s.stillOpen(ctx, missing); err != nil {
+			return res, err
+		}
 		// The kind the cadence says; a run that had started keeps the kind
 		// its first attempt fixed (checkpoint.Attempt.FixKind).
 		if err := s.chooseKinds(ctx, missing, now, false); err != nil {
@@ -134,4 +137,31 @@ func (s *Scheduler) missing(ctx context.Context, items []due) ([]due, error) {
 		}
 	}
 	return out, nil
+}
+
+// stillOpen keeps the items whose window is still open after the lookups.
+// A completed task is retained for one interval from its completion, so it
+// outlives its window; a task found missing because its retention ran out
+// belongs to a window that closed while the lookups ran (a slow tick at a
+// window's end): re-enqueuing it would run the window twice. One query, and
+// only when something is missing.
+func (s *Scheduler) stillOpen(ctx context.Context, items []due) ([]due, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	open, err := s.companies.OpenWindows(ctx, s.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	current := make(map[string]int64, len(open))
+	for _, w := range open {
+		current[w.UUID] = w.Window
+	}
+	kept := items[:0]
+	for _, d := range items {
+		if w, ok := current[d.company]; ok && w == d.window.Index {
+			kept = append(kept, d)
+		}
+	}
+	return kept, nil
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/gustosync/gustosync/internal/scheduler"
 )
 
@@ -97,5 +99,51 @@ func TestTickRestoresWindowsRedisLost(t *testing.T) {
 	c.Set(start.Add(time.Hour))
 	if res := tick(s); res.Enqueued != 5 || res.Restored != 0 {
 		t.Fatalf("next window %+v, want 5 enqueued", res)
+	}
+}
+
+// slowLookup looks tasks up through next after moving the clock to after,
+// as a lookup that outlasts its window's end does.
+type slowLookup struct {
+	next  scheduler.TaskLookup
+	clock *clock
+	after time.Time
+}
+
+func (l slowLookup) GetTaskInfo(queue, id string) (*asynq.TaskInfo, error) {
+	l.clock.Set(l.after)
+	return l.next.GetTaskInfo(queue, id)
+}
+
+// TestRestoreSkipsWindowsClosedDuringLookup: a task found missing by a
+// lookup that ran past its window's end (a completed task's retention,
+// which counts from its completion, ran out with the window) is not
+// enqueued again: that window is over, and re-enqueuing it ran it twice
+// (cmd/scheduler TestTwoProcessesWithWorker, 2 tasks for one window).
+func TestRestoreSkipsWindowsClosedDuringLookup(t *testing.T) {
+	e := newEnv(t)
+	addCompanies(t, e.db.Gorm, 3, "active")
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	c := &clock{t: start}
+	ctx := context.Background()
+	first, err := scheduler.New(e.db.Gorm, e.cli, scheduler.Config{Interval: time.Hour, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := first.Tick(ctx); err != nil || res.Enqueued != 3 {
+		t.Fatalf("first tick %+v %v, want 3 enqueued", res, err)
+	}
+	if err := e.redis.Client().FlushAll(ctx).Err(); err != nil { // as if every retention ran out
+		t.Fatal(err)
+	}
+	c.Set(start.Add(59 * time.Minute))
+	s, err := scheduler.New(e.db.Gorm, e.cli, scheduler.Config{Interval: time.Hour, Now: c.Now,
+		Lookup: slowLookup{next: e.insp, clock: c, after: start.Add(61 * time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Tick(ctx)
+	if err != nil || res.Restored != 0 {
+		t.Fatalf("tick whose lookups ran past the windows' end: %+v %v, want nothing restored", res, err)
 	}
 }
