@@ -145,6 +145,12 @@ type Manager struct {
 	// afterStaleRead, for this package's tests, runs when a flight found the
 	// row stale, before it takes the lock.
 	afterStaleRead func(company string)
+	// beforeSend, for this package's tests, runs after the send fence was
+	// passed and right before the token request.
+	beforeSend func(company string)
+	// claimRefused, for this package's tests, runs when the send fence found
+	// another sender's live claim on the version.
+	claimRefused func(company string)
 }
 
 // cached is an access token the fast path may hand out until refreshAt

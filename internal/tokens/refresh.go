@@ -17,7 +17,9 @@ import (
 // The refresh path. Each invariant it holds lives in one function (the
 // numbers and their tests: docs/invariants.md):
 //
-//	1 fenced refresh             Store.commitRefresh, and Manager.commit for the loser
+//	1 fenced refresh             Manager.fenceSend and Store.claimRefresh (the send,
+//	                             fence.go), Store.commitRefresh (the commit), and
+//	                             Manager.commit for the loser
 //	2 commit before use          Manager.commit
 //	3 double-checked refresh     Manager.refreshLocked (and the waiters in Manager.lock)
 //	4 invalid_grant ≠ revocation Manager.onInvalidGrant
@@ -198,11 +200,22 @@ func (m *Manager) refresh(ctx context.Context, lock *redsync.Mutex, rec *record,
 // Before each retry it re-reads the row: if a sibling committed meanwhile, it
 // returns that row as sibling. An invalid_grant is returned as is.
 func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record, trigger Trigger) (tok gusto.Token, sibling *record, attempts int, err error) {
+	claimer := m.newClaimer()
 	for attempt := 1; ; attempt++ {
+		// Invariant 1, the send: only while this refresh still owns the lock
+		// and the version's claim (fence.go).
+		deadline, sib, err := m.fenceSend(ctx, lock, rec, claimer)
+		if err != nil || sib != nil {
+			return gusto.Token{}, sib, attempt - 1, err
+		}
+		if m.beforeSend != nil {
+			m.beforeSend(rec.Company)
+		}
 		started := m.now()
 		// The request is never cut short by the callers leaving: once sent it
-		// may rotate the grant, and its answer must be kept.
-		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.RefreshTimeout)
+		// may rotate the grant, and its answer must be kept. It ends before
+		// the claim can lapse.
+		callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		tok, err := m.refresher.RefreshToken(callCtx, rec.RefreshToken)
 		cancel()
 		if err == nil {
@@ -211,6 +224,14 @@ func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record
 		var ig *gusto.InvalidGrantError
 		if errors.As(err, &ig) {
 			return gusto.Token{}, nil, attempt, err
+		}
+		var te *gusto.TransportError
+		if !errors.As(err, &te) {
+			// Gusto answered, and rotated nothing: the next sender need not
+			// wait for the claim to lapse.
+			if rerr := m.store.releaseClaim(context.WithoutCancel(ctx), rec.Company, rec.Version, claimer); rerr != nil {
+				m.log.LogAttrs(ctx, slog.LevelWarn, "could not release the refresh claim", slog.String("company", rec.Company), slog.String("error", rerr.Error()))
+			}
 		}
 		ev := Event{Company: rec.Company, Worker: m.cfg.WorkerID, Trigger: trigger, Detail: describe(err, attempt),
 			OldVersion: rec.Version, StartedAt: started, FinishedAt: m.now()}

@@ -236,7 +236,8 @@ func (s *Store) commitRefresh(ctx context.Context, old *record, next *record, ev
 				status = CASE WHEN status = 'needs_reauth' THEN 'active' ELSE status END,
 				status_reason = CASE WHEN status = 'needs_reauth' THEN '' ELSE status_reason END,
 				status_changed_at = CASE WHEN status = 'needs_reauth' THEN now() ELSE status_changed_at END,
-				consecutive_failures = 0, last_refreshed_at = now(), updated_at = now()
+				consecutive_failures = 0, last_refreshed_at = now(), updated_at = now(),
+				refresh_claimed_version = NULL, refresh_claimed_by = NULL, refresh_claimed_until = NULL
 			WHERE company_uuid = ? AND version = ?
 			RETURNING version, status, status_reason, scopes`,
 			accessCT, refreshCT, s.keys.PrimaryID(), next.Expiration, next.IssuedAt,
