@@ -58,7 +58,66 @@ func (m *Manager) obtain(ctx context.Context, company string) (*cached, error) {
 	if m.afterStaleRead != nil {
 		m.afterStaleRead(company)
 	}
+	if m.cfg.Budget != nil {
+		e, err := m.admit(ctx, rec)
+		if err != nil || e != nil {
+			return e, err
+		}
+	}
 	return m.refreshLocked(ctx, rec)
+}
+
+// admit asks the fleet-wide budget for rec's refresh (Config.Budget). It
+// returns nil, nil when the refresh may go ahead; a cache entry handing out
+// rec's still-valid token until the budget's wait is over; or, for a token
+// that has expired or was refused (nothing to hand out), it waits for the
+// slot, bounded by ctx, and returns a sibling's token if one was committed
+// meanwhile.
+func (m *Manager) admit(ctx context.Context, rec *record) (*cached, error) {
+	for {
+		now := m.gustoNow()
+		usableNow := !rec.Invalidated && now < rec.Expiration.UnixNano()
+		priority := rec.Expiration
+		if rec.Invalidated {
+			priority = time.Unix(0, now)
+		}
+		wait, err := m.cfg.Budget.Admit(ctx, rec.Company, priority)
+		if err != nil {
+			m.log.LogAttrs(ctx, slog.LevelWarn, "refresh budget unavailable; refreshing anyway",
+				slog.String("company", rec.Company), slog.String("error", err.Error()))
+			return nil, nil
+		}
+		if wait <= 0 {
+			return nil, nil
+		}
+		m.metrics.budgetDeferred()
+		if usableNow {
+			e := &cached{token: rec.AccessToken, version: rec.Version,
+				refreshAt: min(now+int64(wait), rec.Expiration.UnixNano()),
+				recheckAt: m.now().Add(min(wait, m.cfg.StatusRecheck)).UnixNano()}
+			m.mu.Lock()
+			if old := m.cache[rec.Company]; old == nil || old.version <= e.version {
+				m.cache[rec.Company] = e
+			}
+			m.mu.Unlock()
+			return e, nil
+		}
+		if !sleep(ctx, wait) {
+			return nil, &RefreshError{Company: rec.Company, RetryAfter: wait,
+				Err: fmt.Errorf("waiting for the fleet's refresh budget: %w", context.Cause(ctx))}
+		}
+		cur, err := m.store.load(ctx, rec.Company)
+		if err != nil {
+			return nil, err
+		}
+		if err := usable(cur); err != nil {
+			return nil, err
+		}
+		if m.fresh(cur) {
+			return m.remember(cur), nil
+		}
+		rec = cur
+	}
 }
 
 // usable turns a non-active status into its terminal error.
