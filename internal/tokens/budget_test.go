@@ -11,14 +11,20 @@ import (
 	"github.com/gustosync/gustosync/internal/refreshbudget"
 )
 
+// fixedJitter is the offset of company 6a1c2b9e-1111-4222-8333-444455556666
+// in a 5-minute window: a change of the hash would move every company's
+// refresh time at once.
+const fixedJitter = 30272202013 * time.Nanosecond
+
 // TestRefreshJitter: a company's offset is deterministic, inside
 // [0, ahead/2), and 10,000 companies onboarded in the same second spread
 // their refreshes over most of the 150 s a 5-minute window allows.
 func TestRefreshJitter(t *testing.T) {
 	const ahead = 5 * time.Minute
-	co := uuid.NewString()
-	if refreshJitter(co, ahead) != refreshJitter(co, ahead) {
-		t.Fatal("jitter is not deterministic")
+	// Deterministic: every worker, every refresh agrees (a fixed uuid's
+	// offset, computed once by FNV-1a).
+	if got := refreshJitter("6a1c2b9e-1111-4222-8333-444455556666", ahead); got != fixedJitter {
+		t.Fatalf("jitter of a fixed company = %d, want %d", got, fixedJitter)
 	}
 	seconds := map[int64]int{}
 	peak := 0
@@ -34,7 +40,7 @@ func TestRefreshJitter(t *testing.T) {
 	if len(seconds) < 145 || peak > 120 {
 		t.Fatalf("10k companies refresh over %d distinct seconds, peak %d in one; want ≥ 145 seconds and ≤ 120 (about 67 each)", len(seconds), peak)
 	}
-	if refreshJitter(co, 0) != 0 {
+	if refreshJitter(uuid.NewString(), 0) != 0 {
 		t.Fatal("jitter without a window")
 	}
 }
