@@ -46,6 +46,13 @@ import (
 // is marked needs_reauth once, as after any such crash. No fence can do
 // better: whether a request that got no answer reached the provider is
 // unknowable.
+//
+// A sender paused after Gusto answered, past its claim, may wake while
+// another sender holds a claim on the same version: the commit is fenced by
+// the claim too (Store.commitRefresh refuses it with errForeignClaim) and
+// Manager.commit waits for the other's outcome, so the pair kept is the one
+// the provider honours: the later one where the latest exchange wins, ours
+// where the second exchange was refused.
 
 // errFenceLost is wrapped by the *LockError of a sender that no longer owns
 // the refresh right before sending: nothing was sent.

@@ -205,3 +205,90 @@ func TestClaimLapses(t *testing.T) {
 		t.Fatal("last event is not the refresh")
 	}
 }
+
+// TestLoserKeepsHonouredPair (invariant 1, rule gusto where the latest
+// exchange wins): W got a pair from Gusto and was paused before its commit
+// past its lock and its claim; L then claimed the same version and is about
+// to present the same refresh token when W wakes. W's commit is refused
+// while L's claim is live; L's exchange revokes W's pair (latest wins) and
+// L commits; W loses the compare-and-swap and takes L's pair, the one Gusto
+// honours. Without the claim check in the commit, W commits its pair, L's
+// exchange revokes it, L loses the compare-and-swap and both hand out a
+// revoked token.
+func TestLoserKeepsHonouredPair(t *testing.T) {
+	e := newEnv(t, gustosim.Config{TokenLifetime: 120 * time.Second, Revocation: gustosim.RuleGusto}, nil)
+	co := e.addCompany()
+	e.expire(co)
+	ctx := context.Background()
+	short := func(c *Config) { c.LockExpiry, c.RefreshTimeout = 1500*time.Millisecond, time.Second }
+	paused, release, blocked := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var pauseOnce, blockOnce, sendOnce sync.Once
+	w, _, _ := e.manager("worker-w", func(c *Config) {
+		short(c)
+		c.Hooks.AfterRefreshBeforeCommit = func(string) {
+			pauseOnce.Do(func() {
+				waitfor.Condition(t, 30*time.Second, "W's lock and claim to lapse", func() bool {
+					n, err := e.redis.Client().Exists(ctx, lockKeyPrefix+co).Result()
+					var live int64
+					e.db.Gorm.Raw(`SELECT count(*) FROM gusto_auth_tokens WHERE company_uuid = ? AND refresh_claimed_until >= now()`, co).Scan(&live)
+					return err == nil && n == 0 && live == 0
+				})
+				close(paused)
+				<-release
+			})
+		}
+	})
+	w.commitBlocked = func(string) { blockOnce.Do(func() { close(blocked) }) }
+	wDone := make(chan error, 1)
+	var wTok string
+	go func() {
+		var err error
+		wTok, err = w.AccessToken(ctx, co)
+		wDone <- err
+	}()
+	select {
+	case <-paused:
+	case err := <-wDone:
+		t.Fatalf("W returned before pausing: %v", err)
+	case <-time.After(40 * time.Second):
+		t.Fatal("W never paused")
+	}
+	l, _, _ := e.manager("worker-l", short)
+	var wErr error
+	wReturned := false
+	l.beforeSend = func(string) {
+		sendOnce.Do(func() {
+			close(release)
+			select {
+			case <-blocked:
+			case wErr = <-wDone:
+				wReturned = true
+			case <-time.After(15 * time.Second):
+			}
+		})
+	}
+	lTok, err := l.AccessToken(ctx, co)
+	if err != nil {
+		t.Fatalf("L: %v", err)
+	}
+	if !wReturned {
+		select {
+		case wErr = <-wDone:
+		case <-time.After(40 * time.Second):
+			t.Fatal("W never returned")
+		}
+	}
+	if wErr != nil {
+		t.Fatalf("W: %v", wErr)
+	}
+	noteSecret(wTok, lTok)
+	if wTok != lTok {
+		t.Fatal("W and L hand out different tokens")
+	}
+	if err := e.use(co, lTok); err != nil {
+		t.Fatalf("the token both hand out was refused: %v", err)
+	}
+	if s, _ := e.status(co); s != StatusActive {
+		t.Fatalf("status %s, want active", s)
+	}
+}

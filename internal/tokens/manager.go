@@ -169,6 +169,9 @@ type Manager struct {
 	// claimRefused, for this package's tests, runs when the send fence found
 	// another sender's live claim on the version.
 	claimRefused func(company string)
+	// commitBlocked, for this package's tests, runs when a commit found
+	// another sender's live claim on its version.
+	commitBlocked func(company string)
 }
 
 // cached is an access token the fast path may hand out until refreshAt

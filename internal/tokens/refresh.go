@@ -232,7 +232,8 @@ func (m *Manager) unlock(mutex *redsync.Mutex, company string) {
 // refresh exchanges rec's refresh token for a new pair and commits it.
 func (m *Manager) refresh(ctx context.Context, lock *redsync.Mutex, rec *record, trigger Trigger) (*cached, error) {
 	started := m.now()
-	tok, sibling, attempts, err := m.exchange(ctx, lock, rec, trigger)
+	claimer := m.newClaimer()
+	tok, sibling, attempts, err := m.exchange(ctx, lock, rec, trigger, claimer)
 	if sibling != nil {
 		return m.remember(sibling), nil
 	}
@@ -247,7 +248,7 @@ func (m *Manager) refresh(ctx context.Context, lock *redsync.Mutex, rec *record,
 	if h := m.cfg.Hooks.AfterRefreshBeforeCommit; h != nil {
 		h(rec.Company)
 	}
-	return m.commit(rec, next, trigger, started, attempts)
+	return m.commit(rec, next, trigger, started, attempts, claimer)
 }
 
 // exchange holds invariant 5 (transient is not terminal): it calls the token
@@ -258,8 +259,7 @@ func (m *Manager) refresh(ctx context.Context, lock *redsync.Mutex, rec *record,
 // ends the refresh with a *RefreshError carrying RetryAfter for the job layer.
 // Before each retry it re-reads the row: if a sibling committed meanwhile, it
 // returns that row as sibling. An invalid_grant is returned as is.
-func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record, trigger Trigger) (tok gusto.Token, sibling *record, attempts int, err error) {
-	claimer := m.newClaimer()
+func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record, trigger Trigger, claimer string) (tok gusto.Token, sibling *record, attempts int, err error) {
 	for attempt := 1; ; attempt++ {
 		// Invariant 1, the send: only while this refresh still owns the lock
 		// and the version's claim (fence.go).
@@ -282,6 +282,9 @@ func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record
 		}
 		var ig *gusto.InvalidGrantError
 		if errors.As(err, &ig) {
+			// Answered: a sender paused with a pair for this version may
+			// commit it now (the fence on the commit, Store.commitRefresh).
+			_ = m.store.releaseClaim(context.WithoutCancel(ctx), rec.Company, rec.Version, claimer)
 			return gusto.Token{}, nil, attempt, err
 		}
 		var te *gusto.TransportError
@@ -394,8 +397,16 @@ func (m *Manager) nextRecord(rec *record, tok gusto.Token) *record {
 // contexts: the pair is the company's credentials now), and only after the
 // commit hands the new token out. If another worker committed first, the new
 // pair is thrown away unused and the committed token is returned instead.
-func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, attempts int) (*cached, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), commitBudget)
+//
+// While another sender's live claim on the same version blocks the commit
+// (this one was paused past its claim and the other presented the same
+// refresh token since), it waits for the other's outcome, within the
+// claim's lifetime: the other's commit makes this one lose the
+// compare-and-swap and take the later pair, the one a latest-wins provider
+// honours; the other's refusal (a strict provider: this pair is the live
+// one) releases the claim and this pair is committed.
+func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, attempts int, claimer string) (*cached, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitBudget+m.claimTTL())
 	defer cancel()
 	ev := Event{Company: rec.Company, Worker: m.cfg.WorkerID, Trigger: trigger, Outcome: OutcomeRefreshed,
 		Detail: fmt.Sprintf("attempts=%d", attempts), StartedAt: started}
@@ -408,7 +419,16 @@ func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, 
 	var err error
 	for try := 0; ; try++ {
 		ev.FinishedAt = m.now()
-		ok, err = m.store.commitRefresh(ctx, rec, next, ev)
+		ok, err = m.store.commitRefresh(ctx, rec, next, ev, claimer)
+		if errors.Is(err, errForeignClaim) {
+			if m.commitBlocked != nil {
+				m.commitBlocked(rec.Company)
+			}
+			if !sleep(ctx, lockPoll.Delay(try+1, 0)) {
+				break
+			}
+			continue
+		}
 		var ke *KeyError
 		if err == nil || errors.As(err, &ke) || !sleep(ctx, commitRetry.Delay(try+1, 0)) {
 			break
