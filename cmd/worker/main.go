@@ -30,6 +30,7 @@ import (
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/ratelimit"
 	"github.com/gustosync/gustosync/internal/redrive"
+	"github.com/gustosync/gustosync/internal/refreshbudget"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -70,6 +71,7 @@ Environment (default):
   GUSTO_RATE_LIMIT         requests per 60 s rate budget assumed until Gusto's X-RateLimit-* headers say (200)
   TOKEN_ENCRYPTION_KEYS    id:base64(32 bytes)[,id:key...], the first encrypts (required)
   TOKEN_REFRESH_AHEAD      refresh-ahead window (5m)
+  TOKEN_REFRESH_RATE       fleet-wide token refreshes per second, 0 = no budget (20)
   WORKER_CONCURRENCY       syncs at once (10)
   WORKER_ID                name in sync_runs, audit rows and logs (hostname-pid)
   WORKER_SHUTDOWN_TIMEOUT  graceful stop: running syncs commit their batch within it (25s)
@@ -247,7 +249,16 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var budget tokens.RefreshBudget
+	if cfg.Tokens.RefreshRate > 0 {
+		b, err := refreshbudget.New(refreshbudget.Config{Redis: rdb, Rate: cfg.Tokens.RefreshRate})
+		if err != nil {
+			return nil, err
+		}
+		budget = b
+	}
 	manager, err = tokens.New(tokens.Config{
+		Budget:       budget,
 		Store:        store,
 		Refresher:    client,
 		Redis:        rdb,

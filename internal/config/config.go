@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"reflect"
@@ -85,6 +86,11 @@ type Tokens struct {
 	EncryptionKeys Keys `env:"TOKEN_ENCRYPTION_KEYS,required,notEmpty"`
 	// RefreshAhead is how long before expiry a token is refreshed.
 	RefreshAhead time.Duration `env:"TOKEN_REFRESH_AHEAD" envDefault:"5m"`
+	// RefreshRate is the fleet-wide budget of token refreshes per second
+	// (all workers together, GCRA in Redis, the token closest to expiry
+	// first: package refreshbudget); 0 turns the budget off. Size it so
+	// that rate × refresh-ahead window exceeds the number of companies.
+	RefreshRate float64 `env:"TOKEN_REFRESH_RATE" envDefault:"20"`
 }
 
 // Secret is a string that prints as "[redacted]" in every format verb.
@@ -333,6 +339,9 @@ func (t *Tokens) validate() error {
 	}
 	if t.RefreshAhead < 0 {
 		return &Error{Var: "TOKEN_REFRESH_AHEAD", Reason: "must not be negative"}
+	}
+	if t.RefreshRate < 0 || math.IsNaN(t.RefreshRate) || math.IsInf(t.RefreshRate, 0) {
+		return &Error{Var: "TOKEN_REFRESH_RATE", Reason: "must be a number of refreshes per second, 0 (no budget) or more"}
 	}
 	return nil
 }

@@ -31,7 +31,17 @@ const (
 	childModeEnv = "GUSTOSYNC_TOKENS_CHILD"
 	childStorm   = "storm"
 	childCrash   = "crash"
+	childStall   = "stall"
 )
+
+// stallResult is what a stall child reports.
+type stallResult struct {
+	Token  string   `json:"token"`
+	Error  string   `json:"error"`
+	Calls  int64    `json:"calls"`
+	Aborts float64  `json:"aborts"`
+	Issued []string `json:"issued"`
+}
 
 // childResult is what a storm child reports.
 type childResult struct {
@@ -104,6 +114,34 @@ func childMain(mode string) int {
 		}
 		_, err := m.AccessToken(ctx, companies[0])
 		return fail("AccessToken returned (%v) instead of dying", err)
+
+	case childStall:
+		// Stop the whole process (SIGSTOP: a VM pause, a long GC) under the
+		// lock, after the double-check found the row stale and before the
+		// token request, until the parent sends SIGCONT.
+		cfg.Hooks.BeforeRefresh = func(string) {
+			fmt.Println("stalled")
+			_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		}
+		cfg.Metrics, err = NewMetrics(nil, nil)
+		if err != nil {
+			return fail("%v", err)
+		}
+		m, err = New(cfg)
+		if err != nil {
+			return fail("%v", err)
+		}
+		tok, err := m.AccessToken(ctx, companies[0])
+		res := stallResult{Token: tok, Calls: rec.calls.Load(), Aborts: counterValue(cfg.Metrics.fenceAborts)}
+		if err != nil {
+			res.Error = err.Error()
+		}
+		for _, p := range rec.pairs() {
+			res.Issued = append(res.Issued, p.AccessToken, p.RefreshToken)
+		}
+		b, _ := json.Marshal(res)
+		fmt.Println(string(b))
+		return 0
 
 	case childStorm:
 		m, err = New(cfg)

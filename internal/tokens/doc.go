@@ -22,6 +22,14 @@
 //     refreshes from piling up; correctness comes from the row's version,
 //     compared-and-swapped at commit (Store.commitRefresh). A holder that lost
 //     its lock and then the compare-and-swap throws its new pair away unused.
+//     The send is fenced too (fence.go): a token request goes out only after
+//     the lock was extended with RefreshTimeout left and the version claimed
+//     in PostgreSQL (Manager.fenceSend, Store.claimRefresh).
+//   - Spread over time: each company's refresh starts up to half its
+//     refresh-ahead window early, by a hash of its uuid (refreshJitter), and
+//     an optional fleet-wide budget (Config.Budget, TOKEN_REFRESH_RATE)
+//     defers refreshes of still-valid tokens, the token closest to expiry
+//     first.
 //   - Commit before use (invariant 2): a new access token leaves the package
 //     only after the row holding it is committed (Manager.commit), so a crash
 //     between Gusto's answer and the commit leaves the stored refresh token in

@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"hash/fnv"
 	"time"
 )
 
@@ -37,6 +38,26 @@ func safetyMargin(lifetime time.Duration) time.Duration {
 // refreshAhead is min(configured window, lifetime/5).
 func refreshAhead(window, lifetime time.Duration) time.Duration {
 	return min(window, lifetime/aheadDivisor)
+}
+
+// jitterDivisor: a company's refresh starts up to half its refresh-ahead
+// window earlier than the window's start.
+const jitterDivisor = 2
+
+// refreshJitter is how much earlier than expiration - ahead a company's
+// token starts being refreshed: an offset in [0, ahead/2) picked by a hash
+// of the company uuid. Deterministic (every worker agrees, every refresh of
+// the company keeps it) and spread evenly over the fleet, so companies
+// onboarded in the same second do not refresh in the same second. Earlier,
+// never later: the safety margin and the window stay whole.
+func refreshJitter(company string, ahead time.Duration) time.Duration {
+	span := ahead / jitterDivisor
+	if span <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(company))
+	return time.Duration(h.Sum64() % uint64(span))
 }
 
 // expiration is when a token issued at issued (Gusto's clock) with the given

@@ -26,6 +26,15 @@ type Refresher interface {
 	RefreshToken(ctx context.Context, refreshToken string) (gusto.Token, error)
 }
 
+// RefreshBudget grants token refreshes within a fleet-wide rate, the token
+// closest to expiry first. (*refreshbudget.Budget).Admit implements it.
+type RefreshBudget interface {
+	// Admit returns 0 when company's refresh may be sent now (the slot is
+	// taken), else how long to wait before asking again. expires is when
+	// the company's token expires (its priority: earliest first).
+	Admit(ctx context.Context, company string, expires time.Time) (time.Duration, error)
+}
+
 // Defaults applied by New when the corresponding Config field is zero.
 const (
 	DefaultRefreshAhead    = 5 * time.Minute
@@ -93,6 +102,15 @@ type Config struct {
 	// Logger receives structured logs with the company uuid, never a token.
 	// Default: discard.
 	Logger *slog.Logger
+	// Budget, when set, is the fleet-wide refresh budget (TOKEN_REFRESH_RATE,
+	// package refreshbudget): a refresh is sent only when it grants a slot.
+	// A deferred refresh of a token that has not expired hands out the
+	// current token until it asks again; an expired (or refused) token's
+	// refresh waits for its slot, which comes first (the budget serves the
+	// token closest to expiry first). If the budget cannot answer (Redis
+	// down), the refresh goes ahead: a token must not expire for want of a
+	// rate limiter. Default nil: no budget.
+	Budget RefreshBudget
 	// Metrics, when set, receives the manager's metrics (see NewMetrics).
 	Metrics *Metrics
 	// Hooks are for tests and the chaos suite only.
@@ -145,6 +163,15 @@ type Manager struct {
 	// afterStaleRead, for this package's tests, runs when a flight found the
 	// row stale, before it takes the lock.
 	afterStaleRead func(company string)
+	// beforeSend, for this package's tests, runs after the send fence was
+	// passed and right before the token request.
+	beforeSend func(company string)
+	// claimRefused, for this package's tests, runs when the send fence found
+	// another sender's live claim on the version.
+	claimRefused func(company string)
+	// commitBlocked, for this package's tests, runs when a commit found
+	// another sender's live claim on its version.
+	commitBlocked func(company string)
 }
 
 // cached is an access token the fast path may hand out until refreshAt
@@ -262,8 +289,10 @@ func (m *Manager) AccessToken(ctx context.Context, company string) (string, erro
 
 // refreshAtOf is when rec's access token enters its refresh-ahead window, on
 // Gusto's clock.
+// The window starts earlier by the company's jitter (refreshJitter).
 func (m *Manager) refreshAtOf(rec *record) time.Time {
-	return rec.Expiration.Add(-refreshAhead(m.cfg.RefreshAhead, rec.Lifetime))
+	ahead := refreshAhead(m.cfg.RefreshAhead, rec.Lifetime)
+	return rec.Expiration.Add(-ahead - refreshJitter(rec.Company, ahead))
 }
 
 // fresh reports whether rec's access token may be handed out without a refresh.

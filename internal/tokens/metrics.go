@@ -14,6 +14,8 @@ import (
 //	gustosync_token_lock_wait_seconds           time to take (or give up on) the refresh lock
 //	gustosync_token_cas_conflicts_total         refreshed pairs thrown away after a lost compare-and-swap
 //	gustosync_token_invalidations_total         access tokens invalidated after a 401
+//	gustosync_token_budget_deferrals_total      refreshes deferred by the fleet-wide refresh budget
+//	gustosync_token_fence_aborts_total          refreshes abandoned before sending: the lock or the claim was lost
 //	gustosync_token_companies{status}           companies by token status (read from PostgreSQL at scrape)
 //	gustosync_gusto_clock_skew_seconds          Gusto's clock minus ours, latest measurement
 type Metrics struct {
@@ -21,6 +23,8 @@ type Metrics struct {
 	lockWait      prometheus.Histogram
 	casConflicts  prometheus.Counter
 	invalidations prometheus.Counter
+	fenceAborts   prometheus.Counter
+	deferrals     prometheus.Counter
 	skew          prometheus.Gauge
 }
 
@@ -47,6 +51,14 @@ func NewMetrics(reg prometheus.Registerer, store *Store) (*Metrics, error) {
 			Name: "gustosync_token_invalidations_total",
 			Help: "Access tokens marked stale after Gusto refused them on a data call.",
 		}),
+		fenceAborts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gustosync_token_fence_aborts_total",
+			Help: "Refreshes abandoned right before sending because this worker no longer owned the refresh (lock lost or too short, or stalled after claiming); nothing was sent.",
+		}),
+		deferrals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gustosync_token_budget_deferrals_total",
+			Help: "Refreshes deferred by the fleet-wide refresh budget (TOKEN_REFRESH_RATE); a still-valid token kept being used meanwhile.",
+		}),
 		skew: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gustosync_gusto_clock_skew_seconds",
 			Help: "Gusto's clock minus the local clock, from the latest response's Date header.",
@@ -58,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer, store *Store) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.refreshes, m.lockWait, m.casConflicts, m.invalidations, m.skew}
+	cs := []prometheus.Collector{m.refreshes, m.lockWait, m.casConflicts, m.invalidations, m.fenceAborts, m.deferrals, m.skew}
 	if store != nil {
 		cs = append(cs, &statusCollector{store: store, timeout: 5 * time.Second})
 	}
@@ -91,6 +103,18 @@ func (m *Metrics) casConflict() {
 func (m *Metrics) invalidated() {
 	if m != nil {
 		m.invalidations.Inc()
+	}
+}
+
+func (m *Metrics) fenceAbort() {
+	if m != nil {
+		m.fenceAborts.Inc()
+	}
+}
+
+func (m *Metrics) budgetDeferred() {
+	if m != nil {
+		m.deferrals.Inc()
 	}
 }
 

@@ -17,7 +17,9 @@ import (
 // The refresh path. Each invariant it holds lives in one function (the
 // numbers and their tests: docs/invariants.md):
 //
-//	1 fenced refresh             Store.commitRefresh, and Manager.commit for the loser
+//	1 fenced refresh             Manager.fenceSend and Store.claimRefresh (the send,
+//	                             fence.go), Store.commitRefresh (the commit), and
+//	                             Manager.commit for the loser
 //	2 commit before use          Manager.commit
 //	3 double-checked refresh     Manager.refreshLocked (and the waiters in Manager.lock)
 //	4 invalid_grant ≠ revocation Manager.onInvalidGrant
@@ -56,7 +58,66 @@ func (m *Manager) obtain(ctx context.Context, company string) (*cached, error) {
 	if m.afterStaleRead != nil {
 		m.afterStaleRead(company)
 	}
+	if m.cfg.Budget != nil {
+		e, err := m.admit(ctx, rec)
+		if err != nil || e != nil {
+			return e, err
+		}
+	}
 	return m.refreshLocked(ctx, rec)
+}
+
+// admit asks the fleet-wide budget for rec's refresh (Config.Budget). It
+// returns nil, nil when the refresh may go ahead; a cache entry handing out
+// rec's still-valid token until the budget's wait is over; or, for a token
+// that has expired or was refused (nothing to hand out), it waits for the
+// slot, bounded by ctx, and returns a sibling's token if one was committed
+// meanwhile.
+func (m *Manager) admit(ctx context.Context, rec *record) (*cached, error) {
+	for {
+		now := m.gustoNow()
+		usableNow := !rec.Invalidated && now < rec.Expiration.UnixNano()
+		priority := rec.Expiration
+		if rec.Invalidated {
+			priority = time.Unix(0, now)
+		}
+		wait, err := m.cfg.Budget.Admit(ctx, rec.Company, priority)
+		if err != nil {
+			m.log.LogAttrs(ctx, slog.LevelWarn, "refresh budget unavailable; refreshing anyway",
+				slog.String("company", rec.Company), slog.String("error", err.Error()))
+			return nil, nil
+		}
+		if wait <= 0 {
+			return nil, nil
+		}
+		m.metrics.budgetDeferred()
+		if usableNow {
+			e := &cached{token: rec.AccessToken, version: rec.Version,
+				refreshAt: min(now+int64(wait), rec.Expiration.UnixNano()),
+				recheckAt: m.now().Add(min(wait, m.cfg.StatusRecheck)).UnixNano()}
+			m.mu.Lock()
+			if old := m.cache[rec.Company]; old == nil || old.version <= e.version {
+				m.cache[rec.Company] = e
+			}
+			m.mu.Unlock()
+			return e, nil
+		}
+		if !sleep(ctx, wait) {
+			return nil, &RefreshError{Company: rec.Company, RetryAfter: wait,
+				Err: fmt.Errorf("waiting for the fleet's refresh budget: %w", context.Cause(ctx))}
+		}
+		cur, err := m.store.load(ctx, rec.Company)
+		if err != nil {
+			return nil, err
+		}
+		if err := usable(cur); err != nil {
+			return nil, err
+		}
+		if m.fresh(cur) {
+			return m.remember(cur), nil
+		}
+		rec = cur
+	}
 }
 
 // usable turns a non-active status into its terminal error.
@@ -171,7 +232,8 @@ func (m *Manager) unlock(mutex *redsync.Mutex, company string) {
 // refresh exchanges rec's refresh token for a new pair and commits it.
 func (m *Manager) refresh(ctx context.Context, lock *redsync.Mutex, rec *record, trigger Trigger) (*cached, error) {
 	started := m.now()
-	tok, sibling, attempts, err := m.exchange(ctx, lock, rec, trigger)
+	claimer := m.newClaimer()
+	tok, sibling, attempts, err := m.exchange(ctx, lock, rec, trigger, claimer)
 	if sibling != nil {
 		return m.remember(sibling), nil
 	}
@@ -186,7 +248,7 @@ func (m *Manager) refresh(ctx context.Context, lock *redsync.Mutex, rec *record,
 	if h := m.cfg.Hooks.AfterRefreshBeforeCommit; h != nil {
 		h(rec.Company)
 	}
-	return m.commit(rec, next, trigger, started, attempts)
+	return m.commit(rec, next, trigger, started, attempts, claimer)
 }
 
 // exchange holds invariant 5 (transient is not terminal): it calls the token
@@ -197,12 +259,22 @@ func (m *Manager) refresh(ctx context.Context, lock *redsync.Mutex, rec *record,
 // ends the refresh with a *RefreshError carrying RetryAfter for the job layer.
 // Before each retry it re-reads the row: if a sibling committed meanwhile, it
 // returns that row as sibling. An invalid_grant is returned as is.
-func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record, trigger Trigger) (tok gusto.Token, sibling *record, attempts int, err error) {
+func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record, trigger Trigger, claimer string) (tok gusto.Token, sibling *record, attempts int, err error) {
 	for attempt := 1; ; attempt++ {
+		// Invariant 1, the send: only while this refresh still owns the lock
+		// and the version's claim (fence.go).
+		deadline, sib, err := m.fenceSend(ctx, lock, rec, claimer)
+		if err != nil || sib != nil {
+			return gusto.Token{}, sib, attempt - 1, err
+		}
+		if m.beforeSend != nil {
+			m.beforeSend(rec.Company)
+		}
 		started := m.now()
 		// The request is never cut short by the callers leaving: once sent it
-		// may rotate the grant, and its answer must be kept.
-		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.RefreshTimeout)
+		// may rotate the grant, and its answer must be kept. It ends before
+		// the claim can lapse.
+		callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		tok, err := m.refresher.RefreshToken(callCtx, rec.RefreshToken)
 		cancel()
 		if err == nil {
@@ -210,7 +282,18 @@ func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record
 		}
 		var ig *gusto.InvalidGrantError
 		if errors.As(err, &ig) {
+			// Answered: a sender paused with a pair for this version may
+			// commit it now (the fence on the commit, Store.commitRefresh).
+			_ = m.store.releaseClaim(context.WithoutCancel(ctx), rec.Company, rec.Version, claimer)
 			return gusto.Token{}, nil, attempt, err
+		}
+		var te *gusto.TransportError
+		if !errors.As(err, &te) {
+			// Gusto answered, and rotated nothing: the next sender need not
+			// wait for the claim to lapse.
+			if rerr := m.store.releaseClaim(context.WithoutCancel(ctx), rec.Company, rec.Version, claimer); rerr != nil {
+				m.log.LogAttrs(ctx, slog.LevelWarn, "could not release the refresh claim", slog.String("company", rec.Company), slog.String("error", rerr.Error()))
+			}
 		}
 		ev := Event{Company: rec.Company, Worker: m.cfg.WorkerID, Trigger: trigger, Detail: describe(err, attempt),
 			OldVersion: rec.Version, StartedAt: started, FinishedAt: m.now()}
@@ -314,8 +397,16 @@ func (m *Manager) nextRecord(rec *record, tok gusto.Token) *record {
 // contexts: the pair is the company's credentials now), and only after the
 // commit hands the new token out. If another worker committed first, the new
 // pair is thrown away unused and the committed token is returned instead.
-func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, attempts int) (*cached, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), commitBudget)
+//
+// While another sender's live claim on the same version blocks the commit
+// (this one was paused past its claim and the other presented the same
+// refresh token since), it waits for the other's outcome, within the
+// claim's lifetime: the other's commit makes this one lose the
+// compare-and-swap and take the later pair, the one a latest-wins provider
+// honours; the other's refusal (a strict provider: this pair is the live
+// one) releases the claim and this pair is committed.
+func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, attempts int, claimer string) (*cached, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitBudget+m.claimTTL())
 	defer cancel()
 	ev := Event{Company: rec.Company, Worker: m.cfg.WorkerID, Trigger: trigger, Outcome: OutcomeRefreshed,
 		Detail: fmt.Sprintf("attempts=%d", attempts), StartedAt: started}
@@ -328,7 +419,16 @@ func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, 
 	var err error
 	for try := 0; ; try++ {
 		ev.FinishedAt = m.now()
-		ok, err = m.store.commitRefresh(ctx, rec, next, ev)
+		ok, err = m.store.commitRefresh(ctx, rec, next, ev, claimer)
+		if errors.Is(err, errForeignClaim) {
+			if m.commitBlocked != nil {
+				m.commitBlocked(rec.Company)
+			}
+			if !sleep(ctx, lockPoll.Delay(try+1, 0)) {
+				break
+			}
+			continue
+		}
 		var ke *KeyError
 		if err == nil || errors.As(err, &ke) || !sleep(ctx, commitRetry.Delay(try+1, 0)) {
 			break

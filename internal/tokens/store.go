@@ -212,7 +212,15 @@ func (s *Store) Put(ctx context.Context, g Grant, worker string) (int64, error) 
 // its pair away unused. A company marked needs_reauth meanwhile (a sibling's
 // refresh was refused because this pair rotated the grant) becomes active
 // again: this pair is the valid one.
-func (s *Store) commitRefresh(ctx context.Context, old *record, next *record, ev Event) (bool, error) {
+//
+// The commit is fenced by the send's claim too: while another sender holds a
+// live claim on the same version (this sender's own claim lapsed while it
+// was paused, and the other has since presented the same refresh token), it
+// returns errForeignClaim and changes nothing. The other's exchange came
+// later: where the provider honours the latest-issued pair, that pair is the
+// good one and this one is revoked, so the caller waits for the other's
+// outcome (Manager.commit). claimer is this sender's claim ("" for none).
+func (s *Store) commitRefresh(ctx context.Context, old *record, next *record, ev Event, claimer string) (bool, error) {
 	accessCT, err := s.keys.seal(old.Company, colAccess, next.AccessToken)
 	if err != nil {
 		return false, err
@@ -236,16 +244,26 @@ func (s *Store) commitRefresh(ctx context.Context, old *record, next *record, ev
 				status = CASE WHEN status = 'needs_reauth' THEN 'active' ELSE status END,
 				status_reason = CASE WHEN status = 'needs_reauth' THEN '' ELSE status_reason END,
 				status_changed_at = CASE WHEN status = 'needs_reauth' THEN now() ELSE status_changed_at END,
-				consecutive_failures = 0, last_refreshed_at = now(), updated_at = now()
+				consecutive_failures = 0, last_refreshed_at = now(), updated_at = now(),
+				refresh_claimed_version = NULL, refresh_claimed_by = NULL, refresh_claimed_until = NULL
 			WHERE company_uuid = ? AND version = ?
+				AND NOT (refresh_claimed_version IS NOT DISTINCT FROM version AND refresh_claimed_by IS DISTINCT FROM ?
+					AND refresh_claimed_until IS NOT NULL AND refresh_claimed_until >= now())
 			RETURNING version, status, status_reason, scopes`,
 			accessCT, refreshCT, s.keys.PrimaryID(), next.Expiration, next.IssuedAt,
 			int64(next.Lifetime/time.Second), next.Scopes, next.Skew.Milliseconds(),
-			old.Company, old.Version).Scan(&out)
+			old.Company, old.Version, claimer).Scan(&out)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected != 1 {
+			var n int64
+			if err := tx.Raw(`SELECT count(*) FROM gusto_auth_tokens WHERE company_uuid = ? AND version = ?`, old.Company, old.Version).Scan(&n).Error; err != nil {
+				return err
+			}
+			if n == 1 {
+				return errForeignClaim
+			}
 			return errCASLost
 		}
 		next.Version, next.Status, next.StatusReason, next.Scopes = out.Version, Status(out.Status), out.StatusReason, out.Scopes
@@ -260,11 +278,18 @@ func (s *Store) commitRefresh(ctx context.Context, old *record, next *record, ev
 	if errors.Is(err, errCASLost) {
 		return false, nil
 	}
+	if errors.Is(err, errForeignClaim) {
+		return false, err
+	}
 	if err != nil {
 		return false, &StoreError{Op: "commit refresh of", Company: old.Company, Err: err}
 	}
 	return committed, nil
 }
+
+// errForeignClaim is commitRefresh's answer while another sender's live
+// claim on the same version blocks the commit.
+var errForeignClaim = errors.New("another sender holds a live claim on this version")
 
 // errCASLost rolls back commitRefresh's transaction when no row matched.
 var errCASLost = errors.New("compare-and-swap lost")

@@ -120,11 +120,11 @@ func TestCommitRefreshIsFenced(t *testing.T) {
 	}
 	ev := Event{Company: c, Worker: "w", Trigger: TriggerExpiry, Outcome: OutcomeRefreshed, StartedAt: time.Now()}
 	a, b := mk("a"), mk("b")
-	ok, err := s.commitRefresh(ctx, old, a, ev)
+	ok, err := s.commitRefresh(ctx, old, a, ev, "")
 	if !ok || err != nil || a.Version != 2 {
 		t.Fatalf("first commit = %v, %v (version %d)", ok, err, a.Version)
 	}
-	ok, err = s.commitRefresh(ctx, old, b, ev)
+	ok, err = s.commitRefresh(ctx, old, b, ev, "")
 	if ok || err != nil {
 		t.Fatalf("second commit from the same version = %v, %v; want false, nil", ok, err)
 	}

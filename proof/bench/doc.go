@@ -2,7 +2,7 @@
 // limit or yardstick it is read against, both measured in the same run on
 // the same machine. `make bench` runs it:
 //
-//	bin/bench --bin bin [--only gobench,storm,e2e,requests,memory,rate,resume]
+//	bin/bench --bin bin [--only gobench,budget,storm,e2e,requests,memory,rate,resume]
 //
 // Sections:
 //
@@ -14,6 +14,11 @@
 //     new records in batches of 500 against a pgx CopyFrom of the same rows
 //     (internal/checkpoint, goal ≥ 0.70); the simulator's raw HTTP ceiling
 //     (internal/gustosim).
+//   - budget: 10,000 companies onboarded in the same second with 2-hour
+//     tokens, every one in use, through the token manager with a fleet-wide
+//     budget of 50 refreshes/s (internal/tokens BenchmarkRefreshBudget10k,
+//     simulated time on real PostgreSQL and Redis): peak refreshes in any
+//     second against the budget, tokens used after their expiry (limit 0).
 //   - storm: 4 processes × 16 goroutines calling AccessToken on 20 companies
 //     whose tokens live 10 s, for 30 s: token-endpoint calls per company per
 //     expiry window, limit 1.00.

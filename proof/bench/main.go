@@ -24,7 +24,7 @@ import (
 
 // sections of the report, in the order they run; rate and resume run side
 // by side (both wait on timers, not on the CPU).
-var sections = []string{"gobench", "storm", "e2e", "requests", "memory", "rate", "resume"}
+var sections = []string{"gobench", "budget", "storm", "e2e", "requests", "memory", "rate", "resume"}
 
 func main() {
 	if os.Getenv("BENCH_CHILD") == "storm" {
@@ -107,6 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		b.logf("%s done in %s", name, time.Since(t).Round(time.Second))
 	}
 	do("gobench", goBenches)
+	do("budget", refreshBudget)
 	do("storm", storm)
 	do("e2e", endToEnd)
 	do("requests", requestsPerDay)

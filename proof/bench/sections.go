@@ -219,3 +219,25 @@ func copyFrom(ctx context.Context, st *devstack.Stack, companies []string) (int,
 	}
 	return n, time.Since(start), nil
 }
+
+// refreshBudget runs internal/tokens BenchmarkRefreshBudget10k: 10,000
+// companies onboarded in the same second with 2-hour tokens, refreshed
+// through the token manager with the fleet-wide budget, in simulated time on
+// real PostgreSQL and Redis. Peak refreshes per second against the budget,
+// tokens used after their expiry (0).
+func refreshBudget(ctx context.Context, b *bencher) error {
+	bud, err := runGoBench(ctx, b.modDir, "./internal/tokens", "^BenchmarkRefreshBudget10k$", "1x", &b.log)
+	if err != nil {
+		return err
+	}
+	r, ok := find(bud, "BenchmarkRefreshBudget10k")
+	if !ok {
+		return fmt.Errorf("tokens refresh budget benchmark: no result in %+v", bud)
+	}
+	b.check("budget", "refresh budget, 10k companies onboarded in one second, 2-hour tokens (simulated time)",
+		r.Metrics["peak-refreshes/s"] <= r.Metrics["budget/s"] && r.Metrics["expired-uses"] == 0 && r.Metrics["refreshes"] == 10000,
+		fmt.Sprintf("peak %.0f refreshes/s, %.0f tokens used after expiry, %.0f refreshes over %.0f s",
+			r.Metrics["peak-refreshes/s"], r.Metrics["expired-uses"], r.Metrics["refreshes"], r.Metrics["seconds-refreshing"]),
+		fmt.Sprintf("vs the budget TOKEN_REFRESH_RATE=%.0f/s (limit: peak ≤ budget, 0 expired, one refresh per company)", r.Metrics["budget/s"]))
+	return nil
+}
