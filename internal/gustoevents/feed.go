@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // EventLister is GET /v1/events (*gusto.Client.Events with a system token
@@ -83,11 +84,20 @@ func (f *Feed) Run(ctx context.Context) error {
 	}
 }
 
+// feedHoldTimeout bounds how long a poller may sit in its lock-holding
+// transaction without a statement (PostgreSQL's
+// idle_in_transaction_session_timeout): a poller frozen past it loses the
+// lock to another replica.
+const feedHoldTimeout = 2 * time.Minute
+
 // Poll reads every event after the cursor and handles each, unless another
 // replica is polling (0, nil). It returns how many events it read.
 func (f *Feed) Poll(ctx context.Context) (int, error) {
 	n := 0
-	err := f.cfg.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// The advisory lock lives as long as this transaction, which stays
+	// open (idle) while the events are fetched and handled: its idle
+	// timeout is long enough for a drain, and ends a frozen poller's hold.
+	err := postgres.InTx(ctx, f.cfg.DB, postgres.TxOptions{IdleTimeout: feedHoldTimeout}, func(tx *gorm.DB) error {
 		var got bool
 		if err := tx.Raw(`SELECT pg_try_advisory_xact_lock(?)`, int64(feedLock)).Scan(&got).Error; err != nil {
 			return fmt.Errorf("gustoevents: feed lock: %w", err)

@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/postgres"
 )
 
 // staleClaim is how long a claim without handled_at holds: after it, the
@@ -133,7 +134,7 @@ func (s *Store) undebounce(ctx context.Context, company string, at time.Time) er
 // AddPendingKey stores a verification token Gusto (or anyone) POSTed to
 // the intake; it signs nothing until VerifyKey confirms it.
 func (s *Store) AddPendingKey(ctx context.Context, token string) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return postgres.InTx(ctx, s.db, postgres.TxOptions{}, func(tx *gorm.DB) error {
 		if err := tx.Exec(`INSERT INTO gusto_webhook_keys (verification_token) VALUES (?) ON CONFLICT DO NOTHING`, token).Error; err != nil {
 			return err
 		}
