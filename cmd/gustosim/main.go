@@ -112,7 +112,7 @@ func parse(args []string, stdout io.Writer) (*options, bool, error) {
 	fs.StringVar(&c.ClientSecret, "client-secret", "", "OAuth client secret (default $GUSTO_CLIENT_SECRET, else a development secret); never printed")
 	fs.StringVar(&c.RedirectURI, "redirect-uri", "", "OAuth redirect URI (default $GUSTO_REDIRECT_URI, else "+devRedirectURI+")")
 	fs.Var(seconds{&c.TokenLifetime}, "token-lifetime", "access token lifetime (expires_in), a duration or seconds")
-	fs.Var(enum[gustosim.Rule]{&c.Revocation, gustosim.ParseRule, "gusto, strict or family"}, "revocation", "refresh token rule: gusto (old one dies on first use of the new access token), strict (dies at once), family (a replay revokes the grant)")
+	fs.Var(enum[gustosim.Rule]{&c.Revocation, gustosim.ParseRule, "gusto, latest_wins, strict or family"}, "revocation", "refresh token rule: gusto (old one dies on first use of a new access token, as documented), latest_wins (gusto, and presenting it again revokes the unused pair it issued last), strict (dies at once), family (a replay revokes the grant)")
 	fs.StringVar(&c.MinAPIVersion, "min-api-version", c.MinAPIVersion, "oldest X-Gusto-API-Version accepted (YYYY-MM-DD); older ones, future ones and non-dates get 406, and requests without the header are served at it")
 	fs.IntVar(&c.RateLimit, "rate-limit", gustosim.DefaultRateLimit, "API requests per budget (see --rate-limit-scope) per --rate-window; negative = unlimited")
 	fs.Var(enum[gustosim.RateLimitScope]{&c.RateLimitScope, gustosim.ParseRateLimitScope, "grant or owner"}, "rate-limit-scope", "who shares a rate-limit budget: grant (each company's grant its own) or owner (the companies of one resource owner share one)")

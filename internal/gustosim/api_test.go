@@ -539,7 +539,8 @@ func TestLatencyAfterEffect(t *testing.T) {
 	}
 	waitfor.Condition(t, 10*time.Second, "the refresh to be counted", func() bool { return e.sim.Counters().Refreshes == 1 })
 	e.sim.Update(func(c *gustosim.Config) { c.LatencyRate = 0 })
-	// The lost pair's R1 is still usable under RuleGusto (latest wins).
+	// The lost pair's R1 is still usable under RuleGusto: no access token it
+	// issued was used.
 	e.mustRefresh(g.Token.RefreshToken)
 }
 

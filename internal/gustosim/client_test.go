@@ -229,8 +229,8 @@ func TestClientPerAboveServerCapLosesNothing(t *testing.T) {
 
 func TestClientRevocationRules(t *testing.T) {
 	ctx := context.Background()
-	t.Run("gusto: old refresh token works until the new access token is used", func(t *testing.T) {
-		e := newEnv(t, withRule(gustosim.RuleGusto))
+	t.Run("latest_wins: old refresh token works until the new access token is used", func(t *testing.T) {
+		e := newEnv(t, withRule(gustosim.RuleLatestWins))
 		c := e.client(t, nil)
 		g := e.company(defaults())
 		p2, err := c.RefreshToken(ctx, g.Token.RefreshToken)

@@ -12,11 +12,19 @@ import (
 type Rule string
 
 const (
-	// RuleGusto is Gusto's documented behaviour: R1 keeps working until A2
-	// is first used on an API call. Presenting R1 again before that issues
-	// a fresh pair and revokes the unused (A2, R2) (latest wins); after A2's
-	// first use R1 is refused.
+	// RuleGusto is Gusto's documented behaviour, and no more: the previous
+	// refresh token "is revoked on the first use of the new access token"
+	// (Gusto's token docs; ../shared/GUSTO.md). R1 keeps working until an
+	// access token obtained from it is first used on an API call;
+	// presenting R1 again before that issues another pair and revokes
+	// nothing (the docs say nothing of earlier pairs); after the first use
+	// R1 is refused.
 	RuleGusto Rule = "gusto"
+	// RuleLatestWins is RuleGusto where presenting R1 again also revokes
+	// the unused pair it issued last time: a provider that keeps only the
+	// latest-issued pair. A sender that replays R1 after a sibling's
+	// refresh then revokes the sibling's committed pair.
+	RuleLatestWins Rule = "latest_wins"
 	// RuleStrict refuses R1 as soon as it has been used once.
 	RuleStrict Rule = "strict"
 	// RuleFamily refuses R1 at once, and presenting a used or rotated-away
@@ -25,9 +33,9 @@ const (
 	RuleFamily Rule = "family"
 )
 
-// ParseRule parses "gusto", "strict" or "family".
+// ParseRule parses "gusto", "latest_wins", "strict" or "family".
 func ParseRule(s string) (Rule, error) {
-	return parseChoice("Revocation", "rule", s, RuleGusto, RuleStrict, RuleFamily)
+	return parseChoice("Revocation", "rule", s, RuleGusto, RuleLatestWins, RuleStrict, RuleFamily)
 }
 
 // parseChoice returns s if it is one of allowed, else a *ConfigError on

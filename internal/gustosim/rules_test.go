@@ -13,8 +13,29 @@ func withRule(r gustosim.Rule) func(*gustosim.Config) {
 	return func(c *gustosim.Config) { c.Revocation = r }
 }
 
-func TestRuleGustoOldRefreshWorksUntilNewAccessIsUsed(t *testing.T) {
+// TestRuleGustoAsDocumented: R1 works until an access token it issued is
+// first used; presenting it again before that issues another pair and
+// revokes nothing; after the first use it is refused.
+func TestRuleGustoAsDocumented(t *testing.T) {
 	e := newEnv(t, withRule(gustosim.RuleGusto))
+	g := e.company(defaults())
+	co, r1 := g.CompanyUUID, g.Token.RefreshToken
+	p2 := e.mustRefresh(r1)
+	p3 := e.mustRefresh(r1) // a crash before storing (A2, R2)
+	for name, a := range map[string]string{"A2": p2.AccessToken, "A3": p3.AccessToken} {
+		if got := e.apiStatus(co, a); got != 200 {
+			t.Fatalf("%s: %d, want 200 (the docs revoke nothing but R1)", name, got)
+		}
+	}
+	e.wantRefused(r1, "R1 after a first use")
+	e.mustRefresh(p2.RefreshToken)
+	e.mustRefresh(p3.RefreshToken)
+}
+
+// TestRuleLatestWinsOldRefreshWorksUntilNewAccessIsUsed: RuleGusto, plus a
+// re-presented R1 revokes the unused pair it issued last time.
+func TestRuleLatestWinsOldRefreshWorksUntilNewAccessIsUsed(t *testing.T) {
+	e := newEnv(t, withRule(gustosim.RuleLatestWins))
 	g := e.company(defaults())
 	co, a1, r1 := g.CompanyUUID, g.Token.AccessToken, g.Token.RefreshToken
 
@@ -48,9 +69,10 @@ func TestRuleGustoOldRefreshWorksUntilNewAccessIsUsed(t *testing.T) {
 	}
 }
 
-// A call refused before the token is used (429) does not retire R1.
-func TestRuleGustoRateLimitedCallIsNoUse(t *testing.T) {
-	e := newEnv(t, func(c *gustosim.Config) { c.Revocation = gustosim.RuleGusto; c.RateLimit = 1 })
+// A call refused before the token is used (429) does not retire R1
+// (RuleLatestWins, so that the superseded R2 is refused too).
+func TestRateLimitedCallIsNoUse(t *testing.T) {
+	e := newEnv(t, func(c *gustosim.Config) { c.Revocation = gustosim.RuleLatestWins; c.RateLimit = 1 })
 	g := e.company(defaults())
 	if got := e.apiStatus(g.CompanyUUID, g.Token.AccessToken); got != 200 {
 		t.Fatalf("first call: %d", got)
@@ -139,10 +161,11 @@ func TestAccessTokenExpiryOnGustosClock(t *testing.T) {
 }
 
 // Concurrent presentations of one refresh token are serialized per grant:
-// under strict exactly one wins; under gusto every one is answered (latest
-// wins) and exactly one of the issued pairs survives.
+// under strict exactly one wins; under gusto every one is answered and every
+// pair survives; under latest_wins every one is answered and exactly one of
+// the issued pairs survives.
 func TestConcurrentPresentationsOfOneRefreshToken(t *testing.T) {
-	for _, rule := range []gustosim.Rule{gustosim.RuleStrict, gustosim.RuleGusto, gustosim.RuleFamily} {
+	for _, rule := range []gustosim.Rule{gustosim.RuleStrict, gustosim.RuleGusto, gustosim.RuleLatestWins, gustosim.RuleFamily} {
 		t.Run(string(rule), func(t *testing.T) {
 			e := newEnv(t, withRule(rule))
 			g := e.company(defaults())
@@ -171,8 +194,12 @@ func TestConcurrentPresentationsOfOneRefreshToken(t *testing.T) {
 			}
 			switch rule {
 			case gustosim.RuleGusto:
+				if len(issued) != n || valid != n {
+					t.Fatalf("gusto: %d issued, %d valid; want %d and %d", len(issued), valid, n, n)
+				}
+			case gustosim.RuleLatestWins:
 				if len(issued) != n || valid != 1 {
-					t.Fatalf("gusto: %d issued, %d valid; want %d and 1", len(issued), valid, n)
+					t.Fatalf("latest_wins: %d issued, %d valid; want %d and 1", len(issued), valid, n)
 				}
 			case gustosim.RuleStrict:
 				if len(issued) != 1 || valid != 1 {

@@ -41,7 +41,7 @@ type rtState uint8
 
 const (
 	rtLive    rtState = iota // never presented
-	rtRotated                // presented once under RuleGusto; accepted until next is used
+	rtRotated                // presented once under RuleGusto or RuleLatestWins; accepted until a pair it issued is used
 	rtDead                   // refused
 )
 
@@ -150,16 +150,24 @@ func (s *Sim) rotate(cfg *Config, rt *refreshToken) (issued, refreshOutcome, boo
 	case rtLive:
 		at, out := s.issue(cfg, g, rt)
 		rt.next = at
-		if cfg.Revocation == RuleGusto {
+		if cfg.Revocation == RuleGusto || cfg.Revocation == RuleLatestWins {
 			rt.state = rtRotated
 		} else {
 			rt.state, rt.why = rtDead, diedUsed
 		}
 		return out, refreshIssued, false
 	case rtRotated:
-		if cfg.Revocation == RuleGusto && rt.next != nil && !rt.next.used.Load() && !rt.next.revoked.Load() {
+		switch {
+		case cfg.Revocation == RuleLatestWins && rt.next != nil && !rt.next.used.Load() && !rt.next.revoked.Load():
 			// Latest wins: the unused pair issued last time dies.
 			revokeSubtree(rt.next)
+			at, out := s.issue(cfg, g, rt)
+			rt.next = at
+			return out, refreshIssued, true
+		case cfg.Revocation == RuleGusto:
+			// Still rotated: no access token it issued was used yet
+			// (markUsed would have retired it). Another pair; the earlier
+			// ones stay.
 			at, out := s.issue(cfg, g, rt)
 			rt.next = at
 			return out, refreshIssued, true
@@ -185,7 +193,8 @@ func revokeSubtree(at *accessToken) {
 }
 
 // markUsed records a successful API use of at. The first use retires the
-// refresh tokens that were kept alive only until then (RuleGusto): the one
+// refresh tokens that were kept alive only until then (RuleGusto,
+// RuleLatestWins): the one
 // that obtained at and any rotated ancestor. It returns false when at was
 // revoked concurrently.
 func markUsed(at *accessToken) bool {

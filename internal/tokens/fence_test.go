@@ -33,10 +33,11 @@ func counterValue(c prometheus.Counter) float64 {
 // B's token. The company stays active, the simulator sees one refresh and
 // no replay, and the token both hand out works. Without the fence, A
 // presents the refresh token B already exchanged: a replay, which under
-// the gusto rule (latest wins while B's token is unused) revokes B's
-// committed pair, under strict is refused, and under family kills the grant.
+// latest_wins (while B's token is unused) revokes B's committed pair, under
+// strict is refused, under family kills the grant, and under the documented
+// gusto rule is answered with a second pair.
 func TestStalledSender(t *testing.T) {
-	for _, rule := range []gustosim.Rule{gustosim.RuleGusto, gustosim.RuleStrict, gustosim.RuleFamily} {
+	for _, rule := range []gustosim.Rule{gustosim.RuleGusto, gustosim.RuleLatestWins, gustosim.RuleStrict, gustosim.RuleFamily} {
 		t.Run(string(rule), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, gustosim.Config{TokenLifetime: 120 * time.Second, Revocation: rule}, nil)
@@ -216,7 +217,7 @@ func TestClaimLapses(t *testing.T) {
 // exchange revokes it, L loses the compare-and-swap and both hand out a
 // revoked token.
 func TestLoserKeepsHonouredPair(t *testing.T) {
-	e := newEnv(t, gustosim.Config{TokenLifetime: 120 * time.Second, Revocation: gustosim.RuleGusto}, nil)
+	e := newEnv(t, gustosim.Config{TokenLifetime: 120 * time.Second, Revocation: gustosim.RuleLatestWins}, nil)
 	co := e.addCompany()
 	e.expire(co)
 	ctx := context.Background()

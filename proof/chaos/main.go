@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&s.revoke, "revoke", 2, "companies whose grant is revoked on purpose during the chaos")
 	fs.DurationVar(&s.lifetime, "token-lifetime", 5*time.Second, "access token lifetime")
 	fs.Float64Var(&s.errorRate, "error-rate", 0.05, "fraction of API calls answered 5xx by the simulator")
-	fs.StringVar(&s.rule, "rule", "strict", "refresh token revocation rule: gusto, strict or family")
+	fs.StringVar(&s.rule, "rule", "strict", "refresh token revocation rule: gusto, latest_wins, strict or family")
 	fs.DurationVar(&s.killMin, "kill-min", 2*time.Second, "shortest pause between two kill -9")
 	fs.DurationVar(&s.killMax, "kill-max", 5*time.Second, "longest pause between two kill -9")
 	fs.DurationVar(&s.interval, "sync-interval", 5*time.Second, "how often each company is synced again (SYNC_INTERVAL)")
@@ -79,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if _, err := gustosim.ParseRule(s.rule); err != nil || fs.NArg() > 0 || s.chaos < 10*time.Second || s.calm < 10*time.Second || s.workers < 2 ||
 		s.companies < 1 || s.revoke < 0 || s.revoke >= s.companies || s.killMin <= 0 || s.killMax < s.killMin ||
 		s.errorRate < 0 || s.errorRate > 1 || (s.crashWindow != "fail" && s.crashWindow != "allow") {
-		fmt.Fprintln(stderr, "chaos: bad flags (see --help): --chaos and --calm ≥ 10s, --workers ≥ 2, 0 ≤ --revoke < --companies, --rule gusto|strict|family, --crash-window fail|allow")
+		fmt.Fprintln(stderr, "chaos: bad flags (see --help): --chaos and --calm ≥ 10s, --workers ≥ 2, 0 ≤ --revoke < --companies, --rule gusto|latest_wins|strict|family, --crash-window fail|allow")
 		return 2
 	}
 	if s.binDir == "" {

@@ -14,7 +14,7 @@ func TestFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--help"}, 0, "usage: chaos"},
-		{[]string{"--rule", "lax"}, 2, "--rule gusto|strict|family"},
+		{[]string{"--rule", "lax"}, 2, "--rule gusto|latest_wins|strict|family"},
 		{[]string{"--chaos", "1s"}, 2, "--chaos and --calm ≥ 10s"},
 		{[]string{"--revoke", "100", "--companies", "100"}, 2, "--revoke < --companies"},
 		{[]string{"--crash-window", "ignore"}, 2, "--crash-window fail|allow"},
