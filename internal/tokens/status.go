@@ -21,7 +21,9 @@ import (
 //	                              needs_reauth, called by Manager.onInvalidGrant
 //	                              (a refresh token refused with an explicit
 //	                              invalid_grant, also when Manager.VerifyGrant
-//	                              asked after a refused data call, reauth.go)
+//	                              asked after a refused data call, reauth.go);
+//	                              the same transition by Store.MarkDeprovisioned
+//	                              (Gusto's company.deprovisioned, deprovisioned.go)
 //
 // A status change never moves the version: the version fences token
 // writes, and a refresh in flight must still be able to commit the pair
@@ -81,10 +83,17 @@ func (s *Store) Resume(ctx context.Context, company, worker string) (bool, error
 	return s.operatorChange(ctx, company, resume, "", worker)
 }
 
-// operatorChange reads the row's status and version and makes change t at
-// that version; when a refresh moved the version in between, it reads the
-// row again (statusTries times at most).
+// operatorChange is an operator's change t (trigger manual).
 func (s *Store) operatorChange(ctx context.Context, company string, t transition, reason, worker string) (bool, error) {
+	return s.changeAtCurrent(ctx, company, t, reason, Event{Worker: worker, Trigger: TriggerManual, Outcome: OutcomeStatusChange})
+}
+
+// changeAtCurrent reads the row's status and version and makes change t at
+// that version, with ev as the audit row (its detail and start filled in);
+// when a refresh moved the version in between, it reads the row again
+// (statusTries times at most). A row in a status t does not leave is left
+// alone (false).
+func (s *Store) changeAtCurrent(ctx context.Context, company string, t transition, reason string, ev Event) (bool, error) {
 	company, err := canonicalCompany(company)
 	if err != nil {
 		return false, err
@@ -97,13 +106,13 @@ func (s *Store) operatorChange(ctx context.Context, company string, t transition
 		if !t.leaves(st.Status) {
 			return false, nil
 		}
-		detail := string(st.Status) + " -> " + string(t.to)
+		e := ev
+		e.Detail = string(st.Status) + " -> " + string(t.to)
 		if reason != "" {
-			detail += ": " + reason
+			e.Detail += ": " + reason
 		}
-		changed, err := s.changeStatus(ctx, company, st.Version, t, reason, Event{
-			Worker: worker, Trigger: TriggerManual, Outcome: OutcomeStatusChange, Detail: detail, StartedAt: s.now(),
-		})
+		e.StartedAt = s.now()
+		changed, err := s.changeStatus(ctx, company, st.Version, t, reason, e)
 		if err != nil || changed {
 			return changed, err
 		}
