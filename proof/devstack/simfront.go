@@ -211,19 +211,31 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	body   *bytes.Buffer
+	// onStatus, when set, is called once with the status before anything
+	// reaches the client: a client that has read its answer finds it
+	// recorded (an answer larger than the server's buffer reaches the
+	// client before the handler returns).
+	onStatus func(int)
+}
+
+// setStatus notes the answer's status, the first time.
+func (r *recorder) setStatus(code int) {
+	if r.status != 0 {
+		return
+	}
+	r.status = code
+	if r.onStatus != nil {
+		r.onStatus(code)
+	}
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
+	r.setStatus(code)
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
+	r.setStatus(http.StatusOK)
 	if r.body != nil && r.body.Len() < 64<<10 {
 		r.body.Write(b)
 	}
@@ -242,8 +254,11 @@ func (s *SimServer) handler(client string) http.Handler {
 			s.Sim.ServeHTTP(rec, r)
 			s.recordToken(client, r.Header.Get("Content-Type"), body, rec, requested)
 		case strings.HasPrefix(r.URL.Path, "/v1/"):
+			rec.onStatus = func(status int) { s.recordAPI(client, r.URL.Path, status) }
 			s.Sim.ServeHTTP(rec, r)
-			s.recordAPI(client, r.URL.Path, rec.status)
+			if rec.status == 0 { // nothing written: an empty 200
+				rec.setStatus(http.StatusOK)
+			}
 		default:
 			s.Sim.ServeHTTP(rec, r)
 		}
