@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 
 	"github.com/gustosync/gustosync/internal/apiversion"
 	"github.com/gustosync/gustosync/internal/companies"
@@ -25,7 +25,7 @@ import (
 // or paused reason; above it, on stderr, a line for each API version Gusto
 // currently refuses. It reads PostgreSQL only (DATABASE_URL) and never a
 // token.
-func setupCompaniesList(fs *flag.FlagSet, e *env) runFunc {
+func setupCompaniesList(fs *pflag.FlagSet, e *env) runFunc {
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
 	status := fs.String("status", "", "only companies with this status: active, needs_reauth, missing_scope or paused")
 	return func(ctx context.Context, args []string) error {
@@ -92,7 +92,7 @@ func stamp(t *time.Time) string {
 }
 
 // setupCompaniesPause is `gustosync companies pause UUID [--reason TEXT]`.
-func setupCompaniesPause(fs *flag.FlagSet, e *env) runFunc {
+func setupCompaniesPause(fs *pflag.FlagSet, e *env) runFunc {
 	reason := fs.String("reason", "", "why (kept as the status reason; default \"paused by an operator\")")
 	return func(ctx context.Context, args []string) error {
 		company, err := oneCompany(args)
@@ -106,7 +106,7 @@ func setupCompaniesPause(fs *flag.FlagSet, e *env) runFunc {
 }
 
 // setupCompaniesResume is `gustosync companies resume UUID`.
-func setupCompaniesResume(fs *flag.FlagSet, e *env) runFunc {
+func setupCompaniesResume(fs *pflag.FlagSet, e *env) runFunc {
 	return func(ctx context.Context, args []string) error {
 		company, err := oneCompany(args)
 		if err != nil {

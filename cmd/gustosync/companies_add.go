@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
@@ -30,7 +30,7 @@ const maxGrantInput = 64 << 20
 // (company_uuid, access_token, refresh_token, expires_in, optional scope and
 // created_at), validate every item, then store each pair encrypted. Tokens
 // are read from stdin or a file, never from flags, and never printed.
-func setupCompaniesAdd(fs *flag.FlagSet, e *env) runFunc {
+func setupCompaniesAdd(fs *pflag.FlagSet, e *env) runFunc {
 	file := fs.String("file", "", "read the JSON from this file instead of stdin")
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs(args); err != nil {

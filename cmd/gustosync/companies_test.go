@@ -124,7 +124,7 @@ func TestCompaniesPauseResume(t *testing.T) {
 		{[]string{"companies", "pause", "nope"}, 2, "", "is not a company uuid", "active"},
 		{[]string{"companies", "pause", ids[0], "extra"}, 2, "", "unexpected argument", "active"},
 		{[]string{"companies", "pause", "6b1f8a52-7d0e-4c37-9a4b-1f2e3d4c5b6a"}, 2, "", "no company", "active"},
-		{[]string{"companies", "pause", "--reason", "customer asked", ids[0]}, 0, "paused " + ids[0], "", "paused"},
+		{[]string{"companies", "pause", ids[0], "--reason", "customer asked"}, 0, "paused " + ids[0], "", "paused"},
 		{[]string{"companies", "pause", ids[0]}, 0, "already paused", "", "paused"},
 		{[]string{"companies", "resume", ids[0]}, 0, "resumed " + ids[0], "", "active"},
 		{[]string{"companies", "resume", ids[0]}, 0, "already active", "", "active"},
@@ -149,6 +149,22 @@ func TestCompaniesPauseResume(t *testing.T) {
 	var events int
 	if err := db.Gorm.Raw(`SELECT count(*) FROM token_refresh_events WHERE company_uuid = ? AND outcome = 'status_change'`, ids[0]).Row().Scan(&events); err != nil || events != 2 {
 		t.Fatalf("%d audit events for one pause and one resume (%v), want 2", events, err)
+	}
+	// Flags before the positional argument work as well as after it.
+	if r := gustosync(t, []string{"companies", "pause", "--reason", "flag first", ids[0]}, dbVar); r.code != 0 {
+		t.Fatalf("flag before the uuid: %+v", r)
+	}
+	if st, reason := status(ids[0]); st != "paused" || reason != "flag first" {
+		t.Fatalf("after pause --reason before the uuid: %s %q", st, reason)
+	}
+	if r := gustosync(t, []string{"companies", "resume", ids[0]}, dbVar); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := gustosync(t, []string{"companies", "pause", ids[0], "--reason=after, with equals"}, dbVar); r.code != 0 {
+		t.Fatalf("--reason=… after the uuid: %+v", r)
+	}
+	if _, reason := status(ids[0]); reason != "after, with equals" {
+		t.Fatalf("reason %q", reason)
 	}
 }
 
@@ -207,7 +223,7 @@ func TestSyncNowFull(t *testing.T) {
 	if r := gustosync(t, []string{"sync", "now", ids[0]}, vars...); r.code != 0 || !strings.Contains(r.stdout, "enqueued a sync of "+ids[0]) {
 		t.Fatalf("sync now: %+v", r)
 	}
-	if r := gustosync(t, []string{"sync", "now", "--full", ids[1]}, vars...); r.code != 0 || !strings.Contains(r.stdout, "enqueued a full sync of "+ids[1]) {
+	if r := gustosync(t, []string{"sync", "now", ids[1], "--full"}, vars...); r.code != 0 || !strings.Contains(r.stdout, "enqueued a full sync of "+ids[1]) {
 		t.Fatalf("sync now --full: %+v", r)
 	}
 	if r := gustosync(t, []string{"sync", "now", ids[2]}, vars...); r.code != 0 {

@@ -3,34 +3,39 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gustosync/gustosync/internal/config"
 )
 
 // commands is the command table. To add a command, write its setup function
 // in the file of its group and add one line here; "help", --help, flag
-// parsing, exit codes and error printing come with it.
+// parsing (flags before, between or after the positional arguments), exit
+// codes and error printing come with it.
 var commands = []command{
 	{"migrate", "", "apply the schema migrations to DATABASE_URL", setupMigrate},
 	{"migrate status", "", "list the schema migrations and whether each is applied", setupMigrateStatus},
 	{"companies add", "", "store companies' Gusto token pairs (JSON on stdin or --file), encrypted", setupCompaniesAdd},
-	{"tokens rekey", "", "re-encrypt every stored token pair under the first key of TOKEN_ENCRYPTION_KEYS", setupTokensRekey},
 	{"companies list", "", "list companies: status, token expiry, last sync, rows, needs_reauth reason", setupCompaniesList},
 	{"companies pause", "UUID", "stop syncing a company until it is resumed", setupCompaniesPause},
 	{"companies resume", "UUID", "sync a paused company again", setupCompaniesResume},
-	{"sync now", "[--full] UUID", "enqueue a sync of one company now (critical queue); --full forces a full reconciliation", setupSyncNow},
+	{"companies set-interval", "UUID INTERVAL|default", "set how often one company is synced (e.g. 30m), or back to SYNC_INTERVAL", setupCompaniesSetInterval},
+	{"companies remove", "UUID", "offboard a company: delete its tokens, stop its syncs, keep an audit row; --purge-data deletes its synced rows", setupCompaniesRemove},
+	{"tokens rekey", "", "re-encrypt every stored token pair under the first key of TOKEN_ENCRYPTION_KEYS", setupTokensRekey},
+	{"sync now", "UUID", "enqueue a sync of one company now (critical queue); --full forces a full reconciliation", setupSyncNow},
 	{"webhooks subscribe", "", "subscribe the dashboard's --url to Gusto's webhooks (system access token)", setupWebhooksSubscribe},
 	{"webhooks list", "", "list Gusto's webhook subscriptions", setupWebhooksList},
 	{"webhooks verify", "UUID", "confirm with Gusto the verification token the dashboard's intake received", setupWebhooksVerify},
+	{"version", "", "print the version and commit this binary was built from", setupVersion},
 }
 
 // command is one entry of the table.
@@ -38,13 +43,13 @@ type command struct {
 	// name is the words that select it: "migrate", "companies add".
 	name string
 	// args describes the positional arguments for the usage line, e.g.
-	// "[FILE]"; empty when it takes none.
+	// "UUID"; empty when it takes none.
 	args string
 	// summary is one line, lower case, no final period.
 	summary string
 	// setup declares the command's flags on fs and returns the function that
-	// runs it once they are parsed.
-	setup func(fs *flag.FlagSet, e *env) runFunc
+	// runs it once they are parsed. Flags may stand anywhere on the line.
+	setup func(fs *pflag.FlagSet, e *env) runFunc
 }
 
 // runFunc runs a command with the positional arguments left after its flags.
@@ -105,84 +110,146 @@ const (
 	exitUsage   = 2
 )
 
-// run dispatches args to a command and returns the exit status.
+// run parses args with the command tree (package cobra, flags anywhere on
+// the line) and returns the exit status.
 func run(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
 		usage(e.stderr, "")
 		return exitUsage
 	}
-	if isHelp(args[0]) || args[0] == "help" {
-		topic := ""
-		if args[0] == "help" {
-			topic = strings.Join(args[1:], " ")
-		}
-		if topic == "" {
-			usage(e.stdout, "")
-			return exitOK
-		}
-		if c, rest := lookup(strings.Fields(topic)); c != nil && len(rest) == 0 {
-			fs := newFlagSet(c)
-			c.setup(fs, e)
-			commandUsage(e.stdout, c, fs)
-			return exitOK
-		}
-		if isGroup(topic) {
-			usage(e.stdout, topic)
-			return exitOK
-		}
-		fmt.Fprintf(e.stderr, "gustosync: no help for %q: unknown command (see gustosync --help)\n", topic)
-		return exitUsage
-	}
+	root := newTree(e)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	return report(e, commandName(cmd), err)
+}
 
-	c, rest := lookup(args)
-	if c == nil {
-		group := args[0]
-		if isGroup(group) {
-			if len(args) > 1 && isHelp(args[1]) {
-				usage(e.stdout, group)
-				return exitOK
-			}
-			if len(args) == 1 {
-				fmt.Fprintf(e.stderr, "gustosync %s: missing subcommand (see gustosync %s --help)\n", group, group)
-			} else {
-				fmt.Fprintf(e.stderr, "gustosync %s: unknown subcommand %q (see gustosync %s --help)\n", group, args[1], group)
-			}
-			return exitUsage
-		}
-		fmt.Fprintf(e.stderr, "gustosync: unknown command %q (see gustosync --help)\n", group)
-		return exitUsage
-	}
+// tree is the cobra command tree built from the table: each table entry is
+// a leaf (or, like "migrate", a command that also heads a group), each
+// first word a group.
+type tree struct {
+	e *env
+	// entries maps each cobra command built from the table to its entry;
+	// a command that is not in it is a group (or the root).
+	entries map[*cobra.Command]*command
+}
 
-	fs := newFlagSet(c)
-	runner := c.setup(fs, e)
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			commandUsage(e.stdout, c, fs)
-			return exitOK
-		}
-		fmt.Fprintf(e.stderr, "gustosync %s: %v (see gustosync %s --help)\n", c.name, err, c.name)
-		return exitUsage
+// newTree builds the command tree over e.
+func newTree(e *env) *cobra.Command {
+	t := &tree{e: e, entries: map[*cobra.Command]*command{}}
+	root := &cobra.Command{
+		Use:           "gustosync",
+		Short:         "operator commands for gustosync",
+		Args:          cobra.ArbitraryArgs,
+		RunE:          t.group,
+		Version:       buildVersion(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	return report(e, c, runner(ctx, fs.Args()))
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetIn(e.stdin)
+	root.SetVersionTemplate("gustosync {{.Version}}\n")
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	root.SetHelpFunc(t.help)
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "print the commands, or one command's flags",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  t.helpTopic,
+	})
+	for i := range commands {
+		c := &commands[i]
+		words := strings.Fields(c.name)
+		parent := root
+		for _, w := range words[:len(words)-1] {
+			parent = t.child(parent, w)
+		}
+		cmd := t.child(parent, words[len(words)-1])
+		cmd.Short = c.summary
+		t.entries[cmd] = c
+		runner := c.setup(cmd.Flags(), e)
+		cmd.RunE = func(cc *cobra.Command, args []string) error { return runner(cc.Context(), args) }
+	}
+	return root
+}
+
+// child returns parent's subcommand named word, creating it as a group
+// (which only reports a missing or unknown subcommand) when it is new.
+func (t *tree) child(parent *cobra.Command, word string) *cobra.Command {
+	for _, c := range parent.Commands() {
+		if c.Name() == word {
+			return c
+		}
+	}
+	c := &cobra.Command{Use: word, Args: cobra.ArbitraryArgs, RunE: t.group}
+	parent.AddCommand(c)
+	return c
+}
+
+// group runs a command that only heads others: without a subcommand or with
+// an unknown one, it is bad input.
+func (t *tree) group(cmd *cobra.Command, args []string) error {
+	if !cmd.HasParent() {
+		return usagef("unknown command %q", args[0])
+	}
+	if len(args) == 0 {
+		return usagef("missing subcommand")
+	}
+	return usagef("unknown subcommand %q", args[0])
+}
+
+// help prints the command list (the root), a group's commands, or one
+// command's usage and flags.
+func (t *tree) help(cmd *cobra.Command, _ []string) {
+	w := cmd.OutOrStdout()
+	if c, ok := t.entries[cmd]; ok {
+		commandUsage(w, c, cmd.Flags())
+		return
+	}
+	usage(w, commandName(cmd))
+}
+
+// helpTopic is `gustosync help [command…]`.
+func (t *tree) helpTopic(cmd *cobra.Command, args []string) error {
+	target, rest, err := cmd.Root().Find(args)
+	if err != nil || len(rest) > 0 {
+		return usagef("no help for %q: unknown command", strings.Join(args, " "))
+	}
+	t.help(target, nil)
+	return nil
+}
+
+// commandName is cmd's words after "gustosync": "companies pause", or ""
+// for the root.
+func commandName(cmd *cobra.Command) string {
+	if cmd == nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.TrimPrefix(cmd.CommandPath(), "gustosync"))
 }
 
 // report prints a command's error, if any, as one line, and returns the exit
 // status it calls for.
-func report(e *env, c *command, err error) int {
+func report(e *env, name string, err error) int {
 	if err == nil {
 		return exitOK
+	}
+	prefix := "gustosync"
+	if name != "" {
+		prefix += " " + name
 	}
 	var ue *usageError
 	var ce *config.Error
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "gustosync %s: %v (see gustosync %s --help)\n", c.name, ue, c.name)
+		fmt.Fprintf(e.stderr, "%s: %s (see %s --help)\n", prefix, oneLine(ue.Error()), prefix)
 		return exitUsage
 	case errors.As(err, &ce):
-		fmt.Fprintf(e.stderr, "gustosync %s: %v\n", c.name, ce)
+		fmt.Fprintf(e.stderr, "%s: %v\n", prefix, ce)
 		return exitUsage
 	}
-	fmt.Fprintf(e.stderr, "gustosync %s: %s\n", c.name, oneLine(err.Error()))
+	fmt.Fprintf(e.stderr, "%s: %s\n", prefix, oneLine(err.Error()))
 	return exitFailure
 }
 
@@ -191,49 +258,9 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func isHelp(arg string) bool {
-	return arg == "-h" || arg == "-help" || arg == "--help"
-}
-
-// lookup finds the command whose name is the longest run of leading words
-// of args, and returns it with the arguments after its name.
-func lookup(args []string) (*command, []string) {
-	var best *command
-	bestLen := 0
-	for i := range commands {
-		words := strings.Fields(commands[i].name)
-		if len(words) > bestLen && len(words) <= len(args) && slices.Equal(words, args[:len(words)]) {
-			best, bestLen = &commands[i], len(words)
-		}
-	}
-	if best == nil {
-		return nil, args
-	}
-	return best, args[bestLen:]
-}
-
-// isGroup reports whether some command's name starts with the word group
-// followed by a subcommand.
-func isGroup(group string) bool {
-	for _, c := range commands {
-		if strings.HasPrefix(c.name, group+" ") {
-			return true
-		}
-	}
-	return false
-}
-
-func newFlagSet(c *command) *flag.FlagSet {
-	fs := flag.NewFlagSet("gustosync "+c.name, flag.ContinueOnError)
-	// Errors are printed by run, as one line; usage only on request.
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
-
 // usage prints the command list, or the commands of one group.
 func usage(w io.Writer, group string) {
-	fmt.Fprintln(w, "Usage: gustosync <command> [flags] [args]")
+	fmt.Fprintln(w, "Usage: gustosync <command> [args] [flags]")
 	fmt.Fprintln(w)
 	if group == "" {
 		fmt.Fprintln(w, "Operator commands for gustosync. Commands:")
@@ -251,21 +278,21 @@ func usage(w io.Writer, group string) {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'gustosync <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "Run 'gustosync <command> --help' for a command's flags; flags may come before or")
+	fmt.Fprintln(w, "after the arguments. 'gustosync --version' prints the build.")
 	fmt.Fprintln(w, "Configuration is read from the environment (DATABASE_URL, REDIS_URL,")
 	fmt.Fprintln(w, "TOKEN_ENCRYPTION_KEYS, …). Exit status: 0 success, 1 failure, 2 bad input.")
 }
 
 // commandUsage prints one command's usage and flags.
-func commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
+func commandUsage(w io.Writer, c *command, fs *pflag.FlagSet) {
 	line := "Usage: gustosync " + c.name
-	hasFlags := false
-	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-	if hasFlags {
-		line += " [flags]"
-	}
 	if c.args != "" {
 		line += " " + c.args
+	}
+	hasFlags := fs.HasAvailableFlags()
+	if hasFlags {
+		line += " [flags]"
 	}
 	fmt.Fprintln(w, line)
 	fmt.Fprintln(w)
@@ -273,8 +300,6 @@ func commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 	if hasFlags {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Flags:")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+		fmt.Fprint(w, fs.FlagUsages())
 	}
 }

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/gustosync/gustosync/internal/migrate"
 	"github.com/gustosync/gustosync/internal/postgres"
@@ -14,7 +15,7 @@ import (
 // setupMigrate is `gustosync migrate`: apply every pending migration, verify
 // the resulting schema, print what was applied or "schema up to date". Safe to run from several
 // processes at once: they take turns under an advisory lock.
-func setupMigrate(fs *flag.FlagSet, e *env) runFunc {
+func setupMigrate(fs *pflag.FlagSet, e *env) runFunc {
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long, waiting for another migration included")
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs(args); err != nil {
@@ -51,7 +52,7 @@ func setupMigrate(fs *flag.FlagSet, e *env) runFunc {
 
 // setupMigrateStatus is `gustosync migrate status`: one line per embedded
 // migration with whether the database has applied it.
-func setupMigrateStatus(fs *flag.FlagSet, e *env) runFunc {
+func setupMigrateStatus(fs *pflag.FlagSet, e *env) runFunc {
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/spf13/pflag"
 
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/postgres"
@@ -29,7 +29,7 @@ type syncConfig struct {
 // reconciliation with --full or when the company's cadence says so
 // (scheduler.FullDue), else an incremental sync. A second call in the same
 // second enqueues nothing more.
-func setupSyncNow(fs *flag.FlagSet, e *env) runFunc {
+func setupSyncNow(fs *pflag.FlagSet, e *env) runFunc {
 	full := fs.Bool("full", false, "a full reconciliation (marks rows Gusto no longer has as deleted), whatever the cadence")
 	return func(ctx context.Context, args []string) error {
 		company, err := oneCompany(args)

@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/pflag"
 
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/postgres"
@@ -16,7 +17,7 @@ import (
 // (a row refreshed meanwhile is read again). Rotation: put the new key first
 // (keeping the old one after it) on every process, run this, then drop the
 // old key.
-func setupTokensRekey(fs *flag.FlagSet, e *env) runFunc {
+func setupTokensRekey(fs *pflag.FlagSet, e *env) runFunc {
 	batch := fs.Int("batch", 100, "rows re-encrypted per transaction")
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs(args); err != nil {

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
@@ -40,7 +41,7 @@ func systemClient(e *env) (*gusto.Client, *gusto.SystemTokens, error) {
 }
 
 // setupWebhooksSubscribe is `gustosync webhooks subscribe --url URL`.
-func setupWebhooksSubscribe(fs *flag.FlagSet, e *env) runFunc {
+func setupWebhooksSubscribe(fs *pflag.FlagSet, e *env) runFunc {
 	to := fs.String("url", "", "the dashboard's public webhook URL, ending in /gusto/webhooks")
 	types := fs.String("types", "Company,Employee,Payroll,ExternalPayroll", "comma-separated subscription types")
 	return func(ctx context.Context, args []string) error {
@@ -64,7 +65,7 @@ func setupWebhooksSubscribe(fs *flag.FlagSet, e *env) runFunc {
 }
 
 // setupWebhooksList is `gustosync webhooks list`.
-func setupWebhooksList(fs *flag.FlagSet, e *env) runFunc {
+func setupWebhooksList(fs *pflag.FlagSet, e *env) runFunc {
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -87,7 +88,7 @@ func setupWebhooksList(fs *flag.FlagSet, e *env) runFunc {
 // setupWebhooksVerify is `gustosync webhooks verify UUID`: confirm, with
 // Gusto, the verification token the intake received; from then on it signs
 // deliveries.
-func setupWebhooksVerify(fs *flag.FlagSet, e *env) runFunc {
+func setupWebhooksVerify(fs *pflag.FlagSet, e *env) runFunc {
 	return func(ctx context.Context, args []string) error {
 		id, err := oneCompany(args) // a uuid argument, as a company's
 		if err != nil {

@@ -173,9 +173,10 @@ func (s *Store) claimTx(tx *gorm.DB, run, company, owner string) (*Attempt, *Fin
 		Holder  string
 		Fresh   bool
 		RetryIn float64
+		Removed bool
 	}
 	if err := one(tx.Raw(`
-SELECT run_id::text AS holder,
+SELECT run_id::text AS holder, removed_at IS NOT NULL AS removed,
        COALESCE(heartbeat_at > clock_timestamp() - make_interval(secs => ?), false) AS fresh,
        COALESCE(EXTRACT(EPOCH FROM heartbeat_at + make_interval(secs => ?) - clock_timestamp())::float8, 0) AS retry_in
 FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan(&fence), "fence"); err != nil {
@@ -199,6 +200,23 @@ FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan
 	}
 	if own.Status.final() {
 		return nil, nil, &FinishedError{RunID: run, Status: own.Status, Reason: own.Error}
+	}
+	if fence.Removed {
+		// The company was removed (Retire): a task still queued for it
+		// ends here, unless the company was onboarded again since.
+		var onboarded bool
+		if err := tx.Raw(`SELECT EXISTS (SELECT 1 FROM gusto_auth_tokens WHERE company_uuid = ?)`, company).Scan(&onboarded).Error; err != nil {
+			return nil, nil, err
+		}
+		if !onboarded {
+			if err := tx.Exec(`UPDATE sync_runs SET status = 'stopped', error = ?, finished_at = now() WHERE id = ?`, removedReason, run).Error; err != nil {
+				return nil, nil, err
+			}
+			return nil, &FinishedError{RunID: run, Status: StatusStopped, Reason: removedReason}, nil
+		}
+		if err := tx.Exec(`UPDATE sync_fences SET removed_at = NULL WHERE company_uuid = ?`, company).Error; err != nil {
+			return nil, nil, err
+		}
 	}
 	retryIn := time.Duration(fence.RetryIn * float64(time.Second))
 
@@ -295,6 +313,10 @@ WHERE id = ? RETURNING attempts, COALESCE(continues::text, '') AS continues`, a.
 	}
 	return a, nil, nil
 }
+
+// removedReason is the error recorded on a run claimed after its company
+// was removed.
+const removedReason = "company removed (gustosync companies remove); nothing to sync"
 
 // one checks that a statement expected to touch exactly one row did: the
 // rows it reads are created or locked earlier in the same transaction, so a
