@@ -31,6 +31,7 @@ import (
 	"github.com/gustosync/gustosync/internal/gustoevents"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/redrive"
+	"github.com/gustosync/gustosync/internal/retention"
 	"github.com/gustosync/gustosync/internal/scheduler"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
@@ -59,6 +60,8 @@ Environment: DATABASE_URL, REDIS_URL, SCHEDULER_TICK (30s), SYNC_INTERVAL (1h),
 SYNC_JITTER (0.1), SYNC_FULL_EVERY (168h), SYNC_HEARTBEAT (2s) and SYNC_LEASE (6s) (re-driving dead syncs),
 HTTP_ADDR (:8081, serves /healthz and /metrics),
 ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET (signed needs_reauth alerts), LOG_LEVEL (info),
+RETENTION_DAYS (30; 0 keeps everything: finished runs, refresh events, handled Gusto events and
+delivered alerts older than that are pruned in batches, by one replica at a time),
 GUSTO_EVENTS_FEED (true: poll Gusto's events every GUSTO_EVENTS_POLL, 30s, with a system token
 from GUSTO_CLIENT_ID and GUSTO_CLIENT_SECRET at GUSTO_API_URL), GUSTO_EVENTS_SYNC_DEBOUNCE (5m).
 Exit status: 0 success, 1 failure, 2 bad input.
@@ -210,9 +213,17 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 	if err != nil {
 		return err
 	}
+	// History older than RETENTION_DAYS is pruned in bounded batches, by
+	// one replica at a time (package retention).
+	pruner, err := retention.New(retention.Config{DB: d.db, Days: d.cfg.RetentionDays, Now: d.now,
+		Logger: d.log.With("component", "retention")})
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.sched.Run(gctx) })
 	g.Go(func() error { return redriver.Run(gctx) })
+	g.Go(func() error { return pruner.Run(gctx) })
 	switch {
 	case d.cfg.EventsFeed.Runs():
 		feed, err := eventsFeed(d, reg)
@@ -243,7 +254,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 		return srv.Shutdown(sctx)
 	})
 	d.log.Info("scheduler started", "tick", d.cfg.Tick, "interval", d.cfg.Interval, "jitter", d.cfg.Jitter,
-		"http", ln.Addr().String(), "alerts", d.cfg.AlertWebhookURL != "", "events_feed", d.cfg.EventsFeed.Runs())
+		"http", ln.Addr().String(), "retention_days", d.cfg.RetentionDays, "alerts", d.cfg.AlertWebhookURL != "", "events_feed", d.cfg.EventsFeed.Runs())
 	err = g.Wait()
 	d.log.Info("scheduler stopped")
 	return err

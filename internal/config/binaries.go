@@ -105,6 +105,10 @@ type Scheduler struct {
 	AlertWebhookSecret Secret `env:"ALERT_WEBHOOK_SECRET"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// RetentionDays is how many days of finished sync runs, token refresh
+	// events, handled Gusto events and delivered or dead alerts are kept
+	// (package retention); 0 keeps everything.
+	RetentionDays int `env:"RETENTION_DAYS" envDefault:"30"`
 }
 
 // Dashboard is the configuration of cmd/dashboard: asynqmon, the companies
@@ -186,6 +190,8 @@ func (s *Scheduler) validate() error {
 		return &Error{Var: "SYNC_JITTER", Reason: "must be between 0 and 1"}
 	case s.FullEvery <= 0:
 		return &Error{Var: "SYNC_FULL_EVERY", Reason: "must be positive"}
+	case s.RetentionDays < 0 || s.RetentionDays > 36500:
+		return &Error{Var: "RETENTION_DAYS", Reason: "must be between 0 (keep everything) and 36500"}
 	}
 	if s.AlertWebhookURL != "" {
 		if u, err := url.Parse(s.AlertWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

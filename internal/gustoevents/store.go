@@ -16,6 +16,14 @@ import (
 // claimant is taken for dead and the event can be claimed again.
 const staleClaim = time.Minute
 
+// DedupWindow is how long a handled event's row must be kept for its
+// claim to keep deduplicating (invariant 22): Gusto's events feed lists
+// the last 30 days of events, and the feed reads all of them again when
+// its cursor is refused, so an event can be seen again up to 30 days after
+// it happened (and so after it was handled); a day more covers clock skew
+// and a late webhook retry. Retention never deletes a younger row.
+const DedupWindow = 31 * 24 * time.Hour
+
 // maxPendingKeys bounds the unverified verification tokens kept (anyone
 // can POST one to the intake).
 const maxPendingKeys = 20
