@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
@@ -342,4 +344,26 @@ type lister struct {
 
 func (l lister) Events(ctx context.Context, q gusto.EventsQuery) ([]gusto.Event, error) {
 	return l.c.Events(ctx, l.sys, q)
+}
+
+// TestEventOlderThanTheDedupWindowIsNotActedOn: a signed body replayed
+// after its claim could have been pruned (older than DedupWindow) changes
+// nothing, and an event just inside the window is acted on.
+func TestEventOlderThanTheDedupWindowIsNotActedOn(t *testing.T) {
+	e := newEnv(t)
+	a := e.onboard()
+	old := gusto.Event{UUID: uuid.NewString(), EventType: "company.deprovisioned", ResourceType: "Company", ResourceUUID: a,
+		Timestamp: time.Now().Add(-gustoevents.DedupWindow - time.Hour).Unix()}
+	out, err := e.handler.Handle(e.ctx, old, gustoevents.SourceWebhook)
+	if err != nil || out != gustoevents.OutcomeTooOld {
+		t.Fatalf("old event: %q %v, want %q", out, err, gustoevents.OutcomeTooOld)
+	}
+	if st := e.status(a); st != tokens.StatusActive {
+		t.Fatalf("an event older than the dedup window made the company %s", st)
+	}
+	recent := old
+	recent.UUID, recent.Timestamp = uuid.NewString(), time.Now().Add(-gustoevents.DedupWindow+time.Hour).Unix()
+	if out, err := e.handler.Handle(e.ctx, recent, gustoevents.SourceWebhook); err != nil || out != gustoevents.OutcomeNeedsReauth {
+		t.Fatalf("event inside the window: %q %v", out, err)
+	}
 }

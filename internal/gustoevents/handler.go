@@ -41,6 +41,10 @@ const (
 	OutcomeUnknownEvent Outcome = "unknown_event"
 	// OutcomeDuplicate: an event already acted on (or being acted on).
 	OutcomeDuplicate Outcome = "duplicate"
+	// OutcomeTooOld: an event that happened longer than DedupWindow ago
+	// (a replayed old body): its claim may have been pruned (package
+	// retention), so it is not acted on.
+	OutcomeTooOld Outcome = "too_old"
 )
 
 // ErrSkipped is what Config.Sync returns for a company it does not sync
@@ -140,6 +144,12 @@ func (e *InvalidEventError) Error() string { return "gustoevents: invalid event:
 func (h *Handler) Handle(ctx context.Context, e gusto.Event, src Source) (Outcome, error) {
 	if err := validate(&e); err != nil {
 		return "", err
+	}
+	if e.Timestamp > 0 && h.cfg.Now().Sub(time.Unix(e.Timestamp, 0)) > DedupWindow {
+		// Older than any claim is kept for: acting could repeat what its
+		// pruned claim once recorded (invariant 22).
+		h.count(src, OutcomeTooOld)
+		return OutcomeTooOld, nil
 	}
 	claimed, err := h.cfg.Store.claim(ctx, e, src)
 	if err != nil {
