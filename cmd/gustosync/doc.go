@@ -5,9 +5,14 @@
 //
 // Usage:
 //
-//	gustosync <command> [flags] [args]
+//	gustosync <command> [args] [flags]
 //	gustosync --help
+//	gustosync --version
 //	gustosync <command> --help
+//
+// Flags may come before, between or after the positional arguments
+// (`gustosync companies pause UUID --reason churned`): the command tree is
+// built with package cobra from the table in main.go.
 //
 // Configuration comes from environment variables (DATABASE_URL, …). Exit
 // status: 0 on success, 2 on bad input (unknown command, bad flag or

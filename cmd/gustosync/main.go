@@ -235,15 +235,18 @@ func report(e *env, name string, err error) int {
 	if err == nil {
 		return exitOK
 	}
-	prefix := "gustosync"
-	if name != "" {
+	prefix, see := "gustosync", "gustosync"
+	if name != "" && name != "help" {
 		prefix += " " + name
+		see = prefix
+	} else if name == "help" {
+		prefix += " help"
 	}
 	var ue *usageError
 	var ce *config.Error
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "%s: %s (see %s --help)\n", prefix, oneLine(ue.Error()), prefix)
+		fmt.Fprintf(e.stderr, "%s: %s (see %s --help)\n", prefix, oneLine(ue.Error()), see)
 		return exitUsage
 	case errors.As(err, &ce):
 		fmt.Fprintf(e.stderr, "%s: %v\n", prefix, ce)
