@@ -72,6 +72,17 @@
 // that completed, marks rows deleted (deleted_at); a batch holding a
 // deleted row undeletes it (full.go).
 //
+// # Removed companies
+//
+// Store.Retire (called by package offboard in the transaction that deletes
+// the company's token row) moves the company's fence epoch and marks it a
+// tombstone: the attempt running then is fenced, and a later claim for the
+// company records its run stopped and returns *FinishedError while the
+// company has no token row (the one read of gusto_auth_tokens here: whether
+// a row exists, never a token), so a task still queued ends instead of
+// syncing (invariant 24). Store.Purge deletes a retired company's rows in
+// bounded batches.
+//
 // It is the one writer of sync_fences, sync_runs, sync_checkpoints,
 // sync_full_seen, company_full_syncs and the synced rows (gusto_companies,
 // gusto_employees, gusto_payrolls); package

@@ -25,6 +25,7 @@
 // The scheduler learns which companies are active and due from package
 // companies (the read model); it owns company_schedules, the one table it
 // writes (markEnqueued, whose join on gusto_auth_tokens only skips companies
-// deleted meanwhile). It must never read or write a token, a status, or
+// deleted meanwhile; SetInterval, a company's own interval within
+// [MinInterval, MaxInterval]). It must never read or write a token, a status, or
 // another package's table.
 package scheduler

@@ -8,7 +8,9 @@
 // credential columns, the refresh, and every change of a company's status
 // (active, paused, needs_reauth, with its reason), each a compare-and-swap
 // on the row's version in one transaction with its audit row (status.go;
-// Store.markNeedsReauth is the only writer of needs_reauth). Every
+// Store.markNeedsReauth is the only writer of needs_reauth), and the
+// row's deletion when a company is offboarded (Store.Delete, called by
+// package offboard). Every
 // transaction goes through postgres.InTx. Other packages read companies
 // through package companies and change a status only by calling Pause,
 // Resume or Manager.VerifyGrant.
