@@ -48,6 +48,10 @@ CREATE TRIGGER gusto_auth_tokens_status_history
 INSERT INTO company_status_events (company_uuid, from_status, to_status, reason, at)
 SELECT company_uuid, '', status, status_reason, status_changed_at FROM gusto_auth_tokens;
 
+-- The dashboard's companies list walks companies in uuid order by keyset,
+-- optionally of one status: this index serves the status-filtered walk.
+CREATE INDEX gusto_auth_tokens_status_uuid ON gusto_auth_tokens (status, company_uuid);
+
 -- One alert "company.recovered" per return to active from a status that
 -- raised an alert (needs_reauth, missing_scope, key_missing): the receiver
 -- can close what the earlier event opened. Its own function and trigger,
@@ -72,6 +76,7 @@ CREATE TRIGGER gusto_auth_tokens_alert_recovered
 -- +goose Down
 DROP TRIGGER gusto_auth_tokens_alert_recovered ON gusto_auth_tokens;
 DROP FUNCTION alert_outbox_recovered();
+DROP INDEX gusto_auth_tokens_status_uuid;
 DROP TRIGGER gusto_auth_tokens_status_history ON gusto_auth_tokens;
 DROP TRIGGER gusto_auth_tokens_status_created ON gusto_auth_tokens;
 DROP FUNCTION company_status_events_record();
