@@ -138,11 +138,19 @@ func (d *Directory) Page(ctx context.Context, q PageQuery) (CompanyPage, error) 
 			order = "DESC"
 		}
 	}
-	sql := overview
-	if len(where) > 0 {
-		sql += "WHERE " + strings.Join(where, " AND ")
+	// The page's uuids first, on their own (an index walk that stops after
+	// limit+1 rows), then the overview of those only, looked up by primary
+	// key (= ANY(ARRAY(…)): with IN or a plain join the planner scans whole
+	// tables; measured 2 ms against 14-44 ms on 10,000 companies).
+	sql := `WITH page AS (SELECT t.company_uuid FROM gusto_auth_tokens t`
+	if search != "" {
+		sql += ` LEFT JOIN gusto_companies g ON g.uuid = t.company_uuid`
 	}
-	sql += " ORDER BY t.company_uuid " + order + " LIMIT ?"
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY t.company_uuid " + order + " LIMIT ?)" + overview +
+		"WHERE t.company_uuid = ANY(ARRAY(SELECT company_uuid FROM page)) ORDER BY t.company_uuid " + order
 	args = append(args, limit+1)
 	var rows []overviewRow
 	if err := d.db.WithContext(ctx).Raw(sql, args...).Scan(&rows).Error; err != nil {
