@@ -22,7 +22,7 @@ import (
 
 const (
 	testUser     = "operator"
-	testPassword = "s3cret-pass"
+	testPassword = "s3cret-pass-for-tests"
 )
 
 // dashboardEnv starts the dashboard binary's run() in-process on a free

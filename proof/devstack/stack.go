@@ -300,7 +300,7 @@ func (s *Stack) StartDashboard(ctx context.Context) (*Dashboard, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dashboard{URL: "http://" + addr, User: "demo", Password: randomToken(9)}
+	d := &Dashboard{URL: "http://" + addr, User: "demo", Password: randomToken(16)}
 	env, err := s.ClientEnv("dashboard", nil)
 	if err != nil {
 		return nil, err
