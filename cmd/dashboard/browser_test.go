@@ -274,6 +274,9 @@ func TestCompanyPageInChromium(t *testing.T) {
 		t.Fatalf("the companies list does not link to %s's page", co)
 	}
 	dir := t.TempDir()
+	if out := os.Getenv("GUSTOSYNC_KEEP_SCREENSHOTS"); out != "" {
+		t.Cleanup(func() { _ = os.CopyFS(out, os.DirFS(dir)) })
+	}
 	dom := chromium(t, "--dump-dom", e.url("/companies/"+co, testUser, testPassword))
 	keep(t, dir, "company.html", dom)
 	section := func(id string) string {

@@ -67,6 +67,8 @@ var _ = template.Must(templates.Funcs(template.FuncMap{
 // took renders how long a run took, or where it stands.
 func took(started, finished *time.Time) string {
 	switch {
+	case started == nil && finished != nil:
+		return "—"
 	case started == nil:
 		return "not started"
 	case finished == nil:
