@@ -253,7 +253,7 @@ func WeakPassword(password, user string) string {
 	case len(distinct) < MinPasswordDistinct:
 		return "too little variety: " + strconv.Itoa(len(distinct)) + " different characters, at least " + strconv.Itoa(MinPasswordDistinct) + " needed" + advice
 	case user != "" && strings.Contains(strings.ToLower(password), strings.ToLower(user)):
-		return "contains DASHBOARD_USER" + advice
+		return "must not contain DASHBOARD_USER" + advice
 	}
 	return ""
 }
