@@ -6,10 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"html"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +25,7 @@ import (
 
 const (
 	testUser     = "operator"
-	testPassword = "s3cret-pass"
+	testPassword = "s3cret-pass-for-tests"
 )
 
 // dashboardEnv starts the dashboard binary's run() in-process on a free
@@ -240,5 +243,119 @@ func checkPNG(t *testing.T, path string) {
 	}
 	if len(b) < 1000 || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 		t.Fatalf("screenshot %s is not a PNG (%d bytes)", path, len(b))
+	}
+}
+
+var (
+	domCompany = regexp.MustCompile(`data-company="([0-9a-f-]{36})"`)
+	domNext    = regexp.MustCompile(`id="next" rel="next" href="([^"]+)"`)
+)
+
+// TestCompanyPageInChromium: a company's page, loaded in headless Chromium,
+// shows its runs (kind, status, records, error), its refresh attempts and
+// its status history, and the companies list links to it.
+func TestCompanyPageInChromium(t *testing.T) {
+	e := startDashboard(t)
+	co := e.companies[0]
+	for _, q := range []string{
+		`INSERT INTO sync_runs (id, company_uuid, status, kind, records_synced, error, created_at, started_at, finished_at)
+		 VALUES ('00000000-0000-4000-8000-0000000000f1', ?, 'failed', 'incremental', 17, 'gusto: 503 Service Unavailable', now(), now(), now())`,
+		`INSERT INTO token_refresh_events (company_uuid, worker, trigger, outcome, detail, old_version, new_version, started_at)
+		 VALUES (?, 'worker-42', 'expiry', 'refreshed', '', 4, 5, now())`,
+		`UPDATE gusto_auth_tokens SET status = 'paused', status_reason = 'holiday freeze' WHERE company_uuid = ?`,
+		`UPDATE gusto_auth_tokens SET status = 'active', status_reason = '' WHERE company_uuid = ?`,
+	} {
+		if err := e.db.Gorm.Exec(q, co).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := chromium(t, "--dump-dom", e.url("/companies", testUser, testPassword))
+	if !strings.Contains(list, `href="/companies/`+co+`"`) {
+		t.Fatalf("the companies list does not link to %s's page", co)
+	}
+	dir := t.TempDir()
+	if out := os.Getenv("GUSTOSYNC_KEEP_SCREENSHOTS"); out != "" {
+		t.Cleanup(func() { _ = os.CopyFS(out, os.DirFS(dir)) })
+	}
+	dom := chromium(t, "--dump-dom", e.url("/companies/"+co, testUser, testPassword))
+	keep(t, dir, "company.html", dom)
+	section := func(id string) string {
+		start := strings.Index(dom, `id="`+id+`"`)
+		if start < 0 {
+			t.Fatalf("company page has no %s table (DOM in %s)", id, dir)
+		}
+		end := strings.Index(dom[start:], "</table>")
+		return dom[start : start+end]
+	}
+	checks := map[string][]string{
+		"company":   {"active", "1234 records", "Token expires"},
+		"runs":      {"0000000000f1", "incremental", "failed", "17", "gusto: 503 Service Unavailable", "succeeded", "1234"},
+		"refreshes": {"worker-42", "expiry", "refreshed", "4 → 5"},
+		"statuses":  {"onboarded", "paused", "holiday freeze", "active"},
+	}
+	if !strings.Contains(dom, `<h1 id="company-name">Acme Payroll Co</h1>`) || !strings.Contains(dom, `<code id="company-uuid">`+co+`</code>`) {
+		t.Errorf("company page does not name Acme Payroll Co and %s (DOM in %s)", co, dir)
+	}
+	for id, wants := range checks {
+		s := section(id)
+		for _, want := range wants {
+			if !strings.Contains(s, want) {
+				t.Errorf("company page's %s table lacks %q (DOM in %s)", id, want, dir)
+			}
+		}
+	}
+	if n := strings.Count(section("statuses"), "<tr><td>"); n != 3 {
+		t.Errorf("status history shows %d transitions, want 3 (onboarded, paused, active)", n)
+	}
+	shot := filepath.Join(dir, "company.png")
+	chromium(t, "--screenshot="+shot, e.url("/companies/"+co, testUser, testPassword))
+	checkPNG(t, shot)
+	t.Logf("company page screenshot: %s", shot)
+}
+
+// TestCompaniesPaginationInChromium: following the Next link page after
+// page in headless Chromium shows every company exactly once, and a search
+// narrows the list to what it matches.
+func TestCompaniesPaginationInChromium(t *testing.T) {
+	e := startDashboard(t)
+	var more []string
+	if err := e.db.Gorm.Raw(`
+		INSERT INTO gusto_auth_tokens (company_uuid, access_token, refresh_token, key_id, access_token_expiration, scopes)
+		SELECT gen_random_uuid(), '\x00', '\x00', 'k1', now() + interval '90 minutes', 'companies:read'
+		FROM generate_series(1, 8) RETURNING company_uuid::text`).Scan(&more).Error; err != nil {
+		t.Fatal(err)
+	}
+	all := slices.Sorted(slices.Values(append(slices.Clone(e.companies), more...)))
+
+	var seen []string
+	path, pages := "/companies?limit=5", 0
+	for path != "" {
+		if pages++; pages > 10 {
+			t.Fatal("more than 10 pages for 12 companies")
+		}
+		u, err := url.Parse(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dom := chromium(t, "--dump-dom", e.url(u.Path, testUser, testPassword)+"?"+u.RawQuery)
+		for _, m := range domCompany.FindAllStringSubmatch(dom, -1) {
+			seen = append(seen, m[1])
+		}
+		path = ""
+		if m := domNext.FindStringSubmatch(dom); m != nil {
+			path = html.UnescapeString(m[1])
+		}
+	}
+	if pages != 3 || !slices.Equal(seen, all) {
+		t.Fatalf("%d pages showed %d companies, want 3 pages showing each of %d once in order:\n%v\nwant\n%v", pages, len(seen), len(all), seen, all)
+	}
+
+	dom := chromium(t, "--dump-dom", e.url("/companies", testUser, testPassword)+"?q=acme+payroll")
+	got := domCompany.FindAllStringSubmatch(dom, -1)
+	if len(got) != 1 || got[0][1] != e.companies[0] {
+		t.Fatalf("search for acme payroll shows %v, want only %s", got, e.companies[0])
+	}
+	if !strings.Contains(dom, `value="acme payroll"`) {
+		t.Error("the search box does not show the search")
 	}
 }

@@ -30,15 +30,16 @@ import (
 
 const usageText = `Usage: dashboard
 
-Serves asynqmon at /monitoring/, the companies page at /companies and the
-OAuth onboarding flow (/connect, callback at the path of GUSTO_REDIRECT_URI).
+Serves asynqmon at /monitoring/, the companies list at /companies (paged,
+searchable), a page per company at /companies/UUID and the OAuth onboarding flow (/connect, callback at the path of GUSTO_REDIRECT_URI).
 Nothing is served without authentication, except Gusto's webhook deliveries
 at POST /gusto/webhooks, which must carry Gusto's signature.
 
 Environment:
   DASHBOARD_ADDR            listen address (127.0.0.1:8082)
   DASHBOARD_PUBLIC_URL      external base URL (http://127.0.0.1:8082)
-  DASHBOARD_USER, DASHBOARD_PASSWORD   basic auth
+  DASHBOARD_USER, DASHBOARD_PASSWORD   basic auth (password: 16+ characters,
+                            8+ different, not containing the user)
   DASHBOARD_BEARER_TOKEN    bearer auth (either or both; one is required)
   DASHBOARD_READ_ONLY       keep asynqmon read-only (true)
   OAUTH_STATE_KEY           signs the OAuth state (required, 16+ characters)

@@ -522,7 +522,7 @@ func TestAlertsFromTwoProcesses(t *testing.T) {
 		var ev alerts.Event
 		mu.Lock()
 		defer mu.Unlock()
-		if !alerts.Verify([]byte(secret), body, r.Header.Get(alerts.SignatureHeader)) || json.Unmarshal(body, &ev) != nil {
+		if alerts.Verify([]byte(secret), body, r.Header.Get(alerts.SignatureHeader), 0, time.Now()) != nil || json.Unmarshal(body, &ev) != nil {
 			bad++
 			w.WriteHeader(http.StatusUnauthorized)
 			return
@@ -552,28 +552,28 @@ func TestAlertsFromTwoProcesses(t *testing.T) {
 		set(id, "needs_reauth")
 	}
 	set(ids[5], "paused") // not an alert
-	set(ids[0], "active") // reconnected…
+	set(ids[0], "active") // reconnected: company.recovered
 	set(ids[0], "needs_reauth")
-	waitfor.Condition(t, 60*time.Second, "6 alerts delivered", func() bool {
+	waitfor.Condition(t, 60*time.Second, "7 alerts delivered", func() bool {
 		var n int
 		if err := db.Gorm.Raw(`SELECT count(*) FROM alert_outbox WHERE status = 'delivered'`).Row().Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		return n == 6
+		return n == 7
 	})
 	a.stop(t)
 	b.stop(t)
 	mu.Lock()
 	defer mu.Unlock()
-	if bad != 0 || len(got) != 6 {
-		t.Fatalf("%d events received (%d bad signatures), want 6", len(got), bad)
+	if bad != 0 || len(got) != 7 {
+		t.Fatalf("%d events received (%d bad signatures), want 7", len(got), bad)
 	}
 	for id, n := range got {
 		if n != 1 {
 			t.Fatalf("event %s received %d times", id, n)
 		}
 	}
-	if perCompany[ids[0]] != 2 || perCompany[ids[5]] != 0 {
+	if perCompany[ids[0]] != 3 || perCompany[ids[5]] != 0 {
 		t.Fatalf("per company: %v", perCompany)
 	}
 	for _, p := range []*proc{a, b} {

@@ -2,7 +2,11 @@ package alerts_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -80,10 +84,12 @@ type receiver struct {
 	// hold, when set for a company, blocks its next request until the channel closes.
 	hold    map[string]chan struct{}
 	entered chan string
+	// clock is the receiver's clock, the dispatchers' one.
+	clock *clock
 }
 
-func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
-	r := &receiver{t: t, fail: map[string][]int{}, hold: map[string]chan struct{}{}, entered: make(chan string, 16)}
+func newReceiver(t *testing.T, c *clock) (*receiver, *httptest.Server) {
+	r := &receiver{t: t, fail: map[string][]int{}, hold: map[string]chan struct{}{}, entered: make(chan string, 16), clock: c}
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return r, srv
@@ -92,7 +98,7 @@ func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	var ev alerts.Event
-	if !alerts.Verify(secret, body, req.Header.Get(alerts.SignatureHeader)) || json.Unmarshal(body, &ev) != nil ||
+	if alerts.Verify(secret, body, req.Header.Get(alerts.SignatureHeader), time.Minute, r.clock.Now()) != nil || json.Unmarshal(body, &ev) != nil ||
 		req.Header.Get(alerts.EventIDHeader) != ev.ID {
 		r.mu.Lock()
 		r.bad++
@@ -141,13 +147,14 @@ func newDispatcher(t *testing.T, db *gorm.DB, url string, c *clock) *alerts.Disp
 	return d
 }
 
-// TestWebhookOncePerTransition: each transition into needs_reauth is received
-// exactly once, with a valid signature, through failures and retries and with
-// two dispatchers (two scheduler replicas) running at once.
+// TestWebhookOncePerTransition: each transition into needs_reauth, and each
+// recovery from it, is received exactly once, with a valid signature,
+// through failures and retries and with two dispatchers (two scheduler
+// replicas) running at once.
 func TestWebhookOncePerTransition(t *testing.T) {
 	db := pgtest.New(t).Gorm
-	rcv, srv := newReceiver(t)
 	c := &clock{t: time.Now()}
+	rcv, srv := newReceiver(t, c)
 	d1 := newDispatcher(t, db, srv.URL+"/hook", c)
 	d2 := newDispatcher(t, db, srv.URL+"/hook", c)
 
@@ -160,7 +167,7 @@ func TestWebhookOncePerTransition(t *testing.T) {
 	setStatus(t, db, b, "paused", "operator")            // not needs_reauth
 	setStatus(t, db, b, "needs_reauth", "revoked in Gusto")
 	setStatus(t, db, cc, "needs_reauth", "revoked")
-	setStatus(t, db, a, "active", "reconnected")
+	setStatus(t, db, a, "active", "reconnected")         // company.recovered
 	setStatus(t, db, a, "needs_reauth", "revoked again") // a second transition: a second event
 	setStatus(t, db, quiet, "paused", "")
 
@@ -168,8 +175,8 @@ func TestWebhookOncePerTransition(t *testing.T) {
 	if err := db.Raw(`SELECT count(*) FROM alert_outbox`).Row().Scan(&outbox); err != nil {
 		t.Fatal(err)
 	}
-	if outbox != 4 {
-		t.Fatalf("outbox holds %d events, want 4 (one per transition into needs_reauth)", outbox)
+	if outbox != 5 {
+		t.Fatalf("outbox holds %d events, want 5 (one per transition into needs_reauth, one recovery)", outbox)
 	}
 
 	// Hold a's first delivery in flight; the second dispatcher must skip the
@@ -195,10 +202,10 @@ func TestWebhookOncePerTransition(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	// d2 sent the other three events (a's second, b and c failing) and
-	// skipped the row d1 held.
-	if st2 != (alerts.Stats{Delivered: 1, Retrying: 2}) {
-		t.Fatalf("second dispatcher while the first held a row: %+v, want 1 delivered, 2 retrying", st2)
+	// d2 sent the other four events (a's recovery and second, b and c
+	// failing) and skipped the row d1 held.
+	if st2 != (alerts.Stats{Delivered: 2, Retrying: 2}) {
+		t.Fatalf("second dispatcher while the first held a row: %+v, want 2 delivered, 2 retrying", st2)
 	}
 
 	// Retries: advance the clock past each backoff until nothing is pending.
@@ -232,15 +239,21 @@ func TestWebhookOncePerTransition(t *testing.T) {
 	for _, r := range got {
 		seen[r.event.ID]++
 		perCompany[r.event.CompanyUUID]++
-		if r.event.Type != alerts.KindNeedsReauth {
-			t.Errorf("event type %q", r.event.Type)
+		switch {
+		case r.event.Type == alerts.KindNeedsReauth:
+		case r.event.Type == alerts.KindRecovered && r.event.CompanyUUID == a:
+			if r.event.PreviousStatus != "needs_reauth" || r.event.Reason != "reconnected" {
+				t.Errorf("recovery: previous %q, reason %q; want needs_reauth, reconnected", r.event.PreviousStatus, r.event.Reason)
+			}
+		default:
+			t.Errorf("event type %q for company %s", r.event.Type, r.event.CompanyUUID)
 		}
 	}
-	if len(got) != 4 || len(seen) != 4 {
-		t.Fatalf("received %d events (%d distinct), want 4 distinct: %+v", len(got), len(seen), got)
+	if len(got) != 5 || len(seen) != 5 {
+		t.Fatalf("received %d events (%d distinct), want 5 distinct: %+v", len(got), len(seen), got)
 	}
-	if perCompany[a] != 2 || perCompany[b] != 1 || perCompany[cc] != 1 || perCompany[quiet] != 0 {
-		t.Fatalf("events per company: a=%d b=%d c=%d quiet=%d, want 2 1 1 0", perCompany[a], perCompany[b], perCompany[cc], perCompany[quiet])
+	if perCompany[a] != 3 || perCompany[b] != 1 || perCompany[cc] != 1 || perCompany[quiet] != 0 {
+		t.Fatalf("events per company: a=%d b=%d c=%d quiet=%d, want 3 1 1 0", perCompany[a], perCompany[b], perCompany[cc], perCompany[quiet])
 	}
 	for _, r := range got {
 		if r.event.CompanyUUID == b {
@@ -256,8 +269,8 @@ func TestWebhookOncePerTransition(t *testing.T) {
 	if err := db.Raw(`SELECT count(*) FROM alert_outbox WHERE status = 'delivered' AND delivered_at IS NOT NULL`).Row().Scan(&delivered); err != nil {
 		t.Fatal(err)
 	}
-	if delivered != 4 {
-		t.Fatalf("%d rows marked delivered, want 4", delivered)
+	if delivered != 5 {
+		t.Fatalf("%d rows marked delivered, want 5", delivered)
 	}
 	// A further pass sends nothing.
 	c.Advance(24 * time.Hour)
@@ -269,8 +282,8 @@ func TestWebhookOncePerTransition(t *testing.T) {
 // TestRetryAfterHonoured: a 429's Retry-After schedules the next attempt.
 func TestRetryAfterHonoured(t *testing.T) {
 	db := pgtest.New(t).Gorm
-	rcv, srv := newReceiver(t)
 	c := &clock{t: time.Now().Truncate(time.Second)}
+	rcv, srv := newReceiver(t, c)
 	d := newDispatcher(t, db, srv.URL, c)
 	co := addCompany(t, db)
 	rcv.fail[co] = []int{http.StatusTooManyRequests}
@@ -362,30 +375,86 @@ func TestGivesUpAndExpires(t *testing.T) {
 	}
 }
 
+// TestSignVerify: a signature covers the timestamp and the body; Verify
+// refuses a stale or future timestamp, a changed body or timestamp, another
+// secret, and every header that is not "t=…,v1=…" (the old "sha256=" form
+// included).
 func TestSignVerify(t *testing.T) {
 	body := []byte(`{"id":"x"}`)
-	sig := alerts.Sign(secret, body)
-	if !strings.HasPrefix(sig, "sha256=") || len(sig) != len("sha256=")+64 {
+	at := time.Unix(1_800_000_000, 0)
+	sig := alerts.Sign(secret, body, at)
+	if !strings.HasPrefix(sig, "t=1800000000,v1=") || len(sig) != len("t=1800000000,v1=")+64 {
 		t.Fatalf("signature %q", sig)
 	}
+	// The documented recipe, by hand: HMAC-SHA256 of "t.body".
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("1800000000." + string(body)))
+	if want := "t=1800000000,v1=" + hex.EncodeToString(m.Sum(nil)); sig != want {
+		t.Fatalf("Sign = %q, want %q", sig, want)
+	}
+	v1 := strings.TrimPrefix(sig, "t=1800000000,")
+	other := alerts.Sign([]byte("other"), body, at)
 	cases := []struct {
 		name   string
 		secret []byte
 		body   []byte
-		sig    string
-		want   bool
+		header string
+		now    time.Time
+		want   error
 	}{
-		{"valid", secret, body, sig, true},
-		{"tampered body", secret, []byte(`{"id":"y"}`), sig, false},
-		{"other secret", []byte("other"), body, sig, false},
-		{"no prefix", secret, body, strings.TrimPrefix(sig, "sha256="), false},
-		{"not hex", secret, body, "sha256=zz", false},
-		{"empty", secret, body, "", false},
+		{"valid", secret, body, sig, at, nil},
+		{"valid, receiver 4m59s ahead", secret, body, sig, at.Add(4*time.Minute + 59*time.Second), nil},
+		{"valid, receiver 4m59s behind", secret, body, sig, at.Add(-4*time.Minute - 59*time.Second), nil},
+		{"valid with spaces", secret, body, "t=1800000000, " + v1, at, nil},
+		{"second v1 matches (secret rotation)", secret, body, other + "," + v1, at, nil},
+		{"replayed 5m01s later", secret, body, sig, at.Add(5*time.Minute + time.Second), alerts.ErrStaleSignature},
+		{"from 5m01s in the future", secret, body, sig, at.Add(-5*time.Minute - time.Second), alerts.ErrStaleSignature},
+		{"tampered body", secret, []byte(`{"id":"y"}`), sig, at, alerts.ErrBadSignature},
+		{"timestamp moved", secret, body, "t=1800000001," + v1, at, alerts.ErrBadSignature},
+		{"other secret", []byte("other"), body, sig, at, alerts.ErrBadSignature},
+		{"old sha256= form", secret, body, "sha256=" + strings.TrimPrefix(v1, "v1="), at, alerts.ErrMalformedSignature},
+		{"no timestamp", secret, body, v1, at, alerts.ErrMalformedSignature},
+		{"no v1", secret, body, "t=1800000000", at, alerts.ErrMalformedSignature},
+		{"two timestamps", secret, body, "t=1800000000,t=1800000000," + v1, at, alerts.ErrMalformedSignature},
+		{"v0 scheme", secret, body, "t=1800000000,v0=" + strings.TrimPrefix(v1, "v1="), at, alerts.ErrMalformedSignature},
+		{"not hex", secret, body, "t=1800000000,v1=zz", at, alerts.ErrMalformedSignature},
+		{"short", secret, body, "t=1800000000,v1=abcd", at, alerts.ErrMalformedSignature},
+		{"timestamp not a number", secret, body, "t=soon," + v1, at, alerts.ErrMalformedSignature},
+		{"empty", secret, body, "", at, alerts.ErrMalformedSignature},
 	}
 	for _, tc := range cases {
-		if got := alerts.Verify(tc.secret, tc.body, tc.sig); got != tc.want {
+		if got := alerts.Verify(tc.secret, tc.body, tc.header, 0, tc.now); !errors.Is(got, tc.want) || (tc.want == nil) != (got == nil) {
 			t.Errorf("%s: Verify = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	// A tolerance of its own.
+	if err := alerts.Verify(secret, body, sig, time.Minute, at.Add(2*time.Minute)); !errors.Is(err, alerts.ErrStaleSignature) {
+		t.Errorf("tolerance 1m, 2m late: %v, want ErrStaleSignature", err)
+	}
+}
+
+// TestRecoveredOncePerReturn: one company.recovered per return to active
+// from a status that raised an alert (needs_reauth, missing_scope); none
+// for an unpause, or for an update that changes nothing.
+func TestRecoveredOncePerReturn(t *testing.T) {
+	db := pgtest.New(t).Gorm
+	a, b, p := addCompany(t, db), addCompany(t, db), addCompany(t, db)
+	setStatus(t, db, a, "needs_reauth", "revoked")
+	setStatus(t, db, a, "active", "")
+	setStatus(t, db, a, "active", "") // not a transition
+	setStatus(t, db, b, "missing_scope", "lacks payrolls:read")
+	setStatus(t, db, b, "active", "")
+	setStatus(t, db, p, "paused", "operator")
+	setStatus(t, db, p, "active", "") // an unpause is no recovery
+	var rows []struct {
+		CompanyUUID, PreviousStatus string
+	}
+	if err := db.Raw(`SELECT company_uuid::text, previous_status FROM alert_outbox WHERE kind = ? ORDER BY id`, alerts.KindRecovered).Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].CompanyUUID != a || rows[0].PreviousStatus != "needs_reauth" ||
+		rows[1].CompanyUUID != b || rows[1].PreviousStatus != "missing_scope" {
+		t.Fatalf("recovered events %+v, want a from needs_reauth then b from missing_scope", rows)
 	}
 }
 
@@ -393,8 +462,9 @@ func TestSignVerify(t *testing.T) {
 // delivered event without a company uuid.
 func TestFleetEventHasNoCompany(t *testing.T) {
 	db := pgtest.New(t).Gorm
-	rcv, srv := newReceiver(t)
-	d := newDispatcher(t, db, srv.URL+"/hook", &clock{t: time.Now()})
+	c := &clock{t: time.Now()}
+	rcv, srv := newReceiver(t, c)
+	d := newDispatcher(t, db, srv.URL+"/hook", c)
 	if err := apiversion.NewStore(db, 0).Rejected(context.Background(), "2025-06-15", "retired", "w1"); err != nil {
 		t.Fatal(err)
 	}

@@ -316,7 +316,7 @@ func (d *Dispatcher) send(ctx context.Context, ev Event, attempt int) (time.Dura
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "gustosync-alerts/1")
-	req.Header.Set(SignatureHeader, Sign(d.cfg.Secret, body))
+	req.Header.Set(SignatureHeader, Sign(d.cfg.Secret, body, d.cfg.Now()))
 	req.Header.Set(EventIDHeader, ev.ID)
 	req.Header.Set(EventTypeHeader, ev.Type)
 	req.Header.Set(AttemptHeader, strconv.Itoa(attempt))

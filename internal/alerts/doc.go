@@ -1,5 +1,7 @@
 // Package alerts delivers operator alerts to a webhook: one signed JSON event
-// per company entering needs_reauth.
+// per company entering needs_reauth or missing_scope, one
+// (company.recovered) per return from such a status to active, and one per
+// API version Gusto refuses.
 //
 // Events are never produced here. A trigger on gusto_auth_tokens writes one
 // alert_outbox row per transition into needs_reauth, in the same transaction
@@ -21,8 +23,10 @@
 // attempts and errors); the trigger in migrations writes the rows. It never
 // reads or writes gusto_auth_tokens.
 //
-// The body is signed with HMAC-SHA256 under ALERT_WEBHOOK_SECRET and the
-// signature sent as "X-Gustosync-Signature: sha256=<hex>"; Verify checks it
-// in constant time. No token ever reaches an event; the webhook URL (which
+// Each attempt is signed with its timestamp and the body, Stripe style:
+// "X-Gustosync-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<unix>.<body>"
+// under ALERT_WEBHOOK_SECRET>"; Verify is the receiver's check (timestamp
+// within a tolerance, so a captured delivery cannot be replayed later; HMAC
+// compared in constant time). docs/deploy.md has the recipe. No token ever reaches an event; the webhook URL (which
 // may itself be a secret) never reaches a log line or a stored error.
 package alerts

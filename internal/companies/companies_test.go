@@ -19,7 +19,7 @@ import (
 
 // addCompanies stores n token rows with the given status and returns their
 // uuids. The ciphertexts are placeholders: the directory never reads them.
-func addCompanies(t *testing.T, db *gorm.DB, n int, status tokens.Status) []string {
+func addCompanies(t testing.TB, db *gorm.DB, n int, status tokens.Status) []string {
 	t.Helper()
 	reason := "test"
 	if status == tokens.StatusActive {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -220,10 +221,47 @@ func (d *Dashboard) validate() error {
 	if d.User == "" && d.BearerToken == "" {
 		return &Error{Var: "DASHBOARD_USER", Reason: "set DASHBOARD_USER/DASHBOARD_PASSWORD or DASHBOARD_BEARER_TOKEN: nothing is served without authentication"}
 	}
+	if d.Password != "" {
+		if reason := WeakPassword(string(d.Password), d.User); reason != "" {
+			return &Error{Var: "DASHBOARD_PASSWORD", Reason: reason}
+		}
+	}
 	if len(d.StateKey) < 16 {
 		return &Error{Var: "OAUTH_STATE_KEY", Reason: "must be at least 16 characters"}
 	}
 	return checkLevel(d.LogLevel)
+}
+
+// Minimum strength of DASHBOARD_PASSWORD (see WeakPassword).
+const (
+	// MinPasswordLength is the fewest characters DASHBOARD_PASSWORD may have.
+	MinPasswordLength = 16
+	// MinPasswordDistinct is the fewest different characters it may have.
+	MinPasswordDistinct = 8
+)
+
+// WeakPassword returns why password is too weak to guard the dashboard
+// (basic auth on every request, so an online guess costs nothing but a
+// request), or "" when it is strong enough: at least MinPasswordLength
+// characters, at least MinPasswordDistinct of them different, and not
+// containing the user name. The reason never quotes the password.
+func WeakPassword(password, user string) string {
+	const advice = " (generate one: openssl rand -base64 24)"
+	distinct := map[rune]bool{}
+	n := 0
+	for _, r := range password {
+		distinct[r] = true
+		n++
+	}
+	switch {
+	case n < MinPasswordLength:
+		return "too short: " + strconv.Itoa(n) + " characters, at least " + strconv.Itoa(MinPasswordLength) + " needed" + advice
+	case len(distinct) < MinPasswordDistinct:
+		return "too little variety: " + strconv.Itoa(len(distinct)) + " different characters, at least " + strconv.Itoa(MinPasswordDistinct) + " needed" + advice
+	case user != "" && strings.Contains(strings.ToLower(password), strings.ToLower(user)):
+		return "must not contain DASHBOARD_USER" + advice
+	}
+	return ""
 }
 
 func checkAddr(name, addr string) error {

@@ -203,3 +203,38 @@ func TestGustoAPIVersion(t *testing.T) {
 		t.Fatalf("GUSTO_API_VERSION=2025-11-15: %q, %v", g.APIVersion, err)
 	}
 }
+
+// TestDashboardPasswordStrength: DASHBOARD_PASSWORD shorter than 16
+// characters, with fewer than 8 different ones, or containing the user is
+// refused at start-up by name, without quoting it; a strong one, or a
+// bearer token alone, starts.
+func TestDashboardPasswordStrength(t *testing.T) {
+	env := func(user, password string) map[string]string {
+		e := full()
+		e["OAUTH_STATE_KEY"] = "state-key-0123456789abcdef"
+		e["DASHBOARD_USER"], e["DASHBOARD_PASSWORD"] = user, password
+		return e
+	}
+	for _, pw := range []string{"x", "gustosync-demo", "REPLACE_ME", "aaaaaaaaaaaaaaaaaaaaaaaa", "abababababababababab",
+		"abcdabcdabcdabcdabcd", "my-operator-password-2026", "MY-OPERATOR-2026-xyz"} {
+		var ce *Error
+		err := ParseFrom(&Dashboard{}, env("operator", pw))
+		if !errors.As(err, &ce) || ce.Var != "DASHBOARD_PASSWORD" {
+			t.Errorf("password %q: %v, want refused as DASHBOARD_PASSWORD", pw, err)
+			continue
+		}
+		if strings.Contains(err.Error(), pw) {
+			t.Errorf("the error quotes the password: %v", err)
+		}
+	}
+	for _, pw := range []string{"correct horse battery staple", "0123456789abcdef", "gustosync-demo-password", "Zr8x2Qm4Lw7vNp3T"} {
+		if err := ParseFrom(&Dashboard{}, env("operator", pw)); err != nil {
+			t.Errorf("password %q refused: %v", pw, err)
+		}
+	}
+	e := env("", "")
+	e["DASHBOARD_BEARER_TOKEN"] = "a-bearer-token-of-enough-length"
+	if err := ParseFrom(&Dashboard{}, e); err != nil {
+		t.Errorf("bearer token alone: %v", err)
+	}
+}

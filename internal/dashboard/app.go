@@ -35,10 +35,17 @@ type TokenStore interface {
 	Put(ctx context.Context, g tokens.Grant, worker string) (int64, error)
 }
 
-// Directory lists the companies for the companies page;
+// Directory reads the companies for the companies pages;
 // *companies.Directory implements it.
 type Directory interface {
-	List(ctx context.Context, status tokens.Status) ([]companies.Company, error)
+	// Page returns one page of the companies list (keyset, uuid order).
+	Page(ctx context.Context, q companies.PageQuery) (companies.CompanyPage, error)
+	// Counts returns how many companies are in each status.
+	Counts(ctx context.Context) (map[tokens.Status]int, error)
+	// Get returns one company; *companies.NotFoundError when unknown.
+	Get(ctx context.Context, company string) (companies.Company, error)
+	// History returns a company's recent runs, refreshes and statuses.
+	History(ctx context.Context, company string, limit int) (companies.History, error)
 }
 
 // APIVersions reports the API versions Gusto currently refuses (406), for
@@ -52,7 +59,8 @@ type APIVersions interface {
 type Config struct {
 	// Credentials guard every route. Required.
 	Credentials Credentials
-	// Companies is read by the companies page. Required.
+	// Companies is read by the companies list and each company's page.
+	// Required.
 	Companies Directory
 	// APIVersions, when set, puts a banner on the companies page for each
 	// API version Gusto refuses.
@@ -118,7 +126,8 @@ func New(cfg Config) (*App, error) {
 		cfg.CallbackPath = "/oauth/callback"
 	}
 	if !strings.HasPrefix(cfg.CallbackPath, "/") || cfg.CallbackPath == "/" ||
-		strings.HasPrefix(cfg.CallbackPath, MonitoringPath+"/") || cfg.CallbackPath == "/companies" || cfg.CallbackPath == "/connect" {
+		strings.HasPrefix(cfg.CallbackPath, MonitoringPath+"/") || cfg.CallbackPath == "/companies" || cfg.CallbackPath == "/connect" ||
+		strings.HasPrefix(cfg.CallbackPath, "/companies/") {
 		return nil, errors.New("dashboard: CallbackPath must be a path of its own")
 	}
 	if cfg.Now == nil {
@@ -149,6 +158,7 @@ func New(cfg Config) (*App, error) {
 		http.Redirect(w, r, "/companies", http.StatusFound)
 	})
 	mux.HandleFunc("GET /companies", a.companies)
+	mux.HandleFunc("GET /companies/{company}", a.company)
 	mux.HandleFunc("GET /connect", a.connect)
 	mux.HandleFunc("GET "+cfg.CallbackPath, a.callback)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,8 +95,10 @@ func TestReadOnlyAndCSRF(t *testing.T) {
 	}
 }
 
-// TestCompaniesPageOrder: companies that need a person come first.
-func TestCompaniesPageOrder(t *testing.T) {
+// TestCompaniesPageFilters: the list is in uuid order (the keyset's), a
+// banner leads to the companies needing re-authorization, and the status
+// filter keeps only its status.
+func TestCompaniesPageFilters(t *testing.T) {
 	e := newEnv(t, nil)
 	var ids []string
 	for _, st := range []string{"active", "paused", "needs_reauth", "active"} {
@@ -112,10 +115,17 @@ func TestCompaniesPageOrder(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("companies page: %d", resp.StatusCode)
 	}
-	reauth, paused := strings.Index(page, `data-company="`+ids[2]), strings.Index(page, `data-company="`+ids[1])
-	a1, a2 := strings.Index(page, `data-company="`+ids[0]), strings.Index(page, `data-company="`+ids[3])
-	if reauth < 0 || paused < 0 || a1 < 0 || a2 < 0 || reauth > paused || paused > a1 || paused > a2 {
-		t.Fatalf("order: needs_reauth at %d, paused at %d, active at %d and %d", reauth, paused, a1, a2)
+	sorted := slices.Sorted(slices.Values(ids))
+	last := -1
+	for _, id := range sorted {
+		at := strings.Index(page, `data-company="`+id)
+		if at < last {
+			t.Fatalf("company %s at %d, after %d: not in uuid order", id, at, last)
+		}
+		last = at
+	}
+	if !strings.Contains(page, `id="needs-reauth"`) || !strings.Contains(page, `href="/companies?status=needs_reauth"`) {
+		t.Fatal("no banner leading to the needs_reauth companies")
 	}
 	if got := e.get("/companies?status=bogus").StatusCode; got != http.StatusBadRequest {
 		t.Fatalf("bad status filter: %d", got)

@@ -1,6 +1,10 @@
 // Package dashboard is the operators' web app: asynqmon (the asynq queues)
-// at /monitoring/, the companies page at /companies, and the OAuth
-// onboarding flow (/connect, then Gusto's consent page, then the callback).
+// at /monitoring/, the companies list at /companies (a page at a time by
+// keyset on the company uuid, searchable by uuid prefix, name and status),
+// each company's page at /companies/{uuid} (its sync runs, token refresh
+// attempts and status history, newest first), and the OAuth onboarding flow
+// (/connect, then Gusto's consent page, then the callback). Pages are
+// html/template, so every value shown is escaped.
 //
 // Nothing is served without authentication: every route, including the
 // OAuth callback and asynqmon's assets and API, sits behind one middleware

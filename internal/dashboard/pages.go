@@ -2,9 +2,13 @@ package dashboard
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gustosync/gustosync/internal/apiversion"
@@ -52,11 +56,17 @@ var templates = template.Must(template.New("pages").Funcs(template.FuncMap{
 <span><span class="badge needs_reauth">needs_reauth</span> {{.NeedsReauth}}</span>
 <span><span class="badge missing_scope">missing_scope</span> {{.MissingScope}}</span>
 <span><span class="badge paused">paused</span> {{.Paused}}</span></p>
+{{if and .NeedsReauth (not .Status)}}<p class="banner" id="needs-reauth">{{.NeedsReauth}} {{if eq .NeedsReauth 1}}company needs{{else}}companies need{{end}} re-authorization: <a href="/companies?status=needs_reauth">show them</a></p>{{end}}
+<form method="get" action="/companies" id="search" class="summary">
+<input type="search" name="q" value="{{.Search}}" placeholder="uuid prefix or name" maxlength="100" aria-label="Search">
+<select name="status" aria-label="Status"><option value="">any status</option>{{range .Statuses}}<option value="{{.}}"{{if eq . $.Status}} selected{{end}}>{{.}}</option>{{end}}</select>
+<button type="submit">Search</button>{{if or .Search .Status}} <a href="/companies">clear</a>{{end}}
+</form>
 <table id="companies">
 <thead><tr><th>Company</th><th>Status</th><th>Token expires</th><th>Last sync</th><th>Rows</th><th>Last run</th><th>Next due</th><th></th></tr></thead>
 <tbody>
 {{range .Companies}}<tr data-company="{{.UUID}}">
-<td>{{if .Name}}{{.Name}}<br>{{end}}<code>{{.UUID}}</code></td>
+<td><a class="company" href="/companies/{{.UUID}}">{{if .Name}}{{.Name}}{{else}}<code>{{.UUID}}</code>{{end}}</a>{{if .Name}}<br><code>{{.UUID}}</code>{{end}}</td>
 <td><span class="badge {{.Status}}">{{.Status}}</span>{{if .StatusReason}}<br><span class="muted">{{.StatusReason}}</span>{{end}}</td>
 <td>{{when $.Now .TokenExpiresAt}}</td>
 <td>{{if .LastSyncAt}}{{when $.Now .LastSyncAt}}{{else}}<span class="muted">never</span>{{end}}</td>
@@ -64,8 +74,9 @@ var templates = template.Must(template.New("pages").Funcs(template.FuncMap{
 <td>{{.LastRunStatus}}</td>
 <td>{{if .NextDueAt}}{{when $.Now .NextDueAt}}{{else}}<span class="muted">next tick</span>{{end}}</td>
 <td>{{if eq .Status "needs_reauth"}}<a class="button" href="/connect?company={{.UUID}}">Re-connect</a>{{end}}</td>
-</tr>{{else}}<tr><td colspan="8" class="muted">No company is onboarded yet. <a href="/connect">Connect one</a>.</td></tr>{{end}}
+</tr>{{else}}<tr><td colspan="8" class="muted">{{if or .Search .Status .Paging}}No company matches.{{else}}No company is onboarded yet. <a href="/connect">Connect one</a>.{{end}}</td></tr>{{end}}
 </tbody></table>
+<p class="summary" id="pager">{{if .PrevURL}}<a id="prev" rel="prev" href="{{.PrevURL}}">&larr; Previous</a>{{end}}{{if .NextURL}}<a id="next" rel="next" href="{{.NextURL}}">Next &rarr;</a>{{end}}</p>
 {{template "bottom" .}}{{end}}
 {{define "message"}}{{template "top" .}}
 <div class="box {{if .OK}}ok{{else}}err{{end}}" id="result">
@@ -112,6 +123,14 @@ type companiesPage struct {
 	Refused                                          []apiversion.Rejection
 	Companies                                        []companies.Company
 	Total, Active, NeedsReauth, MissingScope, Paused int
+	// Search and Status are the filters applied; Statuses the ones offered.
+	Search   string
+	Status   tokens.Status
+	Statuses []tokens.Status
+	// Paging is true past the first page; PrevURL and NextURL link the
+	// neighbouring pages, empty at either end.
+	Paging           bool
+	PrevURL, NextURL string
 }
 
 type messagePage struct {
@@ -147,42 +166,76 @@ func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 		message(w, http.StatusBadRequest, false, "Unknown status filter", "Use active, needs_reauth, missing_scope or paused.")
 		return
 	}
-	list, err := a.cfg.Companies.List(r.Context(), status)
+	q := companies.PageQuery{Status: status, Search: r.URL.Query().Get("q"),
+		After: r.URL.Query().Get("after"), Before: r.URL.Query().Get("before")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > companies.MaxPageSize {
+			message(w, http.StatusBadRequest, false, "Bad page size", fmt.Sprintf("limit must be a number from 1 to %d.", companies.MaxPageSize))
+			return
+		}
+		q.Limit = n
+	}
+	page, err := a.cfg.Companies.Page(r.Context(), q)
+	var qe *companies.QueryError
+	if errors.As(err, &qe) {
+		message(w, http.StatusBadRequest, false, "Bad companies query", qe.Error())
+		return
+	}
 	if err != nil {
 		a.cfg.Logger.Error("companies page", "error", err)
 		message(w, http.StatusInternalServerError, false, "Could not read the companies", "The database did not answer; see the dashboard's log.")
 		return
 	}
-	// Companies that need a person first: needs_reauth, missing_scope, then paused.
-	rank := map[tokens.Status]int{tokens.StatusNeedsReauth: 0, tokens.StatusMissingScope: 1, tokens.StatusPaused: 2}
-	slices.SortStableFunc(list, func(x, y companies.Company) int {
-		rx, ok := rank[x.Status]
-		if !ok {
-			rx = len(rank)
-		}
-		ry, ok := rank[y.Status]
-		if !ok {
-			ry = len(rank)
-		}
-		return rx - ry
-	})
-	p := companiesPage{Title: "Companies", Now: a.cfg.Now(), Companies: list, Total: len(list)}
+	counts, err := a.cfg.Companies.Counts(r.Context())
+	if err != nil {
+		a.cfg.Logger.Error("companies page: counts", "error", err)
+		message(w, http.StatusInternalServerError, false, "Could not read the companies", "The database did not answer; see the dashboard's log.")
+		return
+	}
+	p := companiesPage{Title: "Companies", Now: a.cfg.Now(), Companies: page.Companies, Search: q.Search, Status: status,
+		Paging: q.After != "" || q.Before != "", PrevURL: pageURL(q, "before", page.Prev), NextURL: pageURL(q, "after", page.Next)}
 	if a.cfg.APIVersions != nil {
 		if p.Refused, err = a.cfg.APIVersions.Current(r.Context()); err != nil {
 			a.cfg.Logger.Error("companies page: refused API versions", "error", err)
 		}
 	}
-	for _, c := range list {
-		switch c.Status {
+	for st, n := range counts {
+		p.Total += n
+		p.Statuses = append(p.Statuses, st)
+		switch st {
 		case tokens.StatusActive:
-			p.Active++
+			p.Active = n
 		case tokens.StatusNeedsReauth:
-			p.NeedsReauth++
+			p.NeedsReauth = n
 		case tokens.StatusMissingScope:
-			p.MissingScope++
+			p.MissingScope = n
 		case tokens.StatusPaused:
-			p.Paused++
+			p.Paused = n
 		}
 	}
+	if status != "" && counts[status] == 0 {
+		p.Statuses = append(p.Statuses, status)
+	}
+	slices.Sort(p.Statuses)
 	render(w, http.StatusOK, "companies", p)
+}
+
+// pageURL links the companies page of q's filters whose cursor (after or
+// before) is at; empty when at is (no such page).
+func pageURL(q companies.PageQuery, cursor, at string) string {
+	if at == "" {
+		return ""
+	}
+	v := url.Values{cursor: {at}}
+	if q.Status != "" {
+		v.Set("status", string(q.Status))
+	}
+	if q.Search != "" {
+		v.Set("q", q.Search)
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	return "/companies?" + v.Encode()
 }

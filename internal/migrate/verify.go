@@ -14,6 +14,7 @@ import (
 var Tables = []string{
 	"gusto_auth_tokens", "token_refresh_events", "sync_runs", "sync_checkpoints",
 	"gusto_companies", "gusto_employees", "gusto_payrolls", "company_full_syncs",
+	"company_status_events",
 }
 
 // Verify checks that db holds the schema this binary embeds: every embedded

@@ -98,8 +98,12 @@ func TestNeedsReauthWritesOneAlert(t *testing.T) {
 	if ok, err := s.markNeedsReauth(ctx, c, 2, "revoked again", ev); !ok || err != nil {
 		t.Fatalf("second revocation: %v %v", ok, err)
 	}
-	if err := db.Gorm.Raw(`SELECT count(*) FROM alert_outbox WHERE company_uuid = ?`, c).Row().Scan(&n); err != nil || n != 2 {
-		t.Fatalf("%d outbox rows after the second revocation, want 2 (%v)", n, err)
+	if err := db.Gorm.Raw(`SELECT count(*) FROM alert_outbox WHERE company_uuid = ? AND kind = 'company.needs_reauth'`, c).Row().Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d needs_reauth rows after the second revocation, want 2 (%v)", n, err)
+	}
+	// The reconnect in between was one company.recovered.
+	if err := db.Gorm.Raw(`SELECT count(*) FROM alert_outbox WHERE company_uuid = ? AND kind = 'company.recovered'`, c).Row().Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d company.recovered rows after one reconnect, want 1 (%v)", n, err)
 	}
 }
 

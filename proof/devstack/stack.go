@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/pgtest"
 	"github.com/gustosync/gustosync/internal/redistest"
@@ -300,7 +301,7 @@ func (s *Stack) StartDashboard(ctx context.Context) (*Dashboard, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dashboard{URL: "http://" + addr, User: "demo", Password: randomToken(9)}
+	d := &Dashboard{URL: "http://" + addr, User: "demo", Password: dashboardPassword("demo")}
 	env, err := s.ClientEnv("dashboard", nil)
 	if err != nil {
 		return nil, err
@@ -418,6 +419,17 @@ func (s *Stack) WaitFor(ctx context.Context, within, interval time.Duration, con
 // Logf writes a progress line with the time of day.
 func Logf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// dashboardPassword generates a DASHBOARD_PASSWORD for user that the
+// dashboard accepts (config.WeakPassword): 32 hex digits, drawn again in
+// the (about one in 30 million) case of too few different ones.
+func dashboardPassword(user string) string {
+	for {
+		if p := randomToken(16); config.WeakPassword(p, user) == "" {
+			return p
+		}
+	}
 }
 
 func randomToken(n int) string {
