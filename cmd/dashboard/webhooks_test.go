@@ -61,7 +61,7 @@ func TestWebhookMarksARevokedCompanyAndRefusesForgeries(t *testing.T) {
 		ids = append(ids, g.CompanyUUID)
 	}
 	vars := map[string]string{
-		"DATABASE_URL": db.URL, "REDIS_URL": rs.URL, "DASHBOARD_ADDR": "127.0.0.1:0",
+		"DATABASE_URL": db.URL, "REDIS_URL": rs.URL, "DASHBOARD_ADDR": "127.0.0.1:0", "DASHBOARD_METRICS_ADDR": "127.0.0.1:0",
 		"DASHBOARD_USER": testUser, "DASHBOARD_PASSWORD": testPassword, "OAUTH_STATE_KEY": "state-key-0123456789abcdef",
 		"TOKEN_ENCRYPTION_KEYS": "k1:" + base64.StdEncoding.EncodeToString(key),
 		"GUSTO_API_URL":         srv.URL, "GUSTO_CLIENT_ID": cid, "GUSTO_CLIENT_SECRET": secret,

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gustosync/gustosync/internal/buildinfo"
 	"github.com/gustosync/gustosync/internal/config"
 )
 
@@ -110,6 +111,10 @@ func run(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
 		usage(e.stderr, "")
 		return exitUsage
+	}
+	if buildinfo.IsVersionFlag(args[0]) || args[0] == "version" {
+		fmt.Fprint(e.stdout, buildinfo.Line("gustosync"))
+		return exitOK
 	}
 	if isHelp(args[0]) || args[0] == "help" {
 		topic := ""
