@@ -275,6 +275,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"help", "migrate"}, "Usage: gustosync migrate [flags]"},
 		{[]string{"migrate", "status", "--help"}, "Usage: gustosync migrate status"},
 		{[]string{"help", "migrate", "status"}, "List the schema migrations"},
+		{[]string{"--version"}, "gustosync "},
+		{[]string{"version"}, "(commit "},
 	} {
 		res := gustosync(t, tc.args, "DATABASE_URL=mysql://not-read-for-help")
 		if res.code != 0 || res.stderr != "" {
