@@ -55,7 +55,8 @@ func Handler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 		Registry:      reg,
 		ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog:      errorLog{log},
-		Timeout:       20 * time.Second,
+		// No Timeout: promhttp answers 503 past it. Each collector that
+		// reads an outside system bounds its own read (collectorup: 5 s).
 	})
 }
 

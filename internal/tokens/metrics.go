@@ -18,7 +18,8 @@ import (
 //	gustosync_token_invalidations_total         access tokens invalidated after a 401
 //	gustosync_token_budget_deferrals_total      refreshes deferred by the fleet-wide refresh budget
 //	gustosync_token_fence_aborts_total          refreshes abandoned before sending: the lock or the claim was lost
-//	gustosync_token_companies{status}           companies by token status (read from PostgreSQL at scrape)
+//	gustosync_token_companies{status}           companies by token status (read from PostgreSQL at scrape;
+//	                                            gustosync_collector_up{collector="token_companies"} says whether the read worked)
 //	gustosync_gusto_clock_skew_seconds          Gusto's clock minus ours, latest measurement
 type Metrics struct {
 	refreshes     *prometheus.CounterVec
