@@ -2,14 +2,10 @@ package telemetry
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,53 +17,6 @@ import (
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
-
-// proxy forwards TCP connections to target until closed; Close also cuts
-// the connections it carries, as a PostgreSQL that goes away would.
-type proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-			go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
-		}
-	}()
-	t.Cleanup(p.Close)
-	return p
-}
-
-func (p *proxy) Close() {
-	_ = p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
 
 // scrape GETs /metrics from h and returns the status and body.
 func scrape(t *testing.T, h http.Handler) (int, string) {
@@ -83,15 +32,9 @@ func scrape(t *testing.T, h http.Handler) (int, string) {
 // still answer 200 once it is not: the collectors that read it say
 // gustosync_collector_up 0 and the process's metrics are all there.
 func TestMetricsWhilePostgreSQLIsDown(t *testing.T) {
-	db := pgtest.New(t)
-	u, err := url.Parse(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
+	outage := pgtest.NewOutage(t, pgtest.New(t))
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, u.String(), 4, postgres.WithLogger(slog.New(slog.DiscardHandler)))
+	pool, err := postgres.Open(ctx, outage.URL, 4, postgres.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +70,7 @@ func TestMetricsWhilePostgreSQLIsDown(t *testing.T) {
 		}
 	}
 
-	p.Close() // PostgreSQL is gone: connections cut, new ones refused.
+	outage.Cut() // PostgreSQL is gone: connections cut, new ones refused.
 
 	for name, h := range handlers {
 		code, body := scrape(t, h)
