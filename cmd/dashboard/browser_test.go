@@ -77,18 +77,19 @@ func startDashboard(t *testing.T) *dashboardEnv {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	vars := map[string]string{
-		"DATABASE_URL":          e.db.URL,
-		"REDIS_URL":             e.redis.URL,
-		"DASHBOARD_ADDR":        "127.0.0.1:0",
-		"DASHBOARD_USER":        testUser,
-		"DASHBOARD_PASSWORD":    testPassword,
-		"OAUTH_STATE_KEY":       "state-key-0123456789abcdef",
-		"TOKEN_ENCRYPTION_KEYS": "k1:" + base64.StdEncoding.EncodeToString(key),
-		"GUSTO_API_URL":         "http://127.0.0.1:9",
-		"GUSTO_CLIENT_ID":       "cid",
-		"GUSTO_CLIENT_SECRET":   "csecret",
-		"GUSTO_REDIRECT_URI":    "http://127.0.0.1:8082/oauth/callback",
-		"LOG_LEVEL":             "warn",
+		"DATABASE_URL":           e.db.URL,
+		"REDIS_URL":              e.redis.URL,
+		"DASHBOARD_ADDR":         "127.0.0.1:0",
+		"DASHBOARD_METRICS_ADDR": "127.0.0.1:0",
+		"DASHBOARD_USER":         testUser,
+		"DASHBOARD_PASSWORD":     testPassword,
+		"OAUTH_STATE_KEY":        "state-key-0123456789abcdef",
+		"TOKEN_ENCRYPTION_KEYS":  "k1:" + base64.StdEncoding.EncodeToString(key),
+		"GUSTO_API_URL":          "http://127.0.0.1:9",
+		"GUSTO_CLIENT_ID":        "cid",
+		"GUSTO_CLIENT_SECRET":    "csecret",
+		"GUSTO_REDIRECT_URI":     "http://127.0.0.1:8082/oauth/callback",
+		"LOG_LEVEL":              "warn",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)

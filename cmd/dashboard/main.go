@@ -18,6 +18,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/apiversion"
+	"github.com/gustosync/gustosync/internal/buildinfo"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/dashboard"
@@ -25,6 +26,7 @@ import (
 	"github.com/gustosync/gustosync/internal/gustoevents"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/scheduler"
+	"github.com/gustosync/gustosync/internal/telemetry"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -42,11 +44,14 @@ Environment:
                             8+ different, not containing the user)
   DASHBOARD_BEARER_TOKEN    bearer auth (either or both; one is required)
   DASHBOARD_READ_ONLY       keep asynqmon read-only (true)
+  DASHBOARD_METRICS_ADDR    unauthenticated /metrics and /healthz for Prometheus (127.0.0.1:8083)
+  DASHBOARD_PROMETHEUS_URL  Prometheus server for asynqmon's metrics charts (none)
   OAUTH_STATE_KEY           signs the OAuth state (required, 16+ characters)
   DATABASE_URL, REDIS_URL, TOKEN_ENCRYPTION_KEYS,
   GUSTO_API_URL, GUSTO_CLIENT_ID, GUSTO_CLIENT_SECRET, GUSTO_REDIRECT_URI, LOG_LEVEL
   GUSTO_EVENTS_SYNC_DEBOUNCE  least time between event-driven syncs of a company (5m)
   SYNC_INTERVAL, SYNC_FULL_EVERY  as the scheduler's, for those syncs
+dashboard --version prints the version, commit and build date.
 Exit status: 0 success, 1 failure, 2 bad configuration.
 `
 
@@ -70,6 +75,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[
 	if len(args) > 0 {
 		if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 			fmt.Fprint(stdout, usageText)
+			return exitOK
+		}
+		if buildinfo.IsVersionFlag(args[0]) {
+			fmt.Fprint(stdout, buildinfo.Line("dashboard"))
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "dashboard: unknown argument %q (see dashboard --help)\n", args[0])
@@ -112,19 +121,6 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 	if err != nil {
 		return err
 	}
-	client, err := gusto.New(gusto.Options{
-		BaseURL:      cfg.APIURL,
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret.Reveal(),
-		RedirectURI:  cfg.RedirectURI,
-		APIVersion:   cfg.APIVersion,
-		HTTPClient:   &http.Client{Timeout: cfg.RequestTimeout},
-		Logger:       log,
-	})
-	if err != nil {
-		return err
-	}
-
 	maxConns := cfg.MaxConns
 	if maxConns <= 0 {
 		maxConns = 4
@@ -137,7 +133,37 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 	}
 	defer func() { _ = postgres.Close(db) }()
 
-	intake, closeIntake, err := webhookIntake(db, redisOpt, cfg, log)
+	reg := telemetry.NewRegistry()
+	metrics, err := telemetry.RegisterDashboard(reg, telemetry.DashboardSources{DB: db})
+	if err != nil {
+		return err
+	}
+	metricsLn, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on DASHBOARD_METRICS_ADDR: %w", err)
+	}
+	metricsMux := http.NewServeMux()
+	metricsMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	metricsMux.Handle("GET /metrics", telemetry.Handler(reg, log.With("component", "metrics")))
+	metricsSrv := &http.Server{Handler: metricsMux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = metricsSrv.Serve(metricsLn) }()
+	defer func() { _ = metricsSrv.Close() }()
+
+	client, err := gusto.New(gusto.Options{
+		BaseURL:      cfg.APIURL,
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret.Reveal(),
+		RedirectURI:  cfg.RedirectURI,
+		APIVersion:   cfg.APIVersion,
+		HTTPClient:   &http.Client{Timeout: cfg.RequestTimeout},
+		Logger:       log,
+		Metrics:      metrics.Gusto,
+	})
+	if err != nil {
+		return err
+	}
+
+	intake, closeIntake, err := webhookIntake(db, redisOpt, cfg, log, metrics.Events)
 	if err != nil {
 		return err
 	}
@@ -151,6 +177,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 		APIVersions:   apiversion.NewStore(db, 0),
 		Redis:         redisOpt,
 		ReadOnly:      cfg.ReadOnly,
+		PrometheusURL: cfg.PrometheusURL,
 		OAuth:         client,
 		Tokens:        tokens.NewStore(db, ring),
 		StateKey:      []byte(cfg.StateKey.Reveal()),
@@ -178,7 +205,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("dashboard listening", "addr", ln.Addr().String(), "read_only", cfg.ReadOnly,
-		"basic_auth", cfg.User != "", "bearer_auth", cfg.BearerToken != "", "callback", callback)
+		"metrics", metricsLn.Addr().String(), "basic_auth", cfg.User != "", "bearer_auth", cfg.BearerToken != "", "callback", callback)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -199,7 +226,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 // webhookIntake builds the Gusto webhook intake: events acted on once
 // (package gustoevents), revocations through the tokens store, data events
 // as syncs enqueued through the scheduler's EnqueueCompany.
-func webhookIntake(db *gorm.DB, redisOpt asynq.RedisConnOpt, cfg config.Dashboard, log *slog.Logger) (http.Handler, func(), error) {
+func webhookIntake(db *gorm.DB, redisOpt asynq.RedisConnOpt, cfg config.Dashboard, log *slog.Logger, metrics *gustoevents.Metrics) (http.Handler, func(), error) {
 	client := asynq.NewClient(redisOpt)
 	sched, err := scheduler.New(db, client, scheduler.Config{Interval: cfg.SyncInterval, FullEvery: cfg.SyncFullEvery, Logger: log})
 	if err != nil {
@@ -214,7 +241,7 @@ func webhookIntake(db *gorm.DB, redisOpt asynq.RedisConnOpt, cfg config.Dashboar
 	store := gustoevents.NewStore(db)
 	h, err := gustoevents.NewHandler(gustoevents.Config{Store: store, Revoker: tokens.NewStore(db, ring),
 		Sync: gustoevents.SchedulerSync(sched), Known: gustoevents.DirectoryKnown(companies.New(db)), SyncDebounce: cfg.SyncDebounce, By: "dashboard-" + config.DefaultWorkerID(),
-		Logger: log.With("component", "webhooks")})
+		Logger: log.With("component", "webhooks"), Metrics: metrics})
 	if err != nil {
 		_ = client.Close()
 		return nil, nil, err

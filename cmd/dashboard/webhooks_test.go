@@ -6,8 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,8 +63,16 @@ func TestWebhookMarksARevokedCompanyAndRefusesForgeries(t *testing.T) {
 		}
 		ids = append(ids, g.CompanyUUID)
 	}
+	// The metrics listener's address is chosen here (the ready channel
+	// reports the dashboard's own).
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := probe.Addr().String()
+	_ = probe.Close()
 	vars := map[string]string{
-		"DATABASE_URL": db.URL, "REDIS_URL": rs.URL, "DASHBOARD_ADDR": "127.0.0.1:0",
+		"DATABASE_URL": db.URL, "REDIS_URL": rs.URL, "DASHBOARD_ADDR": "127.0.0.1:0", "DASHBOARD_METRICS_ADDR": metricsAddr,
 		"DASHBOARD_USER": testUser, "DASHBOARD_PASSWORD": testPassword, "OAUTH_STATE_KEY": "state-key-0123456789abcdef",
 		"TOKEN_ENCRYPTION_KEYS": "k1:" + base64.StdEncoding.EncodeToString(key),
 		"GUSTO_API_URL":         srv.URL, "GUSTO_CLIENT_ID": cid, "GUSTO_CLIENT_SECRET": secret,
@@ -163,5 +174,24 @@ func TestWebhookMarksARevokedCompanyAndRefusesForgeries(t *testing.T) {
 	}
 	if alerts != 1 || status(ids[1]) != tokens.StatusActive {
 		t.Fatalf("alerts = %d (want 1: the one revocation), the other company = %s (want active)", alerts, status(ids[1]))
+	}
+
+	// The dashboard's /metrics (its own listener, no credentials) counts
+	// the intake's outcomes under source="webhook".
+	res, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	for _, want := range []string{
+		`gustosync_gusto_events_total{outcome="needs_reauth",source="webhook"} 1`,
+		`gustosync_gusto_events_total{outcome="refused",source="webhook"} 3`,
+		`gustosync_gusto_events_total{outcome="duplicate",source="webhook"} 1`,
+		"gustosync_build_info{", `go_sql_open_connections{db_name="gustosync"}`,
+	} {
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(metrics), want) {
+			t.Errorf("dashboard /metrics (%d) lacks %s", res.StatusCode, want)
+		}
 	}
 }

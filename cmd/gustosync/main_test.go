@@ -282,8 +282,9 @@ func TestHelp(t *testing.T) {
 		{[]string{"companies", "--help"}, "companies set-interval"},
 		{[]string{"help", "companies", "set-interval"}, "Usage: gustosync companies set-interval UUID INTERVAL|default"},
 		{[]string{"companies", "pause", "UUID", "-h"}, "--reason"},
-		{[]string{"--version"}, " commit "},
-		{[]string{"version"}, " commit "},
+		{[]string{"--version"}, "(commit "},
+		{[]string{"--version"}, "gustosync "},
+		{[]string{"version"}, "(commit "},
 	} {
 		res := gustosync(t, tc.args, "DATABASE_URL=mysql://not-read-for-help")
 		if res.code != 0 || res.stderr != "" {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gustosync/gustosync/internal/buildinfo"
 )
 
 func main() {
@@ -21,6 +23,10 @@ func main() {
 
 // run probes the one URL in args and returns the exit status.
 func run(args []string, stderr io.Writer) int {
+	if len(args) == 1 && buildinfo.IsVersionFlag(args[0]) {
+		fmt.Fprint(os.Stdout, buildinfo.Line("httpprobe"))
+		return 0
+	}
 	fs := flag.NewFlagSet("httpprobe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")

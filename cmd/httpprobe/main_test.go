@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -64,5 +65,12 @@ func TestExitStatus(t *testing.T) {
 		if tc.msg != "" && !strings.Contains(stderr.String(), tc.msg) {
 			t.Errorf("%v: stderr %q does not mention %q", tc.args, stderr.String(), tc.msg)
 		}
+	}
+}
+
+// TestVersion: --version prints the build's line and exits 0.
+func TestVersion(t *testing.T) {
+	if code := run([]string{"--version"}, io.Discard); code != 0 {
+		t.Fatalf("--version: exit %d, want 0", code)
 	}
 }

@@ -18,12 +18,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/alerts"
+	"github.com/gustosync/gustosync/internal/buildinfo"
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/companies"
 	"github.com/gustosync/gustosync/internal/config"
@@ -33,6 +32,7 @@ import (
 	"github.com/gustosync/gustosync/internal/redrive"
 	"github.com/gustosync/gustosync/internal/retention"
 	"github.com/gustosync/gustosync/internal/scheduler"
+	"github.com/gustosync/gustosync/internal/telemetry"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -55,6 +55,7 @@ const usageText = `Usage:
   scheduler enqueue --company UUID   enqueue a sync of one company now and exit
   scheduler enqueue --all            enqueue a sync of every active company now and exit
       add --full to either to force a full reconciliation
+  scheduler --version                print the version, commit and build date
 
 Environment: DATABASE_URL, REDIS_URL, SCHEDULER_TICK (30s), SYNC_INTERVAL (1h),
 SYNC_JITTER (0.1), SYNC_FULL_EVERY (168h), SYNC_HEARTBEAT (2s) and SYNC_LEASE (6s) (re-driving dead syncs),
@@ -80,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, vars map[
 	switch {
 	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help"):
 		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case len(args) > 0 && buildinfo.IsVersionFlag(args[0]):
+		fmt.Fprint(stdout, buildinfo.Line("scheduler"))
 		return exitOK
 	case len(args) > 0 && args[0] == "enqueue":
 		err = enqueueCmd(ctx, args[1:], stdout, stderr, vars, now)
@@ -121,14 +125,17 @@ type deps struct {
 	db    *gorm.DB
 	sched *scheduler.Scheduler
 	queue *asynq.Client
-	now   func() time.Time
-	close func()
+	// metrics are nil for a one-shot command (nothing serves them).
+	metrics *telemetry.Scheduler
+	now     func() time.Time
+	close   func()
 }
 
 // open connects what both modes need, on the clock now. A one-shot command
 // (enqueue) keeps the database's statement log out of stderr, which holds
 // its one-line error.
 func open(ctx context.Context, stderr io.Writer, vars map[string]string, now func() time.Time, reg prometheus.Registerer, oneShot bool) (*deps, error) {
+	// reg is nil for a one-shot command.
 	var cfg config.Scheduler
 	if err := config.ParseFrom(&cfg, vars); err != nil {
 		return nil, err
@@ -153,17 +160,22 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, now fun
 		_ = postgres.Close(db)
 		return nil, err
 	}
-	metrics, err := scheduler.NewMetrics(reg)
-	if err != nil {
-		_ = postgres.Close(db)
-		return nil, err
+	var metrics *telemetry.Scheduler
+	if reg != nil {
+		metrics, err = telemetry.RegisterScheduler(reg, telemetry.SchedulerSources{DB: db, Interval: cfg.Interval, Now: now})
+		if err != nil {
+			_ = postgres.Close(db)
+			return nil, err
+		}
+	} else {
+		metrics = &telemetry.Scheduler{}
 	}
 	client := asynq.NewClient(opt)
 	// The inspector lets each tick re-enqueue the windows Redis lost.
 	inspector := asynq.NewInspector(opt)
 	sched, err := scheduler.New(db, client, scheduler.Config{
 		Interval: cfg.Interval, Jitter: cfg.Jitter, Tick: cfg.Tick, Logger: log, Now: now, FullEvery: cfg.FullEvery,
-		Metrics: metrics, Lookup: inspector,
+		Metrics: metrics.Scheduler, Lookup: inspector,
 	})
 	if err != nil {
 		_ = client.Close()
@@ -171,14 +183,13 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, now fun
 		_ = postgres.Close(db)
 		return nil, err
 	}
-	return &deps{cfg: cfg, log: log, db: db, sched: sched, queue: client, now: now, close: func() { _ = client.Close(); _ = inspector.Close(); _ = postgres.Close(db) }}, nil
+	return &deps{cfg: cfg, log: log, db: db, sched: sched, queue: client, metrics: metrics, now: now, close: func() { _ = client.Close(); _ = inspector.Close(); _ = postgres.Close(db) }}, nil
 }
 
 // serve ticks until ctx ends, delivers alerts when configured, and serves
 // /healthz and /metrics.
 func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now func() time.Time) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := telemetry.NewRegistry()
 	d, err := open(ctx, stderr, vars, now, reg, false)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -195,20 +206,16 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", telemetry.Handler(reg, d.log.With("component", "metrics")))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	// Like every worker, the scheduler re-drives the runs of dead sync
 	// attempts (package redrive), so a fleet whose workers all died still
 	// has them re-driven the moment one comes back.
-	redriveMetrics, err := redrive.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
 	redriver, err := redrive.New(redrive.Config{
 		Store: checkpoint.NewStore(d.db, checkpoint.Options{Lease: d.cfg.Lease}), Queue: d.queue,
 		By: "scheduler-" + config.DefaultWorkerID(), Interval: d.cfg.Heartbeat, Logger: d.log.With("component", "redrive"),
-		Metrics: redriveMetrics,
+		Metrics: d.metrics.Redrive,
 	})
 	if err != nil {
 		return err
@@ -226,7 +233,7 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 	g.Go(func() error { return pruner.Run(gctx) })
 	switch {
 	case d.cfg.EventsFeed.Runs():
-		feed, err := eventsFeed(d, reg)
+		feed, err := eventsFeed(d)
 		if err != nil {
 			return err
 		}
@@ -264,22 +271,18 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 // revocation is needs_reauth within GUSTO_EVENTS_POLL, with no public
 // endpoint. The tokens store it marks through never seals (status changes
 // only), so it has no keyring.
-func eventsFeed(d *deps, reg prometheus.Registerer) (*gustoevents.Feed, error) {
+func eventsFeed(d *deps) (*gustoevents.Feed, error) {
 	f := d.cfg.EventsFeed
 	client, err := gusto.New(gusto.Options{BaseURL: f.APIURL, ClientID: f.ClientID, ClientSecret: f.ClientSecret.Reveal(),
-		APIVersion: f.APIVersion, HTTPClient: &http.Client{Timeout: f.RequestTimeout}, Logger: d.log})
+		APIVersion: f.APIVersion, HTTPClient: &http.Client{Timeout: f.RequestTimeout}, Logger: d.log, Metrics: d.metrics.Gusto})
 	if err != nil {
 		return nil, &config.Error{Var: "GUSTO_API_URL", Reason: err.Error()}
-	}
-	metrics, err := gustoevents.NewMetrics(reg)
-	if err != nil {
-		return nil, err
 	}
 	store := gustoevents.NewStore(d.db)
 	log := d.log.With("component", "events")
 	h, err := gustoevents.NewHandler(gustoevents.Config{Store: store, Revoker: tokens.NewStore(d.db, nil),
 		Sync: gustoevents.SchedulerSync(d.sched), Known: gustoevents.DirectoryKnown(companies.New(d.db)), SyncDebounce: f.SyncDebounce, By: "scheduler-" + config.DefaultWorkerID(),
-		Now: d.now, Logger: log, Metrics: metrics})
+		Now: d.now, Logger: log, Metrics: d.metrics.Events})
 	if err != nil {
 		return nil, err
 	}

@@ -201,6 +201,9 @@ func TestProcessSurface(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "WORKER_SHUTDOWN_TIMEOUT") {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
+	if out, err := exec.Command(workerBin, "--version").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "worker ") || !strings.Contains(string(out), "(commit ") {
+		t.Fatalf("--version: %v\n%s", err, out)
+	}
 	bad := exec.Command(workerBin)
 	bad.Env = []string{"PATH=" + os.Getenv("PATH"), "WORKER_CONCURRENCY=zero"}
 	out, err = bad.CombinedOutput()
@@ -223,7 +226,10 @@ func TestProcessSurface(t *testing.T) {
 	w.enqueue(company, run)
 	w.waitRun(run, "succeeded", time.Minute)
 	_, metrics := get(t, base+"/metrics")
-	for _, m := range []string{`gustosync_sync_records_total{resource="employees"} 300`, "gustosync_sync_batches_total", "gustosync_sync_run_duration_seconds_bucket", "gustosync_sync_checkpoint_lag_seconds", `asynq_queue_size{queue="default"}`, "gustosync_token_", `gustosync_sync_takeovers_total{result="redriven"} 0`} {
+	for _, m := range []string{`gustosync_sync_records_total{resource="employees"} 300`, "gustosync_sync_batches_total", "gustosync_sync_run_duration_seconds_bucket", "gustosync_sync_checkpoint_lag_seconds", `asynq_queue_size{queue="default"}`, "gustosync_token_", `gustosync_sync_takeovers_total{result="redriven"} 0`,
+		"gustosync_build_info{", `gustosync_collector_up{collector="token_companies"} 1`, `go_sql_open_connections{db_name="gustosync"}`,
+		`gustosync_gusto_requests_total{method="GET",route="/v1/companies/{company_id}/employees",status_class="2xx"}`,
+		`gustosync_gusto_request_duration_seconds_bucket{method="GET",route="/v1/companies/{company_id}/payrolls"`} {
 		if !strings.Contains(metrics, m) {
 			t.Fatalf("/metrics lacks %s", m)
 		}

@@ -16,12 +16,11 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/apiversion"
+	"github.com/gustosync/gustosync/internal/buildinfo"
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
@@ -31,6 +30,7 @@ import (
 	"github.com/gustosync/gustosync/internal/ratelimit"
 	"github.com/gustosync/gustosync/internal/redrive"
 	"github.com/gustosync/gustosync/internal/refreshbudget"
+	"github.com/gustosync/gustosync/internal/telemetry"
 	"github.com/gustosync/gustosync/internal/tokens"
 )
 
@@ -59,7 +59,8 @@ const (
 const usageText = `Usage: worker
 
 Runs gustosync's sync jobs (asynq task sync:company) until SIGTERM or SIGINT,
-serving /healthz, /readyz and /metrics on HTTP_ADDR.
+serving /healthz, /readyz and /metrics on HTTP_ADDR. worker --version prints
+the version, commit and build date.
 
 Environment (default):
   DATABASE_URL             PostgreSQL DSN (postgres://postgres@127.0.0.1:5432/gustosync?sslmode=disable)
@@ -94,9 +95,12 @@ func main() {
 // run is the whole program; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	for _, a := range args {
-		switch a {
-		case "-h", "-help", "--help", "help":
+		switch {
+		case a == "-h" || a == "-help" || a == "--help" || a == "help":
 			fmt.Fprint(stdout, usageText)
+			return exitOK
+		case buildinfo.IsVersionFlag(a):
+			fmt.Fprint(stdout, buildinfo.Line("worker"))
 			return exitOK
 		}
 	}
@@ -188,29 +192,23 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		return nil, fmt.Errorf("redis (%s mode): %w", cfg.Redis.Mode, err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ring, err := tokens.NewKeyring(cfg.Tokens.EncryptionKeys)
 	if err != nil {
 		return nil, &config.Error{Var: "TOKEN_ENCRYPTION_KEYS", Reason: err.Error()}
 	}
 	store := tokens.NewStore(db, ring)
-	tokenMetrics, err := tokens.NewMetrics(reg, store)
-	if err != nil {
-		return nil, err
-	}
-	syncMetrics, err := jobs.NewMetrics(reg, asynq.NewInspectorFromRedisClient(rdb))
-	if err != nil {
-		return nil, err
-	}
 	pageBudget, err := membudget.New(int64(cfg.PageBytesBudget))
 	if err != nil {
 		return nil, &config.Error{Var: "WORKER_PAGE_BYTES_BUDGET", Reason: err.Error()}
 	}
 	heap := &membudget.HeapPeak{}
-	if err := membudget.Register(reg, pageBudget, heap); err != nil {
+	reg := telemetry.NewRegistry()
+	metrics, err := telemetry.RegisterWorker(reg, telemetry.WorkerSources{DB: db, Tokens: store,
+		Queues: asynq.NewInspectorFromRedisClient(rdb), PageBudget: pageBudget, Heap: heap})
+	if err != nil {
 		return nil, err
 	}
+	tokenMetrics, syncMetrics := metrics.Tokens, metrics.Sync
 	heapCtx, stopHeap := context.WithCancel(context.Background())
 	closers = append(closers, stopHeap)
 	go heap.Run(heapCtx, heapSampleEvery)
@@ -239,6 +237,7 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		APIVersion:   cfg.Gusto.APIVersion,
 		HTTPClient:   &http.Client{Timeout: cfg.Gusto.RequestTimeout, Transport: transport},
 		Limiter:      limiter,
+		Metrics:      metrics.Gusto,
 		Logger:       log.With(slog.String("component", "gusto")),
 		OnSkew: func(skew time.Duration) {
 			if manager != nil {
@@ -322,12 +321,8 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	// Every worker re-drives the runs of dead attempts (its own included,
 	// after a restart), within a heartbeat of their lease running out.
 	queue := asynq.NewClientFromRedisClient(rdb)
-	redriveMetrics, err := redrive.NewMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
 	redriver, err := redrive.New(redrive.Config{Store: checkpoints, Queue: queue, By: cfg.ID, Interval: cfg.Heartbeat,
-		Logger: log.With(slog.String("component", "redrive")), Metrics: redriveMetrics})
+		Logger: log.With(slog.String("component", "redrive")), Metrics: metrics.Redrive})
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +371,7 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, log *slo
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /readyz", ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", telemetry.Handler(reg, log.With(slog.String("component", "metrics"))))
 	hs := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -130,6 +130,13 @@ type Dashboard struct {
 	BearerToken Secret `env:"DASHBOARD_BEARER_TOKEN"`
 	// ReadOnly keeps asynqmon from changing queues.
 	ReadOnly bool `env:"DASHBOARD_READ_ONLY" envDefault:"true"`
+	// MetricsAddr serves /metrics (and /healthz), unauthenticated, apart
+	// from the dashboard's own listener so Prometheus needs no credentials
+	// and the public listener exposes no metrics.
+	MetricsAddr string `env:"DASHBOARD_METRICS_ADDR" envDefault:"127.0.0.1:8083"`
+	// PrometheusURL is the Prometheus server asynqmon's metrics charts
+	// query (asynqmon's PrometheusAddress); empty hides the charts.
+	PrometheusURL string `env:"DASHBOARD_PROMETHEUS_URL"`
 	// StateKey signs the OAuth state parameter.
 	StateKey Secret `env:"OAUTH_STATE_KEY,required,notEmpty"`
 	// GustoEvents configures the webhook intake (POST /gusto/webhooks).

@@ -70,6 +70,10 @@ type Config struct {
 	// ReadOnly keeps asynqmon from changing queues (the default in
 	// configuration; the zero value here is writable).
 	ReadOnly bool
+	// PrometheusURL, when set, is the Prometheus server asynqmon reads its
+	// queue-metrics charts from (asynqmon's PrometheusAddress, e.g.
+	// http://prometheus-operated.monitoring:9090); empty hides them.
+	PrometheusURL string
 	// OAuth is the Gusto client for onboarding. Required.
 	OAuth OAuth
 	// Tokens stores onboarded tokens. Required.
@@ -145,6 +149,8 @@ func New(cfg Config) (*App, error) {
 		RootPath:     MonitoringPath,
 		RedisConnOpt: cfg.Redis,
 		ReadOnly:     cfg.ReadOnly,
+
+		PrometheusAddress: cfg.PrometheusURL,
 	})
 
 	mux := http.NewServeMux()

@@ -380,6 +380,7 @@ func (c *Client) getWith(ctx context.Context, src TokenSource, companyUUID, op, 
 				if err := inv.Invalidate(ctx, companyUUID, token); err != nil {
 					return nil, fmt.Errorf("gusto: %s: invalidate token after 401: %w", op, err)
 				}
+				c.opts.Metrics.retried(op, "unauthorized")
 				continue
 			}
 			return nil, serr

@@ -74,6 +74,9 @@ type Options struct {
 	// cannot keep a walk going forever: the walk then ends with a
 	// *PageLimitError. Default DefaultMaxPages.
 	MaxPages int
+	// Metrics, when set, counts every request by route template, method
+	// and status class, with its latency (see Metrics). Default: none.
+	Metrics *Metrics
 }
 
 // TokenSource supplies the access token for a company's API calls. It must
@@ -226,10 +229,12 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	start := c.now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		c.opts.Metrics.observe(r.op, 0, c.now().Sub(start))
 		return nil, &TransportError{Op: r.op, Err: transportCause(ctx, err)}
 	}
 	defer resp.Body.Close()
 	end := c.now()
+	c.opts.Metrics.observe(r.op, resp.StatusCode, end.Sub(start))
 	out := &response{status: resp.StatusCode, header: resp.Header, receivedAt: end}
 	if d, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
 		out.serverDate = d

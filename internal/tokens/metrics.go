@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gustosync/gustosync/internal/collectorup"
 )
 
 // Metrics are the token manager's Prometheus metrics. Labels are outcomes and
@@ -16,7 +18,8 @@ import (
 //	gustosync_token_invalidations_total         access tokens invalidated after a 401
 //	gustosync_token_budget_deferrals_total      refreshes deferred by the fleet-wide refresh budget
 //	gustosync_token_fence_aborts_total          refreshes abandoned before sending: the lock or the claim was lost
-//	gustosync_token_companies{status}           companies by token status (read from PostgreSQL at scrape)
+//	gustosync_token_companies{status}           companies by token status (read from PostgreSQL at scrape;
+//	                                            gustosync_collector_up{collector="token_companies"} says whether the read worked)
 //	gustosync_gusto_clock_skew_seconds          Gusto's clock minus ours, latest measurement
 type Metrics struct {
 	refreshes     *prometheus.CounterVec
@@ -72,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer, store *Store) (*Metrics, error) {
 	}
 	cs := []prometheus.Collector{m.refreshes, m.lockWait, m.casConflicts, m.invalidations, m.fenceAborts, m.deferrals, m.skew}
 	if store != nil {
-		cs = append(cs, &statusCollector{store: store, timeout: 5 * time.Second})
+		cs = append(cs, collectorup.New("token_companies", []*prometheus.Desc{companiesDesc}, store.readStatusMetrics, collectorup.Options{}))
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -124,27 +127,21 @@ func (m *Metrics) setSkew(d time.Duration) {
 	}
 }
 
-// statusCollector reads companies by status from gusto_auth_tokens at each
-// scrape, so every replica reports the same truth.
-type statusCollector struct {
-	store   *Store
-	timeout time.Duration
-}
-
 var companiesDesc = prometheus.NewDesc("gustosync_token_companies",
 	"Companies by token status (active, needs_reauth, paused).", []string{"status"}, nil)
 
-func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) { ch <- companiesDesc }
-
-func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	counts, err := c.store.CountByStatus(ctx)
+// readStatusMetrics reads companies by status from gusto_auth_tokens at
+// each scrape, so every replica reports the same truth. Wrapped by
+// collectorup, a PostgreSQL outage is gustosync_collector_up{collector="token_companies"} 0,
+// not a failed scrape.
+func (s *Store) readStatusMetrics(ctx context.Context) ([]prometheus.Metric, error) {
+	counts, err := s.CountByStatus(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(companiesDesc, err)
-		return
+		return nil, err
 	}
+	out := make([]prometheus.Metric, 0, len(counts))
 	for status, n := range counts {
-		ch <- prometheus.MustNewConstMetric(companiesDesc, prometheus.GaugeValue, float64(n), string(status))
+		out = append(out, prometheus.MustNewConstMetric(companiesDesc, prometheus.GaugeValue, float64(n), string(status)))
 	}
+	return out, nil
 }
