@@ -46,6 +46,7 @@ func (s *Sim) adminRoutes(m *http.ServeMux) {
 	}
 	handle("POST /admin/companies", s.adminCreate)
 	s.adminDeleteRoutes(handle)
+	s.adminEditRoutes(handle)
 	handle("GET /admin/companies", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, s.CompanyUUIDs())
 	})
