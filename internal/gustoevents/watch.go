@@ -46,8 +46,8 @@ type WatchOptions struct {
 	FeedStale time.Duration
 	// Margin: an employee event recorded up to Margin before a read began
 	// still counts as newer than the read (see the package comment of
-	// package jobs, "Employees on Gusto's word"). Default
-	// DefaultEventMargin.
+	// package jobs, "Employees on Gusto's word"). Zero means
+	// DefaultEventMargin, negative no margin.
 	Margin time.Duration
 }
 
