@@ -34,8 +34,11 @@ const (
 	// DefaultFeedStale is WatchOptions.FeedStale's default: ten polls of
 	// DefaultFeedPeriod.
 	DefaultFeedStale = 5 * time.Minute
-	// DefaultEventMargin is WatchOptions.Margin's default.
-	DefaultEventMargin = 10 * time.Minute
+	// DefaultEventMargin is WatchOptions.Margin's default: far more than
+	// the seconds by which Gusto's list may show a change after its event
+	// (see the package comment of package jobs), a small part of an hourly
+	// interval.
+	DefaultEventMargin = 2 * time.Minute
 )
 
 // WatchOptions configures an EmployeeWatch. The zero value is usable.

@@ -161,7 +161,7 @@ func TestIncrementalEmployeesOnGustosWord(t *testing.T) {
 	e.requireExact(company)
 }
 
-func uuidOf(t *testing.T, rec json.RawMessage) string {
+func uuidOf(t testing.TB, rec json.RawMessage) string {
 	t.Helper()
 	var v struct{ UUID string }
 	if err := json.Unmarshal(rec, &v); err != nil || v.UUID == "" {
