@@ -29,6 +29,11 @@ import (
 // a read (SYNC_EMPLOYEES_MAX_AGE) bounds.
 var EmployeeEventPrefixes = []string{"employee.", "employee_"}
 
+// ReconnectEvent also ends a company's quiet: the app's access to the
+// company was (re)established, and while it was gone Gusto listed no event
+// of the company for us, so the quiet before it says nothing.
+const ReconnectEvent = "company.provisioned"
+
 // Defaults of WatchOptions.
 const (
 	// DefaultFeedStale is WatchOptions.FeedStale's default: ten polls of
@@ -56,8 +61,8 @@ type WatchOptions struct {
 
 // EmployeeWatch says whether Gusto's events vouch that a company's
 // employees are unchanged since a time: the events feed is healthy, and no
-// employee event about the company was recorded since then (less the
-// margin). It reads gusto_events and gusto_events_cursor, on PostgreSQL's
+// employee event (EmployeeEventPrefixes) nor ReconnectEvent about the
+// company was recorded since then (less the margin). It reads gusto_events and gusto_events_cursor, on PostgreSQL's
 // clock, and writes nothing. It is safe for concurrent use.
 //
 // Only the feed can vouch: a webhook that does not come cannot be told
@@ -99,8 +104,8 @@ SELECT EXISTS (SELECT 1 FROM gusto_events_cursor WHERE polled_at IS NOT NULL) AS
        EXISTS (SELECT 1 FROM gusto_events_cursor WHERE polled_at > now() - make_interval(secs => ?)) AS healthy,
        (SELECT count(*) FROM gusto_events
         WHERE company_uuid = ? AND claimed_at > ?::timestamptz - make_interval(secs => ?)
-          AND (starts_with(event_type, ?) OR starts_with(event_type, ?))) AS events`,
-		w.opts.FeedStale.Seconds(), company, since, w.opts.Margin.Seconds(), EmployeeEventPrefixes[0], EmployeeEventPrefixes[1]).Scan(&st).Error
+          AND (starts_with(event_type, ?) OR starts_with(event_type, ?) OR event_type = ?)) AS events`,
+		w.opts.FeedStale.Seconds(), company, since, w.opts.Margin.Seconds(), EmployeeEventPrefixes[0], EmployeeEventPrefixes[1], ReconnectEvent).Scan(&st).Error
 	if err != nil {
 		return false, "", fmt.Errorf("gustoevents: employee events of %s: %w", company, err)
 	}
@@ -110,7 +115,7 @@ SELECT EXISTS (SELECT 1 FROM gusto_events_cursor WHERE polled_at IS NOT NULL) AS
 	case !st.Healthy:
 		return false, fmt.Sprintf("the events feed has not completed a poll for %s (stale)", w.opts.FeedStale), nil
 	case st.Events > 0:
-		return false, fmt.Sprintf("%d employee event(s) since the last read", st.Events), nil
+		return false, fmt.Sprintf("%d employee or reconnection event(s) since the last read", st.Events), nil
 	}
 	return true, "", nil
 }

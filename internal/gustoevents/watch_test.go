@@ -8,13 +8,14 @@ import (
 )
 
 // TestEmployeeWatch: nothing is vouched for before the feed completes a
-// poll; after one, a company with no employee event is quiet since any
-// time, while employee.* and employee_* events (not payroll.* ones) about
-// it end its quiet since before they were recorded, less the margin; a
-// feed whose last complete poll is stale vouches for nothing.
+// poll; after one, a company with no employee event is quiet, while
+// employee.* and employee_* events (not payroll.* ones) and
+// company.provisioned about it end its quiet since before they were
+// recorded, less the margin; a feed whose last complete poll is stale
+// vouches for nothing.
 func TestEmployeeWatch(t *testing.T) {
 	e := newEnv(t)
-	a, b := e.onboard(), e.onboard()
+	a, b, c := e.onboard(), e.onboard(), e.onboard()
 	feed, err := gustoevents.NewFeed(gustoevents.FeedConfig{DB: e.db.Gorm, Handler: e.handler, Store: e.store, Events: lister{e.client, e.sys}})
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +49,11 @@ func TestEmployeeWatch(t *testing.T) {
 		t.Fatalf("before any poll: quiet %v (%q), want not quiet, with a reason", q, why)
 	}
 	poll()
+	if q, _ := quiet(a, start); q {
+		t.Fatal("company.provisioned (the grant made) recorded after the read began did not end the quiet")
+	}
+	// A read begun a minute after that: quiet.
+	start = dbNow().Add(time.Minute)
 	if q, why := quiet(a, start); !q {
 		t.Fatalf("after a poll, no employee event: not quiet (%s)", why)
 	}
@@ -72,15 +78,26 @@ func TestEmployeeWatch(t *testing.T) {
 	if q, why := quiet(b, dbNow().Add(2*time.Minute)); !q {
 		t.Fatalf("an event recorded before the read less the margin still counted: %s", why)
 	}
+	// A reconnection ends the quiet.
+	if _, err := e.sim.EmitEvent(a, gustoevents.ReconnectEvent, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	poll()
+	if q, _ := quiet(a, start); q {
+		t.Fatal("company.provisioned did not end the employees' quiet")
+	}
 	// Stale.
+	if q, why := quiet(c, start); !q {
+		t.Fatalf("c, no event: not quiet (%s)", why)
+	}
 	if err := e.db.Gorm.Exec(`UPDATE gusto_events_cursor SET polled_at = polled_at - interval '6 minutes'`).Error; err != nil {
 		t.Fatal(err)
 	}
-	if q, _ := quiet(a, start); q {
+	if q, _ := quiet(c, start); q {
 		t.Fatal("a stale feed vouched for quiet")
 	}
 	poll()
-	if q, why := quiet(a, start); !q {
+	if q, why := quiet(c, start); !q {
 		t.Fatalf("a fresh poll did not restore the feed's word: %s", why)
 	}
 }

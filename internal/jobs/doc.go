@@ -42,9 +42,11 @@
 //  2. the events feed is healthy: its last complete poll (one that read
 //     GET /v1/events to its end) began less than SYNC_EVENTS_FEED_STALE
 //     ago, so every event Gusto listed before then is in gusto_events;
-//  3. no employee event (gustoevents.EmployeeEventPrefixes) about the
-//     company was recorded (gusto_events.claimed_at) after the read began,
-//     less a margin (gustoevents.DefaultEventMargin, 2 min).
+//  3. no employee event (gustoevents.EmployeeEventPrefixes), nor a
+//     reconnection (company.provisioned: while the grant was gone Gusto
+//     listed nothing of the company for us), about the company was
+//     recorded (gusto_events.claimed_at) after the read began, less a
+//     margin (gustoevents.DefaultEventMargin, 2 min).
 //
 // A read's time is its start, taken before its first page was requested
 // (checkpoint.Attempt.BeginWalk): a change made while the walk ran may be

@@ -88,6 +88,8 @@ func TestIncrementalEmployeesOnGustosWord(t *testing.T) {
 		return employeeRequests(log.take())
 	}
 
+	poll()
+	e.onboardedLongAgo(company)
 	if n := sync(checkpoint.KindFull); n == 0 {
 		t.Fatal("the full sync read no employee")
 	}
@@ -168,6 +170,14 @@ func uuidOf(t testing.TB, rec json.RawMessage) string {
 		t.Fatalf("record without a uuid: %v", err)
 	}
 	return v.UUID
+}
+
+// onboardedLongAgo ages the company's events (company.provisioned, from
+// the grant) by an hour: onboarding happened long before its first sync,
+// beyond the margin of its first employees read.
+func (e *env) onboardedLongAgo(company string) {
+	e.t.Helper()
+	e.exec(`UPDATE gusto_events SET claimed_at = claimed_at - interval '1 hour' WHERE company_uuid = ?`, company)
 }
 
 func (e *env) exec(q string, args ...any) {

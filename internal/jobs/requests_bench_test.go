@@ -76,6 +76,8 @@ func BenchmarkRequestsPerCompanyDay(b *testing.B) {
 			var full, walk, skip int64
 			for b.Loop() {
 				company := e.company(shape.employees, gustosim.DefaultPayrolls, nil)
+				poll()
+				e.onboardedLongAgo(company)
 				count := func(kind checkpoint.Kind) int64 {
 					before := e.sim.Counters().Requests[company]
 					if err := h.ProcessTask(ctx, kindTask(b, company, uuid.NewString(), kind)); err != nil {
@@ -84,7 +86,6 @@ func BenchmarkRequestsPerCompanyDay(b *testing.B) {
 					return e.sim.Counters().Requests[company] - before
 				}
 				full = count(checkpoint.KindFull)
-				poll()
 				skip = count(checkpoint.KindIncremental)
 				recs, err := e.sim.Records(company, "employees")
 				if err != nil {
