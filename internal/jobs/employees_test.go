@@ -211,3 +211,35 @@ func (e *env) simEmployeeVersion(company, id string) string {
 	e.t.Fatalf("employee %s not in the simulator", id)
 	return ""
 }
+
+// TestMismatchedEmployeesWalkIsNoRead: a full walk whose employee pages
+// disagree with Gusto's pagination headers records no read, so the next
+// incremental sync, with a healthy feed and no event, reads the employees
+// all the same.
+func TestMismatchedEmployeesWalkIsNoRead(t *testing.T) {
+	t.Parallel()
+	log := &requestLog{}
+	e := newEnv(t, envOptions{sim: gustosim.Config{RateLimit: -1}, wrap: func(next http.Handler) http.Handler { return log.wrap(overstateTotal(next)) }})
+	ctx := testCtx(t, time.Minute)
+	company := e.company(120, 10, nil)
+	poll := e.feed()
+	poll()
+	e.onboardedLongAgo(company)
+	h := e.handler(func(c *jobs.Config) {
+		c.EmployeeEvents = gustoevents.NewEmployeeWatch(e.db.Gorm, gustoevents.WatchOptions{})
+	})
+	if err := h.ProcessTask(ctx, kindTask(t, company, uuid.NewString(), checkpoint.KindFull)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.scalar(`SELECT count(*)::text FROM company_employee_reads WHERE company_uuid = ?`, company); n != "0" {
+		t.Fatal("a walk that disagreed with Gusto's headers was recorded as a read")
+	}
+	poll()
+	log.take()
+	if err := h.ProcessTask(ctx, kindTask(t, company, uuid.NewString(), checkpoint.KindIncremental)); err != nil {
+		t.Fatal(err)
+	}
+	if n := employeeRequests(log.take()); n == 0 {
+		t.Fatal("the incremental sync skipped the employees after a walk that disagreed with Gusto's headers")
+	}
+}
