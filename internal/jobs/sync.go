@@ -39,11 +39,14 @@ type syncRun struct {
 // mismatch is voided, so it is no read an incremental run may skip on;
 // payroll history older than the incremental range is walked again by the
 // next full run). One note per resource and attempt.
-func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what string) {
+//
+// It fails only when the employees walk could not be voided (a database
+// error): the attempt then ends before the walk can count as a read.
+func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what string) error {
 	prefix := string(r) + ": "
 	for _, n := range s.notes {
 		if strings.HasPrefix(n, prefix) {
-			return
+			return nil
 		}
 	}
 	note := prefix + "pagination disagrees with Gusto's headers (" + what + "); walked again by the next run"
@@ -52,7 +55,7 @@ func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what stri
 	if r == checkpoint.ResourceEmployees {
 		// The walk may have missed a record: it is no read to skip on.
 		if err := s.a.VoidWalk(ctx, r); err != nil {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "voiding the employees walk failed", slog.String("error", err.Error()))
+			return err
 		}
 	}
 	if err := s.a.Note(ctx, note); err != nil {
@@ -60,6 +63,7 @@ func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what stri
 	}
 	s.log.LogAttrs(ctx, slog.LevelWarn, "pagination disagrees with Gusto's headers; records kept, resource walked again next run",
 		slog.String("resource", string(r)), slog.String("mismatch", what))
+	return nil
 }
 
 // runWithHeartbeat runs the sync while a goroutine heartbeats the claim;
@@ -301,7 +305,9 @@ func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start i
 			}
 			rs = retryState{}
 			if p.Mismatch != "" {
-				s.mismatch(ctx, r, p.Mismatch)
+				if err := s.mismatch(ctx, r, p.Mismatch); err != nil {
+					return err
+				}
 			}
 			for i := range p.Items {
 				s.rows = append(s.rows, toRow(&p.Items[i]))
