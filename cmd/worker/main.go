@@ -24,6 +24,7 @@ import (
 	"github.com/gustosync/gustosync/internal/checkpoint"
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
+	"github.com/gustosync/gustosync/internal/gustoevents"
 	"github.com/gustosync/gustosync/internal/jobs"
 	"github.com/gustosync/gustosync/internal/membudget"
 	"github.com/gustosync/gustosync/internal/postgres"
@@ -79,6 +80,9 @@ Environment (default):
   SYNC_TASK_TIMEOUT        bound on one sync attempt (6h)
   SYNC_BATCH_SIZE          records per checkpointed transaction (500)
   SYNC_INCREMENTAL_PAYROLL_DAYS  payrolls re-read by an incremental sync, by check date (90)
+  SYNC_EMPLOYEES_MAX_AGE         an incremental sync skips the employees when Gusto's events say
+                                 they are unchanged and the last read is younger than this (24h; 0: never skip)
+  SYNC_EVENTS_FEED_STALE         the events feed vouches only if it completed a poll within this (5m)
   SYNC_HEARTBEAT           how often a running sync heartbeats, and dead ones are looked for (2s)
   SYNC_LEASE               silence after which a sync is presumed dead and re-driven (6s)
   WORKER_PAGE_BYTES_BUDGET page bytes held at once across this worker's syncs, e.g. 64MiB (64MiB)
@@ -282,6 +286,8 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 		WorkerID:               cfg.ID,
 		BatchSize:              cfg.BatchSize,
 		IncrementalPayrollDays: cfg.IncrementalPayrollDays,
+		EmployeeEvents:         employeeEvents(db, cfg),
+		EmployeesMaxAge:        cfg.EmployeesMaxAge,
 		RunTimeout:             cfg.TaskTimeout,
 		// A request still in flight after half the shutdown timeout is
 		// abandoned, leaving the other half to commit what was fetched.
@@ -379,4 +385,13 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready *readiness, log *slo
 		}
 	}()
 	return hs, nil
+}
+
+// employeeEvents is what lets an incremental sync skip the employees on the
+// word of Gusto's events (nil when SYNC_EMPLOYEES_MAX_AGE is 0).
+func employeeEvents(db *gorm.DB, cfg config.Worker) jobs.EmployeeEvents {
+	if cfg.EmployeesMaxAge == 0 {
+		return nil
+	}
+	return gustoevents.NewEmployeeWatch(db, gustoevents.WatchOptions{FeedStale: cfg.EventsFeedStale})
 }

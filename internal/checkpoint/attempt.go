@@ -171,6 +171,12 @@ ON CONFLICT (company_uuid, resource) DO UPDATE SET
 			a.Company, string(r), a.RunID, a.Epoch, pos.Cursor, pos.Records, pos.Done).Error; err != nil {
 			return err
 		}
+		if b.Done {
+			// The walk's end: it may be the company's last employees read (reads.go).
+			if err := a.recordRead(tx, r); err != nil {
+				return err
+			}
+		}
 		return tx.Exec(`
 UPDATE sync_runs SET records_synced = records_synced + ?, rows_changed = rows_changed + ?, heartbeat_at = now()
 WHERE id = ?`, res.Records, res.Changed, a.RunID).Error

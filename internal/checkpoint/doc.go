@@ -82,9 +82,14 @@
 // a row exists, never a token), so a task still queued ends instead of
 // syncing (invariant 24). Store.Purge deletes a retired company's rows in
 // bounded batches.
+// The commit that ends an employees walk begun from its first page
+// (Attempt.BeginWalk) records it as the company's last employees read
+// (company_employee_reads, with the walk's start), in the same fenced
+// transaction; an incremental run of package jobs may skip the employees
+// on that read and Gusto's events (reads.go, invariant 27).
 //
 // It is the one writer of sync_fences, sync_runs, sync_checkpoints,
-// sync_full_seen, company_full_syncs and the synced rows (gusto_companies,
+// sync_full_seen, company_full_syncs, company_employee_reads and the synced rows (gusto_companies,
 // gusto_employees, gusto_payrolls); package
 // companies reads them for operators. The package knows PostgreSQL and
 // nothing of asynq, Redis or Gusto's wire format. It never holds more than one batch: memory is independent of the

@@ -63,6 +63,15 @@ type Worker struct {
 	// IncrementalPayrollDays is how far back, by check date, an incremental
 	// sync re-reads payrolls (a full reconciliation reads them all).
 	IncrementalPayrollDays int `env:"SYNC_INCREMENTAL_PAYROLL_DAYS" envDefault:"90"`
+	// EmployeesMaxAge bounds how old a company's last complete employees
+	// read may be for an incremental sync to skip the employees on the word
+	// of Gusto's events (package jobs, "Employees on Gusto's word"); 0 turns
+	// the skipping off (every incremental sync reads every employee).
+	EmployeesMaxAge time.Duration `env:"SYNC_EMPLOYEES_MAX_AGE" envDefault:"24h"`
+	// EventsFeedStale: the events feed (run by the scheduler) vouches for
+	// the employees only while its last complete poll began less than this
+	// long ago.
+	EventsFeedStale time.Duration `env:"SYNC_EVENTS_FEED_STALE" envDefault:"5m"`
 	// RateLimit is the API requests per rate budget per 60 s window assumed
 	// until Gusto's X-RateLimit-* headers say otherwise, and whenever they
 	// are missing or absurd; every worker shares each budget through Redis.
@@ -175,6 +184,10 @@ func (w *Worker) validate() error {
 		return &Error{Var: "SYNC_BATCH_SIZE", Reason: "must be between 1 and 10000"}
 	case w.IncrementalPayrollDays < 1 || w.IncrementalPayrollDays > 3650:
 		return &Error{Var: "SYNC_INCREMENTAL_PAYROLL_DAYS", Reason: "must be between 1 and 3650"}
+	case w.EmployeesMaxAge < 0:
+		return &Error{Var: "SYNC_EMPLOYEES_MAX_AGE", Reason: "must not be negative (0 turns skipping the employees off)"}
+	case w.EventsFeedStale <= 0:
+		return &Error{Var: "SYNC_EVENTS_FEED_STALE", Reason: "must be positive"}
 	case w.PageBytesBudget < 1<<20:
 		return &Error{Var: "WORKER_PAGE_BYTES_BUDGET", Reason: "must be at least 1MiB"}
 	case w.RateLimit < 1:

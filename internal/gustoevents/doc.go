@@ -16,6 +16,12 @@
 //     at most one per company per Config.SyncDebounce.
 //   - anything else: acknowledged and counted.
 //
+// The feed also vouches for quiet: a poll that reads the feed to its end
+// records its start (gusto_events_cursor.polled_at), and EmployeeWatch
+// tells package jobs whether an employee event about a company was
+// recorded since a time while the feed stayed healthy, so that an
+// incremental sync may skip reading the employees (invariant 27).
+//
 // It owns gusto_events, gusto_events_cursor, gusto_event_syncs and
 // gusto_webhook_keys. It never reads or writes a token or a status
 // directly: status changes go through package tokens, syncs through the

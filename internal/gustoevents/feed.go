@@ -91,7 +91,10 @@ func (f *Feed) Run(ctx context.Context) error {
 const feedHoldTimeout = 2 * time.Minute
 
 // Poll reads every event after the cursor and handles each, unless another
-// replica is polling (0, nil). It returns how many events it read.
+// replica is polling (0, nil). It returns how many events it read. A poll
+// that reads the feed to its end records its start as the feed's last
+// complete poll (gusto_events_cursor.polled_at), what EmployeeWatch calls
+// the feed's health.
 func (f *Feed) Poll(ctx context.Context) (int, error) {
 	n := 0
 	// The advisory lock lives as long as this transaction, which stays
@@ -106,8 +109,16 @@ func (f *Feed) Poll(ctx context.Context) (int, error) {
 			return nil
 		}
 		var err error
-		n, err = f.drain(ctx)
-		return err
+		if n, err = f.drain(ctx); err != nil {
+			return err
+		}
+		// The feed was read to its end: every event Gusto listed before
+		// this transaction began (now()) is in gusto_events (watch.go).
+		if err := tx.Exec(`INSERT INTO gusto_events_cursor (id, starting_after, polled_at) VALUES (true, '', now())
+			ON CONFLICT (id) DO UPDATE SET polled_at = now()`).Error; err != nil {
+			return fmt.Errorf("gustoevents: record the poll: %w", err)
+		}
+		return nil
 	})
 	return n, err
 }

@@ -19,6 +19,7 @@ import (
 //	GET   /admin/companies                       → ["uuid", …]
 //	POST  /admin/companies/{uuid}/revoke         → {"revoked": "uuid"}
 //	POST  /admin/companies/{uuid}/events         {event_type, entity_type, entity_uuid} → the Event (EmitEvent)
+//	POST  /admin/companies/{uuid}/employees/{employee}/update[?quiet=true] → {"uuid", "event"} (UpdateEmployee)
 //	GET   /admin/companies/{uuid}/records/{res}  res = company | employees | payrolls → [record…]
 //	GET   /admin/companies/{uuid}/checksum       → {"company"|"employees"|"payrolls": {"count", "sha256"}}
 //	GET   /admin/counters                        → Counters
@@ -46,6 +47,7 @@ func (s *Sim) adminRoutes(m *http.ServeMux) {
 	}
 	handle("POST /admin/companies", s.adminCreate)
 	s.adminDeleteRoutes(handle)
+	s.adminEditRoutes(handle)
 	handle("GET /admin/companies", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, s.CompanyUUIDs())
 	})

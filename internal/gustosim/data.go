@@ -92,7 +92,8 @@ type company struct {
 	payrollsOnce sync.Once
 	payrollSlots []payrollSlot // page order
 
-	del deletions // records deleted through DeleteRecord (delete.go)
+	del  deletions // records deleted through DeleteRecord (delete.go)
+	edit edits     // employees changed through UpdateEmployee (edit.go)
 
 	requests  atomic.Int64
 	records   atomic.Int64

@@ -40,7 +40,8 @@
 //     handshake, and deliveries signed with X-Gusto-Signature, retried,
 //     optionally duplicated or reordered; Revoke emits
 //     company.deprovisioned, a new grant company.provisioned, DeleteRecord
-//     and RestoreRecord employee.* / payroll.* events, EmitEvent any.
+//     and RestoreRecord employee.* / payroll.* events, UpdateEmployee
+//     employee.updated (edit.go), EmitEvent any.
 //   - Counters of what happened (Counters, AccessTokenUses) and the datasets
 //     served (Records, Checksum), for assertions.
 //   - Admin endpoints under /admin/ (JSON, no authentication, for tests and

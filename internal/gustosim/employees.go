@@ -64,6 +64,12 @@ func (c *company) appendEmployee(b []byte, i int, v employeeView) []byte {
 	fi, li := r.intn(len(firstNames)), r.intn(len(lastNames))
 	middle := r.intn(30)
 	version := [2]uint64{r.next(), r.next()}
+	if n := c.edit.of(i); n > 0 {
+		// Updated (UpdateEmployee): a new version and a moved middle
+		// initial; every draw above and below is unchanged.
+		version[1] ^= n * 0x9e3779b97f4a7c15
+		middle = (middle + int(n)) % 27
+	}
 	manager := -1
 	if i > 0 && r.intn(5) != 0 {
 		manager = r.intn(min(i, 8))

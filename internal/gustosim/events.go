@@ -28,7 +28,8 @@ import (
 //     https://docs.gusto.com/app-integrations/docs/webhooks),
 //     company.deprovisioned when the app is revoked (Revoke), employee.* and
 //     payroll.* when a record is deleted or restored (DeleteRecord,
-//     RestoreRecord), and whatever EmitEvent is given. The body is Gusto's
+//     RestoreRecord), employee.updated when an employee is changed
+//     (UpdateEmployee), and whatever EmitEvent is given. The body is Gusto's
 //     Event object (operation get-events in Gusto's API reference): uuid,
 //     event_type, resource_type "Company", resource_uuid (the company),
 //     entity_type, entity_uuid, timestamp (unix seconds, Gusto's clock).

@@ -48,6 +48,15 @@ type Reauthorizer interface {
 	MarkMissingScope(ctx context.Context, company string, scopes []string, cause string) (bool, error)
 }
 
+// EmployeeEvents says whether Gusto's events vouch that a company's
+// employees are unchanged since a time on PostgreSQL's clock.
+// *gustoevents.EmployeeWatch implements it.
+type EmployeeEvents interface {
+	// EmployeesQuiet reports true when they vouch for it, and why not
+	// otherwise; an error means the question could not be asked.
+	EmployeesQuiet(ctx context.Context, company string, since time.Time) (quiet bool, why string, err error)
+}
+
 // Defaults applied by NewHandler to zero Config fields.
 const (
 	DefaultBatchSize = 500
@@ -59,6 +68,8 @@ const (
 	// DefaultMaxInlineWait is the longest Retry-After waited inside an
 	// attempt; a longer one hands the task back to asynq with that delay.
 	DefaultMaxInlineWait = 2 * time.Minute
+	// DefaultEmployeesMaxAge is Config.EmployeesMaxAge's default.
+	DefaultEmployeesMaxAge = 24 * time.Hour
 	// DefaultDrainGrace is Config.DrainGrace's default.
 	DefaultDrainGrace = 5 * time.Second
 	// APIVersionRetryDelay is how long a task waits after Gusto refused the
@@ -106,6 +117,16 @@ type Config struct {
 	// payrolls, by check date (SYNC_INCREMENTAL_PAYROLL_DAYS). Default
 	// DefaultIncrementalPayrollDays.
 	IncrementalPayrollDays int
+	// EmployeeEvents, when set, lets an incremental run skip the employees
+	// walk on the word of Gusto's events (*gustoevents.EmployeeWatch; see
+	// the package comment, "Employees on Gusto's word"). Nil: every run
+	// reads every employee.
+	EmployeeEvents EmployeeEvents
+	// EmployeesMaxAge bounds how old a company's last complete employees
+	// read may be for an incremental run to skip the employees walk
+	// (SYNC_EMPLOYEES_MAX_AGE): the safety net for changes Gusto sends no
+	// event for. Default DefaultEmployeesMaxAge.
+	EmployeesMaxAge time.Duration
 	// PageAttempts is how many times a request failing transiently (429,
 	// 5xx, transport) is tried inside an attempt. Default
 	// DefaultPageAttempts.
@@ -172,7 +193,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	case cfg.WorkerID == "":
 		return nil, errors.New("jobs: config: WorkerID is required")
 	case cfg.BatchSize < 0 || cfg.PageSize < 0 || cfg.RunTimeout < 0 || cfg.PayrollHistory < 0 || cfg.IncrementalPayrollDays < 0 ||
-		cfg.PageAttempts < 0 || cfg.MaxInlineWait < 0 || cfg.Heartbeat < 0 ||
+		cfg.PageAttempts < 0 || cfg.MaxInlineWait < 0 || cfg.Heartbeat < 0 || cfg.EmployeesMaxAge < 0 ||
 		cfg.DrainGrace < 0:
 		return nil, errors.New("jobs: config: sizes and durations must not be negative")
 	}
@@ -187,6 +208,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if cfg.IncrementalPayrollDays == 0 {
 		cfg.IncrementalPayrollDays = DefaultIncrementalPayrollDays
+	}
+	if cfg.EmployeesMaxAge == 0 {
+		cfg.EmployeesMaxAge = DefaultEmployeesMaxAge
 	}
 	if cfg.PageAttempts == 0 {
 		cfg.PageAttempts = DefaultPageAttempts

@@ -30,16 +30,56 @@ func (s *syncRun) fixKind(ctx context.Context) error {
 
 // walks reports whether the run walks resource r: an incremental run leaves
 // the company record to the full walks (one record that rarely changes,
-// re-read by every full walk), and reads every employee and the recent
-// payrolls. Every employee, because Gusto documents no way to ask for the
-// changed ones only: GET /v1/companies/{company_id}/employees (operation
+// re-read by every full walk). Whether an incremental run reads the
+// employees is skipEmployees's question.
+func (s *syncRun) walks(r checkpoint.Resource) bool {
+	return s.kind != checkpoint.KindIncremental || r != checkpoint.ResourceCompany
+}
+
+// skipEmployees holds the invariant "an incremental sync skips the
+// employees only on Gusto's word" (docs/invariants.md; the package
+// comment, "Employees on Gusto's word"): it reports true only for an
+// incremental run that has not begun its employees walk, when the
+// company's last complete employees read (checkpoint.Store.LastEmployeesRead)
+// began less than EmployeesMaxAge ago and EmployeeEvents vouches that no
+// employee event was recorded since it began while the events feed stayed
+// healthy. Every doubt (no read, no watch, an error asking) walks.
+//
+// Gusto documents no way to ask for the changed employees only: GET
+// /v1/companies/{company_id}/employees (operation
 // get-v1-companies-company_id-employees in gusto/openapi.yaml) filters by
 // location, payroll, search term, onboarding and termination, and sorts by
 // created_at, name or onboarding_status; no updated-since filter, no
-// updated_at sort. Unchanged employees cost no write (the upsert rewrites
-// a row only when its payload changed).
-func (s *syncRun) walks(r checkpoint.Resource) bool {
-	return s.kind != checkpoint.KindIncremental || r != checkpoint.ResourceCompany
+// updated_at sort. So the choice is all employees or none.
+func (s *syncRun) skipEmployees(ctx context.Context, pos checkpoint.Position) bool {
+	if s.kind != checkpoint.KindIncremental || s.h.cfg.EmployeeEvents == nil || pos != (checkpoint.Position{}) {
+		return false
+	}
+	walk := func(why string) bool {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "employees walked", slog.String("why", why))
+		return false
+	}
+	read, ok, err := s.h.cfg.Checkpoints.LastEmployeesRead(ctx, s.a.Company)
+	switch {
+	case err != nil:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "reading the last employees read failed; walking the employees", slog.String("error", err.Error()))
+		return false
+	case !ok:
+		return walk("no complete employees read recorded")
+	case read.Age >= s.h.cfg.EmployeesMaxAge:
+		return walk("the last employees read is older than SYNC_EMPLOYEES_MAX_AGE")
+	}
+	quiet, why, err := s.h.cfg.EmployeeEvents.EmployeesQuiet(ctx, s.a.Company, read.StartedAt)
+	switch {
+	case err != nil:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "asking Gusto's events about the employees failed; walking the employees", slog.String("error", err.Error()))
+		return false
+	case !quiet:
+		return walk(why)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "employees not walked: no employee event since the last read, events feed healthy",
+		slog.String("read_run", read.RunID), slog.Duration("read_age", read.Age))
+	return true
 }
 
 // payrollStart is where the payroll walk of a run started on today begins.

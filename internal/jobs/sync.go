@@ -35,24 +35,35 @@ type syncRun struct {
 
 // mismatch notes a page whose item count disagrees with Gusto's pagination
 // headers: every record is kept, the walk is counted and noted on the run,
-// and the next run walks the resource again (every run walks employees from
-// their first page; payroll history older than the incremental range is
-// walked again by the next full run). One note per resource and attempt.
-func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what string) {
+// and the next run walks the resource again (an employees walk with a
+// mismatch is voided, so it is no read an incremental run may skip on;
+// payroll history older than the incremental range is walked again by the
+// next full run). One note per resource and attempt.
+//
+// It fails only when the employees walk could not be voided (a database
+// error): the attempt then ends before the walk can count as a read.
+func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what string) error {
 	prefix := string(r) + ": "
 	for _, n := range s.notes {
 		if strings.HasPrefix(n, prefix) {
-			return
+			return nil
 		}
 	}
 	note := prefix + "pagination disagrees with Gusto's headers (" + what + "); walked again by the next run"
 	s.notes = append(s.notes, note)
 	s.h.cfg.Metrics.mismatch(r)
+	if r == checkpoint.ResourceEmployees {
+		// The walk may have missed a record: it is no read to skip on.
+		if err := s.a.VoidWalk(ctx, r); err != nil {
+			return err
+		}
+	}
 	if err := s.a.Note(ctx, note); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "recording a note on the run failed", slog.String("error", err.Error()))
 	}
 	s.log.LogAttrs(ctx, slog.LevelWarn, "pagination disagrees with Gusto's headers; records kept, resource walked again next run",
 		slog.String("resource", string(r)), slog.String("mismatch", what))
+	return nil
 }
 
 // runWithHeartbeat runs the sync while a goroutine heartbeats the claim;
@@ -136,6 +147,9 @@ func (s *syncRun) run(ctx context.Context) error {
 		case checkpoint.ResourceCompany:
 			err = s.company(ctx)
 		case checkpoint.ResourceEmployees:
+			if s.skipEmployees(ctx, pos) {
+				continue
+			}
 			err = s.employees(ctx, pos)
 		case checkpoint.ResourcePayrolls:
 			err = s.payrolls(ctx, pos)
@@ -172,6 +186,13 @@ func (s *syncRun) employees(ctx context.Context, pos checkpoint.Position) error 
 			s.log.LogAttrs(ctx, slog.LevelWarn, "unreadable employees cursor; starting over", slog.String("cursor", pos.Cursor))
 		} else {
 			start = n
+		}
+	}
+	if start == 1 {
+		// The walk counts as a read of the company's employees from now
+		// (checkpoint reads.go), before the first page is requested.
+		if err := s.a.BeginWalk(ctx, checkpoint.ResourceEmployees); err != nil {
+			return err
 		}
 	}
 	fetch := func(ctx context.Context, page int) iter.Seq2[gusto.Page[gusto.Employee], error] {
@@ -284,7 +305,9 @@ func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start i
 			}
 			rs = retryState{}
 			if p.Mismatch != "" {
-				s.mismatch(ctx, r, p.Mismatch)
+				if err := s.mismatch(ctx, r, p.Mismatch); err != nil {
+					return err
+				}
 			}
 			for i := range p.Items {
 				s.rows = append(s.rows, toRow(&p.Items[i]))

@@ -28,9 +28,12 @@
 //     shape; rows compared with the simulator's.
 //   - requests: Gusto API requests per company per day on an hourly
 //     schedule, every sync full against incremental syncs with the weekly
-//     full reconciliation amortized (internal/jobs
-//     BenchmarkRequestsPerCompanyDay: real HTTP against the simulator, the
-//     scheduler's own cadence), for companies of 20 and 200 employees with
+//     full reconciliation amortized and the employees read only on Gusto's
+//     word (internal/jobs BenchmarkRequestsPerCompanyDay: real HTTP against
+//     the simulator and its events feed, the scheduler's own cadence; a
+//     burst of employee changes a day per 50 employees, at least one, each
+//     with its event-driven sync; one payroll event-driven sync a day; the
+//     feed's polls shared by 1000 companies), for companies of 20 and 200 employees with
 //     the simulator's three years of payrolls walked over six years of
 //     windows; goal at least 5× fewer. It runs no devstack.
 //   - memory: 8 syncs of 200k records at once in one worker with no rate
