@@ -92,7 +92,7 @@ func TestWebhookMarksARevokedCompanyAndRefusesForgeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := gustoevents.NewStore(db.Gorm)
+	events := gustoevents.NewStore(db.Gorm, ring)
 	var pending []string
 	waitfor.Condition(t, 10*time.Second, "the verification token reaches the dashboard", func() bool {
 		pending, err = events.PendingKeys(ctx)

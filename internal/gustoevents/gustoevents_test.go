@@ -69,7 +69,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, sim: sim, simURL: simSrv.URL, db: db, tok: tokens.NewStore(db.Gorm, ring), dir: companies.New(db.Gorm),
-		store: gustoevents.NewStore(db.Gorm)}
+		store: gustoevents.NewStore(db.Gorm, ring)}
 	e.handler, err = gustoevents.NewHandler(gustoevents.Config{Store: e.store, Revoker: e.tok, By: "test", Known: gustoevents.DirectoryKnown(e.dir),
 		Sync: func(context.Context, string) error { e.syncs.Add(1); return nil }})
 	if err != nil {
