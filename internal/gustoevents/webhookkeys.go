@@ -28,20 +28,22 @@ const maxPendingKeys = 20
 
 // keyRow is gusto_webhook_keys as scanned.
 type keyRow struct {
-	TokenSHA256       []byte
+	// TokenHex is token_sha256, hex-encoded.
+	TokenHex          string
 	VerificationToken *string
 	SealedToken       []byte
 	KeyID             *string
 }
 
-// tokenHash is the row key of a verification token.
-func tokenHash(token string) []byte {
+// tokenHash is the row key of a verification token, hex-encoded (the
+// statements decode it).
+func tokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
-	return h[:]
+	return hex.EncodeToString(h[:])
 }
 
 // secretName binds a sealed token to its row.
-func secretName(hash []byte) string { return "gusto_webhook_keys/" + hex.EncodeToString(hash) }
+func secretName(hash string) string { return "gusto_webhook_keys/" + hash }
 
 // needKeys refuses a key operation on a store without a keyring.
 func (s *Store) needKeys() error {
@@ -64,7 +66,7 @@ func (s *Store) AddPendingKey(ctx context.Context, token string) error {
 		return fmt.Errorf("gustoevents: seal a verification token: %w", err)
 	}
 	err = postgres.InTx(ctx, s.db, postgres.TxOptions{}, func(tx *gorm.DB) error {
-		if err := tx.Exec(`INSERT INTO gusto_webhook_keys (token_sha256, sealed_token, key_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		if err := tx.Exec(`INSERT INTO gusto_webhook_keys (token_sha256, sealed_token, key_id) VALUES (decode(?, 'hex'), ?, ?) ON CONFLICT DO NOTHING`,
 			hash, sealed, keyID).Error; err != nil {
 			return err
 		}
@@ -87,7 +89,7 @@ func (s *Store) PendingKeys(ctx context.Context) ([]string, error) {
 // VerifyKey marks token as confirmed by Gusto for subscription: from now
 // on it signs deliveries.
 func (s *Store) VerifyKey(ctx context.Context, token, subscription string) error {
-	res := s.db.WithContext(ctx).Exec(`UPDATE gusto_webhook_keys SET verified_at = now(), subscription_uuid = ? WHERE token_sha256 = ?`,
+	res := s.db.WithContext(ctx).Exec(`UPDATE gusto_webhook_keys SET verified_at = now(), subscription_uuid = ? WHERE token_sha256 = decode(?, 'hex')`,
 		subscription, tokenHash(token))
 	if res.Error != nil {
 		return fmt.Errorf("gustoevents: confirm a verification token: %w", res.Error)
@@ -115,7 +117,7 @@ func (s *Store) readKeys(ctx context.Context, where string) ([]string, error) {
 		return nil, err
 	}
 	var rows []keyRow
-	if err := s.db.WithContext(ctx).Raw(`SELECT token_sha256, verification_token, sealed_token, key_id FROM gusto_webhook_keys ` + where).
+	if err := s.db.WithContext(ctx).Raw(`SELECT encode(token_sha256, 'hex') AS token_hex, verification_token, sealed_token, key_id FROM gusto_webhook_keys ` + where).
 		Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("gustoevents: read webhook signing keys: %w", err)
 	}
@@ -142,7 +144,7 @@ func (s *Store) readKeys(ctx context.Context, where string) ([]string, error) {
 // resealing it under the primary key when needed; the rewrite is guarded by
 // what was read, and a failed rewrite only costs a later retry.
 func (s *Store) openKey(ctx context.Context, r keyRow) (string, error) {
-	name := secretName(r.TokenSHA256)
+	name := secretName(r.TokenHex)
 	var token string
 	switch {
 	case r.SealedToken != nil && r.KeyID != nil:
@@ -164,8 +166,8 @@ func (s *Store) openKey(ctx context.Context, r keyRow) (string, error) {
 		return token, nil // still usable; sealed on a later read
 	}
 	if err := s.db.WithContext(ctx).Exec(`UPDATE gusto_webhook_keys SET sealed_token = ?, key_id = ?, verification_token = NULL
-		WHERE token_sha256 = ? AND sealed_token IS NOT DISTINCT FROM ? AND key_id IS NOT DISTINCT FROM ?`,
-		sealed, keyID, r.TokenSHA256, r.SealedToken, r.KeyID).Error; err != nil {
+		WHERE token_sha256 = decode(?, 'hex') AND sealed_token IS NOT DISTINCT FROM ? AND key_id IS NOT DISTINCT FROM ?`,
+		sealed, keyID, r.TokenHex, r.SealedToken, r.KeyID).Error; err != nil {
 		slog.Default().LogAttrs(ctx, slog.LevelWarn, "sealing a webhook signing key failed; retried on a later read", slog.String("error", err.Error()))
 	}
 	return token, nil
