@@ -30,6 +30,7 @@ code{font-size:12px;color:#555}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
 .active{background:#d7f5e3;color:#11663a}.needs_reauth{background:#fde2e1;color:#9b1c1c}.paused{background:#eceff3;color:#4a5462}
 .missing_scope{background:#fff1d6;color:#8a5a00}
+.key_missing{background:#fde2e2;color:#8a1c1c}
 .banner{background:#fde2e1;color:#9b1c1c;border-left:5px solid #c0392b;padding:10px 14px;margin:0 0 14px;border-radius:4px}
 .summary{margin:0 0 14px;display:flex;gap:18px}
 .box{background:#fff;border-radius:6px;padding:22px;box-shadow:0 1px 2px #0002;max-width:720px}
@@ -51,6 +52,7 @@ var templates = template.Must(template.New("pages").Funcs(template.FuncMap{
 <span><span class="badge active">active</span> {{.Active}}</span>
 <span><span class="badge needs_reauth">needs_reauth</span> {{.NeedsReauth}}</span>
 <span><span class="badge missing_scope">missing_scope</span> {{.MissingScope}}</span>
+<span><span class="badge key_missing">key_missing</span> {{.KeyMissing}}</span>
 <span><span class="badge paused">paused</span> {{.Paused}}</span></p>
 <table id="companies">
 <thead><tr><th>Company</th><th>Status</th><th>Token expires</th><th>Last sync</th><th>Rows</th><th>Last run</th><th>Next due</th><th></th></tr></thead>
@@ -111,7 +113,7 @@ type companiesPage struct {
 	Now                                              time.Time
 	Refused                                          []apiversion.Rejection
 	Companies                                        []companies.Company
-	Total, Active, NeedsReauth, MissingScope, Paused int
+	Total, Active, NeedsReauth, MissingScope, KeyMissing, Paused int
 }
 
 type messagePage struct {
@@ -142,9 +144,9 @@ func message(w http.ResponseWriter, status int, ok bool, heading string, lines .
 func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 	status := tokens.Status(r.URL.Query().Get("status"))
 	switch status {
-	case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusMissingScope, tokens.StatusPaused:
+	case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusMissingScope, tokens.StatusKeyMissing, tokens.StatusPaused:
 	default:
-		message(w, http.StatusBadRequest, false, "Unknown status filter", "Use active, needs_reauth, missing_scope or paused.")
+		message(w, http.StatusBadRequest, false, "Unknown status filter", "Use active, needs_reauth, missing_scope, key_missing or paused.")
 		return
 	}
 	list, err := a.cfg.Companies.List(r.Context(), status)
@@ -153,8 +155,8 @@ func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 		message(w, http.StatusInternalServerError, false, "Could not read the companies", "The database did not answer; see the dashboard's log.")
 		return
 	}
-	// Companies that need a person first: needs_reauth, missing_scope, then paused.
-	rank := map[tokens.Status]int{tokens.StatusNeedsReauth: 0, tokens.StatusMissingScope: 1, tokens.StatusPaused: 2}
+	// Companies that need a person first: needs_reauth, key_missing, missing_scope, then paused.
+	rank := map[tokens.Status]int{tokens.StatusNeedsReauth: 0, tokens.StatusKeyMissing: 1, tokens.StatusMissingScope: 2, tokens.StatusPaused: 3}
 	slices.SortStableFunc(list, func(x, y companies.Company) int {
 		rx, ok := rank[x.Status]
 		if !ok {
@@ -180,6 +182,8 @@ func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 			p.NeedsReauth++
 		case tokens.StatusMissingScope:
 			p.MissingScope++
+		case tokens.StatusKeyMissing:
+			p.KeyMissing++
 		case tokens.StatusPaused:
 			p.Paused++
 		}

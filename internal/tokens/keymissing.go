@@ -113,6 +113,9 @@ func (s *Store) reopenRow(ctx context.Context, company string, ev Event) (bool, 
 		if Status(row.Status) != StatusKeyMissing {
 			return false, nil
 		}
+		if s.keys == nil {
+			return false, &KeyError{KeyID: row.KeyID, Company: company, Reason: "no keyring to check the row with (set TOKEN_ENCRYPTION_KEYS)"}
+		}
 		if _, _, err := s.keys.openRow(company, row); err != nil {
 			return false, fmt.Errorf("tokens: company %s stays key_missing: %w", company, err)
 		}
