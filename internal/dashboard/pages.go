@@ -109,10 +109,10 @@ func when(now time.Time, t any) string {
 }
 
 type companiesPage struct {
-	Title                                            string
-	Now                                              time.Time
-	Refused                                          []apiversion.Rejection
-	Companies                                        []companies.Company
+	Title                                                        string
+	Now                                                          time.Time
+	Refused                                                      []apiversion.Rejection
+	Companies                                                    []companies.Company
 	Total, Active, NeedsReauth, MissingScope, KeyMissing, Paused int
 }
 
