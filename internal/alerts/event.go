@@ -16,6 +16,9 @@ const (
 	// KindMissingScope: a company entered missing_scope (its grant lacks a
 	// scope a sync needs).
 	KindMissingScope = "company.missing_scope"
+	// KindKeyMissing: a company entered key_missing (its tokens are sealed
+	// under a key TOKEN_ENCRYPTION_KEYS no longer holds; migration 12).
+	KindKeyMissing = "company.key_missing"
 	// KindAPIVersionRejected: Gusto refuses the API version the workers
 	// send (406); fleet-wide, so the event names no company.
 	KindAPIVersionRejected = "gusto.api_version_rejected"
