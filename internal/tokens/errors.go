@@ -57,11 +57,16 @@ type KeyMissingError struct {
 	KeyID string
 	// Reason is the stored status reason.
 	Reason string
+	// Err is the *KeyError of this attempt to open the row, when there was
+	// one (Unwrap).
+	Err error
 }
 
 func (e *KeyMissingError) Error() string {
 	return fmt.Sprintf("tokens: company %s: tokens cannot be opened (key %q): %s", e.Company, e.KeyID, e.Reason)
 }
+
+func (e *KeyMissingError) Unwrap() error { return e.Err }
 
 // PausedError means an operator paused the company. It is terminal for the
 // current sync: the company is not synced until it is resumed.

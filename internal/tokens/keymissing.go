@@ -66,7 +66,7 @@ func (m *Manager) load(ctx context.Context, company string) (*record, error) {
 	m.forget(company, "")
 	switch ue.Status {
 	case StatusKeyMissing:
-		return nil, &KeyMissingError{Company: company, KeyID: ue.KeyID, Reason: ue.StatusReason}
+		return nil, &KeyMissingError{Company: company, KeyID: ue.KeyID, Reason: ue.StatusReason, Err: ue.Err}
 	case StatusActive:
 	default:
 		return nil, usable(&record{Company: company, Status: ue.Status, StatusReason: ue.StatusReason})
@@ -82,14 +82,14 @@ func (m *Manager) load(ctx context.Context, company string) (*record, error) {
 	if changed {
 		m.log.LogAttrs(ctx, slog.LevelError, "company's tokens cannot be opened; marked key_missing, it will not be synced until the key is restored",
 			slog.String("company", company), slog.String("key_id", ue.KeyID), slog.String("error", ue.Err.Error()))
-		return nil, &KeyMissingError{Company: company, KeyID: ue.KeyID, Reason: reason}
+		return nil, &KeyMissingError{Company: company, KeyID: ue.KeyID, Reason: reason, Err: ue.Err}
 	}
 	// The row moved meanwhile (a refresh elsewhere resealed it, an
 	// operator changed it): read it again, once.
 	rec, err = m.store.load(ctx, company)
 	if errors.As(err, &ue) {
 		if ue.Status == StatusKeyMissing || ue.Status == StatusActive {
-			return nil, &KeyMissingError{Company: company, KeyID: ue.KeyID, Reason: keyMissingReason(ue.KeyID, ue.Err)}
+			return nil, &KeyMissingError{Company: company, KeyID: ue.KeyID, Reason: keyMissingReason(ue.KeyID, ue.Err), Err: ue.Err}
 		}
 		return nil, usable(&record{Company: company, Status: ue.Status, StatusReason: ue.StatusReason})
 	}
