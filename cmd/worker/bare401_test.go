@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,8 +32,7 @@ func TestBare401FromTokenEndpointMarksNobody(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.sim.Update(func(c *gustosim.Config) { c.TokenBareUnauthorized = true })
-	w.start("edge-1", "GUSTO_RATE_LIMIT=600")
-	w.start("edge-2", "GUSTO_RATE_LIMIT=600")
+	procs := []*proc{w.start("edge-1", "GUSTO_RATE_LIMIT=600"), w.start("edge-2", "GUSTO_RATE_LIMIT=600")}
 	runs := make([]string, len(companies))
 	for i, c := range companies {
 		runs[i] = uuid.NewString()
@@ -73,6 +74,15 @@ func TestBare401FromTokenEndpointMarksNobody(t *testing.T) {
 	if err := w.db.Gorm.Raw(`SELECT count(*) FROM token_refresh_events WHERE outcome = 'transient'`).Row().Scan(&transient); err != nil || transient < 9 {
 		t.Fatalf("%d transient refresh events (%v), want every failed attempt recorded (at least 9)", transient, err)
 	}
+	// The metric the GustosyncTokenRefreshTransientErrors alert reads.
+	var counted float64
+	for _, p := range procs {
+		_, body := get(t, "http://"+p.addr(t)+"/metrics")
+		counted += metricValue(body, `gustosync_token_refreshes_total{outcome="transient"}`)
+	}
+	if counted < 9 {
+		t.Fatalf("gustosync_token_refreshes_total{outcome=\"transient\"} = %v over the workers, want every failed attempt (at least 9)", counted)
+	}
 	for _, r := range runs {
 		if got, ok := w.run(r); ok && (got.Status == "succeeded" || got.Status == "failed") {
 			t.Fatalf("run %s is %s while the token endpoint refused every request", r, got.Status)
@@ -94,4 +104,18 @@ func TestBare401FromTokenEndpointMarksNobody(t *testing.T) {
 	check(`SELECT count(*) FROM alert_outbox`, 0)
 	check(`SELECT count(*) FROM token_refresh_events WHERE outcome = 'refreshed'`, len(companies))
 	t.Logf("bare 401s answered: %d; transient refresh events: %d", w.sim.Counters().InjectedUnauthorized, transient)
+}
+
+// metricValue is the value of the sample named series (name and labels as
+// the text exposition writes them) in a /metrics body, or 0.
+func metricValue(body, series string) float64 {
+	for _, l := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(l, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return 0
 }
