@@ -39,6 +39,8 @@ ALTER TABLE gusto_webhook_keys ADD CONSTRAINT gusto_webhook_keys_sealed_or_legac
     CHECK (verification_token IS NOT NULL OR (sealed_token IS NOT NULL AND key_id IS NOT NULL));
 
 -- +goose Down
+-- Sealed signing keys cannot be unsealed in SQL: they are dropped (subscribe
+-- and verify again after a downgrade).
 DELETE FROM gusto_webhook_keys WHERE verification_token IS NULL;
 ALTER TABLE gusto_webhook_keys DROP CONSTRAINT gusto_webhook_keys_sealed_or_legacy;
 ALTER TABLE gusto_webhook_keys DROP CONSTRAINT gusto_webhook_keys_pkey;
