@@ -238,7 +238,7 @@ func webhookIntake(db *gorm.DB, redisOpt asynq.RedisConnOpt, cfg config.Dashboar
 		_ = client.Close()
 		return nil, nil, &config.Error{Var: "TOKEN_ENCRYPTION_KEYS", Reason: err.Error()}
 	}
-	store := gustoevents.NewStore(db)
+	store := gustoevents.NewStore(db, ring)
 	h, err := gustoevents.NewHandler(gustoevents.Config{Store: store, Revoker: tokens.NewStore(db, ring),
 		Sync: gustoevents.SchedulerSync(sched), Known: gustoevents.DirectoryKnown(companies.New(db)), SyncDebounce: cfg.SyncDebounce, By: "dashboard-" + config.DefaultWorkerID(),
 		Logger: log.With("component", "webhooks"), Metrics: metrics})

@@ -1,16 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,8 +33,8 @@ import (
 )
 
 // TestWebhookMarksARevokedCompanyAndRefusesForgeries runs the dashboard
-// binary's run() over the simulator with no scheduler (no feed) and no
-// worker: subscribed and verified as `gustosync webhooks subscribe` and
+// binary, a separate process, over the simulator with no scheduler (no
+// feed) and no worker: subscribed and verified as `gustosync webhooks subscribe` and
 // `verify` do, a company revoked in the simulator is needs_reauth within
 // seconds through POST /gusto/webhooks; forged, unsigned and oversized
 // bodies are refused, and a replayed delivery changes nothing.
@@ -78,20 +85,8 @@ func TestWebhookMarksARevokedCompanyAndRefusesForgeries(t *testing.T) {
 		"GUSTO_API_URL":         srv.URL, "GUSTO_CLIENT_ID": cid, "GUSTO_CLIENT_SECRET": secret,
 		"GUSTO_REDIRECT_URI": "http://127.0.0.1:8082/oauth/callback", "LOG_LEVEL": "warn",
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	ready := make(chan string, 1)
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() { done <- run(rctx, nil, &bytes.Buffer{}, &stderr, vars, ready) }()
-	t.Cleanup(func() { cancel(); <-done })
-	var addr string
-	select {
-	case addr = <-ready:
-	case code := <-done:
-		t.Fatalf("dashboard exited %d: %s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("dashboard did not start")
-	}
+	vars["LOG_LEVEL"], vars["PATH"] = "info", os.Getenv("PATH")
+	addr := execDashboard(t, vars)
 	hook := "http://" + addr + "/gusto/webhooks"
 
 	client, err := gusto.New(gusto.Options{BaseURL: srv.URL, ClientID: cid, ClientSecret: secret})
@@ -103,7 +98,7 @@ func TestWebhookMarksARevokedCompanyAndRefusesForgeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := gustoevents.NewStore(db.Gorm)
+	events := gustoevents.NewStore(db.Gorm, ring)
 	var pending []string
 	waitfor.Condition(t, 10*time.Second, "the verification token reaches the dashboard", func() bool {
 		pending, err = events.PendingKeys(ctx)
@@ -194,4 +189,100 @@ func TestWebhookMarksARevokedCompanyAndRefusesForgeries(t *testing.T) {
 			t.Errorf("dashboard /metrics (%d) lacks %s", res.StatusCode, want)
 		}
 	}
+}
+
+// dashboardBin builds the dashboard binary once per test binary.
+var dashboardBin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "gustosync-dashboard-test-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "dashboard")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building the dashboard: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// execDashboard runs the dashboard binary with exactly vars as its
+// environment and returns the address it listens on (from its "dashboard
+// listening" log line). The process is stopped (SIGTERM) at cleanup; its
+// log is printed if the test failed.
+func execDashboard(t *testing.T, vars map[string]string) string {
+	t.Helper()
+	bin, err := dashboardBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	addrs := make(chan string, 1)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = &lockedWriter{mu: &mu, w: &logs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			mu.Lock()
+			logs.Write(append(sc.Bytes(), '\n'))
+			mu.Unlock()
+			var l struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "dashboard listening" && l.Addr != "" {
+				select {
+				case addrs <- l.Addr:
+				default:
+				}
+			}
+		}
+	}()
+	exited := make(chan error, 1)
+	go func() { <-scanned; exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("--- dashboard log:\n%s", logs.String())
+			mu.Unlock()
+		}
+	})
+	select {
+	case addr := <-addrs:
+		return addr
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("dashboard exited before listening: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the dashboard did not start listening")
+	}
+	return ""
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

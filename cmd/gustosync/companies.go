@@ -27,15 +27,15 @@ import (
 // token.
 func setupCompaniesList(fs *pflag.FlagSet, e *env) runFunc {
 	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
-	status := fs.String("status", "", "only companies with this status: active, needs_reauth, missing_scope or paused")
+	status := fs.String("status", "", "only companies with this status: active, needs_reauth, missing_scope, key_missing or paused")
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
 		}
 		switch tokens.Status(*status) {
-		case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusMissingScope, tokens.StatusPaused:
+		case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusMissingScope, tokens.StatusKeyMissing, tokens.StatusPaused:
 		default:
-			return usagef("--status: want active, needs_reauth, missing_scope or paused")
+			return usagef("--status: want active, needs_reauth, missing_scope, key_missing or paused")
 		}
 		db, err := openDB(ctx, e, 2)
 		if err != nil {
@@ -149,7 +149,10 @@ func changeStatus(ctx context.Context, e *env, company string, change func(*toke
 		return err
 	}
 	defer postgres.Close(db)
-	store := tokens.NewStore(db, nil)
+	// The keyring, when TOKEN_ENCRYPTION_KEYS is set: resuming a
+	// key_missing company checks that its row opens.
+	ring, _ := openKeyring(e)
+	store := tokens.NewStore(db, ring)
 	changed, err := change(store)
 	var nf *tokens.NotFoundError
 	if errors.As(err, &nf) {
@@ -176,6 +179,9 @@ func changeStatus(ctx context.Context, e *env, company string, change func(*toke
 	}
 	if c.Status == tokens.StatusNeedsReauth {
 		msg += ": it must be reconnected (dashboard /connect or gustosync companies add) before it can be " + verb
+	}
+	if c.Status == tokens.StatusKeyMissing {
+		msg += ": put its encryption key back in TOKEN_ENCRYPTION_KEYS, then resume it or run gustosync tokens rekey"
 	}
 	return errors.New(msg)
 }

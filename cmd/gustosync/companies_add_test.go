@@ -251,6 +251,10 @@ func TestTokensRekey(t *testing.T) {
 	if _, err := m2.AccessToken(context.Background(), gs[0].CompanyUUID); !errors.As(err, &ke) || ke.KeyID != "new" {
 		t.Fatalf("old key alone: %v; want a *tokens.KeyError naming key new", err)
 	}
+	// ... and the company is key_missing (terminal) until the key is back.
+	if n := countRows(t, db, `WHERE status = 'key_missing'`); n != 1 {
+		t.Fatalf("%d key_missing rows, want 1", n)
+	}
 }
 
 // noRefresh fails the test if a refresh is attempted: the stored tokens are fresh.

@@ -26,13 +26,9 @@ func setupTokensRekey(fs *pflag.FlagSet, e *env) runFunc {
 		if *batch <= 0 {
 			return usagef("--batch must be positive")
 		}
-		var tcfg config.Tokens
-		if err := e.config(&tcfg); err != nil {
-			return err
-		}
-		ring, err := tokens.NewKeyring(tcfg.EncryptionKeys)
+		ring, err := openKeyring(e)
 		if err != nil {
-			return &config.Error{Var: "TOKEN_ENCRYPTION_KEYS", Reason: err.Error()}
+			return err
 		}
 		db, err := openDB(ctx, e, 2)
 		if err != nil {
@@ -45,6 +41,22 @@ func setupTokensRekey(fs *pflag.FlagSet, e *env) runFunc {
 		}
 		fmt.Fprintf(e.stdout, "rekeyed %d rows to key %q; %d already under it; %d could not be opened\n",
 			res.Rekeyed, ring.PrimaryID(), res.Current, res.Failed)
+		if res.Reopened > 0 || res.StillKeyMissing > 0 {
+			fmt.Fprintf(e.stdout, "key_missing companies: %d active again; %d still key_missing\n", res.Reopened, res.StillKeyMissing)
+		}
 		return err
 	}
+}
+
+// openKeyring builds the keyring from TOKEN_ENCRYPTION_KEYS.
+func openKeyring(e *env) (*tokens.Keyring, error) {
+	var tcfg config.Tokens
+	if err := e.config(&tcfg); err != nil {
+		return nil, err
+	}
+	ring, err := tokens.NewKeyring(tcfg.EncryptionKeys)
+	if err != nil {
+		return nil, &config.Error{Var: "TOKEN_ENCRYPTION_KEYS", Reason: err.Error()}
+	}
+	return ring, nil
 }

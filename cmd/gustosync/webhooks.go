@@ -98,12 +98,16 @@ func setupWebhooksVerify(fs *pflag.FlagSet, e *env) runFunc {
 		if err != nil {
 			return err
 		}
+		ring, err := openKeyring(e)
+		if err != nil {
+			return err
+		}
 		db, err := openDB(ctx, e, 2)
 		if err != nil {
 			return err
 		}
 		defer postgres.Close(db)
-		store := gustoevents.NewStore(db)
+		store := gustoevents.NewStore(db, ring)
 		pending, err := store.PendingKeys(ctx)
 		if err != nil {
 			return err

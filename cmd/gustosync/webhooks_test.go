@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gustoevents"
 	"github.com/gustosync/gustosync/internal/gustosim"
 	"github.com/gustosync/gustosync/internal/pgtest"
+	"github.com/gustosync/gustosync/internal/tokens"
 	"github.com/gustosync/gustosync/internal/waitfor"
 )
 
@@ -33,7 +35,12 @@ func TestWebhooksSubscribeListVerify(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { _ = sim.Close() })
 	db := pgtest.New(t)
-	store := gustoevents.NewStore(db.Gorm)
+	keysEnv, key := newKeyEnv(t, "k1")
+	ring, err := tokens.NewKeyring(config.Keys{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := gustoevents.NewStore(db.Gorm, ring)
 	intake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		var v struct {
@@ -44,7 +51,7 @@ func TestWebhooksSubscribeListVerify(t *testing.T) {
 		}
 	}))
 	t.Cleanup(intake.Close)
-	vars := []string{"GUSTO_API_URL=" + srv.URL, "GUSTO_CLIENT_ID=" + cid, "GUSTO_CLIENT_SECRET=" + secret, "DATABASE_URL=" + db.URL}
+	vars := []string{"GUSTO_API_URL=" + srv.URL, "GUSTO_CLIENT_ID=" + cid, "GUSTO_CLIENT_SECRET=" + secret, "DATABASE_URL=" + db.URL, "TOKEN_ENCRYPTION_KEYS=" + keysEnv}
 
 	// A forged token someone POSTed first is never confirmed.
 	if err := store.AddPendingKey(ctx, "forged-token"); err != nil {

@@ -278,7 +278,7 @@ func eventsFeed(d *deps) (*gustoevents.Feed, error) {
 	if err != nil {
 		return nil, &config.Error{Var: "GUSTO_API_URL", Reason: err.Error()}
 	}
-	store := gustoevents.NewStore(d.db)
+	store := gustoevents.NewStore(d.db, nil)
 	log := d.log.With("component", "events")
 	h, err := gustoevents.NewHandler(gustoevents.Config{Store: store, Revoker: tokens.NewStore(d.db, nil),
 		Sync: gustoevents.SchedulerSync(d.sched), Known: gustoevents.DirectoryKnown(companies.New(d.db)), SyncDebounce: f.SyncDebounce, By: "scheduler-" + config.DefaultWorkerID(),

@@ -23,6 +23,9 @@ const (
 	// missing_scope or key_missing (migration 14); PreviousStatus names the
 	// status it left, so a receiver can close what the earlier event opened.
 	KindRecovered = "company.recovered"
+	// KindKeyMissing: a company entered key_missing (its tokens are sealed
+	// under a key TOKEN_ENCRYPTION_KEYS no longer holds; migration 12).
+	KindKeyMissing = "company.key_missing"
 	// KindAPIVersionRejected: Gusto refuses the API version the workers
 	// send (406); fleet-wide, so the event names no company.
 	KindAPIVersionRejected = "gusto.api_version_rejected"

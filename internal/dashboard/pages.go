@@ -34,6 +34,7 @@ code{font-size:12px;color:#555}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
 .active{background:#d7f5e3;color:#11663a}.needs_reauth{background:#fde2e1;color:#9b1c1c}.paused{background:#eceff3;color:#4a5462}
 .missing_scope{background:#fff1d6;color:#8a5a00}
+.key_missing{background:#fde2e2;color:#8a1c1c}
 .banner{background:#fde2e1;color:#9b1c1c;border-left:5px solid #c0392b;padding:10px 14px;margin:0 0 14px;border-radius:4px}
 .summary{margin:0 0 14px;display:flex;gap:18px}
 .box{background:#fff;border-radius:6px;padding:22px;box-shadow:0 1px 2px #0002;max-width:720px}
@@ -55,6 +56,7 @@ var templates = template.Must(template.New("pages").Funcs(template.FuncMap{
 <span><span class="badge active">active</span> {{.Active}}</span>
 <span><span class="badge needs_reauth">needs_reauth</span> {{.NeedsReauth}}</span>
 <span><span class="badge missing_scope">missing_scope</span> {{.MissingScope}}</span>
+<span><span class="badge key_missing">key_missing</span> {{.KeyMissing}}</span>
 <span><span class="badge paused">paused</span> {{.Paused}}</span></p>
 {{if and .NeedsReauth (not .Status)}}<p class="banner" id="needs-reauth">{{.NeedsReauth}} {{if eq .NeedsReauth 1}}company needs{{else}}companies need{{end}} re-authorization: <a href="/companies?status=needs_reauth">show them</a></p>{{end}}
 <form method="get" action="/companies" id="search" class="summary">
@@ -118,11 +120,11 @@ func when(now time.Time, t any) string {
 }
 
 type companiesPage struct {
-	Title                                            string
-	Now                                              time.Time
-	Refused                                          []apiversion.Rejection
-	Companies                                        []companies.Company
-	Total, Active, NeedsReauth, MissingScope, Paused int
+	Title                                                        string
+	Now                                                          time.Time
+	Refused                                                      []apiversion.Rejection
+	Companies                                                    []companies.Company
+	Total, Active, NeedsReauth, MissingScope, KeyMissing, Paused int
 	// Search and Status are the filters applied; Statuses the ones offered.
 	Search   string
 	Status   tokens.Status
@@ -161,9 +163,9 @@ func message(w http.ResponseWriter, status int, ok bool, heading string, lines .
 func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 	status := tokens.Status(r.URL.Query().Get("status"))
 	switch status {
-	case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusMissingScope, tokens.StatusPaused:
+	case "", tokens.StatusActive, tokens.StatusNeedsReauth, tokens.StatusMissingScope, tokens.StatusKeyMissing, tokens.StatusPaused:
 	default:
-		message(w, http.StatusBadRequest, false, "Unknown status filter", "Use active, needs_reauth, missing_scope or paused.")
+		message(w, http.StatusBadRequest, false, "Unknown status filter", "Use active, needs_reauth, missing_scope, key_missing or paused.")
 		return
 	}
 	q := companies.PageQuery{Status: status, Search: r.URL.Query().Get("q"),
@@ -210,6 +212,8 @@ func (a *App) companies(w http.ResponseWriter, r *http.Request) {
 			p.NeedsReauth = n
 		case tokens.StatusMissingScope:
 			p.MissingScope = n
+		case tokens.StatusKeyMissing:
+			p.KeyMissing = n
 		case tokens.StatusPaused:
 			p.Paused = n
 		}

@@ -26,5 +26,6 @@
 // gusto_webhook_keys. It never reads or writes a token or a status
 // directly: status changes go through package tokens, syncs through the
 // function the binary wires (the scheduler's EnqueueCompany). It never
-// logs a verification token or a signature.
+// logs a verification token or a signature, and never stores one in
+// plaintext: signing keys are sealed with tokens.Keyring (webhookkeys.go).
 package gustoevents

@@ -47,6 +47,8 @@ type env struct {
 	client  *gusto.Client
 	sys     *gusto.SystemTokens
 	syncs   atomic.Int64
+	// ringKeys are the keys of the store's keyring.
+	ringKeys config.Keys
 
 	mu        sync.Mutex
 	delivered [][2]string // body, signature of the deliveries the intake accepted
@@ -71,7 +73,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, sim: sim, simURL: simSrv.URL, db: db, tok: tokens.NewStore(db.Gorm, ring), dir: companies.New(db.Gorm),
-		store: gustoevents.NewStore(db.Gorm)}
+		store: gustoevents.NewStore(db.Gorm, ring), ringKeys: config.Keys{{ID: "k1", Bytes: key}}}
 	e.handler, err = gustoevents.NewHandler(gustoevents.Config{Store: e.store, Revoker: e.tok, By: "test", Known: gustoevents.DirectoryKnown(e.dir),
 		Sync: func(context.Context, string) error { e.syncs.Add(1); return nil }})
 	if err != nil {

@@ -2,14 +2,13 @@ package gustoevents
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/gusto"
-	"github.com/gustosync/gustosync/internal/postgres"
+	"github.com/gustosync/gustosync/internal/tokens"
 )
 
 // staleClaim is how long a claim without handled_at holds: after it, the
@@ -24,17 +23,18 @@ const staleClaim = time.Minute
 // and a late webhook retry. Retention never deletes a younger row.
 const DedupWindow = 31 * 24 * time.Hour
 
-// maxPendingKeys bounds the unverified verification tokens kept (anyone
-// can POST one to the intake).
-const maxPendingKeys = 20
-
 // Store is the package's PostgreSQL state. It is safe for concurrent use.
 type Store struct {
-	db *gorm.DB
+	db   *gorm.DB
+	keys *tokens.Keyring
 }
 
-// NewStore returns the store on db.
-func NewStore(db *gorm.DB) *Store { return &Store{db: db} }
+// NewStore returns the store on db. keys seals and opens the webhook
+// signing keys (webhookkeys.go), with TOKEN_ENCRYPTION_KEYS like the
+// tokens; it may be nil for a store that never handles them (the
+// scheduler's events feed): those methods then fail with an error saying
+// so.
+func NewStore(db *gorm.DB, keys *tokens.Keyring) *Store { return &Store{db: db, keys: keys} }
 
 // Source says which path saw an event.
 type Source string
@@ -137,43 +137,4 @@ func (s *Store) debounce(ctx context.Context, company string, period time.Durati
 // undebounce gives the slot back after a failed enqueue.
 func (s *Store) undebounce(ctx context.Context, company string, at time.Time) error {
 	return s.db.WithContext(ctx).Exec(`DELETE FROM gusto_event_syncs WHERE company_uuid = ? AND last_enqueued_at = ?`, company, at).Error
-}
-
-// AddPendingKey stores a verification token Gusto (or anyone) POSTed to
-// the intake; it signs nothing until VerifyKey confirms it.
-func (s *Store) AddPendingKey(ctx context.Context, token string) error {
-	return postgres.InTx(ctx, s.db, postgres.TxOptions{}, func(tx *gorm.DB) error {
-		if err := tx.Exec(`INSERT INTO gusto_webhook_keys (verification_token) VALUES (?) ON CONFLICT DO NOTHING`, token).Error; err != nil {
-			return err
-		}
-		return tx.Exec(`DELETE FROM gusto_webhook_keys WHERE verified_at IS NULL AND verification_token NOT IN
-			(SELECT verification_token FROM gusto_webhook_keys WHERE verified_at IS NULL ORDER BY received_at DESC LIMIT ?)`, maxPendingKeys).Error
-	})
-}
-
-// PendingKeys returns the unverified verification tokens, newest first.
-func (s *Store) PendingKeys(ctx context.Context) ([]string, error) {
-	var out []string
-	err := s.db.WithContext(ctx).Raw(`SELECT verification_token FROM gusto_webhook_keys WHERE verified_at IS NULL ORDER BY received_at DESC`).Scan(&out).Error
-	return out, err
-}
-
-// VerifyKey marks token as confirmed by Gusto for subscription: from now
-// on it signs deliveries.
-func (s *Store) VerifyKey(ctx context.Context, token, subscription string) error {
-	res := s.db.WithContext(ctx).Exec(`UPDATE gusto_webhook_keys SET verified_at = now(), subscription_uuid = ? WHERE verification_token = ?`, subscription, token)
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected != 1 {
-		return errors.New("gustoevents: no such pending verification token")
-	}
-	return nil
-}
-
-// verifiedKeys returns the confirmed signing keys, newest first.
-func (s *Store) verifiedKeys(ctx context.Context) ([]string, error) {
-	var out []string
-	err := s.db.WithContext(ctx).Raw(`SELECT verification_token FROM gusto_webhook_keys WHERE verified_at IS NOT NULL ORDER BY verified_at DESC LIMIT 5`).Scan(&out).Error
-	return out, err
 }

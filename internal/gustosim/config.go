@@ -176,6 +176,12 @@ type Config struct {
 	// an injected 503 (Retry-After: 1) or 500, before the request has any
 	// effect.
 	TokenErrorRate float64
+	// TokenBareUnauthorized answers every POST /oauth/token with a 401
+	// whose body is not OAuth JSON (text/html, no error code), before the
+	// request has any effect: a gateway or WAF in front of the token
+	// endpoint refusing requests, not Gusto refusing a grant. Counted in
+	// Counters.InjectedUnauthorized.
+	TokenBareUnauthorized bool
 	// LatencyRate is the fraction [0,1] of requests whose answer is delayed
 	// by Latency (after the request took effect).
 	LatencyRate float64

@@ -8,6 +8,7 @@ type counters struct {
 	codeExchanges, codeExchangesRefused        atomic.Int64
 	unauthorized, forbidden, rateLimited       atomic.Int64
 	injectedErrors, apiRequests, withoutVerHdr atomic.Int64
+	injectedUnauthorized                       atomic.Int64
 	versionRejected                            atomic.Int64
 	systemTokens, events                       atomic.Int64
 	webhookDeliveries, webhookFailures         atomic.Int64
@@ -35,6 +36,9 @@ type Counters struct {
 	RateLimited int64 `json:"rate_limited"`
 	// InjectedErrors counts injected 5xx answers, API and token endpoint.
 	InjectedErrors int64 `json:"injected_errors"`
+	// InjectedUnauthorized counts bare 401s of the token endpoint
+	// (Config.TokenBareUnauthorized).
+	InjectedUnauthorized int64 `json:"injected_unauthorized"`
 	// APIRequests counts every request to /v1/, authenticated or not.
 	APIRequests int64 `json:"api_requests"`
 	// WithoutVersionHeader counts requests (API, token endpoint, authorize)
@@ -80,6 +84,7 @@ func (s *Sim) Counters() Counters {
 		Forbidden:            s.n.forbidden.Load(),
 		RateLimited:          s.n.rateLimited.Load(),
 		InjectedErrors:       s.n.injectedErrors.Load(),
+		InjectedUnauthorized: s.n.injectedUnauthorized.Load(),
 		APIRequests:          s.n.apiRequests.Load(),
 		WithoutVersionHeader: s.n.withoutVerHdr.Load(),
 		VersionRejected:      s.n.versionRejected.Load(),

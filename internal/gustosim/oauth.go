@@ -52,6 +52,13 @@ type tokenRequest struct {
 // X-Gusto-API-Version check (406, as on every endpoint).
 func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.Load()
+	if cfg.TokenBareUnauthorized {
+		s.n.injectedUnauthorized.Add(1)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte("<html><body><h1>401 Authorization Required</h1></body></html>\n"))
+		return
+	}
 	if cfg.TokenErrorRate > 0 && rand.Float64() < cfg.TokenErrorRate {
 		s.n.injectedErrors.Add(1)
 		if rand.IntN(2) == 0 {

@@ -22,7 +22,7 @@ import (
 // (claimed in gusto_events) by the real Handler.
 func (e *env) feed() func() {
 	e.t.Helper()
-	store := gustoevents.NewStore(e.db.Gorm)
+	store := gustoevents.NewStore(e.db.Gorm, nil)
 	h, err := gustoevents.NewHandler(gustoevents.Config{Store: store, Revoker: e.store, By: "test"})
 	if err != nil {
 		e.t.Fatal(err)

@@ -381,6 +381,33 @@ func TestTerminalErrors(t *testing.T) {
 			t.Fatalf("company %s", status)
 		}
 	})
+	t.Run("key missing", func(t *testing.T) {
+		// The row is sealed under a key id the keyring does not hold (the
+		// key was dropped from TOKEN_ENCRYPTION_KEYS before a rekey).
+		company := e.company(10, 10, nil)
+		if err := e.db.Gorm.Exec(`UPDATE gusto_auth_tokens SET key_id = 'dropped' WHERE company_uuid = ?`, company).Error; err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			run := uuid.NewString()
+			if err := h.ProcessTask(ctx, task(t, company, run)); !errors.Is(err, asynq.SkipRetry) || !tokens.Terminal(err) {
+				t.Fatalf("task %d of a company whose key is missing: %v, want a terminal error and SkipRetry", i, err)
+			}
+			if r := readRun(t, e.db.Gorm, run); r.Status != "failed" {
+				t.Fatalf("run %+v, want failed", r)
+			}
+		}
+		if status, reason := e.status(company); status != tokens.StatusKeyMissing || !strings.Contains(reason, `"dropped"`) {
+			t.Fatalf("company %s (%q), want key_missing naming the key id", status, reason)
+		}
+		var alerts []string
+		if err := e.db.Gorm.Raw(`SELECT kind FROM alert_outbox WHERE company_uuid = ?`, company).Scan(&alerts).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(alerts) != 1 || alerts[0] != "company.key_missing" {
+			t.Fatalf("alerts %v, want one company.key_missing", alerts)
+		}
+	})
 	t.Run("no tokens", func(t *testing.T) {
 		err := h.ProcessTask(ctx, task(t, uuid.NewString(), uuid.NewString()))
 		if !errors.Is(err, asynq.SkipRetry) {

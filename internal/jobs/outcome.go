@@ -147,7 +147,8 @@ func (h *Handler) outcome(ctx context.Context, s *syncRun, err error, started ti
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 
 	case tokens.Terminal(err):
-		// Paused by an operator, or no tokens stored.
+		// Paused by an operator, tokens sealed under a dropped key
+		// (key_missing, marked once by the token manager), or no tokens stored.
 		finish(checkpoint.StatusFailed, err.Error())
 		log.LogAttrs(ctx, slog.LevelWarn, "company cannot be synced; sync ended", slog.String("error", err.Error()))
 		h.cfg.Metrics.attempt("failed", took)

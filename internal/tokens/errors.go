@@ -44,6 +44,30 @@ func (e *ScopeRequiredError) Error() string {
 	return fmt.Sprintf("tokens: company %s lacks a scope: %s", e.Company, e.Reason)
 }
 
+// KeyMissingError means the company's tokens are sealed under a key this
+// process cannot open (status key_missing): the key was dropped from
+// TOKEN_ENCRYPTION_KEYS before `gustosync tokens rekey` moved the row off
+// it, or the key of that id changed. It is terminal: an operator puts the
+// key back and runs `gustosync tokens rekey` (or `gustosync companies
+// resume`), or stores new tokens. It names the key id, never a key.
+type KeyMissingError struct {
+	// Company is the company uuid.
+	Company string
+	// KeyID is the id of the key the row is sealed under.
+	KeyID string
+	// Reason is the stored status reason.
+	Reason string
+	// Err is the *KeyError of this attempt to open the row, when there was
+	// one (Unwrap).
+	Err error
+}
+
+func (e *KeyMissingError) Error() string {
+	return fmt.Sprintf("tokens: company %s: tokens cannot be opened (key %q): %s", e.Company, e.KeyID, e.Reason)
+}
+
+func (e *KeyMissingError) Unwrap() error { return e.Err }
+
 // PausedError means an operator paused the company. It is terminal for the
 // current sync: the company is not synced until it is resumed.
 type PausedError struct {
@@ -158,15 +182,17 @@ type GrantError struct {
 func (e *GrantError) Error() string { return e.Field + ": " + e.Reason }
 
 // Terminal reports whether err means the company cannot be synced until a
-// person acts (re-authorize, grant a scope, resume, onboard): a
-// *ReauthRequiredError, a *ScopeRequiredError, a *PausedError, or a
-// *NotFoundError. The job layer does not retry these.
+// person acts (re-authorize, grant a scope, resume, onboard, restore an
+// encryption key): a *ReauthRequiredError, a *ScopeRequiredError, a
+// *PausedError, a *KeyMissingError, or a *NotFoundError. The job layer does
+// not retry these.
 func Terminal(err error) bool {
 	var re *ReauthRequiredError
 	var se *ScopeRequiredError
 	var pe *PausedError
+	var km *KeyMissingError
 	var nf *NotFoundError
-	return errors.As(err, &re) || errors.As(err, &se) || errors.As(err, &pe) || errors.As(err, &nf)
+	return errors.As(err, &re) || errors.As(err, &se) || errors.As(err, &pe) || errors.As(err, &km) || errors.As(err, &nf)
 }
 
 // RetryAfter returns how long Gusto asked to wait before the next attempt,

@@ -111,7 +111,7 @@ func (m *Manager) fenceSend(ctx context.Context, lock *redsync.Mutex, rec *recor
 		// Another sender's claim on this version is live (its lock was lost
 		// to us, or it is finishing): wait for its commit or for the claim to
 		// lapse. The row tells which.
-		cur, err := m.store.load(ctx, rec.Company)
+		cur, err := m.load(ctx, rec.Company)
 		if err != nil {
 			return time.Time{}, nil, err
 		}
@@ -133,7 +133,7 @@ func (m *Manager) fenceSend(ctx context.Context, lock *redsync.Mutex, rec *recor
 // is returned; otherwise a *LockError wrapping errFenceLost.
 func (m *Manager) fenceLost(ctx context.Context, rec *record, started time.Time, why string) (time.Time, *record, error) {
 	m.metrics.fenceAbort()
-	cur, err := m.store.load(ctx, rec.Company)
+	cur, err := m.load(ctx, rec.Company)
 	if err != nil {
 		return time.Time{}, nil, err
 	}

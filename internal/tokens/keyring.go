@@ -83,6 +83,9 @@ type column string
 const (
 	colAccess  column = "access_token"
 	colRefresh column = "refresh_token"
+	// colSecret is any other secret (SealSecret): its "company" is the
+	// secret's name.
+	colSecret column = "secret"
 )
 
 // associatedData binds a ciphertext to its company and column.
@@ -115,4 +118,32 @@ func (k *Keyring) open(company string, col column, keyID string, sealed []byte) 
 		return "", &KeyError{KeyID: keyID, Company: company, Reason: string(col) + ": authentication failed (wrong key, or ciphertext not for this company)"}
 	}
 	return string(plain), nil
+}
+
+// openRow opens both tokens of a stored row.
+func (k *Keyring) openRow(company string, row tokenRow) (access, refresh string, err error) {
+	if access, err = k.open(company, colAccess, row.KeyID, row.AccessToken); err != nil {
+		return "", "", err
+	}
+	if refresh, err = k.open(company, colRefresh, row.KeyID, row.RefreshToken); err != nil {
+		return "", "", err
+	}
+	return access, refresh, nil
+}
+
+// SealSecret seals a secret other than a company's tokens (a webhook
+// signing key) under the primary key, with the same envelope as tokens
+// (AES-256-GCM, nonce prepended). name binds the ciphertext to its place
+// (table and row, e.g. "gusto_webhook_keys/<sha256>"), so it opens only
+// there. It returns the key id to store beside the ciphertext.
+func (k *Keyring) SealSecret(name, plaintext string) (keyID string, sealed []byte, err error) {
+	sealed, err = k.seal(name, colSecret, plaintext)
+	return k.primary, sealed, err
+}
+
+// OpenSecret opens a ciphertext SealSecret sealed for name under keyID. A
+// key id the keyring does not hold, or a ciphertext that does not
+// authenticate, is a *KeyError naming the key id and name, never a secret.
+func (k *Keyring) OpenSecret(name, keyID string, sealed []byte) (string, error) {
+	return k.open(name, colSecret, keyID, sealed)
 }

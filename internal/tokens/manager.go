@@ -338,7 +338,7 @@ func (m *Manager) Invalidate(ctx context.Context, company, accessToken string) e
 		return err
 	}
 	m.forget(company, accessToken)
-	rec, err := m.store.load(ctx, company)
+	rec, err := m.load(ctx, company)
 	if err != nil {
 		return err
 	}

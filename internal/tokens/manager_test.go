@@ -669,8 +669,8 @@ func TestMetricsRegistry(t *testing.T) {
 			got[mt.GetLabel()[0].GetValue()] = mt.GetGauge().GetValue()
 		}
 	}
-	if got["active"] != 1 || got["needs_reauth"] != 1 || got["paused"] != 0 || got["missing_scope"] != 0 || len(got) != 4 {
-		t.Fatalf("gustosync_token_companies = %v; want active 1, needs_reauth 1, paused 0, missing_scope 0", got)
+	if got["active"] != 1 || got["needs_reauth"] != 1 || got["paused"] != 0 || got["missing_scope"] != 0 || got["key_missing"] != 0 || len(got) != 5 {
+		t.Fatalf("gustosync_token_companies = %v; want active 1, needs_reauth 1, paused 0, missing_scope 0, key_missing 0", got)
 	}
 	if len(families) < 6 || ok != 1 {
 		t.Fatalf("gathered %d families", len(families))

@@ -43,7 +43,7 @@ var lockPoll = backoff.Policy{Base: 20 * time.Millisecond, Max: 250 * time.Milli
 // obtain is one flight's slow path: read the row, hand out its token if it is
 // fresh, refresh it under the lock otherwise.
 func (m *Manager) obtain(ctx context.Context, company string) (*cached, error) {
-	rec, err := m.store.load(ctx, company)
+	rec, err := m.load(ctx, company)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (m *Manager) admit(ctx context.Context, rec *record) (*cached, error) {
 			return nil, &RefreshError{Company: rec.Company, RetryAfter: wait,
 				Err: fmt.Errorf("waiting for the fleet's refresh budget: %w", context.Cause(ctx))}
 		}
-		cur, err := m.store.load(ctx, rec.Company)
+		cur, err := m.load(ctx, rec.Company)
 		if err != nil {
 			return nil, err
 		}
@@ -131,6 +131,8 @@ func usable(rec *record) error {
 		return &PausedError{Company: rec.Company, Reason: rec.StatusReason}
 	case StatusMissingScope:
 		return &ScopeRequiredError{Company: rec.Company, Reason: rec.StatusReason}
+	case StatusKeyMissing:
+		return &KeyMissingError{Company: rec.Company, KeyID: rec.KeyID, Reason: rec.StatusReason}
 	default:
 		return &StoreError{Op: "load", Company: rec.Company, Err: fmt.Errorf("unknown status %q", rec.Status)}
 	}
@@ -150,7 +152,7 @@ func (m *Manager) refreshLocked(ctx context.Context, stale *record) (*cached, er
 	}
 	defer m.unlock(lock, stale.Company)
 
-	rec, err := m.store.load(ctx, stale.Company)
+	rec, err := m.load(ctx, stale.Company)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +198,7 @@ func (m *Manager) lock(ctx context.Context, stale *record) (*redsync.Mutex, *rec
 			return nil, nil, &LockError{Company: company, Waited: time.Since(start), Err: err}
 		}
 		if ctx.Err() == nil {
-			rec, err := m.store.load(ctx, company)
+			rec, err := m.load(ctx, company)
 			if err == nil {
 				if uerr := usable(rec); uerr != nil {
 					m.metrics.observeLockWait(time.Since(start))
@@ -326,7 +328,7 @@ func (m *Manager) exchange(ctx context.Context, lock *redsync.Mutex, rec *record
 		if !sleep(ctx, wait) {
 			return gusto.Token{}, nil, attempt, giveUp
 		}
-		cur, lerr := m.store.load(ctx, rec.Company)
+		cur, lerr := m.load(ctx, rec.Company)
 		if lerr != nil {
 			return gusto.Token{}, nil, attempt, lerr
 		}
@@ -453,7 +455,7 @@ func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, 
 			StartedAt: started, FinishedAt: m.now()}); err != nil {
 			m.log.LogAttrs(ctx, slog.LevelWarn, "could not record event", slog.String("company", rec.Company), slog.String("error", err.Error()))
 		}
-		cur, err := m.store.load(ctx, rec.Company)
+		cur, err := m.load(ctx, rec.Company)
 		if err != nil {
 			return nil, err
 		}
@@ -477,7 +479,7 @@ func (m *Manager) commit(rec, next *record, trigger Trigger, started time.Time, 
 // many workers saw the refusal. It never retries the refresh.
 func (m *Manager) onInvalidGrant(ctx context.Context, rec *record, cause *gusto.InvalidGrantError, trigger Trigger, started time.Time) (*cached, error) {
 	ctx = context.WithoutCancel(ctx)
-	cur, err := m.store.load(ctx, rec.Company)
+	cur, err := m.load(ctx, rec.Company)
 	if err != nil {
 		return nil, err
 	}
@@ -510,7 +512,7 @@ func (m *Manager) onInvalidGrant(ctx context.Context, rec *record, cause *gusto.
 		return nil, &ReauthRequiredError{Company: rec.Company, Reason: reason}
 	}
 	// Someone else marked it, or a sibling committed between our two reads.
-	cur, err = m.store.load(ctx, rec.Company)
+	cur, err = m.load(ctx, rec.Company)
 	if err != nil {
 		return nil, err
 	}

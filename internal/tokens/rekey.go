@@ -24,6 +24,12 @@ type RekeyResult struct {
 	// Passes is how many walks of the table Rekey made (the last one
 	// rekeyed nothing).
 	Passes int
+	// Reopened counts the key_missing companies made active again because
+	// their rows open now (the key was put back).
+	Reopened int
+	// StillKeyMissing counts the key_missing companies whose rows still do
+	// not open; they stay key_missing.
+	StillKeyMissing int
 }
 
 // maxRekeyPasses bounds Rekey's passes over the table.
@@ -39,7 +45,9 @@ const maxRekeyPasses = 10
 // some process keeps sealing under another key, an error naming the
 // figure). Rows that no key opens are reported in the result (from the
 // last pass) and left as they are; the error is non-nil when any row
-// failed.
+// failed. Last, every key_missing company whose row opens now is made
+// active again (Store.reopenRow): restoring a dropped key and running
+// Rekey is the way back from key_missing.
 func (s *Store) Rekey(ctx context.Context, batchSize int, worker string) (RekeyResult, error) {
 	if batchSize <= 0 {
 		batchSize = 100
@@ -65,6 +73,11 @@ func (s *Store) Rekey(ctx context.Context, batchSize int, worker string) (RekeyR
 			return result, fmt.Errorf("tokens: rekey: pass %d still rekeyed %d rows: a process keeps sealing tokens under another key (is every worker running with the new TOKEN_ENCRYPTION_KEYS?)",
 				result.Passes, pass.Rekeyed)
 		}
+	}
+	reopened, still, err := s.reopenAll(ctx, worker)
+	result.Reopened, result.StillKeyMissing = reopened, len(still)
+	if err != nil {
+		return result, err
 	}
 	if result.Failed > 0 {
 		return result, fmt.Errorf("tokens: rekey: %d rows could not be opened with any key; first: %w", result.Failed, result.Failures[0])

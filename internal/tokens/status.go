@@ -15,6 +15,10 @@ import (
 //
 //	active -> paused              Store.Pause (an operator)
 //	paused|missing_scope -> active Store.Resume (an operator)
+//	active -> key_missing         Manager.load (the row does not open with
+//	                              the keyring, keymissing.go)
+//	key_missing -> active         Store.reopenRow (the row opens again),
+//	                              from Store.Resume and Store.Rekey
 //	active -> missing_scope       Manager.MarkMissingScope (a data call
 //	                              refused for a missing scope, reauth.go)
 //	active|paused -> needs_reauth Store.markNeedsReauth, the one writer of
@@ -77,10 +81,20 @@ func (s *Store) Pause(ctx context.Context, company, reason, worker string) (bool
 
 // Resume makes a paused company, or one whose missing scope a person has
 // since granted, active again; the scheduler enqueues it at its next tick.
-// A company in another status is left alone (false). A
-// missing company is a *NotFoundError.
+// A key_missing company becomes active only if its row opens with the
+// keyring now (the key was put back); otherwise the error wraps the
+// *KeyError naming the key id. A company in another status is left alone
+// (false). A missing company is a *NotFoundError.
 func (s *Store) Resume(ctx context.Context, company, worker string) (bool, error) {
-	return s.operatorChange(ctx, company, resume, "", worker)
+	changed, err := s.operatorChange(ctx, company, resume, "", worker)
+	if err != nil || changed {
+		return changed, err
+	}
+	company, err = canonicalCompany(company)
+	if err != nil {
+		return false, err
+	}
+	return s.reopenRow(ctx, company, Event{Worker: worker, Trigger: TriggerManual, Outcome: OutcomeStatusChange})
 }
 
 // operatorChange is an operator's change t (trigger manual).

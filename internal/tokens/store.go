@@ -81,13 +81,10 @@ func (s *Store) load(ctx context.Context, company string) (*record, error) {
 	if res.RowsAffected == 0 {
 		return nil, &NotFoundError{Company: company}
 	}
-	access, err := s.keys.open(company, colAccess, row.KeyID, row.AccessToken)
+	access, refresh, err := s.keys.openRow(company, row)
 	if err != nil {
-		return nil, err
-	}
-	refresh, err := s.keys.open(company, colRefresh, row.KeyID, row.RefreshToken)
-	if err != nil {
-		return nil, err
+		return nil, &unopenedError{Company: company, KeyID: row.KeyID, Status: Status(row.Status),
+			StatusReason: row.StatusReason, Version: row.Version, Err: err}
 	}
 	return &record{
 		Company:      company,
@@ -128,7 +125,8 @@ func CheckCreatedAt(createdAt int64, now time.Time) error {
 
 // Put stores a company's tokens given by an operator, replacing any stored
 // pair (the version moves, so a refresh in flight elsewhere loses its
-// compare-and-swap and adopts these). A needs_reauth company becomes active;
+// compare-and-swap and adopts these). A needs_reauth, missing_scope or
+// key_missing company becomes active;
 // a paused one stays paused. It refuses a grant with a missing field, a
 // non-positive lifetime, or granted scopes that lack a required scope
 // (*GrantError, *MissingScopesError). It returns the row's new version.
@@ -183,7 +181,7 @@ func (s *Store) Put(ctx context.Context, g Grant, worker string) (int64, error) 
 				clock_skew_ms = 0, version = t.version + 1, invalidated_at = NULL,
 				status = CASE WHEN t.status = 'paused' THEN 'paused' ELSE 'active' END,
 				status_reason = CASE WHEN t.status = 'paused' THEN t.status_reason ELSE '' END,
-				status_changed_at = CASE WHEN t.status = 'needs_reauth' THEN now() ELSE t.status_changed_at END,
+				status_changed_at = CASE WHEN t.status IN ('needs_reauth', 'missing_scope', 'key_missing') THEN now() ELSE t.status_changed_at END,
 				consecutive_failures = 0, updated_at = now()
 			RETURNING t.version`,
 			company, accessCT, refreshCT, s.keys.PrimaryID(), expiration(issued, lifetime), issued,
@@ -317,7 +315,7 @@ func (s *Store) CountByStatus(ctx context.Context) (map[Status]int64, error) {
 	if res.Error != nil {
 		return nil, &StoreError{Op: "count companies by status", Err: res.Error}
 	}
-	out := map[Status]int64{StatusActive: 0, StatusNeedsReauth: 0, StatusPaused: 0, StatusMissingScope: 0}
+	out := map[Status]int64{StatusActive: 0, StatusNeedsReauth: 0, StatusPaused: 0, StatusMissingScope: 0, StatusKeyMissing: 0}
 	for _, r := range rows {
 		out[Status(r.Status)] = r.N
 	}

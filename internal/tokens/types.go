@@ -21,6 +21,13 @@ const (
 	// not revoked: it is synced again once a person grants the scope (the
 	// company re-consents and is added again, or an operator resumes it).
 	StatusMissingScope Status = "missing_scope"
+	// StatusKeyMissing companies' tokens are sealed under a key that
+	// TOKEN_ENCRYPTION_KEYS no longer holds (or that the key of that id no
+	// longer opens): nothing is synced until an operator puts the key back
+	// and runs `gustosync tokens rekey` or `gustosync companies resume`
+	// (the row must open), or stores new tokens (companies add);
+	// status_reason names the key id, never a key.
+	StatusKeyMissing Status = "key_missing"
 )
 
 // Trigger says what asked for a refresh (token_refresh_events.trigger).
@@ -38,6 +45,9 @@ const (
 	TriggerRekey Trigger = "rekey"
 	// TriggerManual: an operator paused or resumed a company.
 	TriggerManual Trigger = "manual"
+	// TriggerKeyMissing: a worker found the company's row sealed under a
+	// key it cannot open, and marked it key_missing.
+	TriggerKeyMissing Trigger = "key_missing"
 )
 
 // Outcome is the result of one refresh attempt (token_refresh_events.outcome).
