@@ -2,8 +2,11 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -96,6 +99,30 @@ func (g *Gate) Check(ctx context.Context) error {
 	g.mu.Unlock()
 	return nil
 }
+
+// ServeHTTP answers a readiness probe on the schema alone: 200 "ready"
+// once it is current, else 503 and the reason (both versions, or that the
+// version could not be read; never a DSN). Binaries whose readiness is more
+// than the schema (the worker's) call Check from their own handler.
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var behind *BehindError
+	switch err := g.Check(ctx); {
+	case err == nil:
+		_, _ = io.WriteString(w, "ready\n")
+	case errors.As(err, &behind):
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, behind.Error()+"\n")
+	default:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "database schema version unreadable (postgresql unreachable?)\n")
+	}
+}
+
+// probeTimeout bounds one readiness answer.
+const probeTimeout = 2 * time.Second
 
 // Wait returns nil as soon as the schema is current, checking every
 // interval, or ctx's error when ctx ends first. It logs once that it waits
