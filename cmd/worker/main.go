@@ -63,7 +63,8 @@ const (
 const usageText = `Usage: worker
 
 Runs gustosync's sync jobs (asynq task sync:company) until SIGTERM or SIGINT,
-serving /healthz, /readyz and /metrics on HTTP_ADDR.
+serving /healthz, /readyz and /metrics on HTTP_ADDR. On a database schema
+older than its own it is not ready and takes no task until migrated.
 
 Environment (default):
   DATABASE_URL             PostgreSQL DSN (postgres://postgres@127.0.0.1:5432/gustosync?sslmode=disable)
