@@ -94,8 +94,8 @@ type workload struct {
 	// replicasSet says the manifest sets replicas (absent, the API
 	// defaults it to 1 and an apply leaves a scaler's count alone).
 	replicasSet bool
-	labels     map[string]string
-	spec       corev1.PodSpec
+	labels      map[string]string
+	spec        corev1.PodSpec
 }
 
 func needKubectl(t *testing.T) string {
