@@ -5,7 +5,7 @@ BIN   := bin
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet lint fmt-check fuzz sim services migrate clean
+.PHONY: all build image test vet lint fmt-check fuzz sim services migrate clean
 
 all: build
 
@@ -17,9 +17,23 @@ PRODUCT := ./cmd/worker ./cmd/scheduler ./cmd/dashboard ./cmd/gustosync ./cmd/ht
 SIM     := ./cmd/gustosim
 PROOF   := ./proof/demo ./proof/chaos ./proof/bench
 
+# Identity stamped into the binaries (internal/buildinfo, `--version`) and
+# the images' OCI labels, from git; override on the command line. DATE is
+# the commit's time, so the same commit builds the same binaries.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+BUILDINFO := github.com/gustosync/gustosync/internal/buildinfo
+LDFLAGS   := -X $(BUILDINFO).Version=$(VERSION) -X $(BUILDINFO).Commit=$(COMMIT) -X $(BUILDINFO).Date=$(DATE)
+
 ## build: compile every binary (product, simulator, proof tools) into ./bin
 build:
-	$(GO) build -o $(BIN)/ $(PRODUCT) $(SIM) $(PROOF)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ $(PRODUCT) $(SIM) $(PROOF)
+
+## image: build the product and simulator images, stamped with VERSION, COMMIT and DATE
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t gustosync:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) --target gustosim -t gustosim:$(VERSION) .
 
 ## services: make sure local PostgreSQL and Redis are running (installs them on a fresh Debian machine)
 services:

@@ -547,3 +547,22 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// Third-party images in docker-compose.yml are pinned by digest; ours are
+// built from the Dockerfile (whose bases TestDockerfileIdentity checks).
+func TestComposeImagesPinned(t *testing.T) {
+	p := loadCompose(t, false)
+	n := 0
+	for _, s := range p.Services {
+		if ours(p, s) {
+			continue
+		}
+		n++
+		if !digestRE.MatchString(s.Image) {
+			t.Errorf("%s: image %q is not pinned by digest (@sha256:…)", s.Name, s.Image)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no third-party service in docker-compose.yml: the check saw nothing")
+	}
+}

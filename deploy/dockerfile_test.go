@@ -393,7 +393,7 @@ func TestDockerfile(t *testing.T) {
 		}
 		// The builder's Go is at least go.mod's.
 		base := baseImage(t, im.df, gb.Stage)
-		repo, tag, _ := strings.Cut(base, ":")
+		repo, tag, _ := strings.Cut(withoutDigest(base), ":")
 		if repo != "golang" && !strings.HasSuffix(repo, "/golang") {
 			t.Errorf("build stage %s FROM %s: want the golang image", gb.Stage, base)
 		}
@@ -406,7 +406,7 @@ func TestDockerfile(t *testing.T) {
 	// the image's own.
 	for name, img := range im.runtime {
 		final := img.Stage
-		if !strings.HasPrefix(final.Base, "gcr.io/distroless/static") || !strings.HasSuffix(final.Base, ":nonroot") {
+		if !strings.HasPrefix(final.Base, "gcr.io/distroless/static") || !strings.HasSuffix(withoutDigest(final.Base), ":nonroot") {
 			t.Errorf("%s: runtime stage FROM %s: want gcr.io/distroless/static…:nonroot (CA certificates, tzdata, no shell)", name, final.Base)
 		}
 		user, ok := final.last("USER")
@@ -429,6 +429,64 @@ func TestDockerfile(t *testing.T) {
 				t.Errorf("%s: CMD %s: want exec form", name, cmd.Args)
 			} else if _, ok := img.Bins[strings.Trim(words[0], `",`)]; !ok {
 				t.Errorf("%s: CMD %s names no binary of the image", name, cmd.Args)
+			}
+		}
+	}
+}
+
+// withoutDigest drops an image reference's @sha256:… digest.
+func withoutDigest(ref string) string {
+	name, _, _ := strings.Cut(ref, "@")
+	return name
+}
+
+// digestRE is an image reference pinned by digest (a tag may precede it).
+var digestRE = regexp.MustCompile(`^[^@\s]+@sha256:[0-9a-f]{64}$`)
+
+// The images carry their identity: every base image pinned by digest, the
+// version, commit and build date stamped into the binaries (ldflags -X of
+// internal/buildinfo, from build ARGs) and onto the images (OCI labels).
+func TestDockerfileIdentity(t *testing.T) {
+	im := parseImages(t)
+	for _, st := range im.df.Stages {
+		if slices.ContainsFunc(im.df.Stages, func(s stage) bool { return s.Name == st.Base }) {
+			continue // FROM one of the Dockerfile's own stages
+		}
+		if !digestRE.MatchString(st.Base) {
+			t.Errorf("stage %s: FROM %s is not pinned by digest (@sha256:…)", st.Name, st.Base)
+		}
+	}
+	const pkg = "github.com/gustosync/gustosync/internal/buildinfo"
+	for _, gb := range im.builds {
+		ld := ""
+		for _, a := range gb.Args {
+			if v, ok := strings.CutPrefix(a, "-ldflags="); ok {
+				ld = v
+			}
+		}
+		for _, v := range []string{"Version", "Commit", "Date"} {
+			arg := strings.ToUpper(v)
+			if !strings.Contains(ld, "-X "+pkg+"."+v+"=${"+arg+"}") {
+				t.Errorf("line %d: go build -ldflags %q does not set %s.%s from the build ARG %s", gb.Line, ld, pkg, v, arg)
+			}
+			st := stageNamed(t, im.df, gb.Stage)
+			if !slices.ContainsFunc(st.Instr, func(in instruction) bool { return in.Cmd == "ARG" && in.Args == arg }) {
+				t.Errorf("stage %s: no ARG %s: the build would stamp an empty %s", gb.Stage, arg, v)
+			}
+		}
+	}
+	for name, img := range im.runtime {
+		labels := ""
+		for _, in := range img.Stage.Instr {
+			if in.Cmd == "LABEL" {
+				labels += " " + in.Args
+			}
+		}
+		for key, val := range map[string]string{
+			"version": "${VERSION}", "revision": "${COMMIT}", "created": "${DATE}", "source": "https://",
+		} {
+			if !strings.Contains(labels, "org.opencontainers.image."+key+`="`+val) {
+				t.Errorf("%s: no OCI label org.opencontainers.image.%s=%q…", name, key, val)
 			}
 		}
 	}

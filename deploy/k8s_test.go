@@ -73,14 +73,29 @@ type render struct {
 	policies       []*networkingv1.NetworkPolicy
 	workloads      []workload
 	custom         map[string][]map[string]any // by kind
+	// monitoring is the overlay's monitoring.yaml (Prometheus's namespace
+	// and selector label), nil when it has none.
+	monitoring *corev1.ConfigMap
+}
+
+// promNamespace is where the overlay says Prometheus runs: its
+// monitoring.yaml, else the base's default.
+func (r *render) promNamespace() string {
+	if r.monitoring != nil {
+		return r.monitoring.Data["namespace"]
+	}
+	return "monitoring"
 }
 
 // workload is a pod template and where it came from.
 type workload struct {
 	kind, name string
 	replicas   int32
-	labels     map[string]string
-	spec       corev1.PodSpec
+	// replicasSet says the manifest sets replicas (absent, the API
+	// defaults it to 1 and an apply leaves a scaler's count alone).
+	replicasSet bool
+	labels      map[string]string
+	spec        corev1.PodSpec
 }
 
 func needKubectl(t *testing.T) string {
@@ -113,6 +128,12 @@ func overlays(t *testing.T) []*render {
 			t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
 		}
 		r := decodeRender(t, filepath.Base(dir), stdout.Bytes())
+		if m := filepath.Join(dir, "monitoring.yaml"); fileExists(m) {
+			r.monitoring = new(corev1.ConfigMap)
+			if err := yaml.UnmarshalStrict([]byte(readFile(t, m)), r.monitoring); err != nil {
+				t.Fatalf("%s: %v", m, err)
+			}
+		}
 		if ex := filepath.Join(dir, "secret.example.yaml"); fileExists(ex) {
 			var s corev1.Secret
 			if err := yaml.UnmarshalStrict([]byte(readFile(t, ex)), &s); err != nil {
@@ -183,13 +204,13 @@ func decodeRender(t *testing.T, name string, out []byte) *render {
 		case *networkingv1.NetworkPolicy:
 			r.policies = append(r.policies, o)
 		case *appsv1.Deployment:
-			r.workloads = append(r.workloads, workload{"Deployment", o.Name, ptrOr(o.Spec.Replicas, 1), o.Spec.Template.Labels, o.Spec.Template.Spec})
+			r.workloads = append(r.workloads, workload{"Deployment", o.Name, ptrOr(o.Spec.Replicas, 1), o.Spec.Replicas != nil, o.Spec.Template.Labels, o.Spec.Template.Spec})
 			checkSelector(t, id, o.Spec.Selector, o.Spec.Template.Labels)
 		case *appsv1.StatefulSet:
-			r.workloads = append(r.workloads, workload{"StatefulSet", o.Name, ptrOr(o.Spec.Replicas, 1), o.Spec.Template.Labels, o.Spec.Template.Spec})
+			r.workloads = append(r.workloads, workload{"StatefulSet", o.Name, ptrOr(o.Spec.Replicas, 1), o.Spec.Replicas != nil, o.Spec.Template.Labels, o.Spec.Template.Spec})
 			checkSelector(t, id, o.Spec.Selector, o.Spec.Template.Labels)
 		case *batchv1.Job:
-			r.workloads = append(r.workloads, workload{"Job", o.Name, 1, o.Spec.Template.Labels, o.Spec.Template.Spec})
+			r.workloads = append(r.workloads, workload{"Job", o.Name, 1, true, o.Spec.Template.Labels, o.Spec.Template.Spec})
 		}
 	}
 	return r
@@ -222,9 +243,12 @@ func TestKustomizeOverlays(t *testing.T) {
 			checkSimulator(t, r)
 			checkComponents(t, r)
 			checkNetworkPolicies(t, r)
+			checkRelease(t, r)
+			checkMonitoring(t, r)
+			checkImagesPinned(t, r)
 		})
 	}
-	for _, want := range []string{"demo", "production"} {
+	for _, want := range []string{"demo", "demo-autoscaling", "production"} {
 		if !names[want] {
 			t.Errorf("no %s overlay", want)
 		}
@@ -268,8 +292,9 @@ func checkPodPolicies(t *testing.T, r *render) {
 		if psc != nil && psc.RunAsUser != nil && *psc.RunAsUser == 0 {
 			t.Errorf("%s: runAsUser 0", id)
 		}
-		for _, c := range append(slices.Clone(ps.InitContainers), ps.Containers...) {
+		for i, c := range append(slices.Clone(ps.InitContainers), ps.Containers...) {
 			cid := id + " container " + c.Name
+			initContainer := i < len(ps.InitContainers)
 			sc := c.SecurityContext
 			if sc == nil {
 				t.Errorf("%s: no securityContext", cid)
@@ -316,7 +341,7 @@ func checkPodPolicies(t *testing.T, r *render) {
 					t.Errorf("%s: hostPort %d", cid, p.HostPort)
 				}
 			}
-			if w.kind == "Job" {
+			if w.kind == "Job" || initContainer {
 				continue
 			}
 			if c.LivenessProbe == nil || c.ReadinessProbe == nil {
@@ -500,7 +525,7 @@ func checkBinaries(t *testing.T, r *render) {
 	image := ""
 	consumers := map[string][]binary{} // ConfigMap → binaries loading it whole
 	for _, w := range r.workloads {
-		for _, c := range w.spec.Containers {
+		for _, c := range append(slices.Clone(w.spec.InitContainers), w.spec.Containers...) {
 			bins, ok := im.binsOfImage(c.Image, imageName(r), simRepo)
 			if len(c.Command) == 0 || !ok {
 				continue // a third-party image (the demo's PostgreSQL, Redis)
@@ -576,7 +601,7 @@ func checkBinaries(t *testing.T, r *render) {
 	// Every key of the (example) Secret is referenced by some container.
 	refs := map[string]bool{}
 	for _, w := range r.workloads {
-		for _, c := range w.spec.Containers {
+		for _, c := range append(slices.Clone(w.spec.InitContainers), w.spec.Containers...) {
 			for _, e := range c.Env {
 				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 					refs[e.ValueFrom.SecretKeyRef.Name+"/"+e.ValueFrom.SecretKeyRef.Key] = true
@@ -770,6 +795,16 @@ func checkFlagBinary(t *testing.T, cid string, w workload, c corev1.Container) {
 // checkWorker: replicas, grace period against the shutdown timeout the
 // worker will actually use, and a disruption budget that selects it.
 func checkWorker(t *testing.T, r *render, w workload, cfg *config.Worker) {
+	// Where KEDA owns the count, the manifest must not set one (each apply
+	// would reset a scaled-out fleet) and KEDA's floor counts; elsewhere a
+	// fixed count.
+	if so := scalerOf(r, w); so != nil {
+		if w.replicasSet {
+			t.Errorf("worker: replicas %d set while ScaledObject %v owns the count: each apply would reset it", w.replicas, path(so, "metadata", "name"))
+		}
+		min, _ := path(so, "spec", "minReplicaCount").(float64)
+		w.replicas = int32(min)
+	}
 	if w.replicas < 3 {
 		t.Errorf("worker: %d replicas, want at least 3", w.replicas)
 	}
@@ -793,6 +828,16 @@ func checkWorker(t *testing.T, r *render, w workload, cfg *config.Worker) {
 	if !pdb {
 		t.Error("no PodDisruptionBudget selects the workers")
 	}
+}
+
+// scalerOf returns the ScaledObject that scales w, nil when none does.
+func scalerOf(r *render, w workload) map[string]any {
+	for _, so := range r.custom["ScaledObject"] {
+		if w.kind == "Deployment" && path(so, "spec", "scaleTargetRef", "name") == w.name {
+			return so
+		}
+	}
+	return nil
 }
 
 // checkComponents: the CRD objects (autoscaling, monitoring), where the
@@ -863,21 +908,21 @@ func checkScaledObject(t *testing.T, r *render, so map[string]any) {
 	addr := hostPort(t, w.Redis.URL, "6379")
 	hasPassword := w.Redis.Password != "" || strings.Contains(w.Redis.URL, "@")
 
-	// One trigger per queue the worker serves (jobs.Queues), on its
-	// pending list.
-	var lists, want []string
+	// Two triggers per queue the worker serves (jobs.Queues), on its
+	// pending and its active list, summed by the scaling formula: active
+	// tasks count, so a fleet busy with long syncs does not look idle.
+	var lists, want, names []string
 	for q := range jobs.Queues {
-		want = append(want, "asynq:{"+q+"}:pending")
+		want = append(want, "asynq:{"+q+"}:pending", "asynq:{"+q+"}:active")
 	}
 	for _, tr := range list(path(so, "spec", "triggers")) {
 		md, _ := path(tr, "metadata").(map[string]any)
 		if typ := path(tr, "type"); typ != "redis" {
-			t.Errorf("trigger type %v, want redis (asynq's pending lists are Redis lists)", typ)
+			t.Errorf("trigger type %v, want redis (asynq's pending and active tasks are Redis lists)", typ)
 		}
+		name, _ := path(tr, "name").(string)
+		names = append(names, name)
 		lists = append(lists, fmt.Sprint(md["listName"]))
-		if n, err := strconv.Atoi(fmt.Sprint(md["listLength"])); err != nil || n < 1 {
-			t.Errorf("trigger %v: listLength %v, want a positive number (tasks per replica)", md["listName"], md["listLength"])
-		}
 		if md["address"] != addr {
 			t.Errorf("trigger %v: address %v, but the worker's REDIS_URL is %s", md["listName"], md["address"], addr)
 		}
@@ -894,7 +939,40 @@ func checkScaledObject(t *testing.T, r *render, so map[string]any) {
 	slices.Sort(lists)
 	slices.Sort(want)
 	if !slices.Equal(lists, want) {
-		t.Errorf("ScaledObject watches %v; the worker serves %v", lists, want)
+		t.Errorf("ScaledObject watches %v; want the pending and active lists of the worker's queues %v", lists, want)
+	}
+	// KEDA takes the max of separate triggers: the formula must add them all.
+	formula, _ := path(so, "spec", "advanced", "scalingModifiers", "formula").(string)
+	terms := strings.Split(strings.ReplaceAll(formula, " ", ""), "+")
+	slices.Sort(terms)
+	slices.Sort(names)
+	if !slices.Equal(terms, names) {
+		t.Errorf("scalingModifiers.formula %q: want the sum of every trigger %v", formula, names)
+	}
+	if mt := path(so, "spec", "advanced", "scalingModifiers", "metricType"); mt != "AverageValue" {
+		t.Errorf("scalingModifiers.metricType %v: want AverageValue (tasks per replica)", mt)
+	}
+	if target := fmt.Sprint(path(so, "spec", "advanced", "scalingModifiers", "target")); target != strconv.Itoa(w.Concurrency) {
+		t.Errorf("scalingModifiers.target %s: want WORKER_CONCURRENCY (%d), the tasks one worker runs at once", target, w.Concurrency)
+	}
+	// Scale-down waits, and lets no more pods go per period than the
+	// period allows to drain: the period is at least the grace period.
+	grace := int64(ptrOr(worker.spec.TerminationGracePeriodSeconds, 30))
+	down := path(so, "spec", "advanced", "horizontalPodAutoscalerConfig", "behavior", "scaleDown")
+	if win, _ := path(down, "stabilizationWindowSeconds").(float64); win < 60 {
+		t.Errorf("scaleDown.stabilizationWindowSeconds %v: want a minute or more before removing workers", win)
+	}
+	policies := list(path(down, "policies"))
+	if len(policies) == 0 {
+		t.Error("no scaleDown policy: the HPA may remove every extra worker at once")
+	}
+	for _, p := range policies {
+		typ, _ := path(p, "type").(string)
+		val, _ := path(p, "value").(float64)
+		period, _ := path(p, "periodSeconds").(float64)
+		if typ != "Pods" || val < 1 || int64(period) < grace {
+			t.Errorf("scaleDown policy %v: want type Pods, value ≥ 1, periodSeconds ≥ the worker's terminationGracePeriodSeconds (%d)", p, grace)
+		}
 	}
 }
 

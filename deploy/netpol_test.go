@@ -341,8 +341,10 @@ func checkNetworkPolicies(t *testing.T, r *render) {
 			if metricsAddr != "" {
 				_, ps, _ := net.SplitHostPort(metricsAddr)
 				p, _ := strconv.Atoi(ps)
-				if !r.allowed(networkingv1.PolicyTypeIngress, self, prometheus, int32(p), corev1.ProtocolTCP) {
-					t.Errorf("Prometheus (namespace monitoring) cannot scrape %s on port %d", w.name, p)
+				prom := prometheus
+				prom.ns = r.promNamespace()
+				if !r.allowed(networkingv1.PolicyTypeIngress, self, prom, int32(p), corev1.ProtocolTCP) {
+					t.Errorf("Prometheus (namespace %s) cannot scrape %s on port %d", prom.ns, w.name, p)
 				}
 			}
 			// The dashboard admits only pods labelled for it.

@@ -24,6 +24,7 @@ import (
 	"github.com/gustosync/gustosync/internal/dashboard"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustoevents"
+	"github.com/gustosync/gustosync/internal/migrate"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/scheduler"
 	"github.com/gustosync/gustosync/internal/telemetry"
@@ -35,7 +36,8 @@ const usageText = `Usage: dashboard
 Serves asynqmon at /monitoring/, the companies list at /companies (paged,
 searchable), a page per company at /companies/UUID and the OAuth onboarding flow (/connect, callback at the path of GUSTO_REDIRECT_URI).
 Nothing is served without authentication, except Gusto's webhook deliveries
-at POST /gusto/webhooks, which must carry Gusto's signature.
+at POST /gusto/webhooks, which must carry Gusto's signature, and /readyz
+(503 while the database schema is older than this binary).
 
 Environment:
   DASHBOARD_ADDR            listen address (127.0.0.1:8082)
@@ -195,8 +197,14 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, ready 
 	if err != nil {
 		return fmt.Errorf("listen on DASHBOARD_ADDR: %w", err)
 	}
+	// /readyz answers without authentication (the kubelet has none): ready
+	// once the schema holds every migration this binary embeds, else 503
+	// naming both versions. Everything else is the app.
+	root := http.NewServeMux()
+	root.Handle("GET /readyz", migrate.NewGate(db))
+	root.Handle("/", app)
 	srv := &http.Server{
-		Handler:           app,
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

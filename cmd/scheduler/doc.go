@@ -9,7 +9,8 @@
 //	scheduler enqueue --all            enqueue every active company now and exit
 //
 // Configuration is read from the environment: DATABASE_URL, REDIS_URL,
-// SCHEDULER_TICK, SYNC_INTERVAL, SYNC_JITTER, HTTP_ADDR (/healthz and
-// /metrics), ALERT_WEBHOOK_URL, ALERT_WEBHOOK_SECRET, LOG_LEVEL. Exit status:
+// SCHEDULER_TICK, SYNC_INTERVAL, SYNC_JITTER, HTTP_ADDR (/healthz,
+// /readyz and /metrics; on a schema older than its own it is not ready and
+// runs nothing until the migrations have run), ALERT_WEBHOOK_URL, ALERT_WEBHOOK_SECRET, LOG_LEVEL. Exit status:
 // 0 success, 1 failure, 2 bad input (a one-line reason on stderr).
 package main

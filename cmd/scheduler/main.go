@@ -28,6 +28,7 @@ import (
 	"github.com/gustosync/gustosync/internal/config"
 	"github.com/gustosync/gustosync/internal/gusto"
 	"github.com/gustosync/gustosync/internal/gustoevents"
+	"github.com/gustosync/gustosync/internal/migrate"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/redrive"
 	"github.com/gustosync/gustosync/internal/retention"
@@ -42,6 +43,10 @@ const (
 	exitFailure = 1
 	exitUsage   = 2
 )
+
+// schemaRecheck is how often a scheduler started on an older schema looks
+// again (it runs nothing until the schema is current).
+const schemaRecheck = 2 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -59,7 +64,8 @@ const usageText = `Usage:
 
 Environment: DATABASE_URL, REDIS_URL, SCHEDULER_TICK (30s), SYNC_INTERVAL (1h),
 SYNC_JITTER (0.1), SYNC_FULL_EVERY (168h), SYNC_HEARTBEAT (2s) and SYNC_LEASE (6s) (re-driving dead syncs),
-HTTP_ADDR (:8081, serves /healthz and /metrics),
+HTTP_ADDR (:8081, serves /healthz, /readyz and /metrics; not ready, and idle, while the
+database schema is older than this binary),
 ALERT_WEBHOOK_URL and ALERT_WEBHOOK_SECRET (signed needs_reauth alerts), LOG_LEVEL (info),
 RETENTION_DAYS (30; 0 keeps everything: finished runs, refresh events, handled Gusto events and
 delivered alerts older than that are pruned in batches, by one replica at a time),
@@ -187,7 +193,7 @@ func open(ctx context.Context, stderr io.Writer, vars map[string]string, now fun
 }
 
 // serve ticks until ctx ends, delivers alerts when configured, and serves
-// /healthz and /metrics.
+// /healthz, /readyz and /metrics. Nothing runs until the schema is current.
 func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now func() time.Time) error {
 	reg := telemetry.NewRegistry()
 	d, err := open(ctx, stderr, vars, now, reg, false)
@@ -206,6 +212,10 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	// Ready once the schema holds every migration this binary embeds;
+	// until then nothing below runs (no tick, no re-drive, no poll).
+	gate := migrate.NewGate(d.db)
+	mux.Handle("GET /readyz", gate)
 	mux.Handle("GET /metrics", telemetry.Handler(reg, d.log.With("component", "metrics")))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
@@ -227,17 +237,14 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 	if err != nil {
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return d.sched.Run(gctx) })
-	g.Go(func() error { return redriver.Run(gctx) })
-	g.Go(func() error { return pruner.Run(gctx) })
+	loops := []func(context.Context) error{d.sched.Run, redriver.Run, pruner.Run}
 	switch {
 	case d.cfg.EventsFeed.Runs():
 		feed, err := eventsFeed(d)
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { return feed.Run(gctx) })
+		loops = append(loops, feed.Run)
 	case d.cfg.EventsFeed.Enabled:
 		d.log.Warn("the events feed is on (GUSTO_EVENTS_FEED) but GUSTO_CLIENT_ID and GUSTO_CLIENT_SECRET are not set: a revocation is known only from the webhook intake or the next sync")
 	}
@@ -246,8 +253,18 @@ func serve(ctx context.Context, stderr io.Writer, vars map[string]string, now fu
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { return dispatcher.Run(gctx) })
+		loops = append(loops, dispatcher.Run)
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if gate.Wait(gctx, schemaRecheck, d.log) != nil {
+			return nil // stopped while waiting
+		}
+		for _, loop := range loops {
+			g.Go(func() error { return loop(gctx) })
+		}
+		return nil
+	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

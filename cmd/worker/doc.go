@@ -7,9 +7,13 @@
 //	worker --help     print the configuration it reads
 //
 // It serves /healthz (the process is up), /readyz (Redis and PostgreSQL
-// answer, and the worker is not shutting down) and /metrics (Prometheus:
+// answer, the database schema holds every migration this binary embeds,
+// and the worker is not shutting down) and /metrics (Prometheus:
 // sync metrics, asynq queues, token manager, Go runtime) on HTTP_ADDR, and
 // logs JSON lines to stdout.
+//
+// Started on an older schema it takes no task until the migrations have
+// run (it looks again every 2 s; docs/upgrading.md).
 //
 // On SIGTERM it stops taking tasks, lets every running sync commit the
 // batch it has fetched with its checkpoint, and exits within

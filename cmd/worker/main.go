@@ -27,6 +27,7 @@ import (
 	"github.com/gustosync/gustosync/internal/gustoevents"
 	"github.com/gustosync/gustosync/internal/jobs"
 	"github.com/gustosync/gustosync/internal/membudget"
+	"github.com/gustosync/gustosync/internal/migrate"
 	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/ratelimit"
 	"github.com/gustosync/gustosync/internal/redrive"
@@ -52,6 +53,9 @@ const (
 	delayedCheckInterval = time.Second
 	// probeTimeout bounds each /readyz check.
 	probeTimeout = 2 * time.Second
+	// schemaRecheck is how often a worker started on an older schema looks
+	// again (it takes no task until the schema is current).
+	schemaRecheck = 2 * time.Second
 	// heapSampleEvery is how often the live heap is sampled for
 	// gustosync_heap_live_peak_bytes (the runtime updates it once per GC).
 	heapSampleEvery = 50 * time.Millisecond
@@ -60,8 +64,9 @@ const (
 const usageText = `Usage: worker
 
 Runs gustosync's sync jobs (asynq task sync:company) until SIGTERM or SIGINT,
-serving /healthz, /readyz and /metrics on HTTP_ADDR. worker --version prints
-the version, commit and build date.
+serving /healthz, /readyz and /metrics on HTTP_ADDR. On a database schema
+older than its own it is not ready and takes no task until migrated.
+worker --version prints the version, commit and build date.
 
 Environment (default):
   DATABASE_URL             PostgreSQL DSN (postgres://postgres@127.0.0.1:5432/gustosync?sslmode=disable)
@@ -127,7 +132,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "worker: %s\n", strings.Join(strings.Fields(err.Error()), " "))
 		return exitFailure
 	}
-	sig := <-sigs
+	var sig os.Signal
+	select {
+	case sig = <-sigs:
+	case err := <-w.failed:
+		// Started late, on a schema that became current, and failed then.
+		w.stop()
+		fmt.Fprintf(stderr, "worker: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+		return exitFailure
+	}
 	log.Info("shutting down", slog.String("signal", sig.String()), slog.Duration("timeout", cfg.ShutdownTimeout))
 	go func() {
 		// A second signal skips the graceful stop; the runs resume from
@@ -149,13 +162,24 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 
 // worker is the running process: what stop must close, in order.
 type worker struct {
-	log     *slog.Logger
-	handler *jobs.Handler
-	srv     *asynq.Server
-	http    *http.Server
-	db      *gorm.DB
-	rdb     redis.UniversalClient
-	ready   *readiness
+	log      *slog.Logger
+	handler  *jobs.Handler
+	srv      *asynq.Server
+	http     *http.Server
+	db       *gorm.DB
+	rdb      redis.UniversalClient
+	ready    *readiness
+	mux      *asynq.ServeMux
+	redriver *redrive.Redriver
+
+	// Taking tasks waits for the schema (migrate.Gate). stopWaiting ends
+	// that wait; waited is closed once it is over (begun or given up), and
+	// only then may stop read began and stopRedrive. failed receives the
+	// error of a begin that ran after start returned.
+	stopWaiting func()
+	waited      chan struct{}
+	failed      chan error
+	began       bool
 	// stopRedrive stops the redriver and waits for its pass in flight.
 	stopRedrive func()
 }
@@ -318,7 +342,8 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	mux := asynq.NewServeMux()
 	mux.Handle(jobs.TypeSyncCompany, handler)
 
-	ready := &readiness{db: db, rdb: rdb}
+	gate := migrate.NewGate(db)
+	ready := &readiness{db: db, rdb: rdb, schema: gate}
 	hs, err := serveHTTP(cfg.HTTPAddr, reg, ready, log)
 	if err != nil {
 		return nil, err
@@ -332,20 +357,56 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := srv.Start(mux); err != nil {
-		return nil, fmt.Errorf("asynq server: %w", err)
+	w = &worker{log: log, handler: handler, srv: srv, http: hs, db: db, rdb: rdb, ready: ready, mux: mux, redriver: redriver,
+		waited: make(chan struct{}), failed: make(chan error, 1)}
+	// No task is taken on a schema older than this binary's: the worker
+	// serves /readyz (not ready, naming both versions) and looks again
+	// every schemaRecheck until the migrations have run.
+	var behind *migrate.BehindError
+	switch err := gate.Check(ctx); {
+	case err == nil:
+		w.stopWaiting = func() {}
+		close(w.waited)
+		if err := w.begin(); err != nil {
+			return nil, err
+		}
+	case errors.As(err, &behind):
+		wctx, stopWaiting := context.WithCancel(context.Background())
+		w.stopWaiting = stopWaiting
+		go func() {
+			defer close(w.waited)
+			if gate.Wait(wctx, schemaRecheck, log) != nil {
+				return // stopping
+			}
+			if err := w.begin(); err != nil {
+				w.failed <- err
+			}
+		}()
+	default:
+		return nil, err
+	}
+	log.Info("worker started", slog.Int("concurrency", cfg.Concurrency),
+		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.Int64("page_bytes_budget", int64(cfg.PageBytesBudget)), slog.String("rate_limit_key", cfg.RateLimitKey),
+		slog.String("gusto_api_version", cfg.Gusto.APIVersion), slog.String("http_addr", hs.Addr),
+		slog.Bool("schema_current", behind == nil), slog.Int64("schema_version", migrate.Latest()))
+	return w, nil
+}
+
+// begin starts taking tasks and re-driving dead runs: once, when the
+// schema is current.
+func (w *worker) begin() error {
+	if err := w.srv.Start(w.mux); err != nil {
+		return fmt.Errorf("asynq server: %w", err)
 	}
 	rctx, stopRedrive := context.WithCancel(context.Background())
 	redriving := make(chan struct{})
 	go func() {
 		defer close(redriving)
-		_ = redriver.Run(rctx)
+		_ = w.redriver.Run(rctx)
 	}()
-	log.Info("worker started", slog.Int("concurrency", cfg.Concurrency),
-		slog.Int("batch_size", cfg.BatchSize), slog.Int("rate_limit", cfg.RateLimit), slog.Int64("page_bytes_budget", int64(cfg.PageBytesBudget)), slog.String("rate_limit_key", cfg.RateLimitKey),
-		slog.String("gusto_api_version", cfg.Gusto.APIVersion), slog.String("http_addr", hs.Addr))
-	return &worker{log: log, handler: handler, srv: srv, http: hs, db: db, rdb: rdb, ready: ready,
-		stopRedrive: func() { stopRedrive(); <-redriving }}, nil
+	w.stopRedrive = func() { stopRedrive(); <-redriving }
+	w.began = true
+	return nil
 }
 
 // stop drains: running syncs commit what they fetched and stop, new tasks
@@ -354,9 +415,13 @@ func start(cfg config.Worker, log *slog.Logger) (w *worker, err error) {
 // server and the pools close.
 func (w *worker) stop() {
 	w.ready.draining.Store(true)
-	w.stopRedrive()
-	w.handler.Drain()
-	w.srv.Shutdown()
+	w.stopWaiting()
+	<-w.waited
+	if w.began {
+		w.stopRedrive()
+		w.handler.Drain()
+		w.srv.Shutdown()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = w.http.Shutdown(ctx)

@@ -8,6 +8,12 @@
 // only here, through new numbered files; nothing in gustosync calls gorm's
 // AutoMigrate. Applied migrations are never edited: a change is a new file.
 //
+// Version reads the schema version a database holds without the lock, and
+// Gate turns it into readiness: every binary checks at start that the
+// database holds every migration it embeds, reports not ready (naming both
+// versions) and does no work while it does not, and looks again until the
+// migrations have run (docs/upgrading.md).
+//
 // Up, Status and Verify take the gorm handle of postgres.Open; goose, which
 // speaks database/sql, is given the pool behind it (never a second pool).
 package migrate

@@ -110,6 +110,26 @@ func Up(ctx context.Context, db *gorm.DB) (applied []string, err error) {
 	return applied, nil
 }
 
+// UpTo is Up stopping after version: it applies the pending migrations
+// numbered at most version, under the same lock. Releases use Up; UpTo
+// builds a database as an older release left it (tests of the schema gate).
+func UpTo(ctx context.Context, db *gorm.DB, version int64) (applied []string, err error) {
+	p, err := newProvider(db)
+	if err != nil {
+		return nil, err
+	}
+	results, err := p.UpTo(ctx, version)
+	for _, r := range results {
+		if r.Error == nil {
+			applied = append(applied, r.Source.Path)
+		}
+	}
+	if err != nil {
+		return applied, fmt.Errorf("migrate: up to %d: %w", version, err)
+	}
+	return applied, nil
+}
+
 // Migration is one embedded migration and whether the database has it.
 type Migration struct {
 	// Version is the number the file name starts with.
