@@ -853,12 +853,14 @@ func checkComponents(t *testing.T, r *render) {
 	for _, so := range r.custom["ScaledObject"] {
 		checkScaledObject(t, r, so)
 	}
+	// Every workload that serves /metrics is scraped, each through a port
+	// it declares.
+	scraped := map[string]bool{}
 	for _, pm := range r.custom["PodMonitor"] {
 		sel := labelSelector(t, path(pm, "spec", "selector"))
-		n := 0
 		for _, w := range r.workloads {
 			if sel.Matches(labels.Set(w.labels)) {
-				n++
+				scraped[w.labels["app.kubernetes.io/component"]] = true
 				for _, ep := range list(path(pm, "spec", "podMetricsEndpoints")) {
 					port, _ := path(ep, "port").(string)
 					if _, ok := podPort(w.spec, intstr.FromString(port)); !ok {
@@ -867,8 +869,12 @@ func checkComponents(t *testing.T, r *render) {
 				}
 			}
 		}
-		if n < 2 {
-			t.Errorf("PodMonitor selects %d workloads, want the workers and the schedulers", n)
+	}
+	if len(r.custom["PodMonitor"]) > 0 {
+		for _, c := range []string{"worker", "scheduler", "dashboard"} {
+			if !scraped[c] {
+				t.Errorf("no PodMonitor scrapes the %s", c)
+			}
 		}
 	}
 	for _, pr := range r.custom["PrometheusRule"] {

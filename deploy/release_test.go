@@ -186,12 +186,23 @@ func TestMonitoringConfiguredInOnePlace(t *testing.T) {
 	}
 	scraped := 0
 	for i, w := range r.workloads {
-		comp := w.labels["app.kubernetes.io/component"]
-		if comp != "worker" && comp != "scheduler" {
+		// The port each serves /metrics on (the dashboard's "http" is
+		// behind operator auth; its /metrics has a port of its own).
+		portName := map[string]string{"worker": "http", "scheduler": "http", "dashboard": "metrics"}[w.labels["app.kubernetes.io/component"]]
+		if portName == "" {
 			continue
 		}
 		self := endpoint{name: w.name, ns: r.namespace, labels: w.labels, spec: &r.workloads[i].spec}
-		port := w.spec.Containers[0].Ports[0].ContainerPort
+		var port int32
+		for _, p := range w.spec.Containers[0].Ports {
+			if p.Name == portName {
+				port = p.ContainerPort
+			}
+		}
+		if port == 0 {
+			t.Errorf("%s declares no %q port", w.name, portName)
+			continue
+		}
 		for ns, want := range map[string]bool{"observability": true, "monitoring": false} {
 			prom := prometheus
 			prom.ns = ns
@@ -201,8 +212,8 @@ func TestMonitoringConfiguredInOnePlace(t *testing.T) {
 		}
 		scraped++
 	}
-	if scraped != 2 {
-		t.Errorf("checked %d scraped workloads, want the worker and the scheduler", scraped)
+	if scraped != 3 {
+		t.Errorf("checked %d scraped workloads, want the worker, the scheduler and the dashboard", scraped)
 	}
 }
 
