@@ -9,14 +9,32 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/config"
+	"github.com/gustosync/gustosync/internal/migrate"
 	"github.com/gustosync/gustosync/internal/postgres"
 )
 
-// openDB reads the Database configuration and opens the pool, sized to
+// openDB is openPool for every command but `migrate`: it also refuses a
+// database whose schema is older than this binary's migrations (a
+// *migrate.BehindError naming both versions and `gustosync migrate`), so a
+// command never half-works on tables that are not there yet (invariant 29).
+// Close the handle with postgres.Close.
+func openDB(ctx context.Context, e *env, maxConns int) (*gorm.DB, error) {
+	db, err := openPool(ctx, e, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate.Current(ctx, db); err != nil {
+		_ = postgres.Close(db)
+		return nil, err
+	}
+	return db, nil
+}
+
+// openPool reads the Database configuration and opens the pool, sized to
 // DATABASE_MAX_CONNS or else to maxConns. A DSN that the driver cannot parse
 // is bad input: it comes back as a *config.Error naming DATABASE_URL.
 // Close the handle with postgres.Close.
-func openDB(ctx context.Context, e *env, maxConns int) (*gorm.DB, error) {
+func openPool(ctx context.Context, e *env, maxConns int) (*gorm.DB, error) {
 	var cfg config.Database
 	if err := e.config(&cfg); err != nil {
 		return nil, err

@@ -295,3 +295,25 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// Every command but migrate refuses a database one migration behind this
+// binary, naming both versions and the fix; after `gustosync migrate` it
+// works.
+func TestCommandsRefuseAnOlderSchema(t *testing.T) {
+	db := pgtest.NewEmpty(t)
+	behind := migrate.Latest() - 1
+	if _, err := migrate.UpTo(context.Background(), db.Gorm, behind); err != nil {
+		t.Fatal(err)
+	}
+	list := gustosync(t, []string{"companies", "list"}, "DATABASE_URL="+db.URL)
+	want := fmt.Sprintf("database schema version %d is older than this binary's %d: run `gustosync migrate`", behind, migrate.Latest())
+	if list.code != 1 || !strings.Contains(list.stderr, want) {
+		t.Fatalf("companies list on an older schema: exit %d, stderr %q; want exit 1 and %q", list.code, list.stderr, want)
+	}
+	if up := gustosync(t, []string{"migrate"}, "DATABASE_URL="+db.URL); up.code != 0 {
+		t.Fatalf("migrate: exit %d, stderr %q", up.code, up.stderr)
+	}
+	if list := gustosync(t, []string{"companies", "list"}, "DATABASE_URL="+db.URL); list.code != 0 {
+		t.Fatalf("companies list after migrate: exit %d, stderr %q", list.code, list.stderr)
+	}
+}

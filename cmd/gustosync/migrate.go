@@ -26,7 +26,7 @@ func setupMigrate(fs *pflag.FlagSet, e *env) runFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		db, err := openDB(ctx, e, 2)
+		db, err := openPool(ctx, e, 2)
 		if err != nil {
 			return err
 		}
@@ -57,7 +57,7 @@ func setupMigrateStatus(fs *pflag.FlagSet, e *env) runFunc {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		db, err := openDB(ctx, e, 2)
+		db, err := openPool(ctx, e, 2)
 		if err != nil {
 			return err
 		}
