@@ -22,7 +22,9 @@ import (
 // BeginWalk records that the run walks resource r from its first page from
 // now on (sync_checkpoints.started_at, PostgreSQL's clock). Call it before
 // requesting the first page. Fenced like every write of the attempt
-// (*FencedError); the checkpoint's position is left as it is.
+// (*FencedError), and like every write it stamps the row with the
+// attempt's epoch (a row is only ever this run's: Claim deleted or carried
+// over every other run's); the checkpoint's position is left as it is.
 func (a *Attempt) BeginWalk(ctx context.Context, r Resource) error {
 	if !r.valid() {
 		return fmt.Errorf("checkpoint: begin walk: unknown resource %q", r)
@@ -33,7 +35,7 @@ WITH f AS (
     WHERE company_uuid = ? AND epoch = ? AND run_id = ? RETURNING company_uuid, run_id, epoch)
 INSERT INTO sync_checkpoints (company_uuid, resource, run_id, epoch, started_at, updated_at)
 SELECT company_uuid, ?, run_id, epoch, now(), now() FROM f
-ON CONFLICT (company_uuid, resource) DO UPDATE SET started_at = excluded.started_at`, string(r))
+ON CONFLICT (company_uuid, resource) DO UPDATE SET started_at = excluded.started_at, epoch = excluded.epoch, updated_at = excluded.updated_at`, string(r))
 	if err != nil {
 		return fmt.Errorf("checkpoint: begin the %s walk of run %s: %w", r, a.RunID, err)
 	}
@@ -50,8 +52,8 @@ func (a *Attempt) VoidWalk(ctx context.Context, r Resource) error {
 	// No row touched is fine: no checkpoint row means nothing was begun,
 	// and a fence lost is found by the attempt's next commit.
 	_, err := a.fencedUpdate(ctx, `
-WITH f AS (SELECT company_uuid FROM sync_fences WHERE company_uuid = ? AND epoch = ? AND run_id = ?)
-UPDATE sync_checkpoints SET started_at = NULL
+WITH f AS (SELECT company_uuid, epoch FROM sync_fences WHERE company_uuid = ? AND epoch = ? AND run_id = ?)
+UPDATE sync_checkpoints SET started_at = NULL, epoch = (SELECT epoch FROM f), updated_at = now()
 WHERE company_uuid = (SELECT company_uuid FROM f) AND resource = ?`, string(r))
 	if err != nil {
 		return fmt.Errorf("checkpoint: void the %s walk of run %s: %w", r, a.RunID, err)

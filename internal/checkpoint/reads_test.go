@@ -110,3 +110,56 @@ func TestEmployeesReadIsAWalkFromItsFirstPage(t *testing.T) {
 		t.Fatalf("a voided walk changed the last read: %+v, want %+v", r2, r)
 	}
 }
+
+// TestWalkWritesCarryTheAttemptsEpoch: a run's next attempt that begins
+// (or voids) the employees walk again stamps the checkpoint row with its
+// own epoch, like every write of an attempt (the chaos suite's
+// stale_epoch_write check found BeginWalk keeping the first attempt's).
+func TestWalkWritesCarryTheAttemptsEpoch(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := ctxT(t)
+	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
+	company, run := uuid.NewString(), uuid.NewString()
+	rowEpoch := func() int64 {
+		t.Helper()
+		return count(t, db.Gorm, `SELECT epoch FROM sync_checkpoints WHERE company_uuid = ? AND resource = 'employees'`, company)
+	}
+
+	a, err := s.Claim(ctx, run, company, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.BeginWalk(ctx, checkpoint.ResourceEmployees); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Finish(ctx, checkpoint.StatusPending, "transient"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Claim(ctx, run, company, "w2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Epoch <= a.Epoch || b.Position(checkpoint.ResourceEmployees).Cursor != "" {
+		t.Fatalf("second attempt: epoch %d after %d, position %+v; want a higher epoch at the first page", b.Epoch, a.Epoch, b.Position(checkpoint.ResourceEmployees))
+	}
+	if err := b.BeginWalk(ctx, checkpoint.ResourceEmployees); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowEpoch(); got != b.Epoch {
+		t.Fatalf("after the second attempt's BeginWalk the row is at epoch %d, want the attempt's %d", got, b.Epoch)
+	}
+	if err := b.Finish(ctx, checkpoint.StatusPending, "transient"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Claim(ctx, run, company, "w3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VoidWalk(ctx, checkpoint.ResourceEmployees); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowEpoch(); got != c.Epoch {
+		t.Fatalf("after the third attempt's VoidWalk the row is at epoch %d, want the attempt's %d", got, c.Epoch)
+	}
+}
