@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	gormpg "gorm.io/driver/postgres"
 	"gorm.io/gorm"
 )
@@ -158,4 +160,16 @@ func Redact(dsn string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// StatsCollector is the Prometheus collector of db's pool statistics
+// (collectors.NewDBStatsCollector: go_sql_* labelled db_name=name), so that
+// the pool under the gorm handle is unwrapped here, in the one database
+// layer, and nowhere else.
+func StatsCollector(db *gorm.DB, name string) (prometheus.Collector, error) {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: database pool: %w", err)
+	}
+	return collectors.NewDBStatsCollector(sqlDB, name), nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/gustosync/gustosync/internal/gustoevents"
 	"github.com/gustosync/gustosync/internal/jobs"
 	"github.com/gustosync/gustosync/internal/membudget"
+	"github.com/gustosync/gustosync/internal/postgres"
 	"github.com/gustosync/gustosync/internal/redrive"
 	"github.com/gustosync/gustosync/internal/scheduler"
 	"github.com/gustosync/gustosync/internal/tokens"
@@ -63,11 +64,11 @@ func dbStats(reg prometheus.Registerer, db *gorm.DB) error {
 	if db == nil {
 		return nil
 	}
-	sqlDB, err := db.DB()
+	c, err := postgres.StatsCollector(db, "gustosync")
 	if err != nil {
-		return fmt.Errorf("telemetry: database pool: %w", err)
+		return fmt.Errorf("telemetry: %w", err)
 	}
-	return reg.Register(collectors.NewDBStatsCollector(sqlDB, "gustosync"))
+	return reg.Register(c)
 }
 
 // WorkerSources are what the worker's collectors read at scrape time.
