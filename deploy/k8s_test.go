@@ -756,7 +756,7 @@ func checkListen(t *testing.T, cid string, w workload, c corev1.Container, cfg a
 	case *config.Dashboard:
 		addr = c.Addr
 	default:
-		return // the migrate Job serves nothing
+		return // the migrate init container serves nothing
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
