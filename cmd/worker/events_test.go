@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"syscall"
 	"testing"
 	"time"
@@ -82,12 +83,13 @@ func TestEmployeesReadOnGustosWordAcrossProcesses(t *testing.T) {
 	// next one is the sync the scheduler enqueues on the event (a sync
 	// enqueued meanwhile would be coalesced into it): wait for the event
 	// to be handled, then for that sync.
-	ids, err := w.sim.DeletableRecords(company, "employees")
-	if err != nil || len(ids) == 0 {
-		t.Fatalf("employees of %s: %v (%d)", company, err, len(ids))
+	records, err := w.sim.Records(company, "employees")
+	var employee struct{ UUID string }
+	if err != nil || len(records) == 0 || json.Unmarshal(records[0], &employee) != nil || employee.UUID == "" {
+		t.Fatalf("employees of %s: %v (%d)", company, err, len(records))
 	}
 	before = employeeRequests()
-	ev, err := w.sim.UpdateEmployee(company, ids[0], false)
+	ev, err := w.sim.UpdateEmployee(company, employee.UUID, false)
 	if err != nil {
 		t.Fatal(err)
 	}
