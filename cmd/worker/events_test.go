@@ -27,7 +27,7 @@ func TestEmployeesReadOnGustosWordAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, gustosim.Config{RateLimit: 600})
 	company := w.company(30, 10)
-	worker := w.start("employees-worker", "GUSTO_RATE_LIMIT=600", "SYNC_EVENTS_FEED_STALE=3s", "LOG_LEVEL=debug")
+	worker := w.start("employees-worker", "GUSTO_RATE_LIMIT=600", "SYNC_EVENTS_FEED_STALE=5s", "LOG_LEVEL=debug")
 	worker.addr(t)
 	// The scheduler's first tick enqueues the company's first sync, a full
 	// one; its feed polls every 500ms with a system token.
@@ -66,6 +66,9 @@ func TestEmployeesReadOnGustosWordAcrossProcesses(t *testing.T) {
 	}
 
 	// (1) Feed healthy, no employee event: the employees are not requested.
+	waitfor.Condition(t, 30*time.Second, "a poll of the events feed in the last second", func() bool {
+		return count(`SELECT count(*) FROM gusto_events_cursor WHERE polled_at > now() - interval '1 second'`) == 1
+	})
 	before := employeeRequests()
 	if before == 0 {
 		t.Fatal("the full sync requested no employees")
@@ -117,7 +120,7 @@ func TestEmployeesReadOnGustosWordAcrossProcesses(t *testing.T) {
 		t.Fatal("the scheduler did not stop on SIGTERM")
 	}
 	waitfor.Condition(t, 30*time.Second, "the events feed to be stale", func() bool {
-		return count(`SELECT count(*) FROM gusto_events_cursor WHERE polled_at > now() - interval '3 seconds'`) == 0
+		return count(`SELECT count(*) FROM gusto_events_cursor WHERE polled_at > now() - interval '5 seconds'`) == 0
 	})
 	before = employeeRequests()
 	stale := incremental()
