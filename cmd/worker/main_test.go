@@ -37,8 +37,9 @@ import (
 
 // workerBin is the worker built once for the whole test binary (without
 // the race detector: the processes are the system under test, the test
-// binary checks them).
-var workerBin string
+// binary checks them); schedulerBin is cmd/scheduler, built the same way
+// (events_test.go).
+var workerBin, schedulerBin string
 
 func TestMain(m *testing.M) {
 	// These tests spend their time waiting on worker processes (paced by
@@ -55,12 +56,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	workerBin = filepath.Join(dir, "worker")
-	build := exec.Command("go", "build", "-o", workerBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the worker:", err)
-		os.Exit(1)
+	workerBin, schedulerBin = filepath.Join(dir, "worker"), filepath.Join(dir, "scheduler")
+	for bin, pkg := range map[string]string{workerBin: ".", schedulerBin: "../scheduler"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
@@ -205,6 +208,14 @@ type proc struct {
 // start runs a worker on the world; extra overrides environment variables.
 func (w *world) start(name string, extra ...string) *proc {
 	w.t.Helper()
+	return w.startBin(workerBin, name, extra...)
+}
+
+// startBin runs bin (workerBin or schedulerBin) on the world, with the
+// worker's environment (the scheduler reads the variables it shares with
+// the worker and ignores the others); extra overrides it.
+func (w *world) startBin(bin, name string, extra ...string) *proc {
+	w.t.Helper()
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"DATABASE_URL=" + w.db.URL,
@@ -219,7 +230,7 @@ func (w *world) start(name string, extra ...string) *proc {
 		"WORKER_CONCURRENCY=2",
 		"LOG_LEVEL=info",
 	}
-	cmd := exec.Command(workerBin)
+	cmd := exec.Command(bin)
 	cmd.Env = append(env, extra...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -260,7 +271,7 @@ func (w *world) start(name string, extra ...string) *proc {
 			<-p.done
 		}
 		if w.t.Failed() {
-			w.t.Logf("--- log of worker %s:\n%s", name, p.log())
+			w.t.Logf("--- log of %s %s:\n%s", filepath.Base(bin), name, p.log())
 		}
 		if dir := os.Getenv("WORKER_TEST_LOGS"); dir != "" {
 			_ = os.WriteFile(filepath.Join(dir, name+".log"), []byte(p.log()), 0o644)

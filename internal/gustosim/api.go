@@ -318,6 +318,7 @@ var unsupportedEmployeeFilters = []string{"location_uuid", "payroll_uuid", "sear
 // here (page 1, per 25 without parameters) at every version.
 func (s *Sim) handleEmployees(w http.ResponseWriter, r *http.Request, c *apiCall) {
 	cfg, co := c.cfg, c.at.grant.company
+	co.employeeRequests.Add(1)
 	p, bad := parsePage(r, cfg.MaxPer, true)
 	var q employeeQuery
 	if bad == nil {

@@ -80,9 +80,13 @@ func TestEmployeesPagination(t *testing.T) {
 	if far, _ := e.page(base+"?page=9223372036854775807&per=100", tok); len(far) != 0 {
 		t.Fatalf("a page far past the end returned %d records", len(far))
 	}
+	before := e.sim.Counters().EmployeeRequests[g.CompanyUUID]
 	capped, _ := e.page(base+"?per=1000", tok)
 	if len(capped) != 30 {
 		t.Fatalf("per=1000 over 30 records: %d", len(capped))
+	}
+	if n := e.sim.Counters().EmployeeRequests[g.CompanyUUID] - before; n != 1 {
+		t.Fatalf("one employees request counted %d times", n)
 	}
 
 	want, err := e.sim.Records(g.CompanyUUID, "employees")

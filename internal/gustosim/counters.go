@@ -57,6 +57,9 @@ type Counters struct {
 	WebhookFailures   int64 `json:"webhook_failures"`
 	// Requests counts authenticated API requests per company uuid.
 	Requests map[string]int64 `json:"requests"`
+	// EmployeeRequests counts, per company uuid, the authenticated requests
+	// to GET /v1/companies/{company_id}/employees (every page, valid or not).
+	EmployeeRequests map[string]int64 `json:"employee_requests"`
 	// RecordsServed counts employee and payroll records served per company
 	// (a record fetched twice counts twice).
 	RecordsServed map[string]int64 `json:"records_served"`
@@ -93,6 +96,7 @@ func (s *Sim) Counters() Counters {
 		WebhookDeliveries:    s.n.webhookDeliveries.Load(),
 		WebhookFailures:      s.n.webhookFailures.Load(),
 		Requests:             map[string]int64{},
+		EmployeeRequests:     map[string]int64{},
 		RecordsServed:        map[string]int64{},
 		RefreshesByCompany:   map[string]int64{},
 		OtherConsumer:        map[string]int64{},
@@ -104,6 +108,9 @@ func (s *Sim) Counters() Counters {
 	for _, c := range companies {
 		if v := c.requests.Load(); v != 0 {
 			out.Requests[c.uuid] = v
+		}
+		if v := c.employeeRequests.Load(); v != 0 {
+			out.EmployeeRequests[c.uuid] = v
 		}
 		if v := c.records.Load(); v != 0 {
 			out.RecordsServed[c.uuid] = v

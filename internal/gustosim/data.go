@@ -95,9 +95,10 @@ type company struct {
 	del  deletions // records deleted through DeleteRecord (delete.go)
 	edit edits     // employees changed through UpdateEmployee (edit.go)
 
-	requests  atomic.Int64
-	records   atomic.Int64
-	refreshes atomic.Int64
+	requests         atomic.Int64
+	employeeRequests atomic.Int64 // GET .../employees, answered or not
+	records          atomic.Int64
+	refreshes        atomic.Int64
 
 	mu     sync.Mutex // guards grants
 	grants []*grant
