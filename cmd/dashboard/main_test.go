@@ -3,10 +3,36 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
+
+// dashboardBin is the dashboard binary, built once by TestMain for the
+// tests that run it as a process (webhooks_test.go).
+var dashboardBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gustosync-dashboard-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	dashboardBin = filepath.Join(dir, "dashboard")
+	build := exec.Command("go", "build", "-o", dashboardBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "build dashboard: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // TestWeakPasswordRefusedAtStart: the binary refuses a weak
 // DASHBOARD_PASSWORD before it opens anything, exits 2 and names the

@@ -7,14 +7,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -191,31 +189,13 @@ func TestWebhookMarksARevokedCompanyAndRefusesForgeries(t *testing.T) {
 	}
 }
 
-// dashboardBin builds the dashboard binary once per test binary.
-var dashboardBin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "gustosync-dashboard-test-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "dashboard")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("building the dashboard: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // execDashboard runs the dashboard binary with exactly vars as its
 // environment and returns the address it listens on (from its "dashboard
 // listening" log line). The process is stopped (SIGTERM) at cleanup; its
 // log is printed if the test failed.
 func execDashboard(t *testing.T, vars map[string]string) string {
 	t.Helper()
-	bin, err := dashboardBin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(dashboardBin)
 	for k, v := range vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/gustosync/gustosync/internal/buildinfo"
 	"github.com/gustosync/gustosync/internal/config"
 )
 
@@ -141,7 +142,7 @@ func newTree(e *env) *cobra.Command {
 		Short:         "operator commands for gustosync",
 		Args:          cobra.ArbitraryArgs,
 		RunE:          t.group,
-		Version:       buildVersion(),
+		Version:       buildinfo.Get().String(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

@@ -9,10 +9,6 @@ import (
 	"github.com/gustosync/gustosync/internal/buildinfo"
 )
 
-// buildVersion describes the build (internal/buildinfo: the linker's
-// values where the release build set them, else what Go embedded).
-func buildVersion() string { return buildinfo.Get().String() }
-
 // setupVersion is `gustosync version` (also `gustosync --version`).
 func setupVersion(_ *pflag.FlagSet, e *env) runFunc {
 	return func(_ context.Context, args []string) error {
