@@ -31,7 +31,7 @@ func TestSchedulersRedriveDeadAttempts(t *testing.T) {
 	dead := map[string]string{} // run -> company
 	for i := range 5 {
 		company, run := uuid.NewString(), uuid.NewString()
-		if _, err := store.Claim(ctx, run, company, "killed-"+strconv.Itoa(i)); err != nil {
+		if _, err := store.Claim(ctx, run, company, "killed-"+strconv.Itoa(i), checkpoint.KindFull); err != nil {
 			t.Fatal(err)
 		}
 		dead[run] = company
@@ -40,7 +40,7 @@ func TestSchedulersRedriveDeadAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := uuid.NewString()
-	if _, err := store.Claim(ctx, live, uuid.NewString(), "alive"); err != nil {
+	if _, err := store.Claim(ctx, live, uuid.NewString(), "alive", checkpoint.KindFull); err != nil {
 		t.Fatal(err)
 	}
 	// The live attempt heartbeats (as its worker would) while the

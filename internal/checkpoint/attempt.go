@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -71,14 +72,35 @@ func (a *Attempt) hasProgress() bool {
 // Batch is one transaction's worth of a resource: the rows to upsert and
 // where the run stands once they are stored.
 type Batch struct {
-	// Resource is what the rows are; every row must be of it.
+	// Resource is what the rows are: the Resource of one of the store's
+	// tables.
 	Resource Resource
 	// Rows may be empty (a checkpoint-only commit, e.g. an empty last page).
 	Rows []Row
 	// Next is the cursor to resume from after this batch.
 	Next string
+	// Walk is the state of the page walk under way after this batch's last
+	// page (opaque: package jobs keeps Gusto's pagination headers in it, so
+	// that a resumed attempt goes on checking the walk rather than starting
+	// again; Position.Walk). "" when no page walk is under way.
+	Walk string
+	// Windows are the windows (of a ReconcileWindows table) whose walk
+	// ended inside this batch: a full run's CompleteFull may mark the
+	// table's rows lying wholly inside them.
+	Windows []Window
+	// ParentsRead are the parent records (of a substream) whose every page
+	// this batch completes: Store.Parents reports them read at their
+	// version from this commit on.
+	ParentsRead []ParentRead
 	// Done marks the resource as synced to its end.
 	Done bool
+}
+
+// Window is one date window of a windowed walk, both bounds inclusive; its
+// Kind names the table's WindowRule that says what it returns.
+type Window struct {
+	Kind       string
+	Start, End time.Time
 }
 
 // Result says what a committed batch did.
@@ -113,10 +135,11 @@ type Result struct {
 // malformed), or a wrapped database error (transient: retry the run, which
 // resumes from the last committed checkpoint).
 func (a *Attempt) Commit(ctx context.Context, b Batch) (Result, error) {
-	if !b.Resource.valid() {
+	t := a.store.table(b.Resource)
+	if t == nil {
 		return Result{}, &BatchError{Resource: b.Resource, Reason: "unknown resource"}
 	}
-	p, err := prepare(b.Resource, b.Rows)
+	p, err := prepare(t, b.Rows)
 	if err != nil {
 		return Result{}, err
 	}
@@ -126,11 +149,11 @@ func (a *Attempt) Commit(ctx context.Context, b Batch) (Result, error) {
 	}
 	prev := a.Position(b.Resource)
 	pos := prev
-	pos.Cursor, pos.Done = b.Next, b.Done
+	pos.Cursor, pos.Done, pos.Walk = b.Next, b.Done, b.Walk
 	pos.Records += int64(res.Records)
 	res.Position = pos
 
-	if err := a.commit(ctx, b, p, prev, pos, &res); err != nil {
+	if err := a.commit(ctx, t, b, p, prev, pos, &res); err != nil {
 		var fenced *FencedError
 		if errors.As(err, &fenced) {
 			return Result{}, err
@@ -143,7 +166,7 @@ func (a *Attempt) Commit(ctx context.Context, b Batch) (Result, error) {
 	return res, nil
 }
 
-func (a *Attempt) commit(ctx context.Context, b Batch, p *prepared, prev, pos Position, res *Result) error {
+func (a *Attempt) commit(ctx context.Context, t *Table, b Batch, p *prepared, prev, pos Position, res *Result) error {
 	r := b.Resource
 	return a.store.inTx(ctx, func(tx *gorm.DB) error {
 		fence := tx.Exec(`UPDATE sync_fences SET heartbeat_at = now() WHERE company_uuid = ? AND epoch = ? AND run_id = ?`, a.Company, a.Epoch, a.RunID)
@@ -158,17 +181,20 @@ func (a *Attempt) commit(ctx context.Context, b Batch, p *prepared, prev, pos Po
 				return err
 			}
 		}
-		// Undelete returning rows; record a full walk's uuids (full.go).
-		if err := a.track(tx, r, b.Rows, prev); err != nil {
+		// Undelete returning rows; record a full walk's uuids and windows (full.go).
+		if err := a.track(tx, t, p, prev, b.Windows); err != nil {
+			return err
+		}
+		if err := a.recordParents(tx, r, b.ParentsRead); err != nil {
 			return err
 		}
 		if err := tx.Exec(`
-INSERT INTO sync_checkpoints (company_uuid, resource, run_id, epoch, cursor, records, done, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, now())
+INSERT INTO sync_checkpoints (company_uuid, resource, run_id, epoch, cursor, records, done, walk, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())
 ON CONFLICT (company_uuid, resource) DO UPDATE SET
     run_id = excluded.run_id, epoch = excluded.epoch, cursor = excluded.cursor,
-    records = excluded.records, done = excluded.done, updated_at = excluded.updated_at`,
-			a.Company, string(r), a.RunID, a.Epoch, pos.Cursor, pos.Records, pos.Done).Error; err != nil {
+    records = excluded.records, done = excluded.done, walk = excluded.walk, updated_at = excluded.updated_at`,
+			a.Company, string(r), a.RunID, a.Epoch, pos.Cursor, pos.Records, pos.Done, pos.Walk).Error; err != nil {
 			return err
 		}
 		if b.Done {
@@ -191,9 +217,14 @@ WHERE id = ?`, res.Records, res.Changed, a.RunID).Error
 //  2. the new ones are copied into the table with COPY (pgx CopyFrom on the
 //     transaction's connection): a first sync writes at COPY's speed;
 //  3. the company's existing ones go through the update statement, which
-//     rewrites a row only when its payload changed;
-//  4. another company's are left untouched, listed in res.Foreign and
-//     noted on the run.
+//     rewrites a row only when its payload changed and returns the uuids
+//     it rewrote;
+//  4. the derived child rows of the rows inserted or rewritten replace
+//     what those rows had (COPY);
+//  5. another company's are left untouched, listed in res.Foreign and
+//     noted on the run;
+//  6. what was inserted and updated goes to logChanges, in the same
+//     transaction.
 //
 // The commit holds the company's fence row, so no other attempt of the
 // company writes between 1 and 2. A row another company inserts meanwhile
@@ -201,8 +232,9 @@ WHERE id = ?`, res.Records, res.Changed, a.RunID).Error
 // fail with a unique violation: the batch rolls back, and its retry reports
 // that row as another company's.
 func (a *Attempt) upsert(tx *gorm.DB, p *prepared, res *Result) error {
+	t := p.t
 	var found []struct{ UUID, Company string }
-	if err := tx.Raw(p.sql.existing, postgres.Array(p.ids)).Scan(&found).Error; err != nil {
+	if err := tx.Raw(t.sql.existing, postgres.Array(p.ids)).Scan(&found).Error; err != nil {
 		return err
 	}
 	owner := make(map[string]string, len(found))
@@ -215,33 +247,87 @@ func (a *Attempt) upsert(tx *gorm.DB, p *prepared, res *Result) error {
 		switch {
 		case !ok:
 			fresh = append(fresh, i)
-		case !p.sql.table.owned || c == a.Company:
+		case !t.Owned || c == a.Company:
 			mine = append(mine, i)
 		default:
 			res.Foreign = append(res.Foreign, id)
 		}
 	}
+	company := [16]byte(uuid.MustParse(a.Company))
+	var ch Changes
 	if len(fresh) > 0 {
-		n, err := postgres.CopyFrom(tx, p.sql.table.name, p.sql.copyColumns, pgx.CopyFromRows(p.copyRows([16]byte(uuid.MustParse(a.Company)), fresh)))
+		n, err := postgres.CopyFrom(tx, t.Name, t.sql.copyColumns, pgx.CopyFromRows(p.copyRows(company, fresh)))
 		if err != nil {
 			return err
 		}
 		res.Changed += n
-	}
-	if len(mine) > 0 {
-		up := tx.Exec(p.sql.update, p.arrays(a.Company, mine)...)
-		if up.Error != nil {
-			return up.Error
+		for _, i := range fresh {
+			ch.Inserted = append(ch.Inserted, p.ids[i])
 		}
-		res.Changed += up.RowsAffected
+	}
+	rewritten := fresh
+	if len(mine) > 0 {
+		if err := tx.Raw(t.sql.update, p.arrays(a.Company, mine)...).Scan(&ch.Updated).Error; err != nil {
+			return err
+		}
+		res.Changed += int64(len(ch.Updated))
+		at := make(map[string]int, len(mine))
+		for _, i := range mine {
+			at[p.ids[i]] = i
+		}
+		for _, id := range ch.Updated {
+			rewritten = append(rewritten, at[id])
+		}
+	}
+	if err := a.replaceChildren(tx, p, company, ch.Updated, rewritten); err != nil {
+		return err
+	}
+	if err := a.logChanges(tx, t, ch); err != nil {
+		return err
 	}
 	if len(res.Foreign) == 0 {
 		return nil
 	}
 	slices.Sort(res.Foreign)
-	note := clip(foreignNote(p.sql.table.name, res.Foreign))
+	note := clip(foreignNote(t.Name, res.Foreign))
 	return tx.Exec(`UPDATE sync_runs SET notes = left(CASE WHEN notes = '' THEN ? ELSE notes || E'\n' || ? END, ?) WHERE id = ?`,
 		note, note, maxNotes, a.RunID).Error
+}
+
+// replaceChildren writes the child rows of the rows at idx (inserted or
+// rewritten), after deleting what the rewritten ones (updated, uuids) had.
+func (a *Attempt) replaceChildren(tx *gorm.DB, p *prepared, company [16]byte, updated []string, idx []int) error {
+	for k, c := range p.t.Children {
+		if len(updated) > 0 {
+			if err := tx.Exec(`DELETE FROM `+c.Name+` WHERE `+c.Parent+` = ANY(?::uuid[])`, postgres.Array(updated)).Error; err != nil {
+				return err
+			}
+		}
+		rows := p.childRows(k, company, idx)
+		if len(rows) == 0 {
+			continue
+		}
+		if _, err := postgres.CopyFrom(tx, c.Name, c.copyColumns(), pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Changes are the uuids of one table's rows that one statement of a commit
+// (or of CompleteFull) inserted, rewrote, undeleted or marked deleted.
+type Changes struct {
+	Inserted, Updated, Undeleted, Deleted []string
+}
+
+// logChanges is called, inside the transaction that made them, with every
+// change to a synced row: from upsert (inserted and updated rows), track
+// (undeleted rows) and CompleteFull's markGone (rows marked deleted). It is
+// the one place a change log of synced rows is appended to; it writes
+// nothing yet.
+func (a *Attempt) logChanges(tx *gorm.DB, t *Table, c Changes) error {
+	_, _, _ = tx, t, c
+	return nil
 }
 
 // foreignNote says which records of a batch belong to another company.

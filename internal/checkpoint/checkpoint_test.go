@@ -31,9 +31,19 @@ func employees(company string, from, n int, version string) []checkpoint.Row {
 	for i := range n {
 		id := uuid.NewSHA1(uuid.MustParse(company), []byte(strconv.Itoa(from+i))).String()
 		payload, _ := json.Marshal(map[string]any{"uuid": id, "company_uuid": company, "first_name": "F" + strconv.Itoa(from+i), "version": version})
-		rows[i] = &checkpoint.EmployeeRow{UUID: id, FirstName: "F" + strconv.Itoa(from+i), Version: version, Payload: payload}
+		rows[i] = employeeRow(id, "F"+strconv.Itoa(from+i), "", "", version, payload)
 	}
 	return rows
+}
+
+// employeeRow is a row of gusto_employees (checkpoint.EmployeesTable).
+func employeeRow(id, first, last, email, version string, payload json.RawMessage) checkpoint.Row {
+	return checkpoint.Row{UUID: id, Values: checkpoint.Values{first, last, email, false, version}, Payload: payload}
+}
+
+// payrollRow is a row of gusto_payrolls (checkpoint.PayrollsTable).
+func payrollRow(id, check string, processed bool, start, end string, payload json.RawMessage) checkpoint.Row {
+	return checkpoint.Row{UUID: id, Values: checkpoint.Values{check, processed, false, start, end}, Payload: payload}
 }
 
 func count(t *testing.T, db *gorm.DB, query string, args ...any) int64 {
@@ -61,7 +71,7 @@ func TestClaimCommitResume(t *testing.T) {
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company, run := uuid.NewString(), uuid.NewString()
 
-	a, err := s.Claim(ctx, run, company, "w1")
+	a, err := s.Claim(ctx, run, company, "w1", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +92,7 @@ func TestClaimCommitResume(t *testing.T) {
 	// A retry of the same run (its first attempt died) resumes from the
 	// checkpoint.
 	silence(t, db.Gorm, company)
-	b, err := s.Claim(ctx, run, company, "w2")
+	b, err := s.Claim(ctx, run, company, "w2", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +119,7 @@ func TestClaimCommitResume(t *testing.T) {
 	}
 	// A finished run cannot be claimed again.
 	var fin *checkpoint.FinishedError
-	if _, err := s.Claim(ctx, run, company, "w3"); !errors.As(err, &fin) || fin.Status != checkpoint.StatusSucceeded {
+	if _, err := s.Claim(ctx, run, company, "w3", checkpoint.KindFull); !errors.As(err, &fin) || fin.Status != checkpoint.StatusSucceeded {
 		t.Fatalf("claim of a finished run: %v", err)
 	}
 }
@@ -122,7 +132,7 @@ func TestUnchangedCompanyWritesNothing(t *testing.T) {
 	company := uuid.NewString()
 
 	sync := func(version string, mutate int) checkpoint.Result {
-		a, err := s.Claim(ctx, uuid.NewString(), company, "w")
+		a, err := s.Claim(ctx, uuid.NewString(), company, "w", checkpoint.KindFull)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +181,7 @@ func TestZombieOfSameRunIsFenced(t *testing.T) {
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company, run := uuid.NewString(), uuid.NewString()
 
-	zombie, err := s.Claim(ctx, run, company, "old")
+	zombie, err := s.Claim(ctx, run, company, "old", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,13 +191,13 @@ func TestZombieOfSameRunIsFenced(t *testing.T) {
 	// While the first attempt heartbeats, a second attempt of the run (a
 	// duplicate task) stands aside.
 	var busy *checkpoint.BusyError
-	if _, err := s.Claim(ctx, run, company, "dup"); !errors.As(err, &busy) || busy.Holder != run {
+	if _, err := s.Claim(ctx, run, company, "dup", checkpoint.KindFull); !errors.As(err, &busy) || busy.Holder != run {
 		t.Fatalf("claim of the run while its attempt is alive: %v, want *BusyError", err)
 	}
 	// The first attempt freezes (SIGSTOP) and its heartbeat goes stale;
 	// asynq re-runs the task, and then the frozen attempt wakes.
 	silence(t, db.Gorm, company)
-	fresh, err := s.Claim(ctx, run, company, "new")
+	fresh, err := s.Claim(ctx, run, company, "new", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +246,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 		return st, reason
 	}
 
-	a, err := s.Claim(ctx, runA, company, "wa")
+	a, err := s.Claim(ctx, runA, company, "wa", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +256,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 	// While A's heartbeat is fresh, B is coalesced into it: B ends stopped,
 	// and A is undisturbed.
 	var fin *checkpoint.FinishedError
-	if _, err := s.Claim(ctx, runB, company, "wb"); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped || !strings.Contains(fin.Reason, runA) {
+	if _, err := s.Claim(ctx, runB, company, "wb", checkpoint.KindFull); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped || !strings.Contains(fin.Reason, runA) {
 		t.Fatalf("claim while A runs: %v, want coalesced (stopped)", err)
 	}
 	if st, reason := status(runB); st != "stopped" || !strings.Contains(reason, "coalesced") {
@@ -259,7 +269,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 	// The next run continues A's progress instead of starting over.
 	silence(t, db.Gorm, company)
 	runC := uuid.NewString()
-	c, err := s.Claim(ctx, runC, company, "wc")
+	c, err := s.Claim(ctx, runC, company, "wc", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +281,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: employees(company, 10, 10, "zombie")}); !errors.As(err, &fenced) {
 		t.Fatalf("old run's commit: %v", err)
 	}
-	if _, err := s.Claim(ctx, runA, company, "wa"); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped {
+	if _, err := s.Claim(ctx, runA, company, "wa", checkpoint.KindFull); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped {
 		t.Fatalf("old run's re-claim: %v", err)
 	}
 	if st, reason := status(runA); st != "stopped" || reason != "superseded by run "+runC+", which carried its progress over" {
@@ -293,7 +303,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 		t.Fatal(err)
 	}
 	runD := uuid.NewString()
-	d, err := s.Claim(ctx, runD, company, "wd")
+	d, err := s.Claim(ctx, runD, company, "wd", checkpoint.KindFull)
 	if err != nil {
 		t.Fatalf("claim after a pending finish: %v", err)
 	}
@@ -310,7 +320,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 	if err := d.Finish(ctx, checkpoint.StatusSucceeded, ""); err != nil {
 		t.Fatal(err)
 	}
-	e, err := s.Claim(ctx, uuid.NewString(), company, "we")
+	e, err := s.Claim(ctx, uuid.NewString(), company, "we", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +330,7 @@ func TestOtherRunsOfTheCompany(t *testing.T) {
 
 	// A run id reused for another company is refused.
 	var mis *checkpoint.MismatchError
-	if _, err := s.Claim(ctx, runC, uuid.NewString(), "w"); !errors.As(err, &mis) {
+	if _, err := s.Claim(ctx, runC, uuid.NewString(), "w", checkpoint.KindFull); !errors.As(err, &mis) {
 		t.Fatalf("run of another company: %v", err)
 	}
 }
@@ -338,7 +348,7 @@ func TestCommitRacesClaim(t *testing.T) {
 	claimer := checkpoint.NewStore(db.Gorm, checkpoint.Options{Lease: time.Microsecond})
 	for round := range 5 {
 		company, run := uuid.NewString(), uuid.NewString()
-		old, err := s.Claim(ctx, run, company, "old")
+		old, err := s.Claim(ctx, run, company, "old", checkpoint.KindFull)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,7 +381,7 @@ func TestCommitRacesClaim(t *testing.T) {
 				t.Fatal("no commits")
 			}
 		}
-		fresh, err := claimer.Claim(ctx, run, company, "new")
+		fresh, err := claimer.Claim(ctx, run, company, "new", checkpoint.KindFull)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +404,7 @@ func TestCommitIsAtomic(t *testing.T) {
 	ctx := ctxT(t)
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company, run := uuid.NewString(), uuid.NewString()
-	a, err := s.Claim(ctx, run, company, "w")
+	a, err := s.Claim(ctx, run, company, "w", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +428,7 @@ CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON sync_checkpoints FOR EACH ROW E
 	}
 	// A payload PostgreSQL refuses (\u0000 in jsonb) fails the whole batch too.
 	bad := employees(company, 0, 3, "v")
-	bad[2].(*checkpoint.EmployeeRow).Payload = json.RawMessage(`{"x":"\u0000"}`)
+	bad[2].Payload = json.RawMessage(`{"x":"\u0000"}`)
 	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: bad, Next: "9"}); err == nil {
 		t.Fatal("commit of a payload jsonb refuses succeeded")
 	}
@@ -433,7 +443,7 @@ func TestBatchValidation(t *testing.T) {
 	ctx := ctxT(t)
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company := uuid.NewString()
-	a, err := s.Claim(ctx, uuid.NewString(), company, "w")
+	a, err := s.Claim(ctx, uuid.NewString(), company, "w", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,24 +451,25 @@ func TestBatchValidation(t *testing.T) {
 	cases := []checkpoint.Batch{
 		{Resource: "invoices"},
 		{Resource: checkpoint.ResourcePayrolls, Rows: employees(company, 0, 1, "v")},
-		{Resource: checkpoint.ResourceEmployees, Rows: []checkpoint.Row{&checkpoint.EmployeeRow{UUID: "not-a-uuid", Payload: json.RawMessage(`{}`)}}},
-		{Resource: checkpoint.ResourceEmployees, Rows: []checkpoint.Row{&checkpoint.EmployeeRow{UUID: uuid.NewString()}}},
+		{Resource: checkpoint.ResourceEmployees, Rows: []checkpoint.Row{employeeRow("not-a-uuid", "", "", "", "", json.RawMessage(`{}`))}},
+		{Resource: checkpoint.ResourceEmployees, Rows: []checkpoint.Row{employeeRow(uuid.NewString(), "", "", "", "", nil)}},
+		{Resource: checkpoint.ResourceEmployees, Rows: []checkpoint.Row{{UUID: uuid.NewString(), Values: checkpoint.Values{"a"}, Payload: json.RawMessage(`{}`)}}},
 	}
 	for i, b := range cases {
 		if _, err := a.Commit(ctx, b); !errors.As(err, &be) {
 			t.Errorf("case %d: %v, want *BatchError", i, err)
 		}
 	}
-	if _, err := s.Claim(ctx, "nope", company, "w"); err == nil {
+	if _, err := s.Claim(ctx, "nope", company, "w", checkpoint.KindFull); err == nil {
 		t.Error("claim with a malformed run id succeeded")
 	}
 
 	// Repeated records inside a batch keep the last one; bad dates become NULL.
 	id := uuid.NewString()
 	rows := []checkpoint.Row{
-		&checkpoint.PayrollRow{UUID: id, CheckDate: "2024-01-31", Payload: json.RawMessage(`{"n":1}`)},
-		&checkpoint.PayrollRow{UUID: id, CheckDate: "31/01/2024", PayPeriodStart: "2024-01-01", Processed: true, Payload: json.RawMessage(`{"n":2}`)},
-		&checkpoint.CompanyRow{UUID: company, Payload: json.RawMessage(`{}`)},
+		payrollRow(id, "2024-01-31", false, "", "", json.RawMessage(`{"n":1}`)),
+		payrollRow(id, "31/01/2024", true, "2024-01-01", "", json.RawMessage(`{"n":2}`)),
+		{UUID: company, Values: checkpoint.Values{"", "", ""}, Payload: json.RawMessage(`{}`)},
 	}
 	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourcePayrolls, Rows: rows[:2], Done: true}); err != nil {
 		t.Fatal(err)
@@ -489,7 +500,7 @@ func TestFrozenHolderDoesNotBlockTheFence(t *testing.T) {
 	company, run := uuid.NewString(), uuid.NewString()
 	// A microsecond lease: the second claim takes the first attempt for dead.
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{Lease: time.Microsecond, LockTimeout: 300 * time.Millisecond, TxIdleTimeout: time.Second})
-	if _, err := s.Claim(ctx, run, company, "w"); err != nil {
+	if _, err := s.Claim(ctx, run, company, "w", checkpoint.KindFull); err != nil {
 		t.Fatal(err)
 	}
 	// A transaction that took the fence lock, then froze.
@@ -508,13 +519,13 @@ func TestFrozenHolderDoesNotBlockTheFence(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The claim gives up after the lock timeout instead of hanging…
-	if _, err := s.Claim(ctx, run, company, "w2"); err == nil || !strings.Contains(err.Error(), "lock timeout") {
+	if _, err := s.Claim(ctx, run, company, "w2", checkpoint.KindFull); err == nil || !strings.Contains(err.Error(), "lock timeout") {
 		close(thaw)
 		t.Fatalf("claim behind a frozen lock holder: %v, want a lock timeout", err)
 	}
 	// …and succeeds once PostgreSQL has ended the frozen session.
 	waitfor.Condition(t, 20*time.Second, "a claim to succeed once the frozen session ended", func() bool {
-		_, err := s.Claim(ctx, run, company, "w2")
+		_, err := s.Claim(ctx, run, company, "w2", checkpoint.KindFull)
 		return err == nil
 	})
 	close(thaw)
@@ -531,7 +542,7 @@ func TestFailedRunsProgressIsCarriedOver(t *testing.T) {
 	ctx := ctxT(t)
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company, runA, runB := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	a, err := s.Claim(ctx, runA, company, "wa")
+	a, err := s.Claim(ctx, runA, company, "wa", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +555,7 @@ func TestFailedRunsProgressIsCarriedOver(t *testing.T) {
 	if err := a.Finish(ctx, checkpoint.StatusFailed, "company needs re-authorization"); err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.Claim(ctx, runB, company, "wb")
+	b, err := s.Claim(ctx, runB, company, "wb", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}

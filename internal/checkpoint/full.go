@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"github.com/gustosync/gustosync/internal/postgres"
@@ -18,132 +19,116 @@ type Kind string
 
 // The kinds of run.
 const (
-	// KindFull walks every employee and the whole payroll history; only a
-	// completed full walk may mark rows deleted (Attempt.CompleteFull).
+	// KindFull walks every resource whole (every employee, the whole
+	// payroll history); only a completed full walk may mark rows deleted
+	// (Attempt.CompleteFull).
 	KindFull Kind = "full"
-	// KindIncremental walks every employee and the recent payroll windows,
-	// and never marks anything deleted.
+	// KindIncremental walks what may have changed lately (the recent
+	// payroll windows; the employees when Gusto's events say so), and
+	// never marks anything deleted.
 	KindIncremental Kind = "incremental"
 )
 
 // Valid reports whether k is KindFull or KindIncremental.
 func (k Kind) Valid() bool { return k == KindFull || k == KindIncremental }
 
-// FixKind records the run's kind at its first attempt and returns the kind
-// every attempt of the run must walk: the kind recorded by the first
-// attempt, whatever later payloads say, so a retried or re-driven run keeps
-// its kind and its checkpoints stay meaningful. An incremental first
-// attempt of a company that has no complete full walk yet
-// (company_full_syncs) becomes full: a company's first complete sync is
-// always full. Fenced like every write of the attempt (*FencedError).
-func (a *Attempt) FixKind(ctx context.Context, requested Kind) (Kind, error) {
-	if !requested.Valid() {
-		return "", fmt.Errorf("checkpoint: run %s: kind %q is neither full nor incremental", a.RunID, requested)
-	}
-	var kinds []Kind
-	err := a.store.db.WithContext(ctx).Raw(`
-WITH f AS (SELECT run_id FROM sync_fences WHERE company_uuid = ? AND epoch = ? AND run_id = ?)
-UPDATE sync_runs SET kind = COALESCE(kind,
-    CASE WHEN ? = 'incremental' AND NOT EXISTS (SELECT 1 FROM company_full_syncs WHERE company_uuid = ?)
-         THEN 'full' ELSE ? END)
-WHERE id = (SELECT run_id FROM f) RETURNING kind`,
-		a.Company, a.Epoch, a.RunID, string(requested), a.Company, string(requested)).Scan(&kinds).Error
-	if err != nil {
-		return "", fmt.Errorf("checkpoint: fix the kind of run %s: %w", a.RunID, err)
-	}
-	if len(kinds) != 1 {
-		return "", a.fenced("kind")
-	}
-	a.mu.Lock()
-	a.kind = kinds[0]
-	a.mu.Unlock()
-	return kinds[0], nil
-}
-
-// Kind returns the kind FixKind fixed ("" before it was called).
+// Kind returns the run's kind, fixed in the transaction of the run's first
+// claim (Store.Claim) and kept by every later attempt, whatever its payload
+// says, so a retried or re-driven run keeps its kind (even one whose first
+// attempt died at once) and its checkpoints stay meaningful. An
+// incremental first attempt of a company that has no complete full walk
+// yet (company_full_syncs) is full: a company's first complete sync is
+// always full. A run that carries an unfinished run's progress walks that
+// run's kind, unless it asks for a full walk over an incremental one (it
+// then starts from the beginning).
 func (a *Attempt) Kind() Kind {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.kind
 }
 
-// deletable maps the resources whose rows a full walk reconciles to their
-// tables. The company record is not among them: it is read by its uuid, and
-// a company that goes away is a revoked grant, not a deleted row.
-var deletable = map[Resource]string{ResourceEmployees: "gusto_employees", ResourcePayrolls: "gusto_payrolls"}
-
 // track runs inside a batch's commit transaction (Attempt.commit), after
-// the upsert. It undeletes the batch's rows that a full walk had marked
-// deleted (the record is back), and, in a full run, records the batch's
-// uuids in sync_full_seen: the batch that begins the resource's walk (prev,
+// the upsert. For a reconciled table it undeletes the batch's rows that a
+// full walk had marked deleted (the record is back), and, in a full run,
+// records the batch's uuids in sync_full_seen and the windows it completed
+// in sync_full_windows: the batch that begins the resource's walk (prev,
 // the position before the batch, is the zero Position) first clears what
 // earlier walks of the company recorded for the resource.
-func (a *Attempt) track(tx *gorm.DB, r Resource, rows []Row, prev Position) error {
-	table, ok := deletable[r]
-	if !ok {
+func (a *Attempt) track(tx *gorm.DB, t *Table, p *prepared, prev Position, windows []Window) error {
+	if t.Reconcile == ReconcileNone {
 		return nil
 	}
-	ids := make([]string, 0, len(rows))
-	for _, row := range rows {
-		id, err := uuid.Parse(row.key()) // prepare has refused any that does not parse
-		if err != nil {
-			return err
-		}
-		ids = append(ids, id.String())
+	var ids []string
+	if p != nil {
+		ids = p.ids
 	}
 	if len(ids) > 0 {
-		if err := tx.Exec(`UPDATE `+table+` SET deleted_at = NULL WHERE uuid = ANY(?::uuid[]) AND company_uuid = ? AND deleted_at IS NOT NULL`,
-			postgres.Array(ids), a.Company).Error; err != nil {
+		var back []string
+		if err := tx.Raw(`UPDATE `+t.Name+` SET deleted_at = NULL WHERE uuid = ANY(?::uuid[]) AND company_uuid = ? AND deleted_at IS NOT NULL RETURNING uuid::text`,
+			postgres.Array(ids), a.Company).Scan(&back).Error; err != nil {
 			return err
+		}
+		if len(back) > 0 {
+			if err := a.logChanges(tx, t, Changes{Undeleted: back}); err != nil {
+				return err
+			}
 		}
 	}
 	if a.Kind() != KindFull {
 		return nil
 	}
-	first := prev == Position{}
+	r := string(t.Resource)
+	first := prev.Cursor == "" && prev.Records == 0 && !prev.Done
 	if first {
-		if err := tx.Exec(`DELETE FROM sync_full_seen WHERE company_uuid = ? AND resource = ?`, a.Company, string(r)).Error; err != nil {
+		for _, progress := range []string{"sync_full_seen", "sync_full_windows"} {
+			if err := tx.Exec(`DELETE FROM `+progress+` WHERE company_uuid = ? AND resource = ?`, a.Company, r).Error; err != nil {
+				return err
+			}
+		}
+	}
+	for _, w := range windows {
+		if err := tx.Exec(`INSERT INTO sync_full_windows (company_uuid, resource, run_id, kind, start_date, end_date) VALUES (?, ?, ?, ?, ?::date, ?::date)`,
+			a.Company, r, a.RunID, w.Kind, w.Start.Format(time.DateOnly), w.End.Format(time.DateOnly)).Error; err != nil {
 			return err
 		}
 	}
 	if !first && len(ids) == 0 {
 		return nil
 	}
+	if ids == nil {
+		ids = []string{}
+	}
 	return tx.Exec(`INSERT INTO sync_full_seen (company_uuid, resource, run_id, first, uuids) VALUES (?, ?, ?, ?, ?::uuid[])`,
-		a.Company, string(r), a.RunID, first, postgres.Array(ids)).Error
-}
-
-// FullScope bounds what a completed full walk may mark deleted among the
-// payrolls: only those whose pay period and check date lie wholly inside
-// [PayrollsFrom, PayrollsTo], which every window reading of Gusto's date
-// filters returns when Gusto still has them. A payroll outside it (older
-// than the history walked, or too near the horizon) is left as it is.
-type FullScope struct {
-	PayrollsFrom, PayrollsTo time.Time
+		a.Company, r, a.RunID, first, postgres.Array(ids)).Error
 }
 
 // Reconciled says what a completed full walk did.
 type Reconciled struct {
-	// Verified is false when the walk could not be shown to be one
-	// uninterrupted walk of this run from each resource's first page (see
+	// Verified is false when a reconciled resource's walk could not be
+	// shown to be one consistent walk of this run from its first page (see
 	// CompleteFull): nothing was marked and no full sync was recorded.
 	Verified bool
-	// EmployeesDeleted and PayrollsDeleted count the rows marked deleted.
-	EmployeesDeleted, PayrollsDeleted int64
+	// Deleted counts the rows marked deleted, by resource.
+	Deleted map[Resource]int64
 }
 
 // CompleteFull holds the deletion invariant (docs/invariants.md, "Deletions
 // only after a completed full walk"): in one transaction, fenced by the
-// attempt's epoch, it checks that the run is a full run whose every resource
-// is done, and that each reconciled resource was walked by this run from its
-// first page (sync_full_seen holds this run's first batch and nothing of any
-// other run); then it marks deleted (deleted_at) the company's rows that the
-// walk did not return (payrolls only inside scope), forgets the walk's
-// uuids, and records the full sync in company_full_syncs. A partial or
+// attempt's epoch, it checks that the run is a full run that has walked
+// every resource of walked to its end, and that each reconciled one
+// (Table.Reconcile) was walked by this run from its first page consistently:
+// its checkpoint's walk was begun (BeginWalk) and never voided (VoidWalk:
+// a page disagreed with Gusto's pagination headers, checked across every
+// retry, attempt and carried run), and sync_full_seen holds this run's first
+// batch and nothing of any other run. Then it marks deleted (deleted_at) the
+// company's rows that the walk did not return (for a ReconcileWindows table
+// only those lying wholly inside a window the walk recorded, so a row the
+// walk could not have seen is never marked), forgets the walk's uuids and
+// windows, and records the full sync in company_full_syncs. A partial or
 // failed walk never gets here, and a call for one returns an error having
 // changed nothing. Calling it again for a run it already completed changes
 // nothing and returns Verified.
-func (a *Attempt) CompleteFull(ctx context.Context, scope FullScope) (Reconciled, error) {
+func (a *Attempt) CompleteFull(ctx context.Context, walked []Resource) (Reconciled, error) {
 	var out Reconciled
 	err := a.store.inTx(ctx, func(tx *gorm.DB) error {
 		out = Reconciled{}
@@ -154,6 +139,10 @@ func (a *Attempt) CompleteFull(ctx context.Context, scope FullScope) (Reconciled
 		if fence.RowsAffected != 1 {
 			return a.fenced("complete")
 		}
+		names := make([]string, len(walked))
+		for i, r := range walked {
+			names[i] = string(r)
+		}
 		var st struct {
 			Kind  *string
 			Done  int
@@ -161,9 +150,9 @@ func (a *Attempt) CompleteFull(ctx context.Context, scope FullScope) (Reconciled
 		}
 		if err := tx.Raw(`
 SELECT (SELECT kind FROM sync_runs WHERE id = ?) AS kind,
-       (SELECT count(*) FROM sync_checkpoints WHERE company_uuid = ? AND run_id = ? AND done) AS done,
+       (SELECT count(*) FROM sync_checkpoints WHERE company_uuid = ? AND run_id = ? AND done AND resource = ANY(?::text[])) AS done,
        EXISTS (SELECT 1 FROM company_full_syncs WHERE company_uuid = ? AND run_id = ?) AS again`,
-			a.RunID, a.Company, a.RunID, a.Company, a.RunID).Scan(&st).Error; err != nil {
+			a.RunID, a.Company, a.RunID, postgres.Array(names), a.Company, a.RunID).Scan(&st).Error; err != nil {
 			return err
 		}
 		switch {
@@ -172,41 +161,52 @@ SELECT (SELECT kind FROM sync_runs WHERE id = ?) AS kind,
 		case st.Again:
 			out.Verified = true
 			return nil
-		case st.Done != len(Resources):
-			return &IncompleteError{RunID: a.RunID, Reason: fmt.Sprintf("%d of %d resources done", st.Done, len(Resources))}
+		case st.Done != len(walked):
+			return &IncompleteError{RunID: a.RunID, Reason: fmt.Sprintf("%d of %d resources done", st.Done, len(walked))}
 		}
-		for _, r := range []Resource{ResourceEmployees, ResourcePayrolls} {
-			var w struct{ Mine, Others int }
+		var reconciled []*Table
+		for _, r := range walked {
+			if t := a.store.table(r); t != nil && t.Reconcile != ReconcileNone {
+				reconciled = append(reconciled, t)
+			}
+		}
+		for _, t := range reconciled {
+			var w struct {
+				Mine, Others int
+				Begun        bool
+			}
 			if err := tx.Raw(`
-SELECT count(*) FILTER (WHERE first AND run_id = ?) AS mine, count(*) FILTER (WHERE run_id <> ?) AS others
-FROM sync_full_seen WHERE company_uuid = ? AND resource = ?`, a.RunID, a.RunID, a.Company, string(r)).Scan(&w).Error; err != nil {
+SELECT count(*) FILTER (WHERE first AND run_id = ?) AS mine, count(*) FILTER (WHERE run_id <> ?) AS others,
+       EXISTS (SELECT 1 FROM sync_checkpoints WHERE company_uuid = ? AND resource = ? AND started_at IS NOT NULL) AS begun
+FROM sync_full_seen WHERE company_uuid = ? AND resource = ?`, a.RunID, a.RunID, a.Company, string(t.Resource), a.Company, string(t.Resource)).Scan(&w).Error; err != nil {
 				return err
 			}
-			if w.Mine != 1 || w.Others != 0 {
-				return nil // not this run's uninterrupted walk: mark nothing, record nothing
+			if w.Mine != 1 || w.Others != 0 || !w.Begun {
+				return nil // not this run's consistent walk: mark nothing, record nothing
 			}
 		}
-		marked := map[Resource]int64{}
-		for _, r := range []Resource{ResourceEmployees, ResourcePayrolls} {
-			q, args := markGone(r, a.Company, scope)
-			res := tx.Exec(q, args...)
-			if res.Error != nil {
-				return res.Error
+		out.Deleted = map[Resource]int64{}
+		for _, t := range reconciled {
+			gone, err := a.markGone(tx, t)
+			if err != nil {
+				return err
 			}
-			marked[r] = res.RowsAffected
+			out.Deleted[t.Resource] = int64(len(gone))
 		}
-		if err := tx.Exec(`DELETE FROM sync_full_seen WHERE company_uuid = ?`, a.Company).Error; err != nil {
-			return err
+		for _, progress := range []string{"sync_full_seen", "sync_full_windows"} {
+			if err := tx.Exec(`DELETE FROM `+progress+` WHERE company_uuid = ?`, a.Company).Error; err != nil {
+				return err
+			}
 		}
 		if err := tx.Exec(`
 INSERT INTO company_full_syncs (company_uuid, run_id, completed_at, employees_deleted, payrolls_deleted)
 VALUES (?, ?, now(), ?, ?)
 ON CONFLICT (company_uuid) DO UPDATE SET run_id = excluded.run_id, completed_at = excluded.completed_at,
     employees_deleted = excluded.employees_deleted, payrolls_deleted = excluded.payrolls_deleted`,
-			a.Company, a.RunID, marked[ResourceEmployees], marked[ResourcePayrolls]).Error; err != nil {
+			a.Company, a.RunID, out.Deleted[ResourceEmployees], out.Deleted[ResourcePayrolls]).Error; err != nil {
 			return err
 		}
-		out = Reconciled{Verified: true, EmployeesDeleted: marked[ResourceEmployees], PayrollsDeleted: marked[ResourcePayrolls]}
+		out.Verified = true
 		return nil
 	})
 	if err != nil {
@@ -220,35 +220,73 @@ ON CONFLICT (company_uuid) DO UPDATE SET run_id = excluded.run_id, completed_at 
 	return out, nil
 }
 
-// markGone is CompleteFull's marking statement for resource r: the
-// company's live rows (payrolls only inside scope) that the walk did not
-// return get deleted_at. The rows to mark are computed as a set difference
-// (EXCEPT: hashed, or sorted when large; never quadratic), then joined to
-// the table by primary key. An anti-join against the unnested uuids
-// (NOT EXISTS) was planned, on tables without fresh statistics, as a nested
-// loop that unnested every seen array again for each row: 12 s for 16,000
-// employees, long enough for the transaction holding the company's fence to
-// silence the attempt's heartbeat and have it taken over.
-func markGone(r Resource, company string, scope FullScope) (string, []any) {
-	table := deletable[r]
+// markGone is CompleteFull's marking statement for table t: the company's
+// live rows (for a ReconcileWindows table, only those lying wholly inside a
+// walked window: windowRows) that the walk did not return get deleted_at;
+// their uuids go to logChanges. The rows to mark are computed as a set
+// difference (EXCEPT: hashed, or sorted when large; never quadratic), then
+// joined to the table by primary key. An anti-join against the unnested
+// uuids (NOT EXISTS) was planned, on tables without fresh statistics, as a
+// nested loop that unnested every seen array again for each row: 12 s for
+// 16,000 employees, long enough for the transaction holding the company's
+// fence to silence the attempt's heartbeat and have it taken over.
+func (a *Attempt) markGone(tx *gorm.DB, t *Table) ([]string, error) {
+	q, args := markGoneSQL(t, a.Company)
+	var gone []string
+	if err := tx.Raw(q, args...).Scan(&gone).Error; err != nil {
+		return nil, err
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	return gone, a.logChanges(tx, t, Changes{Deleted: gone})
+}
+
+// markGoneSQL is markGone's statement and its arguments.
+func markGoneSQL(t *Table, company string) (string, []any) {
 	q := `
-UPDATE ` + table + ` t SET deleted_at = now()
+UPDATE ` + t.Name + ` d SET deleted_at = now()
 FROM (
-    SELECT uuid FROM ` + table + ` WHERE company_uuid = ? AND deleted_at IS NULL`
+    SELECT t.uuid FROM ` + t.Name + ` t WHERE t.company_uuid = ? AND t.deleted_at IS NULL`
 	args := []any{company}
-	if r == ResourcePayrolls {
-		from, to := scope.PayrollsFrom.Format(time.DateOnly), scope.PayrollsTo.Format(time.DateOnly)
+	if t.Reconcile == ReconcileWindows {
 		q += `
-      AND pay_period_start >= ?::date AND pay_period_end <= ?::date
-      AND check_date >= ?::date AND check_date <= ?::date`
-		args = append(args, from, to, from, to)
+      AND EXISTS (SELECT 1 FROM sync_full_windows w WHERE w.company_uuid = ? AND w.resource = ? AND (` + windowRows(t) + `))`
+		args = append(args, company, string(t.Resource))
 	}
 	q += `
     EXCEPT
     SELECT u FROM sync_full_seen s, unnest(s.uuids) AS u WHERE s.company_uuid = ? AND s.resource = ?
 ) gone
-WHERE t.uuid = gone.uuid`
-	return q, append(args, company, string(r))
+WHERE d.uuid = gone.uuid
+RETURNING d.uuid::text`
+	return q, append(args, company, string(t.Resource))
+}
+
+// windowRows is the SQL condition (row t, window w) that w, of one of t's
+// window kinds, returns row t: its every non-NULL Within column inside the
+// window, at least one of them non-NULL, and the rule's Where.
+func windowRows(t *Table) string {
+	kinds := make([]string, 0, len(t.Windows))
+	for k := range t.Windows {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	var anyOf []string
+	for _, k := range kinds {
+		rule := t.Windows[k]
+		var some, inside []string
+		for _, c := range rule.Within {
+			some = append(some, "t."+c+" IS NOT NULL")
+			inside = append(inside, "(t."+c+" IS NULL OR t."+c+" BETWEEN w.start_date AND w.end_date)")
+		}
+		cond := "w.kind = '" + k + "' AND (" + strings.Join(some, " OR ") + ") AND " + strings.Join(inside, " AND ")
+		if rule.Where != "" {
+			cond += " AND (" + rule.Where + ")"
+		}
+		anyOf = append(anyOf, "("+cond+")")
+	}
+	return strings.Join(anyOf, " OR ")
 }
 
 // IncompleteError is CompleteFull called for a run that is not a full run or

@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -32,9 +31,9 @@ SELECT u, ?, '{}' FROM unnest(?::uuid[]) AS u`, company, "{"+strings.Join(ids, "
 		company, uuid.NewString(), "{"+strings.Join(ids, ",")+"}").Error; err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	for _, r := range []Resource{ResourceEmployees, ResourcePayrolls} {
-		q, args := markGone(r, company, FullScope{PayrollsFrom: now.AddDate(-6, 0, 0), PayrollsTo: now})
+	for _, tab := range []*Table{EmployeesTable, PayrollsTable} {
+		r := tab.Resource
+		q, args := markGoneSQL(tab, company)
 		var plan []string
 		if err := db.Gorm.Raw("EXPLAIN "+q, args...).Scan(&plan).Error; err != nil {
 			t.Fatal(err)
@@ -49,7 +48,7 @@ SELECT u, ?, '{}' FROM unnest(?::uuid[]) AS u`, company, "{"+strings.Join(ids, "
 	if err := db.Gorm.Exec(`INSERT INTO gusto_employees (uuid, company_uuid, payload) VALUES (?, ?, '{}')`, gone, company).Error; err != nil {
 		t.Fatal(err)
 	}
-	q, args := markGone(ResourceEmployees, company, FullScope{})
+	q, args := markGoneSQL(EmployeesTable, company)
 	res := db.Gorm.Exec(q, args...)
 	if res.Error != nil || res.RowsAffected != 1 {
 		t.Fatalf("marked %d rows (%v), want 1", res.RowsAffected, res.Error)

@@ -22,12 +22,12 @@ func TestRowsNeverChangeCompany(t *testing.T) {
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	owner, other := uuid.NewString(), uuid.NewString()
 
-	a, err := s.Claim(ctx, uuid.NewString(), owner, "w1")
+	a, err := s.Claim(ctx, uuid.NewString(), owner, "w1", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mine := employees(owner, 0, 10, "v1")
-	pay := &checkpoint.PayrollRow{UUID: uuid.NewString(), CheckDate: "2024-01-31", Payload: json.RawMessage(`{"n":1}`)}
+	pay := payrollRow(uuid.NewString(), "2024-01-31", false, "", "", json.RawMessage(`{"n":1}`))
 	if _, err := a.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourceEmployees, Rows: mine}); err != nil {
 		t.Fatal(err)
 	}
@@ -42,15 +42,15 @@ func TestRowsNeverChangeCompany(t *testing.T) {
 	// The other company's batch: three of owner's records (new payloads),
 	// then five of its own.
 	run := uuid.NewString()
-	b, err := s.Claim(ctx, run, other, "w2")
+	b, err := s.Claim(ctx, run, other, "w2", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var batch []checkpoint.Row
 	var stolen []string
 	for _, i := range []int{2, 5, 7} {
-		r := employees(owner, i, 1, "v2")[0].(*checkpoint.EmployeeRow)
-		r.FirstName = "Stolen"
+		r := employees(owner, i, 1, "v2")[0]
+		r.Values[0] = "Stolen"
 		batch = append(batch, r)
 		stolen = append(stolen, r.UUID)
 	}
@@ -74,7 +74,7 @@ func TestRowsNeverChangeCompany(t *testing.T) {
 	}
 
 	// Payrolls too, and the notes say what was refused.
-	stolenPay := &checkpoint.PayrollRow{UUID: pay.UUID, CheckDate: "2025-01-31", Payload: json.RawMessage(`{"n":2}`)}
+	stolenPay := payrollRow(pay.UUID, "2025-01-31", false, "", "", json.RawMessage(`{"n":2}`))
 	res, err = b.Commit(ctx, checkpoint.Batch{Resource: checkpoint.ResourcePayrolls, Rows: []checkpoint.Row{stolenPay}})
 	if err != nil || len(res.Foreign) != 1 || res.Changed != 0 {
 		t.Fatalf("payroll of another company: %+v %v", res, err)
@@ -92,7 +92,7 @@ func TestRowsNeverChangeCompany(t *testing.T) {
 		}
 	}
 	// The owner's next sync still updates its own rows.
-	c, err := s.Claim(ctx, uuid.NewString(), owner, "w1")
+	c, err := s.Claim(ctx, uuid.NewString(), owner, "w1", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 // attempt's epoch (a row is only ever this run's: Claim deleted or carried
 // over every other run's); the checkpoint's position is left as it is.
 func (a *Attempt) BeginWalk(ctx context.Context, r Resource) error {
-	if !r.valid() {
+	if a.store.table(r) == nil {
 		return fmt.Errorf("checkpoint: begin walk: unknown resource %q", r)
 	}
 	ok, err := a.fencedUpdate(ctx, `

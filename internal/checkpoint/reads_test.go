@@ -33,7 +33,7 @@ func TestEmployeesReadIsAWalkFromItsFirstPage(t *testing.T) {
 	}
 
 	// A walk without BeginWalk (or a pre-migration one): no read.
-	a, err := s.Claim(ctx, uuid.NewString(), company, "w1")
+	a, err := s.Claim(ctx, uuid.NewString(), company, "w1", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestEmployeesReadIsAWalkFromItsFirstPage(t *testing.T) {
 	// A walk from page 1, interrupted, continued by another run: one read,
 	// of the first run's start, recorded by the second run's last batch.
 	first := uuid.NewString()
-	a, err = s.Claim(ctx, first, company, "w1")
+	a, err = s.Claim(ctx, first, company, "w1", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestEmployeesReadIsAWalkFromItsFirstPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := uuid.NewString()
-	b, err := s.Claim(ctx, second, company, "w2")
+	b, err := s.Claim(ctx, second, company, "w2", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestEmployeesReadIsAWalkFromItsFirstPage(t *testing.T) {
 	}
 
 	// A voided walk (a page disagreed with Gusto's headers) is no read.
-	c, err := s.Claim(ctx, uuid.NewString(), company, "w1")
+	c, err := s.Claim(ctx, uuid.NewString(), company, "w1", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestWalkWritesCarryTheAttemptsEpoch(t *testing.T) {
 		return count(t, db.Gorm, `SELECT epoch FROM sync_checkpoints WHERE company_uuid = ? AND resource = 'employees'`, company)
 	}
 
-	a, err := s.Claim(ctx, run, company, "w1")
+	a, err := s.Claim(ctx, run, company, "w1", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestWalkWritesCarryTheAttemptsEpoch(t *testing.T) {
 	if err := a.Finish(ctx, checkpoint.StatusPending, "transient"); err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.Claim(ctx, run, company, "w2")
+	b, err := s.Claim(ctx, run, company, "w2", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestWalkWritesCarryTheAttemptsEpoch(t *testing.T) {
 	if err := b.Finish(ctx, checkpoint.StatusPending, "transient"); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.Claim(ctx, run, company, "w3")
+	c, err := s.Claim(ctx, run, company, "w3", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}

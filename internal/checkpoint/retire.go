@@ -76,6 +76,8 @@ var purgeTables = []struct {
 	{"gusto_employees", "company_uuid", func(p *Purged) *int64 { return &p.Employees }},
 	{"gusto_companies", "uuid", func(p *Purged) *int64 { return &p.Companies }},
 	{"sync_full_seen", "company_uuid", func(p *Purged) *int64 { return &p.Progress }},
+	{"sync_full_windows", "company_uuid", func(p *Purged) *int64 { return &p.Progress }},
+	{"sync_parent_reads", "company_uuid", func(p *Purged) *int64 { return &p.Progress }},
 	{"sync_checkpoints", "company_uuid", func(p *Purged) *int64 { return &p.Progress }},
 	{"company_full_syncs", "company_uuid", func(p *Purged) *int64 { return &p.Progress }},
 }

@@ -22,7 +22,7 @@ func TestRetiredCompanyStopsSyncing(t *testing.T) {
 	s := checkpoint.NewStore(db.Gorm, checkpoint.Options{})
 	company, other := uuid.NewString(), uuid.NewString()
 	for _, c := range []string{company, other} {
-		a, err := s.Claim(ctx, uuid.NewString(), c, "w1")
+		a, err := s.Claim(ctx, uuid.NewString(), c, "w1", checkpoint.KindFull)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func TestRetiredCompanyStopsSyncing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	running, err := s.Claim(ctx, uuid.NewString(), company, "w2")
+	running, err := s.Claim(ctx, uuid.NewString(), company, "w2", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,16 +50,17 @@ func TestRetiredCompanyStopsSyncing(t *testing.T) {
 	}
 	queued := uuid.NewString()
 	var fin *checkpoint.FinishedError
-	if _, err := s.Claim(ctx, queued, company, "w3"); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped {
+	if _, err := s.Claim(ctx, queued, company, "w3", checkpoint.KindFull); !errors.As(err, &fin) || fin.Status != checkpoint.StatusStopped {
 		t.Fatalf("claim after removal: %v, want *FinishedError (stopped)", err)
 	}
 
-	// Purge, 10 rows per transaction: 25 employees and one checkpoint.
+	// Purge, 10 rows per transaction: 25 employees, one checkpoint and the
+	// full walk's record of the uuids it committed.
 	p, err := s.Purge(ctx, company, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Employees != 25 || p.Progress != 1 || p.Total() != 26 {
+	if p.Employees != 25 || p.Progress != 2 || p.Total() != 27 {
 		t.Fatalf("purged %+v", p)
 	}
 	if n := count(t, db.Gorm, `SELECT count(*) FROM gusto_employees WHERE company_uuid = ?`, other); n != 25 {
@@ -75,7 +76,7 @@ func TestRetiredCompanyStopsSyncing(t *testing.T) {
 		VALUES (?, '\x00', '\x00', 'k1', now() + interval '1 hour')`, company).Error; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Claim(ctx, uuid.NewString(), company, "w4"); err != nil {
+	if _, err := s.Claim(ctx, uuid.NewString(), company, "w4", checkpoint.KindFull); err != nil {
 		t.Fatalf("claim after onboarding again: %v", err)
 	}
 	if _, err := s.Purge(ctx, company, 10); !errors.As(err, &nr) {

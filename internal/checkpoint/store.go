@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,24 +59,42 @@ type Options struct {
 	// transactions; past it the claim or commit fails (transient). Zero
 	// means postgres.DefaultLockTimeout (30 s).
 	LockTimeout time.Duration
+	// Tables are synced tables beyond the built-in ones (Tables), e.g. a
+	// test's. Each must exist in the database.
+	Tables []*Table
 }
 
 // Store claims runs and commits their batches. It is safe for concurrent
 // use; it holds no state beyond the pool.
 type Store struct {
-	db    *gorm.DB
-	lease time.Duration
-	tx    postgres.TxOptions
+	db     *gorm.DB
+	lease  time.Duration
+	tx     postgres.TxOptions
+	tables []*Table
 }
 
 // NewStore returns a Store over db (see postgres.Open; its pool size should
-// match the number of concurrent syncs).
+// match the number of concurrent syncs). It panics on a malformed table in
+// o.Tables (a programming error).
 func NewStore(db *gorm.DB, o Options) *Store {
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
 	}
-	return &Store{db: db, lease: o.Lease, tx: postgres.TxOptions{LockTimeout: o.LockTimeout, IdleTimeout: o.TxIdleTimeout}}
+	tables := slices.Clone(Tables)
+	for _, t := range o.Tables {
+		if err := t.register(); err != nil {
+			panic(err)
+		}
+		if tableOf(tables, t.Resource) != nil {
+			panic(fmt.Sprintf("checkpoint: two tables for resource %q", t.Resource))
+		}
+		tables = append(tables, t)
+	}
+	return &Store{db: db, lease: o.Lease, tx: postgres.TxOptions{LockTimeout: o.LockTimeout, IdleTimeout: o.TxIdleTimeout}, tables: tables}
 }
+
+// table returns the store's table of r, or nil.
+func (s *Store) table(r Resource) *Table { return tableOf(s.tables, r) }
 
 // inTx runs fn in one transaction bounded by the store's idle and lock
 // timeouts.
@@ -94,6 +113,8 @@ type Position struct {
 	Records int64
 	// Done is true once the resource was synced to its end.
 	Done bool
+	// Walk is the page walk's state as the last commit left it (Batch.Walk).
+	Walk string
 }
 
 // Claim makes a new attempt of run runID (a sync of company) the holder of
@@ -118,7 +139,7 @@ type Position struct {
 // docs/invariants.md): the company's sync continues
 // where it stood. Only after a run that succeeded does a new run start from
 // the beginning. owner names the worker, for operators.
-func (s *Store) Claim(ctx context.Context, runID, company, owner string) (*Attempt, error) {
+func (s *Store) Claim(ctx context.Context, runID, company, owner string, kind Kind) (*Attempt, error) {
 	run, err := canonical("run id", runID)
 	if err != nil {
 		return nil, err
@@ -126,7 +147,10 @@ func (s *Store) Claim(ctx context.Context, runID, company, owner string) (*Attem
 	if company, err = canonical("company uuid", company); err != nil {
 		return nil, err
 	}
-	a, err := s.claim(ctx, run, company, owner)
+	if !kind.Valid() {
+		return nil, fmt.Errorf("checkpoint: claim run %s: kind %q is neither full nor incremental", run, kind)
+	}
+	a, err := s.claim(ctx, run, company, owner, kind)
 	if err != nil {
 		var busy *BusyError
 		var fin *FinishedError
@@ -139,12 +163,12 @@ func (s *Store) Claim(ctx context.Context, runID, company, owner string) (*Attem
 	return a, nil
 }
 
-func (s *Store) claim(ctx context.Context, run, company, owner string) (*Attempt, error) {
+func (s *Store) claim(ctx context.Context, run, company, owner string, kind Kind) (*Attempt, error) {
 	var a *Attempt
 	var coalesced *FinishedError
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var err error
-		a, coalesced, err = s.claimTx(tx, run, company, owner)
+		a, coalesced, err = s.claimTx(tx, run, company, owner, kind)
 		return err
 	})
 	if err != nil {
@@ -159,7 +183,7 @@ func (s *Store) claim(ctx context.Context, run, company, owner string) (*Attempt
 // claimTx is Claim's transaction. It returns a *FinishedError (and no
 // error, so that the transaction commits) when it recorded the run as
 // coalesced into a live run of the company.
-func (s *Store) claimTx(tx *gorm.DB, run, company, owner string) (*Attempt, *FinishedError, error) {
+func (s *Store) claimTx(tx *gorm.DB, run, company, owner string, kind Kind) (*Attempt, *FinishedError, error) {
 	// The company's fence row first, locked: every writer takes it first,
 	// so claims, takeovers and batch commits of one company serialize on it.
 	if err := tx.Exec(`INSERT INTO sync_fences (company_uuid, epoch, run_id) VALUES (?, 0, ?) ON CONFLICT (company_uuid) DO NOTHING`, company, run).Error; err != nil {
@@ -191,8 +215,9 @@ FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan
 		Company string
 		Status  Status
 		Error   string
+		Kind    *Kind
 	}
-	if err := one(tx.Raw(`SELECT company_uuid::text AS company, status, error FROM sync_runs WHERE id = ? FOR UPDATE`, run).Scan(&own), "run"); err != nil {
+	if err := one(tx.Raw(`SELECT company_uuid::text AS company, status, error, kind FROM sync_runs WHERE id = ? FOR UPDATE`, run).Scan(&own), "run"); err != nil {
 		return nil, nil, err
 	}
 	if own.Company != company {
@@ -220,6 +245,12 @@ FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan
 	}
 	retryIn := time.Duration(fence.RetryIn * float64(time.Second))
 
+	// The kind this run walks if nothing carried decides otherwise: the
+	// one an earlier attempt fixed, else the one asked for.
+	wants := kind
+	if own.Kind != nil {
+		wants = *own.Kind
+	}
 	var continues string
 	carry := false // the previous run's checkpoints become this run's
 	if fence.Holder == run {
@@ -230,28 +261,48 @@ FROM sync_fences WHERE company_uuid = ? FOR UPDATE`, lease, lease, company).Scan
 			return nil, nil, &BusyError{Company: company, Holder: run, RetryIn: retryIn}
 		}
 	} else {
-		var hs []Status // empty: the holder's row is gone (deleted by an operator)
-		if err := tx.Raw(`SELECT status FROM sync_runs WHERE id = ? FOR UPDATE`, fence.Holder).Scan(&hs).Error; err != nil {
+		var hs []struct {
+			Status Status
+			Kind   *Kind
+		} // empty: the holder's row is gone (deleted by an operator)
+		if err := tx.Raw(`SELECT status, kind FROM sync_runs WHERE id = ? FOR UPDATE`, fence.Holder).Scan(&hs).Error; err != nil {
 			return nil, nil, err
 		}
+		// A full walk asked for while the holder walks incrementally is
+		// not absorbed by it: it waits for a live holder to end, and
+		// starts from the beginning over an unfinished one (an
+		// incremental walk's checkpoints mean nothing to a full one).
+		upgrade := len(hs) > 0 && wants == KindFull && (hs[0].Kind == nil || *hs[0].Kind != KindFull)
 		switch {
-		case len(hs) > 0 && hs[0] == StatusRunning && fence.Fresh:
+		case len(hs) > 0 && hs[0].Status == StatusRunning && fence.Fresh && upgrade:
+			return nil, nil, &BusyError{Company: company, Holder: fence.Holder, RetryIn: retryIn}
+		case len(hs) > 0 && hs[0].Status == StatusRunning && fence.Fresh:
 			// A live run syncs the company: this run is that one.
 			reason := "coalesced: company is being synced by run " + fence.Holder + " (heartbeat fresh); that run is this sync"
-			if err := tx.Exec(`UPDATE sync_runs SET status = 'stopped', error = ?, finished_at = now() WHERE id = ?`, reason, run).Error; err != nil {
+			if err := tx.Exec(`UPDATE sync_runs SET status = 'stopped', error = ?, finished_at = now(), kind = COALESCE(kind, ?) WHERE id = ?`, reason, string(kind), run).Error; err != nil {
 				return nil, nil, err
 			}
 			return nil, &FinishedError{RunID: run, Status: StatusStopped, Reason: reason}, nil
-		case len(hs) > 0 && hs[0] == StatusSucceeded:
+		case len(hs) > 0 && hs[0].Status == StatusSucceeded:
 			// The company's last sync is complete: a new one starts from
 			// the beginning.
+			if err := tx.Exec(`DELETE FROM sync_checkpoints WHERE company_uuid = ? AND run_id <> ?`, company, run).Error; err != nil {
+				return nil, nil, err
+			}
+		case upgrade:
+			if !hs[0].Status.final() {
+				if err := tx.Exec(`UPDATE sync_runs SET status = 'stopped', error = ?, finished_at = now() WHERE id = ?`,
+					"superseded by full run "+run+", which walks everything from the beginning", fence.Holder).Error; err != nil {
+					return nil, nil, err
+				}
+			}
 			if err := tx.Exec(`DELETE FROM sync_checkpoints WHERE company_uuid = ? AND run_id <> ?`, company, run).Error; err != nil {
 				return nil, nil, err
 			}
 		default:
 			// Unfinished (pending, or running with a stale heartbeat), failed,
 			// or gone: its progress is the company's, carried over.
-			if len(hs) > 0 && !hs[0].final() {
+			if len(hs) > 0 && !hs[0].Status.final() {
 				if err := tx.Exec(`UPDATE sync_runs SET status = 'stopped', error = ?, finished_at = now() WHERE id = ?`,
 					"superseded by run "+run+", which carried its progress over", fence.Holder).Error; err != nil {
 					return nil, nil, err
@@ -270,17 +321,25 @@ WHERE company_uuid = ? RETURNING epoch`, run, owner, company).Scan(&a.Epoch), "f
 	if carry {
 		// Rewritten under the new epoch: the checkpoints are this
 		// attempt's now, and the old run's attempts are fenced off them.
+		// So is the rest of the company's progress: the uuids and windows
+		// a full walk has committed so far (its reconciliation is this
+		// run's to complete).
 		carried := tx.Exec(`UPDATE sync_checkpoints SET run_id = ?, epoch = ? WHERE company_uuid = ?`, run, a.Epoch, company)
 		if carried.Error != nil {
 			return nil, nil, carried.Error
+		}
+		for _, progress := range []string{"sync_full_seen", "sync_full_windows"} {
+			if err := tx.Exec(`UPDATE `+progress+` SET run_id = ? WHERE company_uuid = ? AND run_id <> ?`, run, company, run).Error; err != nil {
+				return nil, nil, err
+			}
 		}
 		if carried.RowsAffected > 0 {
 			continues = fence.Holder
 			// The counters follow the progress, so that the run that
 			// completes the company's sync reports all of it; so does the
 			// kind, so that the checkpoints keep their meaning (a full
-			// walk's cursor is not an incremental one's; FixKind then
-			// returns the carried kind whatever this task asked for).
+			// walk's cursor is not an incremental one's: this run walks
+			// the carried kind whatever its task asked for).
 			if err := tx.Exec(`UPDATE sync_runs n SET records_synced = n.records_synced + o.records_synced, rows_changed = n.rows_changed + o.rows_changed,
        kind = COALESCE(n.kind, o.kind)
 FROM sync_runs o WHERE n.id = ? AND o.id = ?`, run, fence.Holder).Error; err != nil {
@@ -288,23 +347,30 @@ FROM sync_runs o WHERE n.id = ? AND o.id = ?`, run, fence.Holder).Error; err != 
 			}
 		}
 	}
+	// The kind is fixed here, in the claim's transaction, so that no
+	// attempt can die before its run's kind is recorded (a re-drive then
+	// keeps the kind asked for; see FixKind for the rules).
 	var claimed struct {
 		Attempts  int
 		Continues string
+		Kind      Kind
 	}
 	if err := one(tx.Raw(`
 UPDATE sync_runs SET status = 'running', epoch = ?, attempt_owner = ?, attempts = attempts + 1,
        started_at = COALESCE(started_at, now()), heartbeat_at = now(), finished_at = NULL, error = '',
-       continues = COALESCE(NULLIF(?, '')::uuid, continues)
-WHERE id = ? RETURNING attempts, COALESCE(continues::text, '') AS continues`, a.Epoch, owner, continues, run).Scan(&claimed), "run"); err != nil {
+       continues = COALESCE(NULLIF(?, '')::uuid, continues),
+       kind = COALESCE(kind, CASE WHEN ? = 'incremental' AND NOT EXISTS (SELECT 1 FROM company_full_syncs WHERE company_uuid = ?)
+                                  THEN 'full' ELSE ? END)
+WHERE id = ? RETURNING attempts, COALESCE(continues::text, '') AS continues, kind`,
+		a.Epoch, owner, continues, string(kind), company, string(kind), run).Scan(&claimed), "run"); err != nil {
 		return nil, nil, err
 	}
-	a.Number, a.Continues = claimed.Attempts, claimed.Continues
+	a.Number, a.Continues, a.kind = claimed.Attempts, claimed.Continues, claimed.Kind
 	var checkpoints []struct {
 		Resource Resource
 		Position
 	}
-	if err := tx.Raw(`SELECT resource, cursor, records, done FROM sync_checkpoints WHERE company_uuid = ? AND run_id = ?`, company, run).
+	if err := tx.Raw(`SELECT resource, cursor, records, done, walk FROM sync_checkpoints WHERE company_uuid = ? AND run_id = ?`, company, run).
 		Scan(&checkpoints).Error; err != nil {
 		return nil, nil, err
 	}

@@ -30,7 +30,7 @@ func TestTakeOverHasOneWinner(t *testing.T) {
 	var deads []held
 	for i := range dead {
 		company, run := uuid.NewString(), uuid.NewString()
-		a, err := s.Claim(ctx, run, company, "dead-"+strconv.Itoa(i))
+		a, err := s.Claim(ctx, run, company, "dead-"+strconv.Itoa(i), checkpoint.KindFull)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,12 +42,12 @@ func TestTakeOverHasOneWinner(t *testing.T) {
 	}
 	// A live attempt and a finished one, both silent on the fence only in
 	// the way their state allows: neither may be taken.
-	live, err := s.Claim(ctx, uuid.NewString(), uuid.NewString(), "live")
+	live, err := s.Claim(ctx, uuid.NewString(), uuid.NewString(), "live", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doneCo := uuid.NewString()
-	done, err := s.Claim(ctx, uuid.NewString(), doneCo, "done")
+	done, err := s.Claim(ctx, uuid.NewString(), doneCo, "done", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestTakeOverHasOneWinner(t *testing.T) {
 			t.Fatalf("run after takeover: %s, %d takeovers", status, takeovers)
 		}
 		// The re-driven attempt resumes where the dead one stood.
-		again, err := s.Claim(ctx, d.a.RunID, d.company, "heir")
+		again, err := s.Claim(ctx, d.a.RunID, d.company, "heir", checkpoint.KindFull)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -480,7 +480,7 @@ func TestOneSyncPerCompany(t *testing.T) {
 	company := e.company(600, 10, nil)
 	// Run A holds the company (claimed, heartbeat fresh).
 	runA := uuid.NewString()
-	a, err := e.cps.Claim(ctx, runA, company, "other-worker")
+	a, err := e.cps.Claim(ctx, runA, company, "other-worker", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}

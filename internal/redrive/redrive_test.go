@@ -31,14 +31,14 @@ func TestOneReplicaRedrivesADeadAttempt(t *testing.T) {
 	store := checkpoint.NewStore(db.Gorm, checkpoint.Options{Lease: time.Minute})
 
 	company, run := uuid.NewString(), uuid.NewString()
-	dead, err := store.Claim(ctx, run, company, "killed-worker")
+	dead, err := store.Claim(ctx, run, company, "killed-worker", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Gorm.Exec(`UPDATE sync_fences SET heartbeat_at = now() - interval '2 minutes' WHERE company_uuid = ?`, company).Error; err != nil {
 		t.Fatal(err)
 	}
-	live, err := store.Claim(ctx, uuid.NewString(), uuid.NewString(), "live-worker")
+	live, err := store.Claim(ctx, uuid.NewString(), uuid.NewString(), "live-worker", checkpoint.KindFull)
 	if err != nil {
 		t.Fatal(err)
 	}
