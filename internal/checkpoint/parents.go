@@ -36,15 +36,20 @@ type ParentRead struct {
 }
 
 // Parents returns up to limit live records of the company in the parent
-// resource's table whose uuid sorts after after ("" from the first), by
-// uuid, each with what the child resource last read of it.
-func (s *Store) Parents(ctx context.Context, company string, parent, child Resource, after string, limit int) ([]Parent, error) {
+// resource's table whose uuid sorts after after (or is after, when
+// inclusive; "" from the first), by uuid, each with what the child
+// resource last read of it.
+func (s *Store) Parents(ctx context.Context, company string, parent, child Resource, after string, inclusive bool, limit int) ([]Parent, error) {
 	t := s.table(parent)
 	if t == nil || !t.Owned {
 		return nil, fmt.Errorf("checkpoint: parents of %s: %q is not an owned table's resource", child, parent)
 	}
 	if after == "" {
 		after = "00000000-0000-0000-0000-000000000000"
+	}
+	cmp := ">"
+	if inclusive {
+		cmp = ">="
 	}
 	final := "false"
 	if t.FinalWhen != "" {
@@ -55,7 +60,7 @@ func (s *Store) Parents(ctx context.Context, company string, parent, child Resou
 SELECT t.uuid::text AS uuid, md5(t.payload::text) AS version, (`+final+`) AS final, COALESCE(r.version, '') AS read_version
 FROM `+t.Name+` t
 LEFT JOIN sync_parent_reads r ON r.company_uuid = t.company_uuid AND r.resource = ? AND r.parent_uuid = t.uuid
-WHERE t.company_uuid = ? AND t.deleted_at IS NULL AND t.uuid > ?::uuid
+WHERE t.company_uuid = ? AND t.deleted_at IS NULL AND t.uuid `+cmp+` ?::uuid
 ORDER BY t.uuid
 LIMIT ?`, string(child), company, after, limit).Scan(&out).Error
 	if err != nil {

@@ -73,7 +73,7 @@ const (
 // returned, were they still in Gusto: those whose every non-NULL Within
 // column (dates) lies inside the window, at least one of them non-NULL,
 // and that satisfy Where (an SQL condition on the table's columns, alias
-// t; "" for none).
+// t, and the window's start_date and end_date, alias w; "" for none).
 type WindowRule struct {
 	Within []string
 	Where  string
@@ -154,19 +154,15 @@ var (
 	}}
 	// PayrollsTable is gusto_payrolls. Payroll history is read in date
 	// windows (package jobs, windows.go): a full walk marks only payrolls
-	// that lie wholly inside a window it walked. A pay-period window
-	// returns, under every reading of Gusto's filter, the payrolls whose
-	// pay period and check date lie inside it; a check-date window
-	// (date_filter_by=check_date, regular processed payrolls only) those
-	// regular processed payrolls whose check date does.
+	// that lie wholly inside a window it walked, by the window kind's rule.
 	PayrollsTable = &Table{Resource: ResourcePayrolls, Name: "gusto_payrolls", Owned: true, Reconcile: ReconcileWindows,
 		Columns: []Column{
 			{"check_date", Date}, {"processed", Bool}, {"off_cycle", Bool}, {"pay_period_start", Date}, {"pay_period_end", Date},
 		},
 		Windows: map[string]WindowRule{
-			WindowPayPeriod: {Within: []string{"pay_period_start", "pay_period_end", "check_date"}},
-			WindowCheckDate: {Within: []string{"check_date"},
-				Where: "t.processed AND NOT t.off_cycle AND NOT COALESCE(t.payload->>'external' = 'true', false)"},
+			WindowPayPeriod:  payPeriodRule,
+			WindowLongPeriod: payPeriodRule,
+			WindowCheckDate:  {Within: []string{"check_date"}, Where: regularProcessed},
 		},
 		PeriodStart: "pay_period_start", PeriodEnd: "pay_period_end", PeriodGroup: "t.payload->'pay_period'->>'pay_schedule_uuid'",
 		FinalWhen: "t.processed",
@@ -175,9 +171,25 @@ var (
 
 // The window kinds of gusto_payrolls (Table.Windows).
 const (
+	// WindowPayPeriod: a range of pay periods (start_date, end_date).
 	WindowPayPeriod = "pay_period"
+	// WindowLongPeriod: a range of pay periods placed on a long one.
+	WindowLongPeriod = "long_period"
+	// WindowCheckDate: a range of check dates (date_filter_by=check_date),
+	// regular processed payrolls only.
 	WindowCheckDate = "check_date"
 )
+
+// regularProcessed is the SQL condition that payroll t is a regular
+// processed payroll: the only ones Gusto's check-date filter applies to.
+const regularProcessed = "t.processed AND NOT t.off_cycle AND NOT COALESCE(t.payload->>'external' = 'true', false)"
+
+// payPeriodRule: a pay-period range returns, under every reading of
+// Gusto's filter, a payroll whose pay period lies inside it, and, for a
+// regular processed payroll, whose check date does too (the check-date
+// reading).
+var payPeriodRule = WindowRule{Within: []string{"pay_period_start", "pay_period_end"},
+	Where: "t.check_date BETWEEN w.start_date AND w.end_date OR NOT (" + regularProcessed + ")"}
 
 // Tables lists the built-in tables, in the order a sync walks them.
 var Tables = []*Table{CompanyTable, EmployeesTable, PayrollsTable}

@@ -36,6 +36,14 @@ type PageOptions struct {
 	Page int
 	// Per is the page size. Zero means DefaultPer; above MaxPer means MaxPer.
 	Per int
+	// Walk, when set, is the state of the walk this page walk continues:
+	// the iterator checks its pages against the headers of the walk's first
+	// page and the records counted so far, and updates it after each page
+	// it yields. A caller that starts the iterator again (a retry after a
+	// 503, a wait for page memory, a resumed attempt from a checkpoint)
+	// passes the same state, so a walk whose pages shifted between two
+	// iterators is still found out. Nil: a walk of its own from o.Page.
+	Walk *WalkState
 }
 
 // PayrollOptions filters GET /v1/companies/{company_id}/payrolls. Empty
@@ -80,7 +88,7 @@ type Page[T any] struct {
 	// empty or does not hold X-Per-Page items; page X-Total-Pages does not
 	// hold the rest of X-Total-Count; a page past X-Total-Pages has items;
 	// or a walk from page 1 listed other than X-Total-Count items (the rules
-	// are on walkState.next). A consumer should then treat the whole walk
+	// are on WalkState.next). A consumer should then treat the whole walk
 	// as unreliable (not every record may have been listed) and walk the
 	// resource again. Empty when the page is consistent.
 	Mismatch string
@@ -92,14 +100,14 @@ type Page[T any] struct {
 // the header was absent or not a non-negative integer.
 type PageHeaders struct {
 	// ServedPage is X-Page: the page the server says it returned.
-	ServedPage int
+	ServedPage int `json:"page"`
 	// PerPage is X-Per-Page: the page size the server used, which may be
 	// less than the Per asked for.
-	PerPage int
+	PerPage int `json:"per_page"`
 	// TotalCount is X-Total-Count: the records in the whole collection.
-	TotalCount int
+	TotalCount int `json:"total_count"`
 	// TotalPages is X-Total-Pages: the pages of the whole collection.
-	TotalPages int
+	TotalPages int `json:"total_pages"`
 }
 
 // HasTotals reports whether X-Total-Pages was served, so that it, rather
@@ -194,14 +202,20 @@ func (c *Client) Payrolls(ctx context.Context, src TokenSource, companyUUID stri
 	return pages[Payroll](c, ctx, src, companyUUID, opPayrolls, "/payrolls", o.PageOptions, q)
 }
 
-// pages is the page iterator shared by the list endpoints. It follows
-// Gusto's pagination: with X-Total-Pages the walk ends after that page;
-// without it, only an empty page ends it. Either way an empty page ends it
-// (so it cannot loop on nothing), and Options.MaxPages bounds it.
+// pages is the page iterator shared by the typed list endpoints.
 func pages[T any, P interface {
 	*T
 	record
 }](c *Client, ctx context.Context, src TokenSource, companyUUID, op, suffix string, o PageOptions, filters url.Values) iter.Seq2[Page[T], error] {
+	return walkPages(c, ctx, src, companyUUID, op, suffix, o, filters, decodeList[T, P])
+}
+
+// walkPages is the page iterator of every list endpoint. It follows
+// Gusto's pagination: with X-Total-Pages the walk ends after that page;
+// without it, only an empty page ends it. Either way an empty page ends it
+// (so it cannot loop on nothing), and Options.MaxPages bounds it.
+func walkPages[T any](c *Client, ctx context.Context, src TokenSource, companyUUID, op, suffix string, o PageOptions, filters url.Values,
+	decode func([]byte, string) ([]T, error)) iter.Seq2[Page[T], error] {
 	return func(yield func(Page[T], error) bool) {
 		number, per := max(o.Page, 1), o.Per
 		if per <= 0 {
@@ -212,7 +226,13 @@ func pages[T any, P interface {
 			yield(Page[T]{Number: number, Per: per, PageHeaders: noHeaders}, err)
 			return
 		}
-		w := walkState{start: number, per: per}
+		w := o.Walk
+		if w == nil {
+			w = &WalkState{}
+		}
+		if w.Start == 0 {
+			w.Start = number
+		}
 		for fetched := 0; ; fetched++ {
 			if fetched == c.maxPages {
 				yield(Page[T]{Number: number, Per: per, PageHeaders: noHeaders}, &PageLimitError{Op: op, Limit: c.maxPages, NextPage: number})
@@ -225,7 +245,7 @@ func pages[T any, P interface {
 			q.Set("page", strconv.Itoa(number))
 			q.Set("per", strconv.Itoa(per))
 			items, h, err := budgetedPage(c, ctx, func(readLimit int64) ([]T, PageHeaders, int64, error) {
-				return listPage(c, ctx, src, companyUUID, op, "/v1/companies/"+companyUUID+suffix, q, decodeList[T, P], readLimit)
+				return listPage(c, ctx, src, companyUUID, op, "/v1/companies/"+companyUUID+suffix, q, decode, readLimit)
 			})
 			if err != nil {
 				yield(Page[T]{Number: number, Per: per, PageHeaders: noHeaders}, err)
@@ -243,12 +263,16 @@ func pages[T any, P interface {
 // noHeaders is the PageHeaders of a page that got no answer.
 var noHeaders = PageHeaders{ServedPage: -1, PerPage: -1, TotalCount: -1, TotalPages: -1}
 
-// walkState follows one walk's pages to decide where it ends and whether
-// the pages agree with their headers.
-type walkState struct {
-	start, per int
-	first      *PageHeaders // headers of the walk's first page
-	seen       int          // items yielded so far
+// WalkState follows one walk's pages to decide where it ends and whether
+// the pages agree with their headers (PageOptions.Walk). Its zero value is
+// a walk not begun; it marshals to JSON, for a checkpoint to keep.
+type WalkState struct {
+	// Start is the page the walk began at (1: the whole collection).
+	Start int `json:"start"`
+	// First are the headers of the walk's first page; nil before it.
+	First *PageHeaders `json:"first,omitempty"`
+	// Seen counts the items of the pages the walk has yielded.
+	Seen int `json:"seen"`
 }
 
 // next records page number with n items and headers h, and returns whether
@@ -266,19 +290,19 @@ type walkState struct {
 //     unlisted.
 //   - When the walk started at page 1 and ends with X-Total-Count served,
 //     the items of the walk must add up to it.
-func (w *walkState) next(number, n int, h PageHeaders) (last bool, mismatch string) {
+func (w *WalkState) next(number, n int, h PageHeaders) (last bool, mismatch string) {
 	var problems []string
 	note := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if h.ServedPage >= 0 && h.ServedPage != number {
 		note("X-Page is %d for page %d", h.ServedPage, number)
 	}
-	if w.first == nil {
-		w.first = &h
-	} else if f := *w.first; f.PerPage != h.PerPage || f.TotalCount != h.TotalCount || f.TotalPages != h.TotalPages {
+	if w.First == nil {
+		w.First = &h
+	} else if f := *w.First; f.PerPage != h.PerPage || f.TotalCount != h.TotalCount || f.TotalPages != h.TotalPages {
 		note("pagination headers changed during the walk (per page %s→%s, total count %s→%s, total pages %s→%s)",
 			header(f.PerPage), header(h.PerPage), header(f.TotalCount), header(h.TotalCount), header(f.TotalPages), header(h.TotalPages))
 	}
-	w.seen += n
+	w.Seen += n
 	switch {
 	case n == 0:
 		last = true
@@ -300,8 +324,8 @@ func (w *walkState) next(number, n int, h PageHeaders) (last bool, mismatch stri
 	default: // past the last page, with items: the headers are wrong
 		note("page %d has %d items past X-Total-Pages %d", number, n, h.TotalPages)
 	}
-	if last && w.start == 1 && h.TotalCount >= 0 && w.seen != h.TotalCount {
-		note("the walk listed %d items, X-Total-Count is %d", w.seen, h.TotalCount)
+	if last && w.Start == 1 && h.TotalCount >= 0 && w.Seen != h.TotalCount {
+		note("the walk listed %d items, X-Total-Count is %d", w.Seen, h.TotalCount)
 	}
 	return last, strings.Join(problems, "; ")
 }

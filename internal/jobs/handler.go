@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -24,6 +25,9 @@ type API interface {
 	Company(ctx context.Context, src gusto.TokenSource, companyUUID string) (gusto.Company, error)
 	Employees(ctx context.Context, src gusto.TokenSource, companyUUID string, o gusto.PageOptions) iter.Seq2[gusto.Page[gusto.Employee], error]
 	Payrolls(ctx context.Context, src gusto.TokenSource, companyUUID string, o gusto.PayrollOptions) iter.Seq2[gusto.Page[gusto.Payroll], error]
+	// List reads a collection whose items a descriptor decodes itself
+	// (ListRows).
+	List(ctx context.Context, src gusto.TokenSource, companyUUID string, r gusto.ListRequest) iter.Seq2[gusto.Page[json.RawMessage], error]
 }
 
 // APIVersionRecorder records Gusto refusing the API version (406), a
@@ -87,8 +91,12 @@ type Config struct {
 	API API
 	// Tokens supplies access tokens (the token manager). Required.
 	Tokens gusto.TokenSource
-	// Checkpoints claims runs and commits batches. Required.
+	// Checkpoints claims runs and commits batches. Required; it must know
+	// the table of every selected resource.
 	Checkpoints *checkpoint.Store
+	// Resources are what a sync walks, in order, and whether each is
+	// optional (SYNC_RESOURCES, ParseSelection). Default DefaultSelection().
+	Resources []Selection
 	// Reauth asks the token endpoint about a grant after Gusto refused a
 	// data call (VerifyGrant), and marks missing scopes. Required.
 	Reauth Reauthorizer
@@ -197,6 +205,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 		cfg.DrainGrace < 0:
 		return nil, errors.New("jobs: config: sizes and durations must not be negative")
 	}
+	if cfg.Resources == nil {
+		cfg.Resources = DefaultSelection()
+	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}
@@ -286,7 +297,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		ctx, cancel = context.WithTimeout(ctx, h.cfg.RunTimeout)
 		defer cancel()
 	}
-	a, err := h.cfg.Checkpoints.Claim(ctx, p.RunID, p.CompanyUUID, h.cfg.WorkerID)
+	a, err := h.cfg.Checkpoints.Claim(ctx, p.RunID, p.CompanyUUID, h.cfg.WorkerID, p.Kind)
 	if err != nil {
 		return h.claimFailed(ctx, log, err, started)
 	}

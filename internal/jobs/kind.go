@@ -13,27 +13,12 @@ import (
 // many days old (and every one up to the horizon, three months ahead).
 const DefaultIncrementalPayrollDays = 90
 
-// fixKind fixes the run's kind at its first attempt (a later attempt keeps
-// the kind the first one fixed, whatever its payload says).
-func (s *syncRun) fixKind(ctx context.Context) error {
-	k, err := s.a.FixKind(ctx, s.requested)
-	if err != nil {
-		return err
-	}
-	s.kind = k
-	if k != s.requested {
-		s.log.LogAttrs(ctx, slog.LevelInfo, "sync kind kept from the run's first attempt or upgraded to full",
-			slog.String("requested", string(s.requested)), slog.String("kind", string(k)))
-	}
-	return nil
-}
-
-// walks reports whether the run walks resource r: an incremental run leaves
-// the company record to the full walks (one record that rarely changes,
-// re-read by every full walk). Whether an incremental run reads the
-// employees is skipEmployees's question.
-func (s *syncRun) walks(r checkpoint.Resource) bool {
-	return s.kind != checkpoint.KindIncremental || r != checkpoint.ResourceCompany
+// walks reports whether the run walks resource r: an incremental run
+// leaves the FullOnly resources (the company record: one record that rarely
+// changes) to the full walks. Whether an incremental run reads an OnEvents
+// resource (the employees) is skipEmployees's question.
+func (s *syncRun) walks(r *Resource) bool {
+	return s.kind != checkpoint.KindIncremental || r.Incremental != FullOnly
 }
 
 // skipEmployees holds the invariant "an incremental sync skips the
@@ -110,29 +95,28 @@ func incrementalPayrollStart(today time.Time, days int, history time.Time) time.
 	return start
 }
 
-// complete ends a full run whose every resource is done: it reconciles
-// deletions and records the full sync (checkpoint.Attempt.CompleteFull).
-// The payrolls it may mark are those wholly inside the history walked and
-// ending a week before the horizon (a run that completes days after its
-// payroll walk has a later horizon than the walk had).
-func (s *syncRun) complete(ctx context.Context) error {
+// complete ends a full run whose every walked resource is done: it
+// reconciles deletions and records the full sync
+// (checkpoint.Attempt.CompleteFull). The payrolls it may mark are those
+// lying wholly inside a window the walk recorded as walked.
+func (s *syncRun) complete(ctx context.Context, walked []checkpoint.Resource) error {
 	if s.kind != checkpoint.KindFull {
 		return nil
 	}
-	today := s.h.now().UTC()
-	scope := checkpoint.FullScope{
-		PayrollsFrom: payrollHistoryStart(today, s.h.cfg.PayrollHistory),
-		PayrollsTo:   payrollHorizon(today).AddDate(0, 0, -7),
-	}
-	rec, err := s.a.CompleteFull(ctx, scope)
+	rec, err := s.a.CompleteFull(ctx, walked)
 	if err != nil {
 		return err
 	}
 	if !rec.Verified {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "full walk not reconciled: it was not one walk of this run from the first page; nothing marked deleted")
+		s.log.LogAttrs(ctx, slog.LevelWarn, "full walk not reconciled: a walk was not one consistent walk of this run from its first page; nothing marked deleted")
 		return nil
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "full walk reconciled", slog.Int64("employees_deleted", rec.EmployeesDeleted),
-		slog.Int64("payrolls_deleted", rec.PayrollsDeleted))
+	attrs := []slog.Attr{}
+	for _, r := range walked {
+		if n, ok := rec.Deleted[r]; ok {
+			attrs = append(attrs, slog.Int64(string(r)+"_deleted", n))
+		}
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "full walk reconciled", attrs...)
 	return nil
 }

@@ -3,9 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
-	"iter"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,8 +23,11 @@ type syncRun struct {
 	requested checkpoint.Kind // the payload's kind
 	kind      checkpoint.Kind // the run's kind (fixKind, kind.go)
 
-	rows    []checkpoint.Row // the batch being filled
-	next    string           // cursor after rows
+	rows    []checkpoint.Row        // the batch being filled
+	next    string                  // cursor after rows
+	walk    string                  // the page walk's state after rows (checkpoint.Batch.Walk)
+	windows []checkpoint.Window     // windows whose walk ended in rows
+	parents []checkpoint.ParentRead // parents whose children rows complete
 	batches int              // committed by this attempt
 	records int64            // committed by this attempt
 	changed int64
@@ -35,13 +36,12 @@ type syncRun struct {
 
 // mismatch notes a page whose item count disagrees with Gusto's pagination
 // headers: every record is kept, the walk is counted and noted on the run,
-// and the next run walks the resource again (an employees walk with a
-// mismatch is voided, so it is no read an incremental run may skip on;
-// payroll history older than the incremental range is walked again by the
-// next full run). One note per resource and attempt.
+// and voided (checkpoint.Attempt.VoidWalk): it is no read an incremental
+// run may skip on, and no walk a full run may mark deletions after; the
+// next run walks the resource again. One note per resource and attempt.
 //
-// It fails only when the employees walk could not be voided (a database
-// error): the attempt then ends before the walk can count as a read.
+// It fails only when the walk could not be voided (a database error): the
+// attempt then ends before the walk can count.
 func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what string) error {
 	prefix := string(r) + ": "
 	for _, n := range s.notes {
@@ -52,11 +52,9 @@ func (s *syncRun) mismatch(ctx context.Context, r checkpoint.Resource, what stri
 	note := prefix + "pagination disagrees with Gusto's headers (" + what + "); walked again by the next run"
 	s.notes = append(s.notes, note)
 	s.h.cfg.Metrics.mismatch(r)
-	if r == checkpoint.ResourceEmployees {
-		// The walk may have missed a record: it is no read to skip on.
-		if err := s.a.VoidWalk(ctx, r); err != nil {
-			return err
-		}
+	// The walk may have missed a record: it counts for nothing.
+	if err := s.a.VoidWalk(ctx, r); err != nil {
+		return err
 	}
 	if err := s.a.Note(ctx, note); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "recording a note on the run failed", slog.String("error", err.Error()))
@@ -126,233 +124,6 @@ func (s *syncRun) runWithHeartbeat(ctx context.Context) error {
 		}
 	}
 	return err
-}
-
-// run walks every resource not yet done, in order, then completes a full
-// run (kind.go).
-func (s *syncRun) run(ctx context.Context) error {
-	if err := s.fixKind(ctx); err != nil {
-		return err
-	}
-	for _, r := range checkpoint.Resources {
-		pos := s.a.Position(r)
-		if pos.Done || !s.walks(r) {
-			continue
-		}
-		if s.h.draining() {
-			return errDraining
-		}
-		var err error
-		switch r {
-		case checkpoint.ResourceCompany:
-			err = s.company(ctx)
-		case checkpoint.ResourceEmployees:
-			if s.skipEmployees(ctx, pos) {
-				continue
-			}
-			err = s.employees(ctx, pos)
-		case checkpoint.ResourcePayrolls:
-			err = s.payrolls(ctx, pos)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return s.complete(ctx)
-}
-
-func (s *syncRun) company(ctx context.Context) error {
-	var co gusto.Company
-	err := s.retrying(ctx, func() error {
-		var err error
-		co, err = s.h.cfg.API.Company(ctx, s.h.cfg.Tokens, s.a.Company)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.rows = append(s.rows[:0], &checkpoint.CompanyRow{
-		UUID: co.UUID, Name: co.Name, TradeName: co.TradeName, CompanyStatus: co.CompanyStatus, Payload: co.Raw,
-	})
-	s.next = ""
-	return s.commit(ctx, checkpoint.ResourceCompany, true)
-}
-
-func (s *syncRun) employees(ctx context.Context, pos checkpoint.Position) error {
-	start := 1
-	if pos.Cursor != "" {
-		n, err := strconv.Atoi(pos.Cursor)
-		if err != nil || n < 1 {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "unreadable employees cursor; starting over", slog.String("cursor", pos.Cursor))
-		} else {
-			start = n
-		}
-	}
-	if start == 1 {
-		// The walk counts as a read of the company's employees from now
-		// (checkpoint reads.go), before the first page is requested.
-		if err := s.a.BeginWalk(ctx, checkpoint.ResourceEmployees); err != nil {
-			return err
-		}
-	}
-	fetch := func(ctx context.Context, page int) iter.Seq2[gusto.Page[gusto.Employee], error] {
-		return s.h.cfg.API.Employees(ctx, s.h.cfg.Tokens, s.a.Company, gusto.PageOptions{Page: page, Per: s.h.cfg.PageSize})
-	}
-	toRow := func(e *gusto.Employee) checkpoint.Row {
-		return &checkpoint.EmployeeRow{UUID: e.UUID, FirstName: e.FirstName, LastName: e.LastName, Email: e.Email,
-			Terminated: e.Terminated, Version: e.Version, Payload: e.Raw}
-	}
-	if err := walk(ctx, s, checkpoint.ResourceEmployees, start, fetch, toRow, strconv.Itoa); err != nil {
-		return err
-	}
-	return s.commit(ctx, checkpoint.ResourceEmployees, true)
-}
-
-// payrolls walks the payroll history (a full run) or the recent payrolls
-// (an incremental run; payrollStart) in overlapping windows (windows.go),
-// every processing status and payroll type, ascending. The cursor is
-// "<window start>/<next page>".
-func (s *syncRun) payrolls(ctx context.Context, pos checkpoint.Position) error {
-	today := s.h.now().UTC()
-	horizon := payrollHorizon(today)
-	from := s.payrollStart(today)
-	page := 1
-	if pos.Cursor != "" {
-		w, p, ok := parsePayrollCursor(pos.Cursor)
-		if !ok {
-			s.log.LogAttrs(ctx, slog.LevelWarn, "unreadable payrolls cursor; starting over", slog.String("cursor", pos.Cursor))
-		} else {
-			from, page = w, p
-		}
-	}
-	for start := from; ; {
-		w, last := windowAt(start, horizon)
-		opts := gusto.PayrollOptions{
-			StartDate:          w.Start.Format(time.DateOnly),
-			EndDate:            w.End.Format(time.DateOnly),
-			ProcessingStatuses: []string{"processed", "unprocessed"},
-			PayrollTypes:       []string{"regular", "off_cycle", "external"},
-			Include:            []string{"totals"},
-			SortOrder:          "asc",
-		}
-		fetch := func(ctx context.Context, page int) iter.Seq2[gusto.Page[gusto.Payroll], error] {
-			o := opts
-			o.PageOptions = gusto.PageOptions{Page: page, Per: s.h.cfg.PageSize}
-			return s.h.cfg.API.Payrolls(ctx, s.h.cfg.Tokens, s.a.Company, o)
-		}
-		toRow := func(p *gusto.Payroll) checkpoint.Row {
-			return &checkpoint.PayrollRow{UUID: p.UUID, CheckDate: p.CheckDate, Processed: p.Processed, OffCycle: p.OffCycle,
-				PayPeriodStart: p.PayPeriod.StartDate, PayPeriodEnd: p.PayPeriod.EndDate, Payload: p.Raw}
-		}
-		window := opts.StartDate
-		cursor := func(page int) string { return window + "/" + strconv.Itoa(page) }
-		if err := walk(ctx, s, checkpoint.ResourcePayrolls, page, fetch, toRow, cursor); err != nil {
-			return err
-		}
-		if last {
-			break
-		}
-		start, page = nextWindowStart(w), 1
-		s.next = start.Format(time.DateOnly) + "/1"
-		if len(s.rows) >= s.h.cfg.BatchSize {
-			if err := s.commit(ctx, checkpoint.ResourcePayrolls, false); err != nil {
-				return err
-			}
-		}
-		if s.h.draining() {
-			if err := s.commitPartial(ctx, checkpoint.ResourcePayrolls); err != nil {
-				return err
-			}
-			return errDraining
-		}
-	}
-	return s.commit(ctx, checkpoint.ResourcePayrolls, true)
-}
-
-func parsePayrollCursor(c string) (time.Time, int, bool) {
-	d, p, ok := strings.Cut(c, "/")
-	if !ok {
-		return time.Time{}, 0, false
-	}
-	w, err := time.Parse(time.DateOnly, d)
-	if err != nil {
-		return time.Time{}, 0, false
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 {
-		return time.Time{}, 0, false
-	}
-	return w, n, true
-}
-
-// walk fetches pages from start until the last one, appending their rows
-// to the batch and committing whenever it holds BatchSize records (at a
-// page boundary, so the checkpoint is the next page). A transient failure
-// is retried from the failed page without losing the batch. When the
-// worker drains, walk commits what it has and returns errDraining. It
-// returns nil after the last page, leaving the tail of the batch for the
-// caller to commit.
-func walk[T any](ctx context.Context, s *syncRun, r checkpoint.Resource, start int,
-	fetch func(context.Context, int) iter.Seq2[gusto.Page[T], error], toRow func(*T) checkpoint.Row, cursor func(int) string) error {
-	page := start
-	var rs retryState
-	for {
-		var ferr error
-		for p, err := range fetch(ctx, page) {
-			if err != nil {
-				ferr = err
-				break
-			}
-			rs = retryState{}
-			if p.Mismatch != "" {
-				if err := s.mismatch(ctx, r, p.Mismatch); err != nil {
-					return err
-				}
-			}
-			for i := range p.Items {
-				s.rows = append(s.rows, toRow(&p.Items[i]))
-			}
-			page = p.Number + 1
-			s.next = cursor(page)
-			if p.Last {
-				return nil
-			}
-			if len(s.rows) >= s.h.cfg.BatchSize {
-				if err := s.commit(ctx, r, false); err != nil {
-					return err
-				}
-			}
-			if s.h.draining() {
-				if err := s.commitPartial(ctx, r); err != nil {
-					return err
-				}
-				return errDraining
-			}
-		}
-		if ferr == nil {
-			return nil
-		}
-		if errors.Is(ferr, membudget.ErrFull) {
-			// The worker's page budget is spent: commit what this attempt
-			// holds (releasing it), then read the page again.
-			if err := s.commitPartial(ctx, r); err != nil {
-				return err
-			}
-			membudget.HolderFrom(ctx).Release()
-			continue
-		}
-		if err := s.backoff(ctx, ferr, &rs); err != nil {
-			if errors.Is(err, errDraining) || errors.Is(context.Cause(ctx), errDraining) {
-				// Shutting down: keep what was fetched before the failed or
-				// abandoned request.
-				if cerr := s.commitPartial(ctx, r); cerr != nil {
-					return cerr
-				}
-				return errDraining
-			}
-			return err
-		}
-	}
 }
 
 // retrying calls fn until it succeeds, fails for good, or the transient
@@ -441,7 +212,7 @@ func (s *syncRun) commit(ctx context.Context, r checkpoint.Resource, done bool) 
 	// it runs to its end (bounded) even when ctx ends meanwhile.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	res, err := s.a.Commit(cctx, checkpoint.Batch{Resource: r, Rows: s.rows, Next: s.next, Done: done})
+	res, err := s.a.Commit(cctx, checkpoint.Batch{Resource: r, Rows: s.rows, Next: s.next, Walk: s.walk, Windows: s.windows, ParentsRead: s.parents, Done: done})
 	if err != nil {
 		return err
 	}
@@ -456,14 +227,14 @@ func (s *syncRun) commit(ctx context.Context, r checkpoint.Resource, done bool) 
 		slog.Int("records", res.Records), slog.Int64("changed", res.Changed), slog.Int64("resource_records", res.Position.Records),
 		slog.String("cursor", res.Position.Cursor), slog.Bool("done", done), slog.Duration("took", took))
 	clear(s.rows)
-	s.rows = s.rows[:0]
+	s.rows, s.windows, s.parents = s.rows[:0], nil, nil
 	return nil
 }
 
-// commitPartial commits the rows fetched so far (a shutdown is under way);
-// nothing when the batch is empty.
+// commitPartial commits the rows fetched so far (a shutdown is under way,
+// or the page budget is spent); nothing when the batch is empty.
 func (s *syncRun) commitPartial(ctx context.Context, r checkpoint.Resource) error {
-	if len(s.rows) == 0 {
+	if len(s.rows) == 0 && len(s.windows) == 0 && len(s.parents) == 0 {
 		return nil
 	}
 	return s.commit(ctx, r, false)
