@@ -23,13 +23,15 @@ func (e *FencedError) Error() string {
 
 // BusyError is returned by Claim when another attempt of the same run is
 // running and its heartbeat is fresh (asynq recovering a task whose run was
-// re-driven meanwhile, or a duplicate task of the run). The claim changed
-// nothing; try again after RetryIn, when the run will have finished, or its
-// attempt will have died and been taken over.
+// re-driven meanwhile, or a duplicate task of the run), or when a full run
+// is claimed while a live incremental run holds the company (a full walk
+// is not absorbed by an incremental one). The claim changed nothing; try
+// again after RetryIn, when the holder will have finished, or its attempt
+// will have died and been taken over.
 type BusyError struct {
 	// Company is the company asked for.
 	Company string
-	// Holder is the run that holds it (the run asked for).
+	// Holder is the run that holds it.
 	Holder string
 	// RetryIn is when the holder's heartbeat would go stale if it stopped now.
 	RetryIn time.Duration

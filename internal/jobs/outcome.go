@@ -33,9 +33,11 @@ func (h *Handler) claimFailed(ctx context.Context, log *slog.Logger, err error, 
 		// recovery of an attempt that was taken over and re-driven, or a
 		// duplicate): it does the work; this task looks again once that
 		// attempt's lease would have run out, and finds the run finished,
-		// or dead and re-driven already.
+		// or dead and re-driven already. Or this is a full run and a live
+		// incremental run holds the company: it looks again until that
+		// run has ended (a full walk is never absorbed by an incremental).
 		delay := max(busy.RetryIn, 5*time.Second)
-		log.LogAttrs(ctx, slog.LevelInfo, "run is being synced by another attempt; waiting",
+		log.LogAttrs(ctx, slog.LevelInfo, "company is being synced by another attempt; waiting",
 			slog.String("holder_run", busy.Holder), slog.Duration("retry_in", delay))
 		h.cfg.Metrics.attempt("busy", took)
 		return &RetryError{Err: err, Delay: delay}

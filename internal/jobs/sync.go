@@ -28,8 +28,8 @@ type syncRun struct {
 	walk    string                  // the page walk's state after rows (checkpoint.Batch.Walk)
 	windows []checkpoint.Window     // windows whose walk ended in rows
 	parents []checkpoint.ParentRead // parents whose children rows complete
-	batches int              // committed by this attempt
-	records int64            // committed by this attempt
+	batches int                     // committed by this attempt
+	records int64                   // committed by this attempt
 	changed int64
 	notes   []string // noted on the run (sync_runs.notes) by this attempt
 }
