@@ -67,10 +67,31 @@
 // (SIGSTOP, a long pause) has its session ended by PostgreSQL instead of
 // blocking the attempt that replaces it.
 //
-// A run is full or incremental (Kind, fixed by its first attempt:
-// Attempt.FixKind). Only Attempt.CompleteFull, at the end of a full walk
-// that completed, marks rows deleted (deleted_at); a batch holding a
+// A run is full or incremental (Kind, fixed in the transaction of its
+// first claim: Attempt.Kind). A full run asked for while a live incremental
+// run holds the company is not coalesced: Claim returns *BusyError until
+// that run ends, and over an unfinished incremental run the full one starts
+// from the beginning. Only Attempt.CompleteFull, at the end of a full walk
+// that completed, consistently (begun by BeginWalk from the first page,
+// never voided by VoidWalk), marks rows deleted (deleted_at), windowed
+// tables only inside the windows the walk recorded; a batch holding a
 // deleted row undeletes it (full.go).
+//
+// # Tables as data
+//
+// What a synced table is (its name, key columns, derived child tables,
+// how a full walk reconciles it, the periods and finality a walk may plan
+// with) is a Table (table.go): the built-in ones are listed in Tables, and
+// package jobs's descriptors (internal/jobs/resources.go) name them. The
+// statements of a table are built from it once. Every write of a synced
+// row goes through this package: the insert (COPY) and update (RETURNING
+// the uuids it rewrote) of Attempt.upsert, the undelete of Attempt.track,
+// the delete mark of Attempt.markGone; each hands the uuids it changed to
+// Attempt.logChanges, in the same transaction (the seam of the change log).
+// A row's derived child rows are written in its transaction and replaced
+// whenever it is rewritten. Store.Parents and Store.Periods read stored
+// rows for a walk to plan with (a substream's parents and what was read of
+// each, sync_parent_reads; a windowed resource's long periods).
 //
 // # Removed companies
 //
@@ -89,8 +110,9 @@
 // on that read and Gusto's events (reads.go, invariant 27).
 //
 // It is the one writer of sync_fences, sync_runs, sync_checkpoints,
-// sync_full_seen, company_full_syncs, company_employee_reads and the synced rows (gusto_companies,
-// gusto_employees, gusto_payrolls); package
+// sync_full_seen, sync_full_windows, sync_parent_reads, company_full_syncs,
+// company_employee_reads and the synced rows (every Table: gusto_companies,
+// gusto_employees, gusto_payrolls, and their child tables); package
 // companies reads them for operators. The package knows PostgreSQL and
 // nothing of asynq, Redis or Gusto's wire format. It never holds more than one batch: memory is independent of the
 // size of a company.

@@ -2,12 +2,28 @@
 // sync:company (payload: a company uuid and a run id, never a secret), its
 // handler, and the retry policy that asynq applies to it.
 //
-// A sync walks one company's resources (company, employees, payrolls) page
-// by page and commits every batch with its checkpoint through package
-// checkpoint, so memory stays at one batch whatever the company's size and a
-// retried run resumes where its last batch committed. Before every request
-// the Gusto client asks the token manager for a token and waits on the
-// per-grant rate limiter shared through Redis.
+// A sync walks one company's resources page by page and commits every batch
+// with its checkpoint through package checkpoint, so memory stays at one
+// batch whatever the company's size and a retried run resumes where its
+// last batch committed. Before every request the Gusto client asks the
+// token manager for a token and waits on the per-grant rate limiter shared
+// through Redis.
+//
+// # One descriptor, one walk
+//
+// What is synced is listed in one file, resources.go: each resource is a
+// Resource descriptor (its checkpoint.Table, the OAuth scope it needs, its
+// Fetch, a WindowPolicy for date windows, a Parent for a substream walked
+// once per parent record, and what an incremental run does with it).
+// Config.Resources selects them (SYNC_RESOURCES, ParseSelection: names,
+// "?" for optional; an optional resource whose scope the grant lacks is
+// skipped with a note on the run, never marking the company). One walk
+// (walk.go) goes through every one the same way: BeginWalk from the first
+// page, pages committed in batches with their cursor and the page walk's
+// header state (gusto.WalkState), any mismatch voiding the walk, windows
+// and parents recorded in the batch that completes them, and a full run
+// reconciled by CompleteFull over the resources it walked. Payroll windows
+// are windows.go's.
 //
 // Errors are mapped once, in Handler.ProcessTask (outcome.go):
 //   - a malformed payload is archived at once (asynq.SkipRetry);
