@@ -85,6 +85,29 @@ func (e enum[T]) Set(v string) error {
 	return nil
 }
 
+// frequencies is the --pay-schedules flag.
+type frequencies struct{ v *[]gustosim.Frequency }
+
+func (f frequencies) String() string {
+	if f.v == nil {
+		return ""
+	}
+	names := make([]string, len(*f.v))
+	for i, x := range *f.v {
+		names[i] = string(x)
+	}
+	return strings.Join(names, ",")
+}
+
+func (f frequencies) Set(v string) error {
+	fs, err := gustosim.ParseFrequencies(v)
+	if err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "gustosim: invalid company options: "))
+	}
+	*f.v = fs
+	return nil
+}
+
 // options is the parsed command line.
 type options struct {
 	addr      string
@@ -125,7 +148,10 @@ func parse(args []string, stdout io.Writer) (*options, bool, error) {
 	fs.Var(seconds{&c.Latency}, "latency", "injected delay")
 	fs.Var(seconds{&c.ClockOffset}, "clock-offset", "Gusto's clock minus the local clock (Date header, created_at, expiries)")
 	fs.IntVar(&c.Employees, "employees", gustosim.DefaultEmployees, "employees per company by default")
-	fs.IntVar(&c.Payrolls, "payrolls", gustosim.DefaultPayrolls, "payrolls per company by default: the most recent ones of biweekly and/or monthly pay schedules, about 43 a year with both (125 reach about three years back, never more)")
+	fs.IntVar(&c.Payrolls, "payrolls", gustosim.DefaultPayrolls, "payrolls per company by default: the most recent ones of its pay schedules (by default biweekly and/or monthly, about 43 a year with both: 125 reach about three years back, never more than --history-months)")
+	fs.Var(frequencies{&c.PaySchedules}, "pay-schedules", "pay schedules of every company, comma-separated: weekly, biweekly, semimonthly, monthly, quarterly, annually (Gusto's frequencies; a frequency twice is two schedules); default a biweekly and/or a monthly one per company")
+	fs.IntVar(&c.HistoryMonths, "history-months", gustosim.DefaultHistoryMonths, "how far back a company's pay periods start (at most "+strconv.Itoa(gustosim.MaxHistoryMonths)+")")
+	fs.BoolVar(&c.LongPayrolls, "long-payrolls", false, "add to every company a semiannual off-cycle payroll per ended half-year and the external payrolls of the quarters before its history starts (beyond --payrolls)")
 	fs.BoolVar(&c.PlainPayrolls, "plain-payrolls", false, "make every payroll regular and processed (no off-cycle payrolls, none for the current pay periods)")
 	fs.Var(enum[gustosim.PayrollFilter]{&c.PayrollFilter, gustosim.ParsePayrollFilter, "within, start, overlap or check_date"}, "payroll-filter", "reading of the payrolls' start_date/end_date: within (the whole pay period inside), start (its start inside), overlap (it intersects the range), check_date (its check date inside, as with date_filter_by=check_date)")
 	fs.IntVar(&c.MaxPer, "max-per", gustosim.DefaultMaxPer, "largest page size; a larger per is capped (X-Per-Page says what was served)")

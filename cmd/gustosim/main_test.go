@@ -53,6 +53,10 @@ func TestBadCommandLines(t *testing.T) {
 		{"--rate-limit-scope", "user"},
 		{"--companies-per-owner", "0"},
 		{"--payrolls", "1000001"},
+		{"--pay-schedules", "semiannually"},
+		{"--pay-schedules", "weekly,daily"},
+		{"--history-months", "241"},
+		{"--history-months", "-1"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 {
@@ -77,7 +81,8 @@ func TestHelp(t *testing.T) {
 	for _, f := range []string{"--addr", "--token-lifetime", "--revocation", "--rate-limit", "--rate-window", "--token-rate-limit",
 		"--error-rate", "--token-error-rate", "--latency-rate", "--latency", "--clock-offset", "--employees", "--payrolls",
 		"--max-per", "--seed", "--companies", "--grants-out", "--client-id", "--client-secret", "--redirect-uri",
-		"--min-api-version", "--payroll-filter", "--rate-limit-scope", "--omit-pagination-headers", "--companies-per-owner"} {
+		"--min-api-version", "--payroll-filter", "--rate-limit-scope", "--omit-pagination-headers", "--companies-per-owner",
+		"--pay-schedules", "--history-months", "--long-payrolls"} {
 		if !strings.Contains(out.String(), f+"\n") {
 			t.Errorf("--help does not document %s", f)
 		}
@@ -95,7 +100,8 @@ func TestServes(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--companies", "2", "--companies-per-owner", "2", "--grants-out", grants, "--token-lifetime", "30", "--revocation", "strict",
-			"--min-api-version", "2026-02-01", "--payroll-filter", "overlap", "--rate-limit-scope", "owner", "--omit-pagination-headers"}, &out, &errb)
+			"--min-api-version", "2026-02-01", "--payroll-filter", "overlap", "--rate-limit-scope", "owner", "--omit-pagination-headers",
+			"--pay-schedules", "quarterly,Annually", "--history-months", "48", "--long-payrolls"}, &out, &errb)
 	}()
 	waitfor.Condition(t, 10*time.Second, "the start line", func() bool {
 		if strings.Contains(out.String(), "\n") {
@@ -172,6 +178,29 @@ func TestServes(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusNotAcceptable {
 		t.Fatalf("a version below --min-api-version: %d, want 406", res.StatusCode)
+	}
+	// The companies' payrolls come from a quarterly and an annual schedule,
+	// with the long semiannual off-cycle and external payrolls.
+	res, err = http.Get(base + "/admin/companies/" + gs[0].CompanyUUID + "/records/payrolls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pays []struct {
+		Period   string `json:"withholding_pay_period"`
+		External bool   `json:"external"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&pays)
+	res.Body.Close()
+	periods := map[string]int{}
+	for _, p := range pays {
+		if p.External {
+			periods["external"]++
+		} else {
+			periods[p.Period]++
+		}
+	}
+	if err != nil || len(periods) != 4 || periods["Quarterly"] == 0 || periods["Annually"] == 0 || periods["Semiannually"] == 0 || periods["external"] == 0 {
+		t.Fatalf("--pay-schedules quarterly,Annually --long-payrolls: payrolls by withholding pay period %v (%v)", periods, err)
 	}
 	res, err = http.Get(base + "/admin/counters")
 	if err != nil || res.StatusCode != 200 {

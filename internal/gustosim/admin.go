@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -15,7 +16,7 @@ import (
 // count as API requests, are never rate limited, delayed or failed by
 // injection, and answer 404 when Config.DisableAdmin is set.
 //
-//	POST  /admin/companies                       {"count", "uuid", "name", "employees", "payrolls", "scopes", "resource_owner"} → 201 [grant…]
+//	POST  /admin/companies                       {"count", "uuid", "name", "employees", "payrolls", "scopes", "resource_owner", "pay_schedules", "history_months", "long_payrolls"} → 201 [grant…]
 //	GET   /admin/companies                       → ["uuid", …]
 //	POST  /admin/companies/{uuid}/revoke         → {"revoked": "uuid"}
 //	POST  /admin/companies/{uuid}/events         {event_type, entity_type, entity_uuid} → the Event (EmitEvent)
@@ -154,6 +155,12 @@ func (s *Sim) adminCreate(w http.ResponseWriter, r *http.Request) {
 		Scopes    []string `json:"scopes"`
 		// ResourceOwner is the uuid of the user all count companies share.
 		ResourceOwner string `json:"resource_owner"`
+		// PaySchedules are frequencies as Gusto names them or short
+		// (weekly … annually); HistoryMonths and LongPayrolls as in
+		// CompanyOptions.
+		PaySchedules  []string `json:"pay_schedules"`
+		HistoryMonths int      `json:"history_months"`
+		LongPayrolls  bool     `json:"long_payrolls"`
 	}{Count: 1}
 	if !decodeAdmin(w, r, &req) {
 		return
@@ -166,7 +173,19 @@ func (s *Sim) adminCreate(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusBadRequest, adminErr("uuid needs count 1"))
 		return
 	}
-	o := CompanyOptions{UUID: req.UUID, Name: req.Name, Employees: -1, Payrolls: -1, Scopes: req.Scopes, ResourceOwner: req.ResourceOwner}
+	o := CompanyOptions{UUID: req.UUID, Name: req.Name, Employees: -1, Payrolls: -1, Scopes: req.Scopes, ResourceOwner: req.ResourceOwner,
+		HistoryMonths: req.HistoryMonths, LongPayrolls: req.LongPayrolls}
+	if req.PaySchedules != nil {
+		fs, err := ParseFrequencies(strings.Join(req.PaySchedules, ","))
+		if err == nil && len(fs) == 0 {
+			err = fmt.Errorf("%w: pay_schedules is empty (leave it out for the default mix)", ErrInvalidOptions)
+		}
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		o.PaySchedules = fs
+	}
 	if req.Employees != nil {
 		o.Employees = *req.Employees
 	}
@@ -188,25 +207,28 @@ func (s *Sim) adminCreate(w http.ResponseWriter, r *http.Request) {
 // configJSON is the configuration as the admin endpoints show and patch it:
 // durations as Go duration strings. The client secret is never shown.
 type configJSON struct {
-	ClientID       string  `json:"client_id"`
-	RedirectURI    string  `json:"redirect_uri"`
-	TokenLifetime  string  `json:"token_lifetime"`
-	Revocation     Rule    `json:"revocation"`
-	RateLimit      int     `json:"rate_limit"`
-	RateWindow     string  `json:"rate_window"`
-	TokenRateLimit int     `json:"token_rate_limit"`
-	OtherConsumer  int     `json:"other_consumer"`
-	ErrorRate      float64 `json:"error_rate"`
-	TokenErrorRate float64 `json:"token_error_rate"`
-	LatencyRate    float64 `json:"latency_rate"`
-	Latency        string  `json:"latency"`
-	ClockOffset    string  `json:"clock_offset"`
-	Employees      int     `json:"employees"`
-	Payrolls       int     `json:"payrolls"`
-	PlainPayrolls  bool    `json:"plain_payrolls"`
-	MaxPer         int     `json:"max_per"`
-	CodeLifetime   string  `json:"code_lifetime"`
-	Seed           int64   `json:"seed"`
+	ClientID       string      `json:"client_id"`
+	RedirectURI    string      `json:"redirect_uri"`
+	TokenLifetime  string      `json:"token_lifetime"`
+	Revocation     Rule        `json:"revocation"`
+	RateLimit      int         `json:"rate_limit"`
+	RateWindow     string      `json:"rate_window"`
+	TokenRateLimit int         `json:"token_rate_limit"`
+	OtherConsumer  int         `json:"other_consumer"`
+	ErrorRate      float64     `json:"error_rate"`
+	TokenErrorRate float64     `json:"token_error_rate"`
+	LatencyRate    float64     `json:"latency_rate"`
+	Latency        string      `json:"latency"`
+	ClockOffset    string      `json:"clock_offset"`
+	Employees      int         `json:"employees"`
+	Payrolls       int         `json:"payrolls"`
+	PlainPayrolls  bool        `json:"plain_payrolls"`
+	PaySchedules   []Frequency `json:"pay_schedules"`
+	HistoryMonths  int         `json:"history_months"`
+	LongPayrolls   bool        `json:"long_payrolls"`
+	MaxPer         int         `json:"max_per"`
+	CodeLifetime   string      `json:"code_lifetime"`
+	Seed           int64       `json:"seed"`
 	// Today's Gusto (issue 10): versions, pagination, filters, limits.
 	MinAPIVersion         string         `json:"min_api_version"`
 	PayrollFilter         PayrollFilter  `json:"payroll_filter"`
@@ -221,6 +243,7 @@ func configView(c Config) configJSON {
 		TokenRateLimit: c.TokenRateLimit, OtherConsumer: c.OtherConsumer, ErrorRate: c.ErrorRate, TokenErrorRate: c.TokenErrorRate,
 		LatencyRate: c.LatencyRate, Latency: c.Latency.String(), ClockOffset: c.ClockOffset.String(),
 		Employees: c.Employees, Payrolls: c.Payrolls, PlainPayrolls: c.PlainPayrolls, MaxPer: c.MaxPer,
+		PaySchedules: c.PaySchedules, HistoryMonths: c.HistoryMonths, LongPayrolls: c.LongPayrolls,
 		CodeLifetime: c.CodeLifetime.String(), Seed: c.Seed,
 		MinAPIVersion: c.MinAPIVersion, PayrollFilter: c.PayrollFilter, RateLimitScope: c.RateLimitScope,
 		OmitPaginationHeaders: c.OmitPaginationHeaders,
@@ -229,23 +252,26 @@ func configView(c Config) configJSON {
 
 func (s *Sim) adminPatchConfig(w http.ResponseWriter, r *http.Request) {
 	var p struct {
-		TokenLifetime  *string  `json:"token_lifetime"`
-		Revocation     *string  `json:"revocation"`
-		RateLimit      *int     `json:"rate_limit"`
-		RateWindow     *string  `json:"rate_window"`
-		TokenRateLimit *int     `json:"token_rate_limit"`
-		OtherConsumer  *int     `json:"other_consumer"`
-		ErrorRate      *float64 `json:"error_rate"`
-		TokenErrorRate *float64 `json:"token_error_rate"`
-		LatencyRate    *float64 `json:"latency_rate"`
-		Latency        *string  `json:"latency"`
-		ClockOffset    *string  `json:"clock_offset"`
-		Employees      *int     `json:"employees"`
-		Payrolls       *int     `json:"payrolls"`
-		PlainPayrolls  *bool    `json:"plain_payrolls"`
-		MaxPer         *int     `json:"max_per"`
-		CodeLifetime   *string  `json:"code_lifetime"`
-		Seed           *int64   `json:"seed"`
+		TokenLifetime  *string   `json:"token_lifetime"`
+		Revocation     *string   `json:"revocation"`
+		RateLimit      *int      `json:"rate_limit"`
+		RateWindow     *string   `json:"rate_window"`
+		TokenRateLimit *int      `json:"token_rate_limit"`
+		OtherConsumer  *int      `json:"other_consumer"`
+		ErrorRate      *float64  `json:"error_rate"`
+		TokenErrorRate *float64  `json:"token_error_rate"`
+		LatencyRate    *float64  `json:"latency_rate"`
+		Latency        *string   `json:"latency"`
+		ClockOffset    *string   `json:"clock_offset"`
+		Employees      *int      `json:"employees"`
+		Payrolls       *int      `json:"payrolls"`
+		PlainPayrolls  *bool     `json:"plain_payrolls"`
+		PaySchedules   *[]string `json:"pay_schedules"`
+		HistoryMonths  *int      `json:"history_months"`
+		LongPayrolls   *bool     `json:"long_payrolls"`
+		MaxPer         *int      `json:"max_per"`
+		CodeLifetime   *string   `json:"code_lifetime"`
+		Seed           *int64    `json:"seed"`
 
 		MinAPIVersion         *string `json:"min_api_version"`
 		PayrollFilter         *string `json:"payroll_filter"`
@@ -297,6 +323,17 @@ func (s *Sim) adminPatchConfig(w http.ResponseWriter, r *http.Request) {
 		setF(&c.LatencyRate, p.LatencyRate)
 		if p.PlainPayrolls != nil {
 			c.PlainPayrolls = *p.PlainPayrolls
+		}
+		set(&c.HistoryMonths, p.HistoryMonths)
+		if p.LongPayrolls != nil {
+			c.LongPayrolls = *p.LongPayrolls
+		}
+		if p.PaySchedules != nil && perr == nil {
+			fs, err := ParseFrequencies(strings.Join(*p.PaySchedules, ","))
+			if err != nil {
+				perr = fmt.Errorf("pay_schedules: %w", err)
+			}
+			c.PaySchedules = fs // empty: the default mix
 		}
 		if p.Seed != nil {
 			c.Seed = *p.Seed

@@ -3,6 +3,7 @@ package gustosim_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,16 +119,24 @@ func TestAdminEndpoints(t *testing.T) {
 		c.RateLimitScope != gustosim.RateLimitPerOwner || !c.OmitPaginationHeaders || view["payroll_filter"] != "overlap" {
 		t.Fatalf("patch of today's settings: %d %+v", r.status, c)
 	}
+	r = e.send(http.MethodPatch, "/admin/config", `{"pay_schedules":["weekly","Annually"],"history_months":60,"long_payrolls":true}`)
+	if c := e.sim.Config(); r.status != 200 || !slices.Equal(c.PaySchedules, []gustosim.Frequency{gustosim.EveryWeek, gustosim.Annually}) || c.HistoryMonths != 60 || !c.LongPayrolls {
+		t.Fatalf("patch of the payroll shape: %d %+v", r.status, c)
+	}
 	for _, bad := range []string{`{"revocation":"lax"}`, `{"latency":"soon","error_rate":0}`, `{"error_rate":2}`, `{"client_secret":"x"}`,
-		`{"min_api_version":"soon"}`, `{"payroll_filter":"straddle"}`, `{"rate_limit_scope":"user"}`} {
+		`{"min_api_version":"soon"}`, `{"payroll_filter":"straddle"}`, `{"rate_limit_scope":"user"}`,
+		`{"pay_schedules":["Semiannually"]}`, `{"history_months":-3}`} {
 		if r := e.send(http.MethodPatch, "/admin/config", bad); r.status != http.StatusBadRequest {
 			t.Fatalf("patch %s: %d", bad, r.status)
 		}
 	}
-	if c := e.sim.Config(); c.ErrorRate != 0.25 || c.Revocation != gustosim.RuleFamily || c.ClientSecret != testClientSecret {
+	if c := e.sim.Config(); c.ErrorRate != 0.25 || c.Revocation != gustosim.RuleFamily || c.ClientSecret != testClientSecret || c.HistoryMonths != 60 {
 		t.Fatalf("a refused patch changed the config: %+v", c)
 	}
-	e.send(http.MethodPatch, "/admin/config", `{"error_rate":0}`)
+	e.send(http.MethodPatch, "/admin/config", `{"error_rate":0,"pay_schedules":[],"history_months":36,"long_payrolls":false}`)
+	if c := e.sim.Config(); c.PaySchedules != nil || c.LongPayrolls {
+		t.Fatalf("patch back to the default payroll shape: %+v", c)
+	}
 
 	// Authorize behaviour.
 	if r := e.send(http.MethodPut, "/admin/authorize", `{"deny":true}`); r.status != http.StatusNoContent {
@@ -156,6 +165,26 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	if r := e.postJSON("/admin/companies", map[string]any{"resource_owner": "someone"}); r.status != http.StatusBadRequest {
 		t.Fatalf("resource_owner not a uuid: %d", r.status)
+	}
+
+	// Pay schedules, history and long payrolls.
+	r = e.postJSON("/admin/companies", map[string]any{"employees": 1, "payrolls": 8, "pay_schedules": []string{"quarterly", "Annually"}, "history_months": 24, "long_payrolls": true})
+	var sched []gustosim.Grant
+	r.json(t, &sched)
+	if r.status != http.StatusCreated || len(sched) != 1 {
+		t.Fatalf("company with pay schedules: %d %s", r.status, r.body)
+	}
+	freq := map[string]int{}
+	for _, p := range payrollRecords(t, e.sim, sched[0].CompanyUUID) {
+		freq[p.Frequency]++
+	}
+	if len(freq) != 3 || freq["Quarterly"]+freq["Annually"] < 8 || freq["Semiannually"] == 0 {
+		t.Fatalf("admin-created company with quarterly and annual schedules and long payrolls: %v", freq)
+	}
+	for _, bad := range []map[string]any{{"pay_schedules": []string{"semiannually"}}, {"pay_schedules": []string{}}, {"history_months": 1000}} {
+		if r := e.postJSON("/admin/companies", bad); r.status != http.StatusBadRequest {
+			t.Fatalf("create %v: %d", bad, r.status)
+		}
 	}
 	e.sim.Update(func(c *gustosim.Config) { c.DisableAdmin = true })
 	if r := e.get("/admin/counters", ""); r.status != 404 {

@@ -422,7 +422,7 @@ func (s *Sim) parsePayrollQuery(r *http.Request, c *apiCall) (*payrollQuery, pag
 		return nil, p, bad
 	}
 	if types != nil {
-		q.regular, q.offCycle = types["regular"], types["off_cycle"]
+		q.regular, q.offCycle, q.external = types["regular"], types["off_cycle"], types["external"]
 	} else if oc, bad := parseBool(r, "include_off_cycle"); bad != nil {
 		return nil, p, bad
 	} else if oc != nil && *oc {

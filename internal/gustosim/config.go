@@ -201,8 +201,21 @@ type Config struct {
 	// biweekly schedule about 30, only the monthly one about 14; so 12
 	// payrolls reach back a few months and 125 about three years. History
 	// never reaches back more than three years: a count the company's
-	// schedules do not fill in three years adds further biweekly schedules.
+	// schedules do not fill in three years (HistoryMonths) adds further
+	// schedules.
 	Employees, Payrolls int
+	// PaySchedules are the pay schedules of a company created without its
+	// own (CompanyOptions.PaySchedules); nil means the default mix (a
+	// biweekly and/or a monthly schedule, drawn per company). See
+	// schedules.go for how each frequency lays out its periods.
+	PaySchedules []Frequency
+	// HistoryMonths is how far back a company's pay periods start when
+	// CompanyOptions.HistoryMonths is zero. Default DefaultHistoryMonths
+	// (36); at most MaxHistoryMonths.
+	HistoryMonths int
+	// LongPayrolls gives every company created afterwards the long
+	// payrolls of CompanyOptions.LongPayrolls.
+	LongPayrolls bool
 	// PlainPayrolls makes every generated payroll regular and processed (by
 	// default about one processed regular payroll in eight has an off-cycle
 	// payroll beside it, and the payrolls of the current pay periods are
@@ -342,6 +355,15 @@ func (c *Config) normalize() error {
 	case c.Payrolls < 0 || c.Payrolls > MaxPayrolls:
 		return bad("Payrolls", "must be between 0 and %d", MaxPayrolls)
 	}
+	if _, err := scheduleKinds(c.PaySchedules); err != nil {
+		return bad("PaySchedules", "%v", err)
+	}
+	switch {
+	case c.HistoryMonths == 0:
+		c.HistoryMonths = DefaultHistoryMonths
+	case c.HistoryMonths < 0 || c.HistoryMonths > MaxHistoryMonths:
+		return bad("HistoryMonths", "must be between 1 and %d (got %d)", MaxHistoryMonths, c.HistoryMonths)
+	}
 	switch {
 	case c.MaxPer == 0:
 		c.MaxPer = DefaultMaxPer
@@ -363,8 +385,9 @@ func (c *Config) normalize() error {
 // Update changes the configuration at run time (error rates, rule, clock
 // offset, limits, API version, payroll filter…); it is safe to call
 // concurrently with requests, which see either the old or the new
-// configuration. Data settings (Seed,
-// Employees, Payrolls, PlainPayrolls) apply to companies created afterwards.
+// configuration. Data settings (Seed, Employees, Payrolls, PaySchedules,
+// HistoryMonths, LongPayrolls, PlainPayrolls) apply to companies created
+// afterwards.
 // Update panics if fn leaves the configuration invalid: use TryUpdate to get
 // the error instead.
 func (s *Sim) Update(fn func(*Config)) {

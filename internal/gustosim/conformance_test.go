@@ -201,6 +201,21 @@ func TestConformsToGustoReference(t *testing.T) {
 	}
 	conform(t, doc, "GET", "/v1/companies/{company_id}/payrolls", map[string]string{"company_id": unknown}, get("/v1/companies/"+unknown+"/payrolls"), nil)
 
+	// Every pay schedule frequency, and the long off-cycle and external
+	// payrolls.
+	lg := e.company(gustosim.CompanyOptions{Employees: 3, Payrolls: 80, HistoryMonths: 60, LongPayrolls: true, PaySchedules: gustosim.Frequencies})
+	for _, window := range []string{"start_date=2022-01-01&end_date=2022-12-31", "start_date=2026-01-01&end_date=2026-12-31"} {
+		path := "/v1/companies/" + lg.CompanyUUID + "/payrolls?per=100&processing_statuses=processed,unprocessed&payroll_types=regular,off_cycle,external&include=totals,taxes&" + window
+		e.clock.Advance(61e9)
+		r := e.getAt(gustosim.DefaultMinAPIVersion, path, lg.Token.AccessToken)
+		var items []json.RawMessage
+		r.json(t, &items)
+		if len(items) == 0 {
+			t.Fatalf("%s: no payrolls to check", path)
+		}
+		conform(t, doc, "GET", "/v1/companies/{company_id}/payrolls", map[string]string{"company_id": lg.CompanyUUID}, r, req(path))
+	}
+
 	// At 2026-06-15, payrolls paginate by default (the shape is the same
 	// Payroll-List). Its null payroll_status_meta.initial_check_date and
 	// .payroll_late for off-cycle payrolls postdate the reference (which

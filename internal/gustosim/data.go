@@ -82,6 +82,10 @@ type company struct {
 	payrolls  int
 	plain     bool
 	owner     *user
+	// sched, historyMonths and long shape the payroll history (payrolls.go).
+	sched         companySchedules
+	historyMonths int
+	long          bool
 
 	companyOnce sync.Once
 	companyJSON []byte
@@ -91,6 +95,7 @@ type company struct {
 
 	payrollsOnce sync.Once
 	payrollSlots []payrollSlot // page order
+	paySchedules []paySchedule // by schedule number
 
 	del  deletions // records deleted through DeleteRecord (delete.go)
 	edit edits     // employees changed through UpdateEmployee (edit.go)

@@ -31,10 +31,13 @@
 //   - Deterministic data: a company's records are a pure function of the
 //     seed, its uuid, its sizes and its creation day, generated on demand
 //     record by record, so a 200k-record company costs no memory until
-//     served and never takes a global lock. Payrolls come from biweekly
-//     and/or monthly pay schedules reaching up to three years back, with
-//     off-cycle payrolls and the current periods unprocessed; Payrolls is
-//     their exact number (see payrolls.go and Config.Payrolls).
+//     served and never takes a global lock. Payrolls come from pay
+//     schedules of Gusto's frequencies, weekly to annually (schedules.go;
+//     by default a biweekly and/or a monthly one), reaching back
+//     HistoryMonths (three years by default), with off-cycle payrolls and
+//     the current periods unprocessed; Payrolls is their exact number (see
+//     payrolls.go and Config.Payrolls). LongPayrolls adds half-year
+//     off-cycle payrolls and quarter-long external ones.
 //   - Events and webhooks (events.go, webhooks.go): the system_access
 //     grant, GET /v1/events, webhook subscriptions with Gusto's verification
 //     handshake, and deliveries signed with X-Gusto-Signature, retried,

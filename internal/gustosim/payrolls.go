@@ -3,98 +3,87 @@ package gustosim
 import (
 	"cmp"
 	"slices"
-	"time"
 )
 
 // Payroll history. A company's payrolls are a pure function of the seed,
-// its uuid, its payroll count and its creation day (Gusto's clock), like the
-// rest of its data; the table of their dates is built once, when first
-// served, and each payroll is encoded on demand.
+// its uuid, its payroll count, its pay schedules, its history length and its
+// creation day (Gusto's clock), like the rest of its data; the table of
+// their dates is built once, when first served, and each payroll is encoded
+// on demand.
 //
-// Each company has a biweekly pay schedule (14-day periods starting on a
-// company-specific weekday), a monthly one (the 16th to the 15th of the next
-// month), or both, drawn from its key: four companies in ten have both, four
-// only the biweekly one, two only the monthly one. Pay periods therefore
-// straddle month boundaries (every monthly period, about half of the
-// biweekly ones) and year boundaries (December 16 to January 15; the
-// biweekly period around New Year). A schedule's check date is 3 to 6 days
-// after the period's end, and a payroll is processed two days before its
-// check date, so the current pay period's payroll (and, near a period's end,
-// the previous one's) is unprocessed. About one processed regular payroll in
-// eight has an off-cycle payroll (a bonus) for the same pay period, paid
-// before or on the regular check date.
+// By default each company has a biweekly pay schedule (14-day periods
+// starting on a company-specific weekday), a monthly one (the 16th to the
+// 15th of the next month), or both, drawn from its key: four companies in
+// ten have both, four only the biweekly one, two only the monthly one.
+// CompanyOptions.PaySchedules (or Config.PaySchedules) gives a company
+// schedules of any of Gusto's frequencies instead (schedules.go). Pay
+// periods therefore straddle month boundaries (every monthly period, about
+// half of the biweekly ones) and year boundaries (December 16 to January
+// 15; the biweekly period around New Year); quarterly and annual ones span
+// a quarter and a whole year. A weekly, biweekly, semimonthly or monthly
+// payroll's check date is a few days after its period's end; a quarterly
+// or annual one's lies inside the period. A payroll is processed two days
+// before its check date, so the current pay period's payroll (and, near a
+// period's end, the previous one's) is unprocessed. About one processed
+// regular payroll in eight has an off-cycle payroll (a bonus) for the same
+// pay period, paid before or on the regular check date.
 //
 // Config.Payrolls (or CompanyOptions.Payrolls) is the exact number of
-// payrolls: the most recent ones by check date, back from the current pay
-// periods. History reaches back at most payrollHistoryMonths: when the
-// company's schedules do not fill the count in that time, further biweekly
-// schedules are added (a company paying by location, say). With
-// PlainPayrolls there are neither off-cycle nor unprocessed payrolls.
+// these payrolls: the most recent ones by check date, back from the current
+// pay periods. History reaches back HistoryMonths (default
+// DefaultHistoryMonths, three years): when the company's schedules do not
+// fill the count in that time, further schedules are added (a company
+// paying by location, say): biweekly ones for the default mix, the asked-for
+// frequencies in turn otherwise. Every schedule has at least its current
+// period. With PlainPayrolls there are neither off-cycle nor unprocessed
+// payrolls.
+//
+// LongPayrolls adds, beyond that count, the long payrolls Gusto also
+// serves on the payrolls list: an off-cycle payroll for every half-year of
+// the history that has ended (January 1 to June 30, July 1 to December 31;
+// withholding_pay_period "Semiannually", a bonus paid 1 to 14 days after the
+// half ends; unprocessed until two days before), and the external payrolls of a company that switched to Gusto
+// when its history starts: one per calendar quarter of that year before the
+// switch (or of the year before, when the switch is on January 1), paid on
+// the quarter's (or the switch's eve's) date, with external true and
+// payroll_types=external (operation get-v1-companies-company_id-payrolls;
+// "External payrolls" in Gusto's reference are payrolls run outside Gusto
+// before the switch). PlainPayrolls does not apply to them.
 
-// payrollHistoryMonths bounds how far back a company's pay periods start.
-const payrollHistoryMonths = 36
+// DefaultHistoryMonths bounds how far back a company's pay periods start
+// unless HistoryMonths says otherwise.
+const DefaultHistoryMonths = 36
+
+// MaxHistoryMonths is the longest history a company can have.
+const MaxHistoryMonths = 240
 
 // MaxPayrolls is the largest payroll count a company can have.
 const MaxPayrolls = 1_000_000
 
-type scheduleKind uint8
-
+// Schedule numbers of the long payrolls (slotID), beyond any real schedule.
 const (
-	biweekly scheduleKind = iota
-	monthly
+	semiannualSchedule int32 = 1<<15 - 1
+	externalSchedule   int32 = 1<<15 - 2
 )
-
-// paySchedule is one of a company's pay schedules.
-type paySchedule struct {
-	kind   scheduleKind
-	anchor int64 // biweekly: the start day of period 0 (a day of 1970-01-05..18)
-	lag    int64 // the check date is the period's end plus lag days
-}
-
-// period returns the first and last day of period k: for a biweekly
-// schedule the k-th 14-day period from anchor, for a monthly one the period
-// starting on the 16th of month k (year*12 + month - 1).
-func (p paySchedule) period(k int64) (start, end int64) {
-	if p.kind == biweekly {
-		start = p.anchor + 14*k
-		return start, start + 13
-	}
-	y, m := int(k/12), time.Month(k%12+1)
-	start = dayOf(time.Date(y, m, 16, 0, 0, 0, 0, time.UTC))
-	end = dayOf(time.Date(y, m+1, 15, 0, 0, 0, 0, time.UTC))
-	return start, end
-}
-
-// periodOf returns the number of the period containing day.
-func (p paySchedule) periodOf(day int64) int64 {
-	if p.kind == biweekly {
-		k := day - p.anchor
-		if k < 0 {
-			return (k - 13) / 14
-		}
-		return k / 14
-	}
-	y, m, d := civil(day)
-	k := y*12 + int64(m-1)
-	if d < 16 {
-		k--
-	}
-	return k
-}
 
 // payrollSlot describes one payroll without generating it.
 type payrollSlot struct {
 	start, end int64  // pay period, days since the epoch
 	check      int64  // check date
 	id         uint64 // identity in the company: schedule, period, off-cycle bit
-	schedule   int32
+	schedule   int32  // index in the company's schedules, or a long payroll's number
 	kind       scheduleKind
 	processed  bool
 	offCycle   bool
+	external   bool
 }
 
 // processedDay is the day a processed payroll was processed.
 func (s payrollSlot) processedDay() int64 { return s.check - 2 }
+
+// onSchedule reports whether the payroll belongs to one of the company's
+// pay schedules (pay_period.pay_schedule_uuid is then set).
+func (s payrollSlot) onSchedule() bool { return s.schedule < externalSchedule }
 
 func slotID(schedule int32, period int64) uint64 {
 	return uint64(schedule)<<48 | uint64(period)&(1<<47-1)<<1
@@ -103,51 +92,50 @@ func slotID(schedule int32, period int64) uint64 {
 // payrollTable returns the company's payrolls in page order: ascending check
 // date (then pay-period start, then identity). It is built once.
 func (c *company) payrollTable() []payrollSlot {
-	c.payrollsOnce.Do(func() { c.payrollSlots = c.buildPayrolls() })
+	c.payrollsOnce.Do(func() { c.payrollSlots, c.paySchedules = c.buildPayrolls() })
 	return c.payrollSlots
 }
 
-func (c *company) buildPayrolls() []payrollSlot {
+// oldestDay is the first day of the company's history.
+func (c *company) oldestDay() int64 { return addMonths(c.day, -c.historyMonths) }
+
+func (c *company) buildPayrolls() ([]payrollSlot, []paySchedule) {
 	n := c.payrolls
-	if n == 0 {
-		return nil
-	}
 	r := c.stream(kindPayrollLayout, 0)
-	biweeklySchedule := func() paySchedule {
-		return paySchedule{kind: biweekly, anchor: 4 + int64(r.intn(14)), lag: 3 + int64(r.intn(4))}
+	scheds, next := c.schedules(&r)
+	if n == 0 {
+		return nil, scheds
 	}
-	var scheds []paySchedule
-	switch mix := r.intn(10); {
-	case mix < 4:
-		scheds = append(scheds, biweeklySchedule(), paySchedule{kind: monthly, lag: 3 + int64(r.intn(4))})
-	case mix < 8:
-		scheds = append(scheds, biweeklySchedule())
-	default:
-		scheds = append(scheds, paySchedule{kind: monthly, lag: 3 + int64(r.intn(4))})
-	}
-	oldest := addMonths(c.day, -payrollHistoryMonths)
+	oldest := c.oldestDay()
 	var all []payrollSlot
 	for i := 0; i < len(scheds) || len(all) < n; i++ {
 		if i == len(scheds) {
-			scheds = append(scheds, biweeklySchedule())
+			scheds = append(scheds, drawSchedule(&r, next(i)))
 		}
 		all = c.appendScheduleSlots(all, int32(i), scheds[i], oldest)
 	}
-	slices.SortFunc(all, func(a, b payrollSlot) int {
+	order := func(a, b payrollSlot) int {
 		return cmp.Or(cmp.Compare(a.check, b.check), cmp.Compare(a.start, b.start), cmp.Compare(a.id, b.id))
-	})
-	return slices.Clip(all[len(all)-n:])
+	}
+	slices.SortFunc(all, order)
+	all = all[len(all)-n:]
+	if c.long {
+		all = c.appendLongSlots(all, oldest)
+		slices.SortFunc(all, order)
+	}
+	return slices.Clip(all), scheds
 }
 
 // appendScheduleSlots appends the payrolls of one schedule whose pay period
-// starts on or after oldest, up to the current period.
+// starts on or after oldest, up to the current period, and at least one.
 func (c *company) appendScheduleSlots(out []payrollSlot, si int32, p paySchedule, oldest int64) []payrollSlot {
+	had := len(out)
 	for k := p.periodOf(c.day); ; k-- {
 		start, end := p.period(k)
-		if start < oldest {
+		if start < oldest && len(out) > had {
 			return out
 		}
-		reg := payrollSlot{start: start, end: end, check: end + p.lag, id: slotID(si, k), schedule: si, kind: p.kind}
+		reg := payrollSlot{start: start, end: end, check: p.check(start, end), id: slotID(si, k), schedule: si, kind: p.kind}
 		reg.processed = reg.processedDay() <= c.day
 		if c.plain {
 			if reg.processed {
@@ -165,10 +153,48 @@ func (c *company) appendScheduleSlots(out []payrollSlot, si int32, p paySchedule
 		}
 		off := reg
 		off.offCycle, off.id = true, reg.id|1
-		off.check = end + 1 + int64(r.intn(int(p.lag)))
+		if p.kind == biweekly || p.kind == monthly {
+			off.check = end + 1 + int64(r.intn(int(p.lag))) // the original draw
+		} else {
+			off.check = max(start, reg.check-int64(r.intn(4)))
+		}
 		off.processed = true // before the regular one, which is processed
 		out = append(out, off)
 	}
+}
+
+// appendLongSlots appends the LongPayrolls: a semiannual off-cycle
+// payroll for every half-year since oldest that has ended, and the external
+// payrolls of the quarters before the switch to Gusto on oldest.
+func (c *company) appendLongSlots(out []payrollSlot, oldest int64) []payrollSlot {
+	half := paySchedule{kind: semiannual}
+	for k := half.periodOf(oldest); ; k++ {
+		start, end := half.period(k)
+		if end >= c.day {
+			break
+		}
+		if start < oldest {
+			continue
+		}
+		id := slotID(semiannualSchedule, k) | 1
+		r := c.stream(kindPayrollFlags, int(id))
+		s := payrollSlot{start: start, end: end, check: end + 1 + int64(r.intn(14)), id: id, schedule: semiannualSchedule, kind: semiannual, offCycle: true}
+		s.processed = s.processedDay() <= c.day
+		out = append(out, s)
+	}
+	switchDay := oldest
+	quarter := paySchedule{kind: quarterly}
+	y, _, _ := civil(switchDay - 1)
+	for k := y * 4; k < y*4+4; k++ {
+		start, end := quarter.period(k)
+		if start >= switchDay {
+			break
+		}
+		end = min(end, switchDay-1)
+		out = append(out, payrollSlot{start: start, end: end, check: end, id: slotID(externalSchedule, k), schedule: externalSchedule,
+			kind: quarterly, processed: true, external: true})
+	}
+	return out
 }
 
 // payrollView selects the optional parts of a payroll object (include=…).
@@ -191,8 +217,8 @@ func (c *company) appendPayroll(b []byte, j int, v payrollView) []byte {
 	createdSec := r.intn(86400)
 	staff := int64(max(c.employees, 1))
 	gross := staff * int64(150000+r.intn(250000))
-	if s.kind == monthly {
-		gross = gross * 13 / 6
+	if num, den := s.kind.grossScale(); num != den {
+		gross = gross * num / den
 	}
 	if s.offCycle {
 		gross = staff * int64(10000+r.intn(90000))
@@ -227,12 +253,10 @@ func (c *company) appendPayroll(b []byte, j int, v payrollView) []byte {
 	} else {
 		b = append(b, `,"off_cycle_reason":null`...)
 	}
-	b = append(b, `,"auto_pilot":false,"external":false,"final_termination_payroll":false,"withholding_pay_period":`...)
-	if s.kind == monthly {
-		b = append(b, `"Monthly"`...)
-	} else {
-		b = append(b, `"Every other week"`...)
-	}
+	b = append(b, `,"auto_pilot":false,"external":`...)
+	b = appendBool(b, s.external)
+	b = append(b, `,"final_termination_payroll":false,"withholding_pay_period":`...)
+	b = appendStr(b, s.kind.frequency())
 	b = append(b, `,"skip_regular_deductions":`...)
 	b = appendBool(b, s.offCycle)
 	b = append(b, `,"fixed_withholding_rate":`...)
@@ -242,7 +266,11 @@ func (c *company) appendPayroll(b []byte, j int, v payrollView) []byte {
 	b = append(b, `,"end_date":`...)
 	b = appendDate(b, s.end)
 	b = append(b, `,"pay_schedule_uuid":`...)
-	b = appendUUID(b, c.uuidOf(kindSchedule, int(s.schedule)))
+	if s.onSchedule() {
+		b = appendUUID(b, c.uuidOf(kindSchedule, int(s.schedule)))
+	} else {
+		b = append(b, "null"...)
+	}
 	b = append(b, '}')
 	if v.statusMeta {
 		b = append(b, `,"payroll_status_meta":{"cancellable":`...)
@@ -336,6 +364,7 @@ type payrollQuery struct {
 	byCheckDate            bool
 	processed, unprocessed bool
 	regular, offCycle      bool
+	external               bool
 	desc                   bool
 	view                   payrollView
 }
@@ -345,7 +374,13 @@ func (q *payrollQuery) match(s payrollSlot) bool {
 	if s.processed && !q.processed || !s.processed && !q.unprocessed {
 		return false
 	}
-	return s.offCycle && q.offCycle || !s.offCycle && q.regular
+	switch {
+	case s.external:
+		return q.external
+	case s.offCycle:
+		return q.offCycle
+	}
+	return q.regular
 }
 
 // inRange applies start_date and end_date under the query's reading. The
@@ -356,7 +391,7 @@ func (q *payrollQuery) match(s payrollSlot) bool {
 func (q *payrollQuery) inRange(s payrollSlot) bool {
 	reading := q.reading
 	if q.byCheckDate || reading == FilterCheckDate {
-		if s.processed && !s.offCycle {
+		if s.processed && !s.offCycle && !s.external {
 			return q.from <= s.check && s.check <= q.to
 		}
 		if reading == FilterCheckDate {

@@ -97,6 +97,18 @@ type CompanyOptions struct {
 	// Scopes granted to the company's first token pair; nil means
 	// DefaultScopes.
 	Scopes []string
+	// PaySchedules are the company's pay schedules, one per frequency given
+	// (a frequency twice is two schedules); nil means Config.PaySchedules.
+	// Schedules are added again in turn when they do not fill Payrolls.
+	PaySchedules []Frequency
+	// HistoryMonths is how far back the pay periods start; zero means
+	// Config.HistoryMonths. At most MaxHistoryMonths.
+	HistoryMonths int
+	// LongPayrolls adds, beyond Payrolls, a semiannual off-cycle payroll per
+	// ended half-year and the external payrolls of the quarters before the
+	// history starts (see payrolls.go); Config.LongPayrolls does it for
+	// every company.
+	LongPayrolls bool
 }
 
 // Grant is what creating a partner-managed company returns: the company
@@ -199,10 +211,26 @@ func (s *Sim) newCompany(cfg *Config, o CompanyOptions, owner *user) (*company, 
 	if pays > MaxPayrolls {
 		return nil, fmt.Errorf("%w: Payrolls must be at most %d", ErrInvalidOptions, MaxPayrolls)
 	}
+	freqs := o.PaySchedules
+	if freqs == nil {
+		freqs = cfg.PaySchedules
+	}
+	kinds, err := scheduleKinds(freqs)
+	if err != nil {
+		return nil, fmt.Errorf("PaySchedules: %w", err)
+	}
+	months := o.HistoryMonths
+	switch {
+	case months == 0:
+		months = cfg.HistoryMonths
+	case months < 0 || months > MaxHistoryMonths:
+		return nil, fmt.Errorf("%w: HistoryMonths must be between 1 and %d (0 is the default)", ErrInvalidOptions, MaxHistoryMonths)
+	}
 	created := s.gustoNow(cfg)
 	c := &company{
 		uuid: id, key: companyKey(cfg.Seed, id), created: created, day: dayOf(created),
 		employees: emps, payrolls: pays, plain: cfg.PlainPayrolls, owner: owner,
+		sched: companySchedules{kinds: kinds}, historyMonths: months, long: o.LongPayrolls || cfg.LongPayrolls,
 	}
 	c.name = o.Name
 	if c.name == "" {

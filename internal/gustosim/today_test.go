@@ -307,6 +307,11 @@ type payrollRec struct {
 	Processed  bool
 	OffCycle   bool
 	Monthly    bool
+	External   bool
+	// Frequency is withholding_pay_period; Schedule is pay_schedule_uuid
+	// ("" when null).
+	Frequency string
+	Schedule  string
 }
 
 func payrollRecords(t *testing.T, sim *gustosim.Sim, company string) []payrollRec {
@@ -322,16 +327,23 @@ func payrollRecords(t *testing.T, sim *gustosim.Sim, company string) []payrollRe
 			Check     string `json:"check_date"`
 			Processed bool   `json:"processed"`
 			OffCycle  bool   `json:"off_cycle"`
+			External  bool   `json:"external"`
 			Period    string `json:"withholding_pay_period"`
 			PayPeriod struct {
-				Start string `json:"start_date"`
-				End   string `json:"end_date"`
+				Start    string  `json:"start_date"`
+				End      string  `json:"end_date"`
+				Schedule *string `json:"pay_schedule_uuid"`
 			} `json:"pay_period"`
 		}
 		if err := json.Unmarshal(raw, &p); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, payrollRec{p.UUID, p.PayPeriod.Start, p.PayPeriod.End, p.Check, p.Processed, p.OffCycle, p.Period == "Monthly"})
+		rec := payrollRec{UUID: p.UUID, Start: p.PayPeriod.Start, End: p.PayPeriod.End, Check: p.Check, Processed: p.Processed,
+			OffCycle: p.OffCycle, Monthly: p.Period == "Monthly", External: p.External, Frequency: p.Period}
+		if p.PayPeriod.Schedule != nil {
+			rec.Schedule = *p.PayPeriod.Schedule
+		}
+		out = append(out, rec)
 	}
 	return out
 }
@@ -343,7 +355,7 @@ var readings = map[gustosim.PayrollFilter]func(p payrollRec, from, to string) bo
 	gustosim.FilterStart:   func(p payrollRec, from, to string) bool { return from <= p.Start && p.Start <= to },
 	gustosim.FilterOverlap: func(p payrollRec, from, to string) bool { return p.Start <= to && from <= p.End },
 	gustosim.FilterCheckDate: func(p payrollRec, from, to string) bool {
-		if p.Processed && !p.OffCycle {
+		if p.Processed && !p.OffCycle && !p.External {
 			return from <= p.Check && p.Check <= to
 		}
 		return from <= p.Start && p.End <= to // the reference: check_date applies to regular processed payrolls only
