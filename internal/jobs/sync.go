@@ -126,21 +126,6 @@ func (s *syncRun) runWithHeartbeat(ctx context.Context) error {
 	return err
 }
 
-// retrying calls fn until it succeeds, fails for good, or the transient
-// failures run out (see backoff).
-func (s *syncRun) retrying(ctx context.Context, fn func() error) error {
-	var rs retryState
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if err := s.backoff(ctx, err, &rs); err != nil {
-			return err
-		}
-	}
-}
-
 // retryState counts one request's consecutive failures: 429s that came
 // with a Retry-After apart (Gusto said when to come back; they are bounded
 // separately, at four times PageAttempts).
