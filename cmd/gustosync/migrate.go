@@ -29,7 +29,7 @@ func setupMigrate(fs *pflag.FlagSet, e *env) runFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		db, err := openPool(ctx, e, 2)
+		db, err := openMigrationPool(ctx, e, 2)
 		if err != nil {
 			return err
 		}
@@ -75,7 +75,7 @@ func setupMigrateStatus(fs *pflag.FlagSet, e *env) runFunc {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		db, err := openPool(ctx, e, 2)
+		db, err := openMigrationPool(ctx, e, 2)
 		if err != nil {
 			return err
 		}
