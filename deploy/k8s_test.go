@@ -246,6 +246,7 @@ func TestKustomizeOverlays(t *testing.T) {
 			checkRelease(t, r)
 			checkMonitoring(t, r)
 			checkImagesPinned(t, r)
+			checkNoPasswordInConfigMaps(t, r)
 		})
 	}
 	for _, want := range []string{"demo", "demo-autoscaling", "production"} {
@@ -721,6 +722,8 @@ func checkInClusterPostgres(t *testing.T, r *render, cid string, cfg any) {
 		db = c.Database
 	case *config.Database:
 		db = *c
+	case *config.Migration:
+		db = c.Database
 	default:
 		return
 	}
@@ -920,6 +923,28 @@ func checkScaledObject(t *testing.T, r *render, so map[string]any) {
 	}
 	addr := hostPort(t, w.Redis.URL, "6379")
 	hasPassword := w.Redis.Password != "" || strings.Contains(w.Redis.URL, "@")
+	// KEDA reads a host:port, a database, a TLS flag and, through the
+	// TriggerAuthentication, a password from a Secret key: a password
+	// inside REDIS_URL cannot reach it (nor belongs in a ConfigMap).
+	redisURL, err := url.Parse(w.Redis.URL)
+	if err != nil {
+		t.Fatalf("worker REDIS_URL: %v", err)
+	}
+	if _, ok := redisURL.User.Password(); ok {
+		t.Error("the worker's REDIS_URL carries a password: KEDA's triggers cannot read it there; put it in the Secret's REDIS_PASSWORD")
+	}
+	wantTLS := redisURL.Scheme == "rediss"
+	if hasPassword && !keda(r, "gustosync-secrets", "REDIS_PASSWORD") {
+		t.Error("Redis has a password but no TriggerAuthentication gives KEDA the Secret's REDIS_PASSWORD")
+	}
+	// A scaler that cannot read Redis must not leave the fleet at whatever
+	// size it had: fallback holds it at a count between the bounds.
+	threshold, _ := path(so, "spec", "fallback", "failureThreshold").(float64)
+	fallback, _ := path(so, "spec", "fallback", "replicas").(float64)
+	if threshold < 1 || fallback < min || fallback > max {
+		t.Errorf("ScaledObject fallback %v: want failureThreshold ≥ 1 and replicas between minReplicaCount %v and maxReplicaCount %v",
+			path(so, "spec", "fallback"), min, max)
+	}
 
 	// Two triggers per queue the worker serves (jobs.Queues), on its
 	// pending and its active list, summed by the scaling formula: active
@@ -938,6 +963,9 @@ func checkScaledObject(t *testing.T, r *render, so map[string]any) {
 		lists = append(lists, fmt.Sprint(md["listName"]))
 		if md["address"] != addr {
 			t.Errorf("trigger %v: address %v, but the worker's REDIS_URL is %s", md["listName"], md["address"], addr)
+		}
+		if tls, err := strconv.ParseBool(fmt.Sprint(md["enableTLS"])); err != nil || tls != wantTLS {
+			t.Errorf("trigger %v: enableTLS %v, but the worker's REDIS_URL is %s:// (set REDIS_TLS to match)", md["listName"], md["enableTLS"], redisURL.Scheme)
 		}
 		if db := fmt.Sprint(md["databaseIndex"]); db != strconv.Itoa(redisDB(opt)) {
 			t.Errorf("trigger %v: databaseIndex %s, REDIS_URL's database %d", md["listName"], db, redisDB(opt))
@@ -1144,4 +1172,19 @@ func labelSelector(t *testing.T, v any) labels.Selector {
 		t.Fatal(err)
 	}
 	return sel
+}
+
+// checkNoPasswordInConfigMaps: no ConfigMap value is a URL with a password
+// in it (REDIS_URL, DATABASE_URL…): ConfigMaps are readable by anyone who
+// may read the namespace's configuration; passwords live in the Secret.
+func checkNoPasswordInConfigMaps(t *testing.T, r *render) {
+	for _, cm := range r.configMaps {
+		for k, v := range cm.Data {
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				if _, ok := u.User.Password(); ok {
+					t.Errorf("ConfigMap %s: %s carries a password; put it in the Secret (REDIS_PASSWORD, DATABASE_URL)", cm.Name, k)
+				}
+			}
+		}
+	}
 }
