@@ -118,32 +118,39 @@ func overlays(t *testing.T) []*render {
 	}
 	var out []*render
 	for _, dir := range dirs {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, kubectl, "kustomize", dir)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		cancel()
-		if err != nil {
-			t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
-		}
-		r := decodeRender(t, filepath.Base(dir), stdout.Bytes())
-		if m := filepath.Join(dir, "monitoring.yaml"); fileExists(m) {
-			r.monitoring = new(corev1.ConfigMap)
-			if err := yaml.UnmarshalStrict([]byte(readFile(t, m)), r.monitoring); err != nil {
-				t.Fatalf("%s: %v", m, err)
-			}
-		}
-		if ex := filepath.Join(dir, "secret.example.yaml"); fileExists(ex) {
-			var s corev1.Secret
-			if err := yaml.UnmarshalStrict([]byte(readFile(t, ex)), &s); err != nil {
-				t.Fatalf("%s: %v", ex, err)
-			}
-			r.exampleSecrets[s.Name] = &s
-		}
-		out = append(out, r)
+		out = append(out, loadOverlay(t, kubectl, dir))
 	}
 	return out
+}
+
+// loadOverlay renders the overlay in dir, with its monitoring.yaml and
+// secret.example.yaml beside it when it has them.
+func loadOverlay(t *testing.T, kubectl, dir string) *render {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, kubectl, "kustomize", dir)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	cancel()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
+	}
+	r := decodeRender(t, filepath.Base(dir), stdout.Bytes())
+	if m := filepath.Join(dir, "monitoring.yaml"); fileExists(m) {
+		r.monitoring = new(corev1.ConfigMap)
+		if err := yaml.UnmarshalStrict([]byte(readFile(t, m)), r.monitoring); err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+	}
+	if ex := filepath.Join(dir, "secret.example.yaml"); fileExists(ex) {
+		var s corev1.Secret
+		if err := yaml.UnmarshalStrict([]byte(readFile(t, ex)), &s); err != nil {
+			t.Fatalf("%s: %v", ex, err)
+		}
+		r.exampleSecrets[s.Name] = &s
+	}
+	return r
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
