@@ -48,10 +48,10 @@ func Verify(ctx context.Context, db *gorm.DB) error {
 	if err := db.Raw(`SELECT version_id, is_applied FROM goose_db_version WHERE version_id > 0`).Scan(&rows).Error; err != nil {
 		return fmt.Errorf("migrate: verify: read goose_db_version: %w", err)
 	}
-	seen := make(map[int64]int, len(rows))
+	seen := make(map[int64]bool, len(rows))
 	applied := make(map[int64]bool, len(rows))
 	for _, r := range rows {
-		seen[r.VersionID]++
+		seen[r.VersionID] = true
 		applied[r.VersionID] = applied[r.VersionID] || r.IsApplied
 	}
 	if len(rows) != len(seen) {
@@ -68,7 +68,7 @@ func Verify(ctx context.Context, db *gorm.DB) error {
 		}
 	}
 	if len(missing) > 0 {
-		problems = append(problems, fmt.Sprintf("schema version %d, want %d: not applied: %s", maxKey(applied), Latest(), strings.Join(missing, ", ")))
+		problems = append(problems, fmt.Sprintf("migrations not applied: %s (schema version %d, this binary's %d)", strings.Join(missing, ", "), highestApplied(applied), Latest()))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("migrate: schema is not what this binary expects: %s", strings.Join(problems, "; "))
@@ -76,8 +76,8 @@ func Verify(ctx context.Context, db *gorm.DB) error {
 	return nil
 }
 
-// maxKey is the highest version marked applied, 0 when none is.
-func maxKey(applied map[int64]bool) int64 {
+// highestApplied is the highest version marked applied, 0 when none is.
+func highestApplied(applied map[int64]bool) int64 {
 	var v int64
 	for k, ok := range applied {
 		if ok {
