@@ -5,7 +5,7 @@ BIN   := bin
 PKGS  := ./...
 FUZZTIME ?= 10s
 
-.PHONY: all build image test vet lint fmt-check fuzz sim services migrate clean
+.PHONY: all build image setup test vet lint fmt-check fuzz sim services migrate clean
 
 all: build
 
@@ -39,8 +39,12 @@ image:
 services:
 	bash scripts/services.sh
 
-## test: vet, staticcheck, gofmt check, the race-enabled test suite, then a short fuzz of response decoding
-test: vet lint fmt-check
+## setup: what the tests need on a fresh Debian machine, each installed only when missing: PostgreSQL and Redis (services), headless Chromium and a font (the dashboard's browser tests), promtool (the alert rules' tests)
+setup:
+	bash scripts/services.sh --test-tools
+
+## test: setup, vet, staticcheck, gofmt check, the race-enabled test suite, then a short fuzz of response decoding
+test: setup vet lint fmt-check
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 	$(MAKE) fuzz
 

@@ -452,6 +452,7 @@ func TestComposeDependencies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkPostgresHealthOnTCP(t, p.Services["postgres"].HealthCheck, u.Port())
 	pw, _ := u.User.Password()
 	if u.User.Username() != pg["POSTGRES_USER"] || pw != pg["POSTGRES_PASSWORD"] || strings.TrimPrefix(u.Path, "/") != pg["POSTGRES_DB"] {
 		t.Errorf("DATABASE_URL's user, password and database do not match the postgres service's POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB")
@@ -564,5 +565,43 @@ func TestComposeImagesPinned(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no third-party service in docker-compose.yml: the check saw nothing")
+	}
+}
+
+// checkPostgresHealthOnTCP: the postgres service is healthy only once it
+// accepts TCP connections on the port DATABASE_URL names. The official
+// image answers pg_isready on its Unix socket during its first-start
+// initialisation while TCP is still closed; `migrate`, which waits for
+// that health and connects over TCP, would start too early and fail.
+func checkPostgresHealthOnTCP(t *testing.T, hc *types.HealthCheckConfig, port string) {
+	t.Helper()
+	if hc == nil || len(hc.Test) < 2 {
+		t.Error("postgres has no health check command")
+		return
+	}
+	if port == "" {
+		port = "5432"
+	}
+	args := hc.Test[1:]
+	if hc.Test[0] == "CMD-SHELL" {
+		args = strings.Fields(strings.Join(args, " "))
+	}
+	flag := func(short, long string) string {
+		for i, a := range args {
+			switch {
+			case (a == short || a == long) && i+1 < len(args):
+				return args[i+1]
+			case strings.HasPrefix(a, long+"="):
+				return strings.TrimPrefix(a, long+"=")
+			}
+		}
+		return ""
+	}
+	host, p := flag("-h", "--host"), flag("-p", "--port")
+	if p == "" {
+		p = "5432"
+	}
+	if !slices.Contains(args, "pg_isready") || host == "" || strings.HasPrefix(host, "/") || p != port {
+		t.Errorf("postgres health check %v: want pg_isready -h 127.0.0.1 -p %s (TCP, the way migrate connects), not the Unix socket", hc.Test, port)
 	}
 }

@@ -80,7 +80,7 @@ var binaries = []binary{
 	{[]string{"worker"}, func() any { return new(config.Worker) }},
 	{[]string{"scheduler"}, func() any { return new(config.Scheduler) }},
 	{[]string{"dashboard"}, func() any { return new(config.Dashboard) }},
-	{[]string{"gustosync", "migrate"}, func() any { return new(config.Database) }},
+	{[]string{"gustosync", "migrate"}, func() any { return new(config.Migration) }},
 	{[]string{"gustosync", "companies", "add"}, func() any { return new(companiesAdd) }},
 	{[]string{"gustosim"}, nil},
 }

@@ -118,32 +118,39 @@ func overlays(t *testing.T) []*render {
 	}
 	var out []*render
 	for _, dir := range dirs {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, kubectl, "kustomize", dir)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		cancel()
-		if err != nil {
-			t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
-		}
-		r := decodeRender(t, filepath.Base(dir), stdout.Bytes())
-		if m := filepath.Join(dir, "monitoring.yaml"); fileExists(m) {
-			r.monitoring = new(corev1.ConfigMap)
-			if err := yaml.UnmarshalStrict([]byte(readFile(t, m)), r.monitoring); err != nil {
-				t.Fatalf("%s: %v", m, err)
-			}
-		}
-		if ex := filepath.Join(dir, "secret.example.yaml"); fileExists(ex) {
-			var s corev1.Secret
-			if err := yaml.UnmarshalStrict([]byte(readFile(t, ex)), &s); err != nil {
-				t.Fatalf("%s: %v", ex, err)
-			}
-			r.exampleSecrets[s.Name] = &s
-		}
-		out = append(out, r)
+		out = append(out, loadOverlay(t, kubectl, dir))
 	}
 	return out
+}
+
+// loadOverlay renders the overlay in dir, with its monitoring.yaml and
+// secret.example.yaml beside it when it has them.
+func loadOverlay(t *testing.T, kubectl, dir string) *render {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, kubectl, "kustomize", dir)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	cancel()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
+	}
+	r := decodeRender(t, filepath.Base(dir), stdout.Bytes())
+	if m := filepath.Join(dir, "monitoring.yaml"); fileExists(m) {
+		r.monitoring = new(corev1.ConfigMap)
+		if err := yaml.UnmarshalStrict([]byte(readFile(t, m)), r.monitoring); err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+	}
+	if ex := filepath.Join(dir, "secret.example.yaml"); fileExists(ex) {
+		var s corev1.Secret
+		if err := yaml.UnmarshalStrict([]byte(readFile(t, ex)), &s); err != nil {
+			t.Fatalf("%s: %v", ex, err)
+		}
+		r.exampleSecrets[s.Name] = &s
+	}
+	return r
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
@@ -246,6 +253,7 @@ func TestKustomizeOverlays(t *testing.T) {
 			checkRelease(t, r)
 			checkMonitoring(t, r)
 			checkImagesPinned(t, r)
+			checkNoPasswordInConfigMaps(t, r)
 		})
 	}
 	for _, want := range []string{"demo", "demo-autoscaling", "production"} {
@@ -721,6 +729,8 @@ func checkInClusterPostgres(t *testing.T, r *render, cid string, cfg any) {
 		db = c.Database
 	case *config.Database:
 		db = *c
+	case *config.Migration:
+		db = c.Database
 	default:
 		return
 	}
@@ -858,8 +868,15 @@ func checkComponents(t *testing.T, r *render) {
 	scraped := map[string]bool{}
 	for _, pm := range r.custom["PodMonitor"] {
 		sel := labelSelector(t, path(pm, "spec", "selector"))
+		// The job of every target is "gustosync", taken from a pod label:
+		// what the alerts and the dashboard select (deploy/alerts_test.go).
+		jobLabel, _ := path(pm, "spec", "jobLabel").(string)
 		for _, w := range r.workloads {
 			if sel.Matches(labels.Set(w.labels)) {
+				if jobLabel == "" || w.labels[jobLabel] != ownJob {
+					t.Errorf("PodMonitor %v: jobLabel %q gives %s's targets job %q, want %q (the alerts select job=%q)",
+						path(pm, "metadata", "name"), jobLabel, w.name, w.labels[jobLabel], ownJob, ownJob)
+				}
 				scraped[w.labels["app.kubernetes.io/component"]] = true
 				for _, ep := range list(path(pm, "spec", "podMetricsEndpoints")) {
 					port, _ := path(ep, "port").(string)
@@ -913,6 +930,28 @@ func checkScaledObject(t *testing.T, r *render, so map[string]any) {
 	}
 	addr := hostPort(t, w.Redis.URL, "6379")
 	hasPassword := w.Redis.Password != "" || strings.Contains(w.Redis.URL, "@")
+	// KEDA reads a host:port, a database, a TLS flag and, through the
+	// TriggerAuthentication, a password from a Secret key: a password
+	// inside REDIS_URL cannot reach it (nor belongs in a ConfigMap).
+	redisURL, err := url.Parse(w.Redis.URL)
+	if err != nil {
+		t.Fatalf("worker REDIS_URL: %v", err)
+	}
+	if _, ok := redisURL.User.Password(); ok {
+		t.Error("the worker's REDIS_URL carries a password: KEDA's triggers cannot read it there; put it in the Secret's REDIS_PASSWORD")
+	}
+	wantTLS := redisURL.Scheme == "rediss"
+	if hasPassword && !keda(r, "gustosync-secrets", "REDIS_PASSWORD") {
+		t.Error("Redis has a password but no TriggerAuthentication gives KEDA the Secret's REDIS_PASSWORD")
+	}
+	// A scaler that cannot read Redis must not leave the fleet at whatever
+	// size it had: fallback holds it at a count between the bounds.
+	threshold, _ := path(so, "spec", "fallback", "failureThreshold").(float64)
+	fallback, _ := path(so, "spec", "fallback", "replicas").(float64)
+	if threshold < 1 || fallback < min || fallback > max {
+		t.Errorf("ScaledObject fallback %v: want failureThreshold ≥ 1 and replicas between minReplicaCount %v and maxReplicaCount %v",
+			path(so, "spec", "fallback"), min, max)
+	}
 
 	// Two triggers per queue the worker serves (jobs.Queues), on its
 	// pending and its active list, summed by the scaling formula: active
@@ -931,6 +970,9 @@ func checkScaledObject(t *testing.T, r *render, so map[string]any) {
 		lists = append(lists, fmt.Sprint(md["listName"]))
 		if md["address"] != addr {
 			t.Errorf("trigger %v: address %v, but the worker's REDIS_URL is %s", md["listName"], md["address"], addr)
+		}
+		if tls, err := strconv.ParseBool(fmt.Sprint(md["enableTLS"])); err != nil || tls != wantTLS {
+			t.Errorf("trigger %v: enableTLS %v, but the worker's REDIS_URL is %s:// (set REDIS_TLS to match)", md["listName"], md["enableTLS"], redisURL.Scheme)
 		}
 		if db := fmt.Sprint(md["databaseIndex"]); db != strconv.Itoa(redisDB(opt)) {
 			t.Errorf("trigger %v: databaseIndex %s, REDIS_URL's database %d", md["listName"], db, redisDB(opt))
@@ -1018,7 +1060,7 @@ func checkPrometheusRule(t *testing.T, pr map[string]any) {
 			if _, err := time.ParseDuration(fmt.Sprint(path(rule, "for"))); err != nil {
 				t.Errorf("%s: for %v is not a duration", name, path(rule, "for"))
 			}
-			if sev := path(rule, "labels", "severity"); sev != "warning" && sev != "critical" {
+			if sev := path(rule, "labels", "severity"); sev != "warning" && sev != "critical" && sev != "ticket" {
 				t.Errorf("%s: severity %v", name, sev)
 			}
 			if s, _ := path(rule, "annotations", "summary").(string); s == "" {
@@ -1137,4 +1179,19 @@ func labelSelector(t *testing.T, v any) labels.Selector {
 		t.Fatal(err)
 	}
 	return sel
+}
+
+// checkNoPasswordInConfigMaps: no ConfigMap value is a URL with a password
+// in it (REDIS_URL, DATABASE_URL…): ConfigMaps are readable by anyone who
+// may read the namespace's configuration; passwords live in the Secret.
+func checkNoPasswordInConfigMaps(t *testing.T, r *render) {
+	for _, cm := range r.configMaps {
+		for k, v := range cm.Data {
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				if _, ok := u.User.Password(); ok {
+					t.Errorf("ConfigMap %s: %s carries a password; put it in the Secret (REDIS_PASSWORD, DATABASE_URL)", cm.Name, k)
+				}
+			}
+		}
+	}
 }

@@ -218,8 +218,16 @@ func targetsOf(t *testing.T, cfg any) []target {
 		db(c.Database)
 		rd(c.Redis)
 		gusto(c.Gusto)
+		if c.PrometheusURL != "" {
+			add("Prometheus", hostPort(t, c.PrometheusURL, "80"), false)
+		}
 	case *config.Database:
 		db(*c)
+	case *config.Migration:
+		db(c.Database)
+		if c.MigrateURL != "" {
+			add("PostgreSQL (migrations)", hostPort(t, c.MigrateURL, "5432"), false)
+		}
 	case *companiesAdd:
 		db(c.Database)
 	}
@@ -271,6 +279,13 @@ func (r *render) resolve(t *testing.T, tg target) ([]endpoint, int32) {
 			t.Errorf("%s at %s: Service %s selects no pod", tg.what, tg.url, s.Name)
 		}
 		return eps, target
+	}
+	// A Service of another namespace (svc.ns.svc[.cluster.local]), such as
+	// Prometheus's: a pod of that namespace answers.
+	if cut, ok := strings.CutSuffix(strings.TrimSuffix(host, ".cluster.local"), ".svc"); ok {
+		if svc, ns, ok := strings.Cut(cut, "."); ok && ns != r.namespace && !strings.Contains(ns, ".") {
+			return []endpoint{{name: svc, ns: ns, labels: map[string]string{}}}, port
+		}
 	}
 	if strings.HasSuffix(host, ".svc") || strings.HasSuffix(host, ".svc.cluster.local") || !strings.Contains(host, ".") {
 		// A cluster-internal name that is not a Service of the overlay:

@@ -72,6 +72,20 @@ func checkRelease(t *testing.T, r *render) {
 		if src(*migrate) == "" || src(*migrate) != src(main) {
 			t.Errorf("%s: init container's DATABASE_URL from %q, the binary's from %q: want the same database", w.name, src(*migrate), src(main))
 		}
+		// The migrations may run as a role of their own: the init
+		// container reads DATABASE_MIGRATE_URL from the same Secret, when
+		// the key is there.
+		var own bool
+		for _, e := range migrate.Env {
+			if ref := e.ValueFrom; e.Name == "DATABASE_MIGRATE_URL" && ref != nil && ref.SecretKeyRef != nil &&
+				ref.SecretKeyRef.Name+"/"+ref.SecretKeyRef.Key == strings.Split(src(main), "/")[0]+"/DATABASE_MIGRATE_URL" &&
+				ref.SecretKeyRef.Optional != nil && *ref.SecretKeyRef.Optional {
+				own = true
+			}
+		}
+		if !own {
+			t.Errorf("%s: the migrate init container does not read DATABASE_MIGRATE_URL (optional) from the Secret of DATABASE_URL", w.name)
+		}
 	}
 	for _, c := range []string{"worker", "scheduler", "dashboard"} {
 		if !components[c] {
@@ -93,8 +107,8 @@ func checkMonitoring(t *testing.T, r *render) {
 		t.Fatal("the overlay has the monitoring component but no monitoring.yaml (Prometheus's namespace and release label)")
 	}
 	want := r.monitoring.Data["release"]
-	if want == "" || r.monitoring.Data["namespace"] == "" {
-		t.Errorf("monitoring.yaml: want data.namespace and data.release, got %v", r.monitoring.Data)
+	if want == "" || r.monitoring.Data["namespace"] == "" || r.monitoring.Data["prometheusURL"] == "" {
+		t.Errorf("monitoring.yaml: want data.namespace, data.release and data.prometheusURL, got %v", r.monitoring.Data)
 	}
 	for _, o := range objs {
 		if got := path(o, "metadata", "labels", "release"); got != want {
@@ -168,7 +182,8 @@ func TestMonitoringConfiguredInOnePlace(t *testing.T) {
 	if err := yaml.UnmarshalStrict([]byte(readFile(t, file)), &cm); err != nil {
 		t.Fatal(err)
 	}
-	cm.Data = map[string]string{"namespace": "observability", "release": "prom-stack"}
+	cm.Data = map[string]string{"namespace": "observability", "release": "prom-stack",
+		"prometheusURL": "http://prometheus-operated.observability.svc:9090"}
 	b, err := yaml.Marshal(&cm)
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +194,27 @@ func TestMonitoringConfiguredInOnePlace(t *testing.T) {
 	r := renderDir(t, "production", filepath.Join(tree, "overlays", "production"))
 	r.monitoring = &cm
 	checkMonitoring(t, r)
+	// The dashboard queries the Prometheus named there, and only there.
+	var dashboard *endpoint
+	for i, w := range r.workloads {
+		if w.labels["app.kubernetes.io/component"] == "dashboard" {
+			dashboard = &endpoint{name: w.name, ns: r.namespace, labels: w.labels, spec: &r.workloads[i].spec}
+			cfgMap := r.configMaps[w.spec.Containers[0].EnvFrom[0].ConfigMapRef.Name]
+			if got := cfgMap.Data["DASHBOARD_PROMETHEUS_URL"]; got != cm.Data["prometheusURL"] {
+				t.Errorf("DASHBOARD_PROMETHEUS_URL %q, want monitoring.yaml's prometheusURL %q", got, cm.Data["prometheusURL"])
+			}
+		}
+	}
+	if dashboard == nil {
+		t.Fatal("no dashboard rendered")
+	}
+	for ns, want := range map[string]bool{"observability": true, "monitoring": false} {
+		prom := prometheus
+		prom.ns = ns
+		if got := r.connects(*dashboard, prom, 9090, corev1.ProtocolTCP); got != want {
+			t.Errorf("the dashboard reaches Prometheus in namespace %s on 9090: %v, want %v", ns, got, want)
+		}
+	}
 	for _, kind := range []string{"PodMonitor", "PrometheusRule"} {
 		if len(r.custom[kind]) == 0 {
 			t.Errorf("no %s rendered", kind)

@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and Redis are up on loopback, installing them with
 # apt-get on a fresh Debian machine where they are missing, and creates the
-# databases gustosync uses. Idempotent; used by .ci/run and `make demo`.
+# databases gustosync uses. With --test-tools it also installs what the test
+# suite runs beside Go, each only when missing: headless Chromium and a font
+# (cmd/dashboard's browser tests) and promtool (the alert rules' tests,
+# deploy/). Idempotent; `make demo`, `make bench` and `make chaos` run it
+# plain, `make setup` (and so `make test` and .ci/run) with --test-tools.
 set -euo pipefail
+
+test_tools=
+for arg in "$@"; do
+	case $arg in
+	--test-tools) test_tools=1 ;;
+	*)
+		printf 'services: unknown argument %s (want --test-tools or nothing)\n' "$arg" >&2
+		exit 2
+		;;
+	esac
+done
 
 log() { printf 'services: %s\n' "$*" >&2; }
 
@@ -18,13 +33,18 @@ wait_for() { # wait_for NAME SECONDS CMD...
 	done
 }
 
-apt_install() {
+apt_install() { # apt_install [--no-install-recommends] PACKAGE...
+	local opts=()
+	if [ "$1" = --no-install-recommends ]; then
+		opts=("$1")
+		shift
+	fi
 	log "installing $*"
 	if [ -z "${APT_UPDATED:-}" ]; then
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq
 		APT_UPDATED=1
 	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${opts[@]}" "$@" >/dev/null
 }
 
 ensure_postgres() {
@@ -65,7 +85,23 @@ ensure_db() { # ensure_db NAME
 	fi
 }
 
+# Headless Chromium with a font to render text, for the dashboard's browser
+# tests; promtool (Debian's prometheus package; the server it also holds is
+# not started here) for `promtool test rules` on the PrometheusRule.
+ensure_test_tools() {
+	local missing=()
+	command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+	fc-list 2>/dev/null | grep -qi dejavu || missing+=(fonts-dejavu-core fontconfig)
+	command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+	if ((${#missing[@]} > 0)); then
+		apt_install --no-install-recommends "${missing[@]}"
+	fi
+}
+
 ensure_postgres
 ensure_redis
 ensure_db gustosync
 ensure_db gustosync_test
+if [ -n "$test_tools" ]; then
+	ensure_test_tools
+fi

@@ -39,14 +39,33 @@ func openPool(ctx context.Context, e *env, maxConns int) (*gorm.DB, error) {
 	if err := e.config(&cfg); err != nil {
 		return nil, err
 	}
-	if cfg.MaxConns > 0 {
-		maxConns = cfg.MaxConns
+	return dial(ctx, cfg.URL, "DATABASE_URL", cfg.MaxConns, maxConns)
+}
+
+// openMigrationPool is openPool for `migrate` and `migrate status`: it
+// connects with DATABASE_MIGRATE_URL when set (a role that owns the
+// schema), else with DATABASE_URL.
+func openMigrationPool(ctx context.Context, e *env, maxConns int) (*gorm.DB, error) {
+	var cfg config.Migration
+	if err := e.config(&cfg); err != nil {
+		return nil, err
+	}
+	dsn, variable := cfg.DSN()
+	return dial(ctx, dsn, variable, cfg.MaxConns, maxConns)
+}
+
+// dial opens the pool on dsn, read from variable, sized to configured
+// (DATABASE_MAX_CONNS) or else to maxConns; a DSN the driver cannot parse
+// is a *config.Error naming variable.
+func dial(ctx context.Context, dsn, variable string, configured, maxConns int) (*gorm.DB, error) {
+	if configured > 0 {
+		maxConns = configured
 	}
 	// The commands' stderr is their one-line error: no statement log there.
-	db, err := postgres.Open(ctx, cfg.URL, maxConns, postgres.WithLogger(slog.New(slog.DiscardHandler)))
+	db, err := postgres.Open(ctx, dsn, maxConns, postgres.WithLogger(slog.New(slog.DiscardHandler)))
 	var pe *postgres.Error
 	if errors.As(err, &pe) && pe.Op == postgres.OpParse {
-		return nil, &config.Error{Var: "DATABASE_URL", Reason: "not a valid PostgreSQL DSN: " + parseReason(pe)}
+		return nil, &config.Error{Var: variable, Reason: "not a valid PostgreSQL DSN: " + parseReason(pe)}
 	}
 	return db, err
 }

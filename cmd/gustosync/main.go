@@ -23,7 +23,7 @@ import (
 // parsing (flags before, between or after the positional arguments), exit
 // codes and error printing come with it.
 var commands = []command{
-	{"migrate", "", "apply the schema migrations to DATABASE_URL", setupMigrate},
+	{"migrate", "", "apply the schema migrations (as DATABASE_MIGRATE_URL when set, else DATABASE_URL)", setupMigrate},
 	{"migrate status", "", "list the schema migrations and whether each is applied", setupMigrateStatus},
 	{"companies add", "", "store companies' Gusto token pairs (JSON on stdin or --file), encrypted", setupCompaniesAdd},
 	{"companies list", "", "list companies: status, token expiry, last sync, rows, needs_reauth reason", setupCompaniesList},

@@ -13,7 +13,10 @@ import (
 )
 
 // setupMigrate is `gustosync migrate`: apply every pending migration, verify
-// the resulting schema, print what was applied or "schema up to date". Safe to run from several
+// the resulting schema, print what was applied or "schema up to date". A
+// schema newer than the binary that holds every migration it embeds (after
+// a rollback of the binaries) is up to date: exit 0, saying so, so that the
+// init containers of a rolled-back release start. Safe to run from several
 // processes at once: they take turns under an advisory lock.
 func setupMigrate(fs *pflag.FlagSet, e *env) runFunc {
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long, waiting for another migration included")
@@ -26,7 +29,7 @@ func setupMigrate(fs *pflag.FlagSet, e *env) runFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		db, err := openPool(ctx, e, 2)
+		db, err := openMigrationPool(ctx, e, 2)
 		if err != nil {
 			return err
 		}
@@ -41,13 +44,28 @@ func setupMigrate(fs *pflag.FlagSet, e *env) runFunc {
 		if err := migrate.Verify(ctx, db); err != nil {
 			return err
 		}
-		if len(applied) == 0 {
+		have, err := migrate.Version(ctx, db)
+		if err != nil {
+			return err
+		}
+		switch {
+		case have > migrate.Latest():
+			fmt.Fprintln(e.stdout, aheadNote(have))
+		case len(applied) == 0:
 			fmt.Fprintf(e.stdout, "schema up to date (version %d)\n", migrate.Latest())
-		} else {
+		default:
 			fmt.Fprintf(e.stdout, "schema at version %d\n", migrate.Latest())
 		}
 		return nil
 	}
+}
+
+// aheadNote says that a schema newer than this binary is current: a
+// release's binaries were rolled back and its migrations kept, as
+// docs/upgrading.md says to. Migrations only add, so this binary runs on it.
+func aheadNote(have int64) string {
+	return fmt.Sprintf("schema up to date: version %d is newer than this binary's %d and holds every migration it embeds (binaries rolled back, migrations kept); nothing to apply",
+		have, migrate.Latest())
 }
 
 // setupMigrateStatus is `gustosync migrate status`: one line per embedded
@@ -57,7 +75,7 @@ func setupMigrateStatus(fs *pflag.FlagSet, e *env) runFunc {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		db, err := openPool(ctx, e, 2)
+		db, err := openMigrationPool(ctx, e, 2)
 		if err != nil {
 			return err
 		}
@@ -75,6 +93,12 @@ func setupMigrateStatus(fs *pflag.FlagSet, e *env) runFunc {
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.Version, state, at, m.Name)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if have, err := migrate.Version(ctx, db); err == nil && have > migrate.Latest() {
+			fmt.Fprintln(e.stdout, aheadNote(have))
+		}
+		return nil
 	}
 }

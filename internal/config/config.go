@@ -31,6 +31,37 @@ type Database struct {
 	MaxConns int `env:"DATABASE_MAX_CONNS" envDefault:"0"`
 }
 
+// Migration configures `gustosync migrate` (and `migrate status`): the
+// Database group and, when the migrations run under a role of their own
+// (one that owns the schema, while the binaries' role only reads and
+// writes rows), that role's DSN.
+type Migration struct {
+	Database
+	// MigrateURL is the PostgreSQL DSN the migrations run with; empty, they
+	// run with DATABASE_URL. Same database as DATABASE_URL, another role.
+	MigrateURL string `env:"DATABASE_MIGRATE_URL"`
+}
+
+// DSN is the DSN the migrations connect with and the variable it came from
+// (DATABASE_MIGRATE_URL when set, else DATABASE_URL), for error messages.
+func (m *Migration) DSN() (dsn, variable string) {
+	if m.MigrateURL != "" {
+		return m.MigrateURL, "DATABASE_MIGRATE_URL"
+	}
+	return m.URL, "DATABASE_URL"
+}
+
+func (m *Migration) validate() error {
+	if m.MigrateURL == "" {
+		return nil
+	}
+	u, err := url.Parse(m.MigrateURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return &Error{Var: "DATABASE_MIGRATE_URL", Reason: "want a postgres:// or postgresql:// URL"}
+	}
+	return nil
+}
+
 // Redis configures the Redis connection used by asynq, redsync and the rate limiter.
 type Redis struct {
 	// URL is a redis:// or rediss:// URL. It is read only with REDIS_MODE=single.

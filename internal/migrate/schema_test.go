@@ -55,4 +55,9 @@ func TestSchemaAheadIsCurrent(t *testing.T) {
 	if err := migrate.Current(ctx, db.Gorm); err != nil {
 		t.Fatalf("schema ahead of the binary: %v", err)
 	}
+	// Verify (what `gustosync migrate` ends with) agrees: a rolled-back
+	// release's init containers must not crash-loop on it (invariant 40).
+	if err := migrate.Verify(ctx, db.Gorm); err != nil {
+		t.Fatalf("Verify on a schema ahead of the binary: %v", err)
+	}
 }

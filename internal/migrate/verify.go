@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/pressly/goose/v3"
 	"gorm.io/gorm"
 )
 
@@ -18,9 +19,12 @@ var Tables = []string{
 }
 
 // Verify checks that db holds the schema this binary embeds: every embedded
-// migration applied exactly once (no duplicate rows in goose's table), the
-// latest version current, and every table of Tables present. It changes
-// nothing. The error lists everything that is wrong.
+// migration applied exactly once (no duplicate rows in goose's table) and
+// every table of Tables present. A schema newer than the binary (migrations
+// of a later release applied: a rollback of the binaries, migrations kept,
+// docs/upgrading.md) is the binary's schema and more, so it passes; Version
+// tells the caller it is ahead. It changes nothing. The error lists
+// everything that is wrong.
 func Verify(ctx context.Context, db *gorm.DB) error {
 	db = db.WithContext(ctx)
 	var problems []string
@@ -37,23 +41,48 @@ func Verify(ctx context.Context, db *gorm.DB) error {
 	if err != nil {
 		return fmt.Errorf("migrate: verify: %w", err)
 	}
-	var goose struct {
-		Version          int64 // 0 when the table is empty
-		NRows, NVersions int
+	var rows []struct {
+		VersionID int64
+		IsApplied bool
 	}
-	err = db.Raw(`SELECT COALESCE(max(version_id), 0) AS version, count(*) AS n_rows, count(DISTINCT version_id) AS n_versions
-		FROM goose_db_version WHERE version_id > 0`).Scan(&goose).Error
-	if err != nil {
+	if err := db.Raw(`SELECT version_id, is_applied FROM goose_db_version WHERE version_id > 0`).Scan(&rows).Error; err != nil {
 		return fmt.Errorf("migrate: verify: read goose_db_version: %w", err)
 	}
-	if goose.Version != Latest() {
-		problems = append(problems, fmt.Sprintf("schema version %d, want %d", goose.Version, Latest()))
+	seen := make(map[int64]bool, len(rows))
+	applied := make(map[int64]bool, len(rows))
+	for _, r := range rows {
+		seen[r.VersionID] = true
+		applied[r.VersionID] = applied[r.VersionID] || r.IsApplied
 	}
-	if goose.NRows != goose.NVersions || goose.NRows != len(names) {
-		problems = append(problems, fmt.Sprintf("goose_db_version has %d rows for %d versions (%d migrations embedded)", goose.NRows, goose.NVersions, len(names)))
+	if len(rows) != len(seen) {
+		problems = append(problems, fmt.Sprintf("goose_db_version has %d rows for %d versions (%d migrations embedded)", len(rows), len(seen), len(names)))
+	}
+	var missing []string
+	for _, name := range names {
+		v, err := goose.NumericComponent(name)
+		if err != nil {
+			return fmt.Errorf("migrate: verify: embedded file %s: %w", name, err)
+		}
+		if !applied[v] {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		problems = append(problems, fmt.Sprintf("migrations not applied: %s (schema version %d, this binary's %d)", strings.Join(missing, ", "), highestApplied(applied), Latest()))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("migrate: schema is not what this binary expects: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// highestApplied is the highest version marked applied, 0 when none is.
+func highestApplied(applied map[int64]bool) int64 {
+	var v int64
+	for k, ok := range applied {
+		if ok {
+			v = max(v, k)
+		}
+	}
+	return v
 }

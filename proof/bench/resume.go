@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -177,12 +179,21 @@ WHERE company_uuid = $1 ORDER BY created_at DESC LIMIT 1`, company).Scan(&r.id, 
 	return nil
 }
 
-// activeTaskOf finds the active sync task of run, in any queue.
+// activeTaskOf finds the active sync task of run, in any queue the worker
+// serves. A queue nothing was ever enqueued to does not exist in Redis yet
+// (asynq creates a queue with its first task), and the inspector answers
+// asynq.ErrQueueNotFound for it: such a queue holds no task, so it is
+// passed over, not taken for a failure. (It was: jobs.Queues is a map, and
+// whenever its random order listed an unused queue before the run's, the
+// section failed with "asynq: queue not found".)
 func activeTaskOf(in *asynq.Inspector, run string) (queue, id string, err error) {
-	for q := range jobs.Queues {
+	for _, q := range slices.Sorted(maps.Keys(jobs.Queues)) {
 		tasks, err := in.ListActiveTasks(q)
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
 		if err != nil {
-			return "", "", err
+			return "", "", fmt.Errorf("active tasks of queue %s: %w", q, err)
 		}
 		for _, t := range tasks {
 			if p, err := jobs.ParsePayload(t.Payload); err == nil && p.RunID == run {
